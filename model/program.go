@@ -1,0 +1,168 @@
+package model
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Program is a campaign that recruits ambassadors, e.g. "Spring 2027 campus
+// launch".
+type Program struct {
+	ID         string          `json:"id"`
+	Name       string          `json:"name"`
+	LandingURL string          `json:"landing_url"`
+	Commission *CommissionRule `json:"commission"`
+	Metadata   Metadata        `json:"metadata"`
+	CreatedAt  Time            `json:"created_at"`
+	UpdatedAt  Time            `json:"updated_at"`
+}
+
+// Commission rule types.
+const (
+	CommissionFlat    = "flat"
+	CommissionPercent = "percent"
+)
+
+// MaxBasisPoints is 100 %.
+const MaxBasisPoints = 10000
+
+// CommissionRule is how a program pays its ambassadors per earning: a flat
+// amount in a currency's minor unit, or a share in basis points.
+type CommissionRule struct {
+	Type        string
+	Amount      int64
+	Currency    string
+	BasisPoints int64
+}
+
+// MarshalJSON renders only the fields of the rule's type.
+func (c CommissionRule) MarshalJSON() ([]byte, error) {
+	if c.Type == CommissionPercent {
+		return json.Marshal(struct {
+			Type        string `json:"type"`
+			BasisPoints int64  `json:"basis_points"`
+		}{c.Type, c.BasisPoints})
+	}
+	return json.Marshal(struct {
+		Type     string `json:"type"`
+		Amount   int64  `json:"amount"`
+		Currency string `json:"currency"`
+	}{c.Type, c.Amount, c.Currency})
+}
+
+func (c *CommissionRule) check(fe *FieldErrors, field string) {
+	switch c.Type {
+	case CommissionFlat:
+		if c.Amount < 0 {
+			fe.Add(field+".amount", FInvalidValue, "must not be negative")
+		}
+		if !ValidCurrency(c.Currency) {
+			fe.Add(field+".currency", FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
+		}
+		if c.BasisPoints != 0 {
+			fe.Add(field+".basis_points", FInvalidValue, "applies only to percent commissions")
+		}
+	case CommissionPercent:
+		if c.BasisPoints < 0 || c.BasisPoints > MaxBasisPoints {
+			fe.Add(field+".basis_points", FInvalidValue, "must be between 0 and %d", MaxBasisPoints)
+		}
+		if c.Amount != 0 || c.Currency != "" {
+			fe.Add(field+".amount", FInvalidValue, "applies only to flat commissions")
+		}
+	case "":
+		fe.Add(field+".type", FRequired, "is required")
+	default:
+		fe.Add(field+".type", FInvalidValue, "must be flat or percent")
+	}
+}
+
+// ValidCurrency reports whether s has the shape of an ISO 4217 code.
+func ValidCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// ProgramCreate is the body of POST /v1/programs.
+type ProgramCreate struct {
+	Name       string          `json:"name"`
+	LandingURL string          `json:"landing_url"`
+	Commission *CommissionRule `json:"commission,omitempty"`
+	Metadata   Metadata        `json:"metadata,omitempty"`
+}
+
+// Validate normalizes c in place and returns its problems.
+func (c *ProgramCreate) Validate() FieldErrors {
+	var fe FieldErrors
+	checkText(&fe, "name", &c.Name, MaxLabelLen, true)
+	checkURL(&fe, "landing_url", &c.LandingURL, true)
+	if c.Commission != nil {
+		c.Commission.check(&fe, "commission")
+	}
+	checkMetadata(&fe, "metadata", c.Metadata)
+	return fe
+}
+
+// ProgramUpdate is the body of PATCH /v1/programs/{id}; nil fields stay as
+// they are.
+type ProgramUpdate struct {
+	Name       *string
+	LandingURL *string
+	// Commission replaces the rule when CommissionSet; nil clears it.
+	Commission    *CommissionRule
+	CommissionSet bool
+	Metadata      *Metadata
+}
+
+// Validate normalizes u in place and returns its problems.
+func (u *ProgramUpdate) Validate() FieldErrors {
+	var fe FieldErrors
+	if u.Name != nil {
+		checkText(&fe, "name", u.Name, MaxLabelLen, true)
+	}
+	if u.LandingURL != nil {
+		checkURL(&fe, "landing_url", u.LandingURL, true)
+	}
+	if u.Commission != nil {
+		u.Commission.check(&fe, "commission")
+	}
+	if u.Metadata != nil {
+		checkMetadata(&fe, "metadata", *u.Metadata)
+	}
+	return fe
+}
+
+// Apply changes p as u says.
+func (u *ProgramUpdate) Apply(p *Program) {
+	if u.Name != nil {
+		p.Name = *u.Name
+	}
+	if u.LandingURL != nil {
+		p.LandingURL = *u.LandingURL
+	}
+	if u.CommissionSet {
+		p.Commission = u.Commission
+	}
+	if u.Metadata != nil {
+		p.Metadata = *u.Metadata
+	}
+}
+
+// ProgramService manages programs.
+type ProgramService interface {
+	// CreateProgram returns the new program, or the original one and true
+	// when idem replays an earlier request. Errors: validation_failed,
+	// idempotency_key_reused, unavailable.
+	CreateProgram(ctx context.Context, in ProgramCreate, idem Idempotency) (*Program, bool, error)
+	// FindProgramByID errors: not_found.
+	FindProgramByID(ctx context.Context, id string) (*Program, error)
+	FindPrograms(ctx context.Context, opt ListOptions) (Page[*Program], error)
+	// UpdateProgram errors: not_found, unavailable.
+	UpdateProgram(ctx context.Context, id string, u ProgramUpdate) (*Program, error)
+}

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+var _ model.APIKeyService = (*Store)(nil)
+
+// TokenPrefix starts every token referrald issues, so a leaked one is easy
+// to recognise (and for secret scanners to find).
+const TokenPrefix = "rfd_"
+
+// maxTokenLen bounds what is hashed for a presented token.
+const maxTokenLen = 256
+
+func encodeAPIKey(k *model.APIKey, hash []byte) []byte {
+	e := newEncoder()
+	e.str(k.Name)
+	e.str(string(k.Scope))
+	e.bytes(hash)
+	e.time(k.CreatedAt)
+	if k.RevokedAt == nil {
+		e.byte(0)
+	} else {
+		e.byte(1)
+		e.time(*k.RevokedAt)
+	}
+	return e.b
+}
+
+func decodeAPIKey(key, val []byte) (*model.APIKey, []byte, error) {
+	d := newDecoder(val)
+	k := &model.APIKey{ID: model.FormatID(model.PrefixAPIKey, [16]byte(key))}
+	k.Name = d.str()
+	k.Scope = model.Scope(d.str())
+	hash := d.bytes()
+	k.CreatedAt = d.time()
+	if d.byte() == 1 {
+		t := d.time()
+		k.RevokedAt = &t
+	}
+	return k, hash, d.err
+}
+
+// CreateAPIKey implements model.APIKeyService.
+func (s *Store) CreateAPIKey(ctx context.Context, name string, scope model.Scope) (*model.APIKey, string, error) {
+	var fe model.FieldErrors
+	if name == "" {
+		fe.Add("name", model.FRequired, "is required")
+	} else if len(name) > model.MaxLabelLen {
+		fe.Add("name", model.FTooLong, "must be at most %d characters", model.MaxLabelLen)
+	}
+	if !scope.Valid() {
+		fe.Add("scope", model.FInvalidValue, "must be read, write or admin")
+	}
+	if err := fe.Err(); err != nil {
+		return nil, "", err
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, "", err
+	}
+	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(secret)
+	hash := sha256.Sum256([]byte(token))
+	var k *model.APIKey
+	err := s.update(func(tx *bolt.Tx) error {
+		now := s.now()
+		key := s.ids.New(now)
+		k = &model.APIKey{ID: model.FormatID(model.PrefixAPIKey, key), Name: name, Scope: scope, CreatedAt: model.NewTime(now)}
+		if err := tx.Bucket(bucketAPIKeys).Put(key[:], encodeAPIKey(k, hash[:])); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketAPIKeysByHash).Put(hash[:], key[:])
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return k, token, nil
+}
+
+// AuthenticateToken implements model.APIKeyService. The token's SHA-256
+// finds the key; the stored hash is then compared in constant time, and a
+// revoked key is refused like an unknown one.
+func (s *Store) AuthenticateToken(ctx context.Context, token string) (k *model.APIKey, err error) {
+	unauthorized := model.Errorf(model.EUnauthorized, "the API key is missing, invalid or revoked")
+	if token == "" || len(token) > maxTokenLen {
+		return nil, unauthorized
+	}
+	hash := sha256.Sum256([]byte(token))
+	err = s.view(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketAPIKeysByHash).Get(hash[:])
+		if len(id) != 16 {
+			return unauthorized
+		}
+		var stored []byte
+		k, stored, err = decodeAPIKey(id, tx.Bucket(bucketAPIKeys).Get(id))
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare(stored, hash[:]) != 1 || k.RevokedAt != nil {
+			return unauthorized
+		}
+		return nil
+	})
+	return k, err
+}
+
+// FindAPIKeys implements model.APIKeyService: every key, newest first.
+func (s *Store) FindAPIKeys(ctx context.Context) ([]*model.APIKey, error) {
+	var keys []*model.APIKey
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketAPIKeys).Cursor()
+		for id, v := c.Last(); id != nil; id, v = c.Prev() {
+			k, _, err := decodeAPIKey(id, v)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, k)
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// RevokeAPIKey implements model.APIKeyService. Revoking twice keeps the
+// first revocation time.
+func (s *Store) RevokeAPIKey(ctx context.Context, id string) (k *model.APIKey, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		key, ok := model.ParseID(model.PrefixAPIKey, id)
+		v := tx.Bucket(bucketAPIKeys).Get(key[:])
+		if !ok || v == nil {
+			return model.NotFound(model.PrefixAPIKey, id)
+		}
+		var hash []byte
+		if k, hash, err = decodeAPIKey(key[:], v); err != nil {
+			return err
+		}
+		if k.RevokedAt != nil {
+			return nil
+		}
+		t := model.NewTime(s.now())
+		k.RevokedAt = &t
+		return tx.Bucket(bucketAPIKeys).Put(key[:], encodeAPIKey(k, hash))
+	})
+	return k, err
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+// An idempotency entry lives under sha256(principal ‖ 0 ‖ key) and holds
+// fingerprint (32) ‖ expiry in Unix ms (8) ‖ snapshot of the record the
+// first request made. Replaying the snapshot, rather than reading the record
+// again, returns the original response even after the record has changed.
+// The expiry index holds expiry (8) ‖ entry key (32), so the sweeper finds
+// expired keys by walking from the start.
+
+const idemHeader = 32 + 8
+
+func idempotencyKey(idem model.Idempotency) []byte {
+	h := sha256.New()
+	h.Write([]byte(idem.Scope))
+	h.Write([]byte{0})
+	h.Write([]byte(idem.Key))
+	return h.Sum(nil)
+}
+
+// findIdempotent returns a copy of the snapshot saved under idem, nil if
+// there is none or it has expired, or idempotency_key_reused if the key was
+// used for a different request.
+func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time) ([]byte, error) {
+	v := tx.Bucket(bucketIdempotency).Get(idempotencyKey(idem))
+	if len(v) < idemHeader {
+		return nil, nil
+	}
+	if int64(binary.BigEndian.Uint64(v[32:40])) <= now.UnixMilli() {
+		return nil, nil
+	}
+	if !bytes.Equal(v[:32], idem.Fingerprint[:]) {
+		return nil, model.Errorf(model.EIdempotencyKeyReused,
+			"this idempotency key was already used with different parameters")
+	}
+	return bytes.Clone(v[idemHeader:]), nil
+}
+
+// putIdempotent saves snap under idem until now plus the window, replacing
+// an expired entry that the sweeper has not reached yet.
+func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time, snap []byte) error {
+	key := idempotencyKey(idem)
+	entries, expiry := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdempotencyExpiry)
+	if old := entries.Get(key); len(old) >= idemHeader {
+		if err := expiry.Delete(cat(old[32:40], key)); err != nil {
+			return err
+		}
+	}
+	exp := binary.BigEndian.AppendUint64(nil, uint64(now.Add(s.idemWindow).UnixMilli()))
+	v := make([]byte, 0, idemHeader+len(snap))
+	v = append(append(append(v, idem.Fingerprint[:]...), exp...), snap...)
+	if err := entries.Put(key, v); err != nil {
+		return err
+	}
+	return expiry.Put(cat(exp, key), empty)
+}
+
+// sweepBatch bounds one sweep transaction, so sweeping a large backlog
+// never holds the writer for long.
+const sweepBatch = 1000
+
+// SweepIdempotencyKeys deletes the entries of keys that expired before now
+// and returns how many it deleted.
+func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.update(func(tx *bolt.Tx) error {
+			n = 0
+			entries, c := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdempotencyExpiry).Cursor()
+			limit := uint64(now.UnixMilli())
+			for k, _ := c.First(); k != nil && n < sweepBatch; k, _ = c.Next() {
+				if len(k) != 8+32 || binary.BigEndian.Uint64(k[:8]) > limit {
+					break
+				}
+				if err := entries.Delete(k[8:]); err != nil {
+					return err
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		total += n
+		if err != nil || n < sweepBatch || ctx.Err() != nil {
+			return total, err
+		}
+	}
+}
+
+func (s *Store) sweepLoop(every time.Duration) {
+	defer close(s.sweepDone)
+	if every < 0 {
+		<-s.stopSweep
+		return
+	}
+	if every == 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopSweep:
+			return
+		case <-t.C:
+			n, err := s.SweepIdempotencyKeys(context.Background(), s.now())
+			switch {
+			case err != nil && !isModelError(err):
+				s.log.Error("sweeping idempotency keys failed", "err", err)
+			case n > 0:
+				s.log.Debug("swept expired idempotency keys", "count", n)
+			}
+		}
+	}
+}

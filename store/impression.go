@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+var _ model.ImpressionService = (*Store)(nil)
+
+func encodeImpression(m *model.Impression) []byte {
+	e := newEncoder()
+	e.idKey(model.PrefixProgram, m.ProgramID)
+	e.idKey(model.PrefixAmbassador, m.AmbassadorID)
+	e.optID(model.PrefixPlacement, m.PlacementID)
+	e.optStr(m.UserAgent)
+	e.optStr(m.Referrer)
+	e.bytes(m.Metadata)
+	e.time(m.CreatedAt)
+	return e.b
+}
+
+func decodeImpression(key, val []byte) (*model.Impression, error) {
+	d := newDecoder(val)
+	m := &model.Impression{ID: model.FormatID(model.PrefixImpression, [16]byte(key))}
+	m.ProgramID = d.id(model.PrefixProgram)
+	m.AmbassadorID = d.id(model.PrefixAmbassador)
+	m.PlacementID = d.optID(model.PrefixPlacement)
+	m.UserAgent = d.optStr()
+	m.Referrer = d.optStr()
+	m.Metadata = d.bytes()
+	m.CreatedAt = d.time()
+	return m, d.err
+}
+
+func impressionIndexes(m *model.Impression) []indexEntry {
+	prg, amb := keyOf(model.PrefixProgram, m.ProgramID), keyOf(model.PrefixAmbassador, m.AmbassadorID)
+	idx := []indexEntry{
+		{bucketImpressionsByProgram, prg[:]},
+		{bucketImpressionsByAmbassador, amb[:]},
+	}
+	if m.PlacementID != nil {
+		plc := keyOf(model.PrefixPlacement, *m.PlacementID)
+		idx = append(idx, indexEntry{bucketImpressionsByPlacement, plc[:]})
+	}
+	return idx
+}
+
+// resolveImpressionSource checks that the records in makes the impression
+// of exist, all problems together, and returns the program, ambassador and
+// placement it belongs to.
+func resolveImpressionSource(tx *bolt.Tx, in *model.ImpressionCreate) (prg, amb string, plc *string, err error) {
+	var fe model.FieldErrors
+	prg, amb = in.ProgramID, in.AmbassadorID
+	if in.PlacementID != "" {
+		// Placements get their own API later; until one exists, any
+		// placement_id names nothing.
+		if !exists(tx, bucketPlacements, model.PrefixPlacement, in.PlacementID) {
+			fe.Add("placement_id", model.FNotFound, "placement %s does not exist", in.PlacementID)
+		}
+		plc = &in.PlacementID
+	}
+	if prg != "" && !exists(tx, bucketPrograms, model.PrefixProgram, prg) {
+		fe.Add("program_id", model.FNotFound, "program %s does not exist", prg)
+	}
+	if amb != "" && !exists(tx, bucketAmbassadors, model.PrefixAmbassador, amb) {
+		fe.Add("ambassador_id", model.FNotFound, "ambassador %s does not exist", amb)
+	}
+	return prg, amb, plc, fe.Err()
+}
+
+func exists(tx *bolt.Tx, bucket []byte, prefix, id string) bool {
+	k, ok := model.ParseID(prefix, id)
+	return ok && tx.Bucket(bucket).Get(k[:]) != nil
+}
+
+// CreateImpression implements model.ImpressionService.
+func (s *Store) CreateImpression(ctx context.Context, in model.ImpressionCreate, idem model.Idempotency) (*model.Impression, bool, error) {
+	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+		prg, amb, plc, err := resolveImpressionSource(tx, &in)
+		if err != nil {
+			return nil, err
+		}
+		key := s.ids.New(now)
+		m := &model.Impression{ID: model.FormatID(model.PrefixImpression, key), ProgramID: prg, AmbassadorID: amb,
+			PlacementID: plc, Metadata: in.Metadata, CreatedAt: model.NewTime(now)}
+		if in.UserAgent != "" {
+			m.UserAgent = &in.UserAgent
+		}
+		if in.Referrer != "" {
+			m.Referrer = &in.Referrer
+		}
+		val := encodeImpression(m)
+		if err := tx.Bucket(bucketImpressions).Put(key[:], val); err != nil {
+			return nil, err
+		}
+		if err := putIndexes(tx, key, impressionIndexes(m)...); err != nil {
+			return nil, err
+		}
+		if err := s.appendEvent(tx, now, model.EventImpressionCreated, m); err != nil {
+			return nil, err
+		}
+		return snapshot(key, val), nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	key, val, err := splitSnapshot(snap)
+	if err != nil {
+		return nil, false, err
+	}
+	m, err := decodeImpression(key[:], val)
+	return m, replayed, err
+}
+
+// FindImpressionByID implements model.ImpressionService.
+func (s *Store) FindImpressionByID(ctx context.Context, id string) (m *model.Impression, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		m, err = getRecord(tx, bucketImpressions, model.PrefixImpression, id, decodeImpression)
+		return err
+	})
+	return m, err
+}
+
+// FindImpressions implements model.ImpressionService. It walks the most
+// selective index a filter allows and checks the other filters per record.
+func (s *Store) FindImpressions(ctx context.Context, f model.ImpressionFilter) (p model.Page[*model.Impression], err error) {
+	bucket, prefix := bucketImpressions, []byte(nil)
+	switch {
+	case f.PlacementID != "":
+		bucket, prefix = bucketImpressionsByPlacement, idPrefix(model.PrefixPlacement, f.PlacementID)
+	case f.AmbassadorID != "":
+		bucket, prefix = bucketImpressionsByAmbassador, idPrefix(model.PrefixAmbassador, f.AmbassadorID)
+	case f.ProgramID != "":
+		bucket, prefix = bucketImpressionsByProgram, idPrefix(model.PrefixProgram, f.ProgramID)
+	}
+	load := func(tx *bolt.Tx, key []byte) (*model.Impression, bool, error) {
+		m, err := decodeImpression(key, tx.Bucket(bucketImpressions).Get(key))
+		if err != nil {
+			return nil, false, err
+		}
+		ok := (f.ProgramID == "" || m.ProgramID == f.ProgramID) &&
+			(f.AmbassadorID == "" || m.AmbassadorID == f.AmbassadorID) &&
+			(f.PlacementID == "" || m.PlacementID != nil && *m.PlacementID == f.PlacementID)
+		return m, ok, nil
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		p, err = listPage(tx, bucket, prefix, model.PrefixImpression, f.ListOptions, load,
+			func(m *model.Impression) string { return m.ID })
+		return err
+	})
+	return p, err
+}
+
+// idPrefix is the index prefix for a filter ID. An ID that cannot parse
+// yields a prefix that matches nothing, as no record has it.
+func idPrefix(prefix, id string) []byte {
+	k, ok := model.ParseID(prefix, id)
+	if !ok {
+		return []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	}
+	return k[:]
+}

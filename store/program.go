@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+var _ model.ProgramService = (*Store)(nil)
+
+const (
+	commissionNone byte = iota
+	commissionFlat
+	commissionPercent
+)
+
+func encodeProgram(p *model.Program) []byte {
+	e := newEncoder()
+	e.str(p.Name)
+	e.str(p.LandingURL)
+	switch c := p.Commission; {
+	case c == nil:
+		e.byte(commissionNone)
+	case c.Type == model.CommissionPercent:
+		e.byte(commissionPercent)
+		e.varint(c.BasisPoints)
+	default:
+		e.byte(commissionFlat)
+		e.varint(c.Amount)
+		e.str(c.Currency)
+	}
+	e.bytes(p.Metadata)
+	e.time(p.CreatedAt)
+	e.time(p.UpdatedAt)
+	return e.b
+}
+
+func decodeProgram(key, val []byte) (*model.Program, error) {
+	d := newDecoder(val)
+	p := &model.Program{ID: model.FormatID(model.PrefixProgram, [16]byte(key))}
+	p.Name = d.str()
+	p.LandingURL = d.str()
+	switch d.byte() {
+	case commissionPercent:
+		p.Commission = &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: d.varint()}
+	case commissionFlat:
+		p.Commission = &model.CommissionRule{Type: model.CommissionFlat, Amount: d.varint(), Currency: d.str()}
+	}
+	p.Metadata = d.bytes()
+	p.CreatedAt = d.time()
+	p.UpdatedAt = d.time()
+	return p, d.err
+}
+
+// CreateProgram implements model.ProgramService.
+func (s *Store) CreateProgram(ctx context.Context, in model.ProgramCreate, idem model.Idempotency) (*model.Program, bool, error) {
+	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+		key := s.ids.New(now)
+		t := model.NewTime(now)
+		p := &model.Program{ID: model.FormatID(model.PrefixProgram, key), Name: in.Name, LandingURL: in.LandingURL,
+			Commission: in.Commission, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
+		val := encodeProgram(p)
+		if err := tx.Bucket(bucketPrograms).Put(key[:], val); err != nil {
+			return nil, err
+		}
+		return snapshot(key, val), nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	key, val, err := splitSnapshot(snap)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := decodeProgram(key[:], val)
+	return p, replayed, err
+}
+
+// FindProgramByID implements model.ProgramService.
+func (s *Store) FindProgramByID(ctx context.Context, id string) (p *model.Program, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		p, err = getRecord(tx, bucketPrograms, model.PrefixProgram, id, decodeProgram)
+		return err
+	})
+	return p, err
+}
+
+// FindPrograms implements model.ProgramService.
+func (s *Store) FindPrograms(ctx context.Context, opt model.ListOptions) (p model.Page[*model.Program], err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		p, err = listPage(tx, bucketPrograms, nil, model.PrefixProgram, opt, loadProgram, programID)
+		return err
+	})
+	return p, err
+}
+
+func loadProgram(tx *bolt.Tx, key []byte) (*model.Program, bool, error) {
+	p, err := decodeProgram(key, tx.Bucket(bucketPrograms).Get(key))
+	return p, true, err
+}
+
+func programID(p *model.Program) string { return p.ID }
+
+// UpdateProgram implements model.ProgramService.
+func (s *Store) UpdateProgram(ctx context.Context, id string, u model.ProgramUpdate) (p *model.Program, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		p, err = getRecord(tx, bucketPrograms, model.PrefixProgram, id, decodeProgram)
+		if err != nil {
+			return err
+		}
+		u.Apply(p)
+		p.UpdatedAt = model.NewTime(s.now())
+		key := keyOf(model.PrefixProgram, p.ID)
+		return tx.Bucket(bucketPrograms).Put(key[:], encodeProgram(p))
+	})
+	return p, err
+}

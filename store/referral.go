@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+var _ model.ReferralService = (*Store)(nil)
+
+const (
+	referralPending byte = iota + 1
+	referralConverted
+	referralRejected
+)
+
+func referralStatusByte(s model.ReferralStatus) byte {
+	switch s {
+	case model.ReferralConverted:
+		return referralConverted
+	case model.ReferralRejected:
+		return referralRejected
+	}
+	return referralPending
+}
+
+func referralStatusOf(b byte) model.ReferralStatus {
+	switch b {
+	case referralConverted:
+		return model.ReferralConverted
+	case referralRejected:
+		return model.ReferralRejected
+	}
+	return model.ReferralPending
+}
+
+func encodeReferral(r *model.Referral) []byte {
+	e := newEncoder()
+	e.idKey(model.PrefixImpression, r.ImpressionID)
+	e.idKey(model.PrefixProgram, r.ProgramID)
+	e.idKey(model.PrefixAmbassador, r.AmbassadorID)
+	e.optID(model.PrefixPlacement, r.PlacementID)
+	e.byte(referralStatusByte(r.Status))
+	e.time(r.CreatedAt)
+	e.time(r.UpdatedAt)
+	e.str(r.FirstName)
+	e.str(r.LastName)
+	e.str(r.Email)
+	e.optStr(r.ProfilePictureURL)
+	e.bytes(r.Metadata)
+	return e.b
+}
+
+func decodeReferral(key, val []byte) (*model.Referral, error) {
+	d := newDecoder(val)
+	r := &model.Referral{ID: model.FormatID(model.PrefixReferral, [16]byte(key))}
+	r.ImpressionID = d.id(model.PrefixImpression)
+	r.ProgramID = d.id(model.PrefixProgram)
+	r.AmbassadorID = d.id(model.PrefixAmbassador)
+	r.PlacementID = d.optID(model.PrefixPlacement)
+	r.Status = referralStatusOf(d.byte())
+	r.CreatedAt = d.time()
+	r.UpdatedAt = d.time()
+	r.FirstName = d.str()
+	r.LastName = d.str()
+	r.Email = d.str()
+	r.ProfilePictureURL = d.optStr()
+	r.Metadata = d.bytes()
+	return r, d.err
+}
+
+// referralIndexes lists the index entries of r. The status ones change with
+// its status; the rest are fixed at creation.
+func referralIndexes(r *model.Referral) (fixed, byStatus []indexEntry) {
+	prg, amb := keyOf(model.PrefixProgram, r.ProgramID), keyOf(model.PrefixAmbassador, r.AmbassadorID)
+	st := []byte{referralStatusByte(r.Status)}
+	fixed = []indexEntry{
+		{bucketReferralsByProgram, prg[:]},
+		{bucketReferralsByAmbassador, amb[:]},
+		{bucketReferralsByEmail, hashKey(model.EmailKey(r.Email))},
+	}
+	byStatus = []indexEntry{
+		{bucketReferralsByStatus, st},
+		{bucketReferralsByProgramStatus, cat(prg[:], st)},
+		{bucketReferralsByAmbassadorStatus, cat(amb[:], st)},
+	}
+	return fixed, byStatus
+}
+
+// CreateReferral implements model.ReferralService. The referral, its index
+// entries, its referral.created event and its idempotency entry are written
+// in one transaction.
+func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, idem model.Idempotency) (*model.Referral, bool, error) {
+	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+		imp, err := getRecord(tx, bucketImpressions, model.PrefixImpression, in.ImpressionID, decodeImpression)
+		if model.ErrorCode(err) == model.ENotFound {
+			return nil, model.FieldNotFound("impression_id", model.PrefixImpression, in.ImpressionID)
+		} else if err != nil {
+			return nil, err
+		}
+		key := s.ids.New(now)
+		t := model.NewTime(now)
+		r := &model.Referral{ID: model.FormatID(model.PrefixReferral, key), ImpressionID: imp.ID,
+			FirstName: in.FirstName, LastName: in.LastName, Email: in.Email, Metadata: in.Metadata,
+			Status: model.ReferralPending, ProgramID: imp.ProgramID, AmbassadorID: imp.AmbassadorID,
+			PlacementID: imp.PlacementID, CreatedAt: t, UpdatedAt: t}
+		if in.ProfilePictureURL != "" {
+			r.ProfilePictureURL = &in.ProfilePictureURL
+		}
+		val := encodeReferral(r)
+		if err := tx.Bucket(bucketReferrals).Put(key[:], val); err != nil {
+			return nil, err
+		}
+		fixed, byStatus := referralIndexes(r)
+		if err := putIndexes(tx, key, append(fixed, byStatus...)...); err != nil {
+			return nil, err
+		}
+		if err := s.appendEvent(tx, now, model.EventReferralCreated, r); err != nil {
+			return nil, err
+		}
+		return snapshot(key, val), nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	key, val, err := splitSnapshot(snap)
+	if err != nil {
+		return nil, false, err
+	}
+	r, err := decodeReferral(key[:], val)
+	return r, replayed, err
+}
+
+// FindReferralByID implements model.ReferralService.
+func (s *Store) FindReferralByID(ctx context.Context, id string) (r *model.Referral, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		r, err = getRecord(tx, bucketReferrals, model.PrefixReferral, id, decodeReferral)
+		return err
+	})
+	return r, err
+}
+
+// FindReferrals implements model.ReferralService. It walks the most
+// selective index the filters allow (email, then ambassador, then program,
+// each with status when given) and checks the rest per record.
+func (s *Store) FindReferrals(ctx context.Context, f model.ReferralFilter) (p model.Page[*model.Referral], err error) {
+	bucket, prefix := bucketReferrals, []byte(nil)
+	st := []byte{referralStatusByte(f.Status)}
+	emailKey := model.EmailKey(f.Email)
+	switch {
+	case f.Email != "":
+		bucket, prefix = bucketReferralsByEmail, hashKey(emailKey)
+	case f.AmbassadorID != "" && f.Status != "":
+		bucket, prefix = bucketReferralsByAmbassadorStatus, cat(idPrefix(model.PrefixAmbassador, f.AmbassadorID), st)
+	case f.AmbassadorID != "":
+		bucket, prefix = bucketReferralsByAmbassador, idPrefix(model.PrefixAmbassador, f.AmbassadorID)
+	case f.ProgramID != "" && f.Status != "":
+		bucket, prefix = bucketReferralsByProgramStatus, cat(idPrefix(model.PrefixProgram, f.ProgramID), st)
+	case f.ProgramID != "":
+		bucket, prefix = bucketReferralsByProgram, idPrefix(model.PrefixProgram, f.ProgramID)
+	case f.Status != "":
+		bucket, prefix = bucketReferralsByStatus, st
+	}
+	load := func(tx *bolt.Tx, key []byte) (*model.Referral, bool, error) {
+		r, err := decodeReferral(key, tx.Bucket(bucketReferrals).Get(key))
+		if err != nil {
+			return nil, false, err
+		}
+		ok := (f.ProgramID == "" || r.ProgramID == f.ProgramID) &&
+			(f.AmbassadorID == "" || r.AmbassadorID == f.AmbassadorID) &&
+			(f.Status == "" || r.Status == f.Status) &&
+			(f.Email == "" || model.EmailKey(r.Email) == emailKey)
+		return r, ok, nil
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		p, err = listPage(tx, bucket, prefix, model.PrefixReferral, f.ListOptions, load,
+			func(r *model.Referral) string { return r.ID })
+		return err
+	})
+	return p, err
+}
+
+// UpdateReferral implements model.ReferralService. A status change moves
+// the status index entries and writes a referral.status_changed event.
+func (s *Store) UpdateReferral(ctx context.Context, id string, u model.ReferralUpdate) (r *model.Referral, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		r, err = getRecord(tx, bucketReferrals, model.PrefixReferral, id, decodeReferral)
+		if err != nil {
+			return err
+		}
+		before := *r
+		if err := u.Apply(r); err != nil {
+			return err
+		}
+		now := s.now()
+		r.UpdatedAt = model.NewTime(now)
+		key := keyOf(model.PrefixReferral, r.ID)
+		if err := tx.Bucket(bucketReferrals).Put(key[:], encodeReferral(r)); err != nil {
+			return err
+		}
+		if before.Status == r.Status {
+			return nil
+		}
+		_, oldIdx := referralIndexes(&before)
+		_, newIdx := referralIndexes(r)
+		if err := deleteIndexes(tx, key, oldIdx...); err != nil {
+			return err
+		}
+		if err := putIndexes(tx, key, newIdx...); err != nil {
+			return err
+		}
+		return s.appendEvent(tx, now, model.EventReferralStatusChanged, struct {
+			Referral       *model.Referral      `json:"referral"`
+			PreviousStatus model.ReferralStatus `json:"previous_status"`
+		}{r, before.Status})
+	})
+	return r, err
+}

@@ -1,0 +1,379 @@
+// Package store keeps referrald's records in one bbolt file. It is the only
+// package that imports bbolt.
+//
+// Every write goes through a single writer goroutine that drains all writes
+// waiting at that moment into one transaction and commits it with one
+// fsync (group commit). A lone write commits at once; under load, many
+// requests share each fsync, so throughput grows with concurrency while
+// every caller still returns only after its data is durable.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+// Buckets. Index buckets are named after what they index.
+var (
+	bucketMeta                        = []byte("meta")
+	bucketPrograms                    = []byte("programs")
+	bucketAmbassadors                 = []byte("ambassadors")
+	bucketAmbassadorsByEmail          = []byte("ambassadors_by_email")
+	bucketAmbassadorsByStatus         = []byte("ambassadors_by_status")
+	bucketPlacements                  = []byte("placements")
+	bucketImpressions                 = []byte("impressions")
+	bucketImpressionsByProgram        = []byte("impressions_by_program")
+	bucketImpressionsByAmbassador     = []byte("impressions_by_ambassador")
+	bucketImpressionsByPlacement      = []byte("impressions_by_placement")
+	bucketReferrals                   = []byte("referrals")
+	bucketReferralsByProgram          = []byte("referrals_by_program")
+	bucketReferralsByAmbassador       = []byte("referrals_by_ambassador")
+	bucketReferralsByStatus           = []byte("referrals_by_status")
+	bucketReferralsByEmail            = []byte("referrals_by_email")
+	bucketReferralsByProgramStatus    = []byte("referrals_by_program_status")
+	bucketReferralsByAmbassadorStatus = []byte("referrals_by_ambassador_status")
+	bucketIdempotency                 = []byte("idempotency")
+	bucketIdempotencyExpiry           = []byte("idempotency_expiry")
+	bucketOutbox                      = []byte("outbox")
+	bucketAPIKeys                     = []byte("api_keys")
+	bucketAPIKeysByHash               = []byte("api_keys_by_hash")
+)
+
+var allBuckets = [][]byte{
+	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
+	bucketPlacements, bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador,
+	bucketImpressionsByPlacement, bucketReferrals, bucketReferralsByProgram, bucketReferralsByAmbassador,
+	bucketReferralsByStatus, bucketReferralsByEmail, bucketReferralsByProgramStatus,
+	bucketReferralsByAmbassadorStatus, bucketIdempotency, bucketIdempotencyExpiry, bucketOutbox,
+	bucketAPIKeys, bucketAPIKeysByHash,
+}
+
+// schemaVersion is the layout this code reads and writes. A store written by
+// a newer referrald is refused rather than misread.
+const schemaVersion = 1
+
+var keySchemaVersion = []byte("schema_version")
+
+// FileName is the bbolt file inside the data directory.
+const FileName = "referrald.db"
+
+// maxBatch bounds one group commit, so one transaction's dirty pages, and
+// the wait of the first caller in it, stay small.
+const maxBatch = 512
+
+// Options tune a Store. The zero value is a durable store with a 24 h
+// idempotency window.
+type Options struct {
+	// IdempotencyWindow is how long an idempotency key is remembered.
+	IdempotencyWindow time.Duration
+	// SweepInterval is how often expired idempotency keys are deleted; 0
+	// means every minute, a negative value never (tests sweep by hand).
+	SweepInterval time.Duration
+	// NoSync skips fsync on commit: faster, and unsafe. For benchmarks only.
+	NoSync bool
+	// Now is the clock; tests replace it to move through time.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Store implements the model's services on bbolt.
+type Store struct {
+	db         *bolt.DB
+	now        func() time.Time
+	ids        *model.IDGenerator
+	idemWindow time.Duration
+	log        *slog.Logger
+
+	// mu guards closed and the send side of writes, so no write is sent
+	// after the writer has been told to finish.
+	mu         sync.RWMutex
+	closed     bool
+	writes     chan *writeOp
+	writerDone chan struct{}
+	stopSweep  chan struct{}
+	sweepDone  chan struct{}
+
+	commits    atomic.Uint64
+	batchedOps atomic.Uint64
+}
+
+// Open opens (creating if needed) the store at path. It fails after a second
+// if another process holds the file.
+func Open(path string, opt Options) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: time.Second,
+		// The hashmap freelist allocates in O(1) where the array one
+		// scans, and not syncing it to disk saves a page write per commit;
+		// bbolt rebuilds it by scanning at open after a crash.
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+		NoSync:         opt.NoSync,
+	})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open store %s: the file is locked by another process (is referrald already running?)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s := &Store{
+		db:         db,
+		now:        opt.Now,
+		ids:        model.NewIDGenerator(),
+		idemWindow: opt.IdempotencyWindow,
+		log:        opt.Logger,
+		writes:     make(chan *writeOp, maxBatch),
+		writerDone: make(chan struct{}),
+		stopSweep:  make(chan struct{}),
+		sweepDone:  make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.idemWindow <= 0 {
+		s.idemWindow = 24 * time.Hour
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if err := db.Update(s.migrate); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	go s.writeLoop()
+	go s.sweepLoop(opt.SweepInterval)
+	return s, nil
+}
+
+// migrate creates the buckets and checks the schema version. Later layouts
+// add their steps here, each moving the version up by one.
+func (s *Store) migrate(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	v := meta.Get(keySchemaVersion)
+	switch {
+	case v == nil:
+		return meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, schemaVersion))
+	case len(v) != 8:
+		return fmt.Errorf("corrupt schema version")
+	case binary.BigEndian.Uint64(v) > schemaVersion:
+		return fmt.Errorf("store has schema version %d; this referrald reads up to %d", binary.BigEndian.Uint64(v), schemaVersion)
+	}
+	return nil
+}
+
+// Close finishes the writes already accepted, refuses new ones, stops the
+// sweeper and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.writes)
+	s.mu.Unlock()
+	<-s.writerDone
+	close(s.stopSweep)
+	<-s.sweepDone
+	return s.db.Close()
+}
+
+// Path is the file the store lives in.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Stats are counters for operators and benchmarks.
+type Stats struct {
+	// Commits is the number of write transactions committed.
+	Commits uint64
+	// Writes is the number of writes those transactions carried.
+	Writes uint64
+	// FileSize is the size of the bbolt file in bytes.
+	FileSize int64
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	st := Stats{Commits: s.commits.Load(), Writes: s.batchedOps.Load()}
+	if fi, err := os.Stat(s.db.Path()); err == nil {
+		st.FileSize = fi.Size()
+	}
+	return st
+}
+
+// Check runs bbolt's consistency check over the whole file.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// writeOp is one caller's part of a group commit. Its fn must do every
+// check that can fail for a client's reason before it writes anything: a
+// model error leaves the rest of the batch to commit, so any write made
+// before it would be committed with them. fn may run twice (alone, after a
+// batch it was in failed), so it has no effect outside the transaction.
+type writeOp struct {
+	fn   func(tx *bolt.Tx) error
+	done chan error
+}
+
+// update runs fn in the next group commit and returns once that commit is
+// on disk (or failed).
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	op := &writeOp{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return model.Errorf(model.EUnavailable, "the service is shutting down")
+	}
+	s.writes <- op
+	s.mu.RUnlock()
+	return <-op.done
+}
+
+func (s *Store) writeLoop() {
+	defer close(s.writerDone)
+	batch := make([]*writeOp, 0, maxBatch)
+	for op := range s.writes {
+		batch = append(batch[:0], op)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case op, ok := <-s.writes:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, op)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs batch in one transaction. If that fails as a whole, each op
+// is run again alone, so one op's failure is not every op's.
+func (s *Store) commit(batch []*writeOp) {
+	results := make([]error, len(batch))
+	var opErr error
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i, op := range batch {
+			results[i] = op.fn(tx)
+			if results[i] != nil && !isModelError(results[i]) {
+				opErr = results[i]
+				return opErr
+			}
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		for _, op := range batch {
+			s.commit([]*writeOp{op})
+		}
+		return
+	}
+	if err == nil {
+		s.commits.Add(1)
+		s.batchedOps.Add(uint64(len(batch)))
+	}
+	for i, op := range batch {
+		switch {
+		case err == nil:
+			op.done <- results[i]
+		case err == opErr && !isIOError(err):
+			s.log.Error("store write failed", "err", err)
+			op.done <- fmt.Errorf("store write: %w", err)
+		default:
+			s.log.Error("store commit failed; writes are refused until it succeeds", "err", err)
+			op.done <- model.Errorf(model.EUnavailable, "the store cannot accept writes right now")
+		}
+	}
+}
+
+func isModelError(err error) bool {
+	var me *model.Error
+	return errors.As(err, &me)
+}
+
+// isIOError reports errors that say the disk, not the request, is at fault.
+func isIOError(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EIO) ||
+		errors.Is(err, syscall.EROFS) || errors.Is(err, bolt.ErrDatabaseNotOpen)
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }
+
+// create runs write under the idempotency key idem: a replay within the
+// window returns the snapshot saved by the first request, a different
+// request under the same key is refused, and otherwise write's record and
+// the key's entry are committed in one transaction. write returns the
+// snapshot of the record it wrote.
+func (s *Store) create(ctx context.Context, idem model.Idempotency,
+	write func(tx *bolt.Tx, now time.Time) ([]byte, error)) (snap []byte, replayed bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if idem.Key != "" {
+		// Most replays are answered here, from a read transaction, without
+		// queueing behind the writer.
+		err = s.view(func(tx *bolt.Tx) error {
+			snap, err = s.findIdempotent(tx, idem, s.now())
+			return err
+		})
+		if err != nil || snap != nil {
+			return snap, snap != nil, err
+		}
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		now := s.now()
+		snap, replayed = nil, false
+		if idem.Key != "" {
+			found, err := s.findIdempotent(tx, idem, now)
+			if err != nil {
+				return err
+			}
+			if found != nil {
+				snap, replayed = found, true
+				return nil
+			}
+		}
+		made, err := write(tx, now)
+		if err != nil {
+			return err
+		}
+		if idem.Key != "" {
+			if err := s.putIdempotent(tx, idem, now, made); err != nil {
+				return err
+			}
+		}
+		snap = made
+		return nil
+	})
+	return snap, replayed, err
+}

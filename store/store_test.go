@@ -1,0 +1,376 @@
+package store_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
+)
+
+// clock is a test clock that only moves when told to.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// MustOpenStore opens a store in a temp dir and, at cleanup, closes it and
+// runs bbolt's consistency check over the file.
+func MustOpenStore(tb testing.TB, opt store.Options) *store.Store {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), store.FileName)
+	s, err := store.Open(path, opt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Check(); err != nil {
+			tb.Errorf("consistency check: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+type fixture struct {
+	program    *model.Program
+	ambassador *model.Ambassador
+	impression *model.Impression
+}
+
+func mustFixture(tb testing.TB, s *store.Store, email string) fixture {
+	tb.Helper()
+	ctx := context.Background()
+	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "Spring", LandingURL: "https://example.com"}, model.Idempotency{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "Ada", LastName: "L", Email: email, Status: model.AmbassadorActive}, model.Idempotency{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fixture{p, a, m}
+}
+
+func idem(key, params string) model.Idempotency {
+	return model.Idempotency{Scope: "key_test", Key: key, Fingerprint: sha256.Sum256([]byte(params))}
+}
+
+func TestReferralCreateFindAndEvent(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	f := mustFixture(t, s, "ada@example.com")
+	r, replayed, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: f.impression.ID, FirstName: "John",
+		LastName: "Doe", Email: "john@example.com", Metadata: model.Metadata(`{"a":1}`)}, model.Idempotency{})
+	if err != nil || replayed {
+		t.Fatalf("create: %v, replayed %v", err, replayed)
+	}
+	if r.ProgramID != f.program.ID || r.AmbassadorID != f.ambassador.ID || r.PlacementID != nil || r.Status != model.ReferralPending {
+		t.Fatalf("got %+v, want program, ambassador from the impression and status pending", r)
+	}
+	got, err := s.FindReferralByID(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != r.Email || string(got.Metadata) != `{"a":1}` || !got.CreatedAt.Equal(r.CreatedAt.Time) {
+		t.Fatalf("got %+v, want %+v", got, r)
+	}
+	events, err := s.FindEvents(ctx, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(events); n != 2 || events[1].Type != model.EventReferralCreated {
+		t.Fatalf("got %d events, last %+v; want impression.created then referral.created", n, events[n-1])
+	}
+	if _, err := s.FindReferralByID(ctx, "ref_01jdq3f7k8m2n4p6r8t0v2x4z6"); model.ErrorCode(err) != model.ENotFound {
+		t.Fatalf("unknown id: got %v, want not_found", err)
+	}
+}
+
+func TestReferralUnknownImpressionIsFieldError(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	_, _, err := s.CreateReferral(context.Background(), model.ReferralCreate{ImpressionID: "imp_01jdq3e0a1b2c3d4e5f6g7h8j9",
+		FirstName: "J", LastName: "D", Email: "j@example.com"}, idem("k1", "a"))
+	var me *model.Error
+	if model.ErrorCode(err) != model.EValidation || !asError(err, &me) || me.Fields[0].Field != "impression_id" || me.Fields[0].Code != model.FNotFound {
+		t.Fatalf("got %v, want validation_failed with impression_id not_found", err)
+	}
+}
+
+func asError(err error, me **model.Error) bool {
+	e, ok := err.(*model.Error)
+	*me = e
+	return ok
+}
+
+func TestIdempotency(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	s := MustOpenStore(t, store.Options{Now: clk.Now, IdempotencyWindow: time.Hour, SweepInterval: -1})
+	ctx := context.Background()
+	f := mustFixture(t, s, "ada@example.com")
+	in := model.ReferralCreate{ImpressionID: f.impression.ID, FirstName: "J", LastName: "D", Email: "j@example.com"}
+
+	first, replayed, err := s.CreateReferral(ctx, in, idem("k", "same"))
+	if err != nil || replayed {
+		t.Fatalf("first: %v %v", err, replayed)
+	}
+	if _, err := s.UpdateReferral(ctx, first.ID, model.ReferralUpdate{Status: ptr(model.ReferralRejected)}); err != nil {
+		t.Fatal(err)
+	}
+	again, replayed, err := s.CreateReferral(ctx, in, idem("k", "same"))
+	if err != nil || !replayed || again.ID != first.ID || again.Status != model.ReferralPending {
+		t.Fatalf("replay: got %+v replayed=%v err=%v; want the original pending referral %s", again, replayed, err, first.ID)
+	}
+	if _, _, err := s.CreateReferral(ctx, in, idem("k", "different")); model.ErrorCode(err) != model.EIdempotencyKeyReused {
+		t.Fatalf("different params: got %v, want idempotency_key_reused", err)
+	}
+	other := idem("k", "same")
+	other.Scope = "key_other"
+	if r, replayed, err := s.CreateReferral(ctx, in, other); err != nil || replayed || r.ID == first.ID {
+		t.Fatalf("another client's key: got %v replayed=%v err=%v; want a new referral", r, replayed, err)
+	}
+
+	clk.Add(time.Hour)
+	if n, err := s.SweepIdempotencyKeys(ctx, clk.Now()); err != nil || n != 2 {
+		t.Fatalf("sweep: got %d, %v; want 2 expired keys", n, err)
+	}
+	after, replayed, err := s.CreateReferral(ctx, in, idem("k", "different"))
+	if err != nil || replayed || after.ID == first.ID {
+		t.Fatalf("after the window: got %v replayed=%v err=%v; want a new referral", after, replayed, err)
+	}
+}
+
+func TestIdempotencyExpiredButNotSweptCreatesAnew(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	s := MustOpenStore(t, store.Options{Now: clk.Now, IdempotencyWindow: time.Minute, SweepInterval: -1})
+	ctx := context.Background()
+	f := mustFixture(t, s, "ada@example.com")
+	in := model.ReferralCreate{ImpressionID: f.impression.ID, FirstName: "J", LastName: "D", Email: "j@example.com"}
+	first, _, err := s.CreateReferral(ctx, in, idem("k", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	second, replayed, err := s.CreateReferral(ctx, in, idem("k", "x"))
+	if err != nil || replayed || second.ID == first.ID {
+		t.Fatalf("got %v replayed=%v err=%v, want a new referral", second, replayed, err)
+	}
+	// The old entry's expiry index entry must be gone: one sweep later
+	// than both windows deletes exactly the one live entry.
+	clk.Add(2 * time.Minute)
+	if n, err := s.SweepIdempotencyKeys(ctx, clk.Now()); err != nil || n != 1 {
+		t.Fatalf("sweep: got %d, %v; want 1", n, err)
+	}
+}
+
+func TestConcurrentCreatesWithOneKeyMakeOneReferral(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	f := mustFixture(t, s, "ada@example.com")
+	in := model.ReferralCreate{ImpressionID: f.impression.ID, FirstName: "J", LastName: "D", Email: "j@example.com"}
+	const n = 50
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _, err := s.CreateReferral(ctx, in, idem("same", "p"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = r.ID
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("got referrals %s and %s for one key", ids[0], id)
+		}
+	}
+	page, err := s.FindReferrals(ctx, model.ReferralFilter{ListOptions: model.ListOptions{Limit: 100}})
+	if err != nil || len(page.Data) != 1 {
+		t.Fatalf("got %d referrals (%v), want 1", len(page.Data), err)
+	}
+}
+
+func TestGroupCommitSharesTransactions(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	f := mustFixture(t, s, "ada@example.com")
+	before := s.Stats()
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := model.ReferralCreate{ImpressionID: f.impression.ID, FirstName: "J", LastName: "D", Email: fmt.Sprintf("j%d@example.com", i)}
+			if _, _, err := s.CreateReferral(ctx, in, model.Idempotency{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	after := s.Stats()
+	if w := after.Writes - before.Writes; w != n {
+		t.Fatalf("got %d writes, want %d", w, n)
+	}
+	if c := after.Commits - before.Commits; c >= n {
+		t.Fatalf("got %d commits for %d concurrent writes, want fewer (group commit)", c, n)
+	}
+}
+
+func TestReferralListFiltersAndPaging(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	f1 := mustFixture(t, s, "a1@example.com")
+	f2 := mustFixture(t, s, "a2@example.com")
+	var made []*model.Referral
+	for i := range 25 {
+		f := f1
+		if i%2 == 1 {
+			f = f2
+		}
+		r, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: f.impression.ID, FirstName: "J", LastName: "D",
+			Email: fmt.Sprintf("p%d@Example.com", i%5)}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, r)
+	}
+	for _, i := range []int{0, 2, 4} {
+		if _, err := s.UpdateReferral(ctx, made[i].ID, model.ReferralUpdate{Status: ptr(model.ReferralConverted)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(f model.ReferralFilter) []string {
+		t.Helper()
+		var ids []string
+		f.Limit = 4
+		for {
+			p, err := s.FindReferrals(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range p.Data {
+				ids = append(ids, r.ID)
+			}
+			if !p.HasMore {
+				return ids
+			}
+			f.Cursor = *p.NextCursor
+		}
+	}
+	all := count(model.ReferralFilter{})
+	if len(all) != 25 || all[0] != made[24].ID || all[24] != made[0].ID {
+		t.Fatalf("got %d referrals from %v to %v; want 25, newest first", len(all), all[0], all[len(all)-1])
+	}
+	cases := []struct {
+		name string
+		f    model.ReferralFilter
+		want int
+	}{
+		{"program", model.ReferralFilter{ProgramID: f1.program.ID}, 13},
+		{"ambassador", model.ReferralFilter{AmbassadorID: f2.ambassador.ID}, 12},
+		{"status", model.ReferralFilter{Status: model.ReferralConverted}, 3},
+		{"pending", model.ReferralFilter{Status: model.ReferralPending}, 22},
+		{"program+status", model.ReferralFilter{ProgramID: f1.program.ID, Status: model.ReferralConverted}, 3},
+		{"ambassador+status", model.ReferralFilter{AmbassadorID: f2.ambassador.ID, Status: model.ReferralConverted}, 0},
+		{"email any case", model.ReferralFilter{Email: "P0@EXAMPLE.COM"}, 5},
+		{"email+program", model.ReferralFilter{Email: "p1@example.com", ProgramID: f2.program.ID}, 3},
+		{"program+ambassador mismatch", model.ReferralFilter{ProgramID: f1.program.ID, AmbassadorID: f2.ambassador.ID}, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := len(count(c.f)); got != c.want {
+				t.Errorf("got %d, want %d", got, c.want)
+			}
+		})
+	}
+	if _, err := s.UpdateReferral(ctx, made[0].ID, model.ReferralUpdate{Status: ptr(model.ReferralRejected)}); model.ErrorCode(err) != model.EConflict {
+		t.Fatalf("converted → rejected: got %v, want conflict", err)
+	}
+}
+
+func TestAmbassadorEmailUnique(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	mustFixture(t, s, "ada@example.com")
+	_, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "ADA@example.com", Status: model.AmbassadorActive}, model.Idempotency{})
+	if model.ErrorCode(err) != model.EConflict {
+		t.Fatalf("got %v, want conflict", err)
+	}
+}
+
+func TestAPIKeys(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	k, token, err := s.CreateAPIKey(ctx, "ci", model.ScopeWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.AuthenticateToken(ctx, token)
+	if err != nil || got.ID != k.ID || got.Scope != model.ScopeWrite {
+		t.Fatalf("got %+v, %v; want key %s", got, err, k.ID)
+	}
+	if _, err := s.AuthenticateToken(ctx, token+"x"); model.ErrorCode(err) != model.EUnauthorized {
+		t.Fatalf("wrong token: got %v, want unauthorized", err)
+	}
+	if _, err := s.RevokeAPIKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AuthenticateToken(ctx, token); model.ErrorCode(err) != model.EUnauthorized {
+		t.Fatalf("revoked token: got %v, want unauthorized", err)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), store.FileName)
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := mustFixture(t, s, "ada@example.com")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateProgram(context.Background(), model.ProgramCreate{Name: "x", LandingURL: "https://x.io"}, model.Idempotency{}); model.ErrorCode(err) != model.EUnavailable {
+		t.Fatalf("write after close: got %v, want unavailable", err)
+	}
+	s = MustOpenStoreAt(t, path)
+	if _, err := s.FindImpressionByID(context.Background(), f.impression.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func MustOpenStoreAt(tb testing.TB, path string) *store.Store {
+	tb.Helper()
+	s, err := store.Open(path, store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
