@@ -1,0 +1,114 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/referrald/referrald/model"
+)
+
+// decodeReferralCreate reads and validates the body of POST /v1/referrals,
+// reporting every problem of the request together. The returned
+// Idempotency is zero when no key was sent. The impression's existence is
+// checked by the caller, which has the store.
+func decodeReferralCreate(r *http.Request, o *object) (model.ReferralCreate, model.Idempotency, model.FieldErrors) {
+	var in model.ReferralCreate
+	in.ImpressionID = o.str("impression_id")
+	in.FirstName = o.str("first_name")
+	in.LastName = o.str("last_name")
+	in.Email = o.str("email")
+	in.ProfilePictureURL = o.str("profile_picture_url")
+	in.Metadata = o.metadata("metadata")
+	idem := idempotency(r, o, "POST /v1/referrals", principalOf(r), in)
+	fe := o.finish()
+	fe.Merge(in.Validate())
+	return in, idem, fe
+}
+
+// handleReferralCreate serves POST /v1/referrals.
+func (s *Server) handleReferralCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	o, err := readObject(w, r)
+	if err != nil {
+		return err
+	}
+	in, idem, fe := decodeReferralCreate(r, o)
+	if !fe.Has("impression_id") {
+		// Checked here too, not only in the write, so that an unknown
+		// impression is reported with the request's other problems.
+		if _, err := s.svc.Impressions.FindImpressionByID(r.Context(), in.ImpressionID); model.ErrorCode(err) == model.ENotFound {
+			fe.Add("impression_id", model.FNotFound, "impression %s does not exist", in.ImpressionID)
+		} else if err != nil {
+			return err
+		}
+	}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	ref, replayed, err := s.svc.Referrals.CreateReferral(r.Context(), in, idem)
+	if err != nil {
+		return err
+	}
+	return writeCreated(w, "/v1/referrals/"+ref.ID, ref, replayed)
+}
+
+// handleReferralGet serves GET /v1/referrals/:id.
+func (s *Server) handleReferralGet(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	ref, err := s.svc.Referrals.FindReferralByID(r.Context(), p.ByName("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ref)
+	return nil
+}
+
+// handleReferralList serves
+// GET /v1/referrals?program_id=&ambassador_id=&status=&email=.
+func (s *Server) handleReferralList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	q := newQuery(r)
+	f := model.ReferralFilter{ListOptions: q.list(model.PrefixReferral)}
+	f.ProgramID = q.id("program_id", model.PrefixProgram)
+	f.AmbassadorID = q.id("ambassador_id", model.PrefixAmbassador)
+	f.Status = model.ReferralStatus(q.str("status"))
+	if f.Status != "" && !f.Status.Valid() {
+		q.errs.Add("status", model.FInvalidValue, "must be pending, converted or rejected")
+	}
+	f.Email = q.str("email")
+	if len(f.Email) > model.MaxEmailLen {
+		q.errs.Add("email", model.FTooLong, "must be at most %d characters", model.MaxEmailLen)
+	}
+	if err := q.finish(); err != nil {
+		return err
+	}
+	page, err := s.svc.Referrals.FindReferrals(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// handleReferralUpdate serves PATCH /v1/referrals/:id: a status change
+// (pending → converted or rejected) and/or new metadata.
+func (s *Server) handleReferralUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	o, err := readObject(w, r)
+	if err != nil {
+		return err
+	}
+	var u model.ReferralUpdate
+	if st := o.strPtr("status"); st != nil {
+		u.Status = (*model.ReferralStatus)(st)
+	}
+	u.Metadata = o.metadataPtr("metadata")
+	fe := o.finish()
+	fe.Merge(u.Validate())
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	ref, err := s.svc.Referrals.UpdateReferral(r.Context(), p.ByName("id"), u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ref)
+	return nil
+}
