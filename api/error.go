@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -83,10 +82,4 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 func writeProblem(w http.ResponseWriter, status int, p problem) {
 	writeBody(w, status, "application/problem+json", p)
-}
-
-// logUnexpected is for failures after the status line has gone out.
-func (s *Server) logUnexpected(r *http.Request, msg string, err error) {
-	s.log.LogAttrs(r.Context(), slog.LevelError, msg, slog.String("route", routeOf(r)),
-		slog.String("request_id", requestIDOf(r)), slog.Any("err", err))
 }

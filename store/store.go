@@ -22,6 +22,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/referrald/referrald/model"
 )
@@ -125,7 +126,7 @@ func Open(path string, opt Options) (*Store, error) {
 		NoFreelistSync: true,
 		NoSync:         opt.NoSync,
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: the file is locked by another process (is referrald already running?)", path)
 	}
 	if err != nil {
@@ -323,7 +324,7 @@ func isModelError(err error) bool {
 // isIOError reports errors that say the disk, not the request, is at fault.
 func isIOError(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EIO) ||
-		errors.Is(err, syscall.EROFS) || errors.Is(err, bolt.ErrDatabaseNotOpen)
+		errors.Is(err, syscall.EROFS) || errors.Is(err, bolterrors.ErrDatabaseNotOpen)
 }
 
 // view runs fn in a read transaction.

@@ -1,0 +1,82 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/referrald/referrald/model"
+)
+
+// FuzzReferralCreateDecode feeds arbitrary bodies and Idempotency-Key
+// headers to the referral decoder and validator. It must never panic, and
+// whatever it accepts must obey the contract's rules. Seeds live in
+// testdata/fuzz/referral_create at the repository root.
+func FuzzReferralCreateDecode(f *testing.F) {
+	seeds, err := filepath.Glob("../testdata/fuzz/referral_create/*.json")
+	if err != nil || len(seeds) == 0 {
+		f.Fatalf("no seed corpus: %v", err)
+	}
+	for _, path := range seeds {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, "")
+		f.Add(b, `"idemp_20240115_123456"`)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, header string) {
+		in, idem, fe, ok := decodeForFuzz(body, header)
+		if !ok || len(fe) > 0 {
+			for _, e := range fe {
+				if e.Field == "" || e.Code == "" || e.Message == "" {
+					t.Fatalf("incomplete field error %+v", e)
+				}
+			}
+			return
+		}
+		for _, name := range []string{in.FirstName, in.LastName} {
+			if n := utf8.RuneCountInString(name); n < 1 || n > model.MaxNameLen || name != strings.TrimSpace(name) {
+				t.Fatalf("accepted name %q", name)
+			}
+		}
+		if norm, valid := model.NormalizeEmail(in.Email); !valid || norm != in.Email || len(in.Email) > model.MaxEmailLen {
+			t.Fatalf("accepted email %q", in.Email)
+		}
+		if _, valid := model.ParseID(model.PrefixImpression, in.ImpressionID); !valid {
+			t.Fatalf("accepted impression_id %q", in.ImpressionID)
+		}
+		if len(in.ProfilePictureURL) > model.MaxURLLen {
+			t.Fatalf("accepted a %d-byte URL", len(in.ProfilePictureURL))
+		}
+		if len(in.Metadata) > 0 && (!json.Valid(in.Metadata) || in.Metadata[0] != '{' || len(in.Metadata) > model.MaxMetadataBytes) {
+			t.Fatalf("accepted metadata %q", in.Metadata)
+		}
+		if idem.Key != "" && !model.ValidIdempotencyKey(idem.Key) {
+			t.Fatalf("accepted idempotency key %q", idem.Key)
+		}
+		// The same request decodes to the same fingerprint.
+		_, again, _, _ := decodeForFuzz(body, header)
+		if again.Fingerprint != idem.Fingerprint {
+			t.Fatal("fingerprint is not deterministic")
+		}
+	})
+}
+
+func decodeForFuzz(body []byte, header string) (model.ReferralCreate, model.Idempotency, model.FieldErrors, bool) {
+	r := httptest.NewRequest("POST", "/v1/referrals", bytes.NewReader(body))
+	if header != "" {
+		r.Header.Set("Idempotency-Key", header)
+	}
+	o, err := parseObject(body)
+	if err != nil {
+		return model.ReferralCreate{}, model.Idempotency{}, nil, false
+	}
+	in, idem, fe := decodeReferralCreate(r, o)
+	return in, idem, fe, true
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
+)
+
+const testAdminToken = "crash-test-admin-token-0123"
+
+// buildBinary compiles referrald into a temp dir once per test binary run.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "referrald-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "referrald")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// server is a running referrald process.
+type server struct {
+	cmd    *exec.Cmd
+	url    string
+	done   chan struct{}
+	logMu  sync.Mutex
+	logBuf bytes.Buffer
+}
+
+// startServer starts the real binary on dataDir and waits for its
+// "listening on" line, which it prints once it accepts connections.
+func startServer(t *testing.T, dataDir string) *server {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "REFERRALD_LISTEN=127.0.0.1:0", "REFERRALD_DATA_DIR="+dataDir,
+		"REFERRALD_ADMIN_TOKEN="+testAdminToken)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			s.logMu.Lock()
+			s.logBuf.WriteString(line + "\n")
+			s.logMu.Unlock()
+			if _, rest, ok := strings.Cut(line, "listening on "); ok {
+				addr <- strings.Fields(strings.Trim(rest, `"`))[0]
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		cmd.Wait()
+		close(s.done)
+	}()
+	select {
+	case a := <-addr:
+		s.url = "http://" + strings.TrimSuffix(a, `"`)
+	case <-s.done:
+		t.Fatalf("referrald exited before listening:\n%s", s.log())
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("referrald did not listen within 30s:\n%s", s.log())
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-s.done
+	})
+	return s
+}
+
+func (s *server) log() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.logBuf.String()
+}
+
+var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func call(ctx context.Context, method, url string, body any, header map[string]string) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, b, err
+}
+
+func mustCreate(t *testing.T, url string, body any) string {
+	t.Helper()
+	status, _, b, err := call(context.Background(), "POST", url, body, nil)
+	if err != nil || status != 201 {
+		t.Fatalf("POST %s: %d %s %v", url, status, b, err)
+	}
+	var v struct{ ID string }
+	json.Unmarshal(b, &v)
+	return v.ID
+}
+
+type acked struct {
+	id, key string
+}
+
+// TestCrashKeepsAcknowledgedReferrals SIGKILLs the real binary while
+// clients are creating referrals, restarts it, and checks that every
+// referral a client was told about (201) is there, that replaying its
+// idempotency key returns it rather than a second one, and that its
+// referral.created event exists. The kill lands after a random number of
+// acknowledgements, so it strikes at a different point of the write path
+// each cycle.
+func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := startServer(t, dataDir)
+	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "Crash", "landing_url": "https://example.com"})
+	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
+	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
+
+	const cycles, clients = 3, 16
+	var all []acked
+	for cycle := range cycles {
+		if cycle > 0 {
+			srv = startServer(t, dataDir)
+		}
+		killAfter := 100 + rand.IntN(200)
+		var mu sync.Mutex
+		var got []acked
+		var wg sync.WaitGroup
+		ctx, cancel := context.WithCancel(context.Background())
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ctx.Err() == nil; i++ {
+					key := fmt.Sprintf("c%d-%d-%d", cycle, c, i)
+					body := map[string]any{"impression_id": imp, "first_name": "J", "last_name": "D",
+						"email": key + "@example.com", "idempotency_key": key}
+					status, _, b, err := call(ctx, "POST", srv.url+"/v1/referrals", body, nil)
+					if err != nil {
+						return // the server is gone
+					}
+					if status != 201 {
+						t.Errorf("create: got %d %s", status, b)
+						return
+					}
+					var r struct{ ID string }
+					json.Unmarshal(b, &r)
+					mu.Lock()
+					got = append(got, acked{r.ID, key})
+					n := len(got)
+					mu.Unlock()
+					if n == killAfter {
+						srv.cmd.Process.Signal(syscall.SIGKILL)
+					}
+				}
+			}()
+		}
+		<-srv.done
+		cancel()
+		wg.Wait()
+		if len(got) < killAfter {
+			t.Fatalf("cycle %d: server died after %d acknowledgements, before the kill at %d:\n%s", cycle, len(got), killAfter, srv.log())
+		}
+		all = append(all, got...)
+	}
+
+	srv = startServer(t, dataDir)
+	for _, a := range all {
+		status, _, b, err := call(context.Background(), "GET", srv.url+"/v1/referrals/"+a.id, nil, nil)
+		if err != nil || status != 200 {
+			t.Fatalf("acknowledged referral %s: got %d %s %v", a.id, status, b, err)
+		}
+		body := map[string]any{"impression_id": imp, "first_name": "J", "last_name": "D",
+			"email": a.key + "@example.com", "idempotency_key": a.key}
+		status, h, b, err := call(context.Background(), "POST", srv.url+"/v1/referrals", body, nil)
+		if err != nil || status != 201 || h.Get("Idempotent-Replayed") != "true" || !bytes.Contains(b, []byte(a.id)) {
+			t.Fatalf("replay of %s: got %d %v %s %v, want the acknowledged referral", a.key, status, h, b, err)
+		}
+	}
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	<-srv.done
+	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("SIGTERM: exit code %d, want 0:\n%s", code, srv.log())
+	}
+
+	st, err := store.Open(filepath.Join(dataDir, store.FileName), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Check(); err != nil {
+		t.Fatalf("consistency check after %d crashes: %v", cycles, err)
+	}
+	events, err := st.FindEvents(context.Background(), "", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]bool{}
+	for _, ev := range events {
+		if ev.Type == model.EventReferralCreated {
+			var r struct{ ID string }
+			json.Unmarshal(ev.Data, &r)
+			created[r.ID] = true
+		}
+	}
+	for _, a := range all {
+		if !created[a.id] {
+			t.Fatalf("no referral.created event for acknowledged referral %s", a.id)
+		}
+	}
+	t.Logf("%d crashes, %d acknowledged referrals, all present with their events", cycles, len(all))
+}
+
+func TestCLIKeys(t *testing.T) {
+	dir := t.TempDir()
+	env := func(k string) string {
+		if k == "REFERRALD_DATA_DIR" {
+			return dir
+		}
+		return ""
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"keys", "create", "--scope", "write", "--name", "crm"}, env, &out, &errOut); code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut.String())
+	}
+	token := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(token, store.TokenPrefix) || strings.Count(token, "\n") != 0 {
+		t.Fatalf("create printed %q, want one token line", token)
+	}
+	out.Reset()
+	if code := run([]string{"keys", "list"}, env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "crm") || strings.Contains(out.String(), token) {
+		t.Fatalf("list: exit %d, %q: want the key named and its token never shown", code, out.String())
+	}
+	id := strings.Fields(strings.Split(out.String(), "\n")[1])[0]
+	if code := run([]string{"keys", "revoke", id}, env, &out, &errOut); code != 0 {
+		t.Fatalf("revoke: exit %d: %s", code, errOut.String())
+	}
+	out.Reset()
+	run([]string{"keys", "list"}, env, &out, &errOut)
+	if strings.Contains(strings.Split(out.String(), "\n")[1], " - ") {
+		t.Fatalf("list after revoke shows no revocation time: %q", out.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"keys", "create", "--scope", "root", "--name", "x"}, env, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "scope") {
+		t.Fatalf("bad scope: exit %d %q, want exit 2 naming the scope", code, errOut.String())
+	}
+}
+
+func TestBadSettingsExitTwo(t *testing.T) {
+	cases := map[string]string{
+		"REFERRALD_LISTEN":             "nonsense",
+		"REFERRALD_IDEMPOTENCY_WINDOW": "soon",
+		"REFERRALD_LOG_FORMAT":         "xml",
+		"REFERRALD_ADMIN_TOKEN":        "short",
+	}
+	for key, val := range cases {
+		t.Run(key, func(t *testing.T) {
+			env := func(k string) string {
+				if k == key {
+					return val
+				}
+				if k == "REFERRALD_DATA_DIR" {
+					return t.TempDir()
+				}
+				return ""
+			}
+			var out, errOut bytes.Buffer
+			code := run([]string{"serve"}, env, &out, &errOut)
+			if code != exitUsage || strings.Count(errOut.String(), "\n") != 1 {
+				t.Fatalf("got exit %d and %q, want exit 2 with one line", code, errOut.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,85 @@
+package model_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referrald/referrald/model"
+)
+
+func TestIDsSortByCreationAndRoundTrip(t *testing.T) {
+	g := model.NewIDGenerator()
+	now := time.Now()
+	prev := ""
+	for i := range 1000 {
+		// Many IDs in one millisecond must still increase.
+		id := model.FormatID(model.PrefixReferral, g.New(now.Add(time.Duration(i/100)*time.Millisecond)))
+		if id != strings.ToLower(id) || !strings.HasPrefix(id, "ref_") || len(id) != 30 {
+			t.Fatalf("got %q, want ref_ and 26 lowercase characters", id)
+		}
+		if id <= prev {
+			t.Fatalf("got %s after %s, want increasing IDs", id, prev)
+		}
+		key, ok := model.ParseID(model.PrefixReferral, id)
+		if !ok || model.FormatID(model.PrefixReferral, key) != id {
+			t.Fatalf("round trip of %s failed", id)
+		}
+		prev = id
+	}
+	for _, bad := range []string{"", "ref_", "ref_123", "imp_01jdq3f7k8m2n4p6r8t0v2x4z6", "ref01jdq3f7k8m2n4p6r8t0v2x4z6", "ref_01jdq3f7k8m2n4p6r8t0v2x4zu", "ref_81jdq3f7k8m2n4p6r8t0v2x4z6"} {
+		if _, ok := model.ParseID(model.PrefixReferral, bad); ok {
+			t.Errorf("ParseID(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestNormalizeEmail(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"john.doe@example.com", "john.doe@example.com"},
+		{" John.Doe@EXAMPLE.Com ", "John.Doe@example.com"},
+		{"a+tag@sub.example.co.uk", "a+tag@sub.example.co.uk"},
+		{"x@xn--bcher-kva.example", "x@xn--bcher-kva.example"},
+		{"o'brien@example.ie", "o'brien@example.ie"},
+		{"john@example", ""},
+		{"john@.example.com", ""},
+		{"john@example..com", ""},
+		{"john@-example.com", ""},
+		{".john@example.com", ""},
+		{"jo..hn@example.com", ""},
+		{"john@example.c", ""},
+		{"john@example.c0m", ""},
+		{"\"john\"@example.com", ""},
+		{"John <john@example.com>", ""},
+		{"john@exa mple.com", ""},
+		{"@example.com", ""},
+		{strings.Repeat("a", 65) + "@example.com", ""},
+	}
+	for _, c := range cases {
+		got, ok := model.NormalizeEmail(c.in)
+		if c.want == "" && ok {
+			t.Errorf("NormalizeEmail(%q) = %q, want it refused", c.in, got)
+		}
+		if c.want != "" && (!ok || got != c.want) {
+			t.Errorf("NormalizeEmail(%q) = %q, %v; want %q", c.in, got, ok, c.want)
+		}
+	}
+}
+
+func TestStatusTransitions(t *testing.T) {
+	all := []model.ReferralStatus{model.ReferralPending, model.ReferralConverted, model.ReferralRejected}
+	allowed := map[[2]model.ReferralStatus]bool{
+		{model.ReferralPending, model.ReferralPending}:     true,
+		{model.ReferralPending, model.ReferralConverted}:   true,
+		{model.ReferralPending, model.ReferralRejected}:    true,
+		{model.ReferralConverted, model.ReferralConverted}: true,
+		{model.ReferralRejected, model.ReferralRejected}:   true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			if got := from.CanBecome(to); got != allowed[[2]model.ReferralStatus{from, to}] {
+				t.Errorf("%s → %s: got %v", from, to, got)
+			}
+		}
+	}
+}
