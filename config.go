@@ -1,36 +1,92 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/referrald/referrald/store"
 )
 
-// Config is everything referrald can be told. Defaults are safe for one
-// machine: loopback only, data in ./data.
+// Config is everything referrald can be told. Defaults (defaultConfig) are
+// safe for one machine: loopback only, data in ./data. Each setting is read
+// from the YAML file under its yaml path and can be overridden by the
+// environment variable REFERRALD_<PATH>, e.g. rate_limits.per_key.rate by
+// REFERRALD_RATE_LIMITS_PER_KEY_RATE. config.example.yaml documents them all.
 type Config struct {
-	// Listen is the API's address.
-	Listen string
-	// DataDir holds the bbolt file.
-	DataDir string
-	// AdminToken, when set, is accepted with scope admin.
-	AdminToken string
-	// IdempotencyWindow is how long an idempotency key is remembered.
-	IdempotencyWindow time.Duration
-	// LogFormat is text or json.
-	LogFormat string
+	Listen      string            `yaml:"listen"`
+	DataDir     string            `yaml:"data_dir"`
+	AdminToken  string            `yaml:"admin_token"`
+	Idempotency IdempotencyConfig `yaml:"idempotency"`
+	Limits      LimitsConfig      `yaml:"limits"`
+	RateLimits  RateLimitsConfig  `yaml:"rate_limits"`
+	Metrics     MetricsConfig     `yaml:"metrics"`
+	Log         LogConfig         `yaml:"log"`
+	Shutdown    ShutdownConfig    `yaml:"shutdown"`
+}
+
+// IdempotencyConfig tunes idempotency keys.
+type IdempotencyConfig struct {
+	Window time.Duration `yaml:"window"`
+}
+
+// LimitsConfig bounds requests.
+type LimitsConfig struct {
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// RateLimitsConfig holds the token buckets.
+type RateLimitsConfig struct {
+	PerKey BucketConfig `yaml:"per_key"`
+	PerIP  BucketConfig `yaml:"per_ip"`
+}
+
+// BucketConfig is one token bucket: Rate tokens a second, up to Burst.
+type BucketConfig struct {
+	Rate  float64 `yaml:"rate"`
+	Burst int     `yaml:"burst"`
+}
+
+// MetricsConfig places /metrics.
+type MetricsConfig struct {
+	// Listen, when set, serves /metrics on its own address instead of on
+	// the API's.
+	Listen string `yaml:"listen"`
+}
+
+// LogConfig shapes the log.
+type LogConfig struct {
+	Format string `yaml:"format"`
+	Level  string `yaml:"level"`
+}
+
+// ShutdownConfig bounds a graceful stop.
+type ShutdownConfig struct {
+	// Grace is how long requests in flight get after SIGTERM.
+	Grace time.Duration `yaml:"grace"`
 }
 
 func defaultConfig() Config {
 	return Config{
-		Listen:            "127.0.0.1:8080",
-		DataDir:           "./data",
-		IdempotencyWindow: 24 * time.Hour,
-		LogFormat:         "text",
+		Listen:      "127.0.0.1:8080",
+		DataDir:     "./data",
+		Idempotency: IdempotencyConfig{Window: 24 * time.Hour},
+		Limits:      LimitsConfig{MaxBodyBytes: 64 << 10},
+		RateLimits: RateLimitsConfig{
+			PerKey: BucketConfig{Rate: 1000, Burst: 2000},
+			PerIP:  BucketConfig{Rate: 10, Burst: 50},
+		},
+		Log:      LogConfig{Format: "text", Level: "info"},
+		Shutdown: ShutdownConfig{Grace: 8 * time.Second},
 	}
 }
 
@@ -43,28 +99,182 @@ type configError struct {
 
 func (e *configError) Error() string { return fmt.Sprintf("config: %s: %s", e.key, e.msg) }
 
-// applyEnv overrides c with the REFERRALD_* variables that are set.
-func (c *Config) applyEnv(getenv func(string) string) error {
-	if v := getenv("REFERRALD_LISTEN"); v != "" {
-		c.Listen = v
-	}
-	if v := getenv("REFERRALD_DATA_DIR"); v != "" {
-		c.DataDir = v
-	}
-	if v := getenv("REFERRALD_ADMIN_TOKEN"); v != "" {
-		c.AdminToken = v
-	}
-	if v := getenv("REFERRALD_IDEMPOTENCY_WINDOW"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return &configError{"REFERRALD_IDEMPOTENCY_WINDOW", fmt.Sprintf("%q is not a duration (e.g. 24h)", v)}
+// loadConfig builds the configuration: defaults, then the file (if any),
+// then the environment, then checks the whole.
+func loadConfig(path string, getenv func(string) string) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		if err := loadFile(path, &cfg); err != nil {
+			return cfg, err
 		}
-		c.IdempotencyWindow = d
 	}
-	if v := getenv("REFERRALD_LOG_FORMAT"); v != "" {
-		c.LogFormat = v
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "REFERRALD", getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func loadFile(path string, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		msg := "cannot read the file"
+		if errors.Is(err, fs.ErrNotExist) {
+			msg = "no such file"
+		} else if errors.Is(err, fs.ErrPermission) {
+			msg = "permission denied"
+		}
+		return &configError{path, msg}
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return &configError{path, strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", " ")}
+	}
+	if len(doc.Content) == 0 {
+		return nil // an empty file means all defaults
+	}
+	return decodeStrict(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
+}
+
+// decodeStrict decodes node into v, naming the full path of the first
+// unknown key or mistyped value, so a typo never passes silently.
+func decodeStrict(node *yaml.Node, v reflect.Value, path string) error {
+	if node.Kind == yaml.AliasNode {
+		node = node.Alias
+	}
+	if v.Kind() == reflect.Struct && v.Type() != reflect.TypeOf(time.Duration(0)) {
+		if node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
+			return nil
+		}
+		if node.Kind != yaml.MappingNode {
+			return &configError{orRoot(path), fmt.Sprintf("must be a mapping of settings (line %d)", node.Line)}
+		}
+		seen := map[string]int{}
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			key := node.Content[i].Value
+			if line, dup := seen[key]; dup {
+				return &configError{join(path, key), fmt.Sprintf("given twice (lines %d and %d)", line, node.Content[i].Line)}
+			}
+			seen[key] = node.Content[i].Line
+			field, ok := fieldByTag(v, key)
+			if !ok {
+				return &configError{join(path, key), fmt.Sprintf("unknown setting (line %d)", node.Content[i].Line)}
+			}
+			if err := decodeStrict(node.Content[i+1], field, join(path, key)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if node.Kind != yaml.ScalarNode {
+		return &configError{path, fmt.Sprintf("must be %s (line %d)", typeName(v.Type()), node.Line)}
+	}
+	if node.Tag == "!!null" {
+		return nil
+	}
+	if err := setScalar(v, node.Value, node.Tag == "!!str" && node.Style != 0); err != nil {
+		return &configError{path, fmt.Sprintf("must be %s, not %q (line %d)", typeName(v.Type()), node.Value, node.Line)}
 	}
 	return nil
+}
+
+// setScalar parses s into v. A quoted YAML string is refused where a
+// number or bool is wanted, so "100" and 100 are not confused silently.
+func setScalar(v reflect.Value, s string, quoted bool) error {
+	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+		return nil
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || quoted {
+			return errors.New("not an integer")
+		}
+		v.SetInt(n)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || quoted {
+			return errors.New("not a number")
+		}
+		v.SetFloat(f)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil || quoted {
+			return errors.New("not a bool")
+		}
+		v.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported setting type %s", v.Type())
+	}
+	return nil
+}
+
+// applyEnv overrides every scalar setting whose REFERRALD_<PATH> variable
+// is set.
+func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error {
+	for i := 0; i < v.NumField(); i++ {
+		f, tag := v.Field(i), v.Type().Field(i).Tag.Get("yaml")
+		name := prefix + "_" + strings.ToUpper(tag)
+		if f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Duration(0)) {
+			if err := applyEnv(f, name, getenv); err != nil {
+				return err
+			}
+			continue
+		}
+		if s := getenv(name); s != "" {
+			if err := setScalar(f, s, false); err != nil {
+				return &configError{name, fmt.Sprintf("must be %s, not %q", typeName(f.Type()), s)}
+			}
+		}
+	}
+	return nil
+}
+
+func fieldByTag(v reflect.Value, key string) (reflect.Value, bool) {
+	for i := 0; i < v.NumField(); i++ {
+		if v.Type().Field(i).Tag.Get("yaml") == key {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+func typeName(t reflect.Type) string {
+	if t == reflect.TypeOf(time.Duration(0)) {
+		return "a duration such as 30s or 24h"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	}
+	return t.String()
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "(top level)"
+	}
+	return path
 }
 
 // Validate checks c as a whole.
@@ -72,17 +282,41 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return &configError{"listen", fmt.Sprintf("%q is not host:port", c.Listen)}
 	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			return &configError{"metrics.listen", fmt.Sprintf("%q is not host:port", c.Metrics.Listen)}
+		}
+	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		return &configError{"data_dir", "must not be empty"}
 	}
-	if c.IdempotencyWindow < time.Minute {
-		return &configError{"idempotency_window", "must be at least 1m"}
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return &configError{"log_format", fmt.Sprintf("%q must be text or json", c.LogFormat)}
-	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		return &configError{"REFERRALD_ADMIN_TOKEN", "must be at least 16 characters"}
+		return &configError{"admin_token", "must be at least 16 characters"}
+	}
+	if c.Idempotency.Window < time.Minute {
+		return &configError{"idempotency.window", "must be at least 1m"}
+	}
+	if c.Limits.MaxBodyBytes < 1<<10 || c.Limits.MaxBodyBytes > 1<<20 {
+		return &configError{"limits.max_body_bytes", "must be from 1024 to 1048576"}
+	}
+	for name, b := range map[string]BucketConfig{"rate_limits.per_key": c.RateLimits.PerKey, "rate_limits.per_ip": c.RateLimits.PerIP} {
+		if b.Rate <= 0 {
+			return &configError{name + ".rate", "must be more than 0 requests a second"}
+		}
+		if b.Burst < 1 {
+			return &configError{name + ".burst", "must be at least 1"}
+		}
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return &configError{"log.format", fmt.Sprintf("%q must be text or json", c.Log.Format)}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return &configError{"log.level", fmt.Sprintf("%q must be debug, info, warn or error", c.Log.Level)}
+	}
+	if c.Shutdown.Grace <= 0 || c.Shutdown.Grace > 9*time.Second {
+		return &configError{"shutdown.grace", "must be more than 0 and at most 9s (the whole stop must take under 10s)"}
 	}
 	return nil
 }

@@ -4,28 +4,33 @@
 //
 // Usage:
 //
-//	referrald serve                          run the service
-//	referrald keys create --scope S --name N print a new API token once
-//	referrald keys list | keys revoke ID     manage API keys
-//	referrald version                        print the version
+//	referrald serve [-config FILE]            run the service
+//	referrald keys create --scope S --name N  print a new API token once
+//	referrald keys list | keys revoke ID      manage API keys
+//	referrald backup FILE                     write a consistent copy of the store
+//	referrald version                         print the version
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
@@ -39,10 +44,6 @@ const (
 	exitFailed = 1
 	exitUsage  = 2
 )
-
-// shutdownGrace is how long in-flight requests get after SIGTERM; the
-// contract allows 10 s for the whole shutdown.
-const shutdownGrace = 8 * time.Second
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -58,6 +59,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return serve(args[1:], getenv, stderr)
 	case "keys":
 		return keys(args[1:], getenv, stdout, stderr)
+	case "backup":
+		return backup(args[1:], getenv, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "referrald", version)
 		return exitOK
@@ -71,50 +74,63 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: referrald <command> [flags]
+	fmt.Fprint(w, `usage: referrald <command> [-config FILE] [flags]
 
 commands:
   serve                              run the service
   keys create --scope S --name N     create an API key and print its token once
   keys list                          list API keys
   keys revoke ID                     revoke an API key
+  backup FILE                        write a consistent copy of the store, even while it serves
   version                            print the version
 
-Settings come from the environment (REFERRALD_LISTEN, REFERRALD_DATA_DIR,
-REFERRALD_ADMIN_TOKEN, ...); see README.md.
+Settings come from -config FILE (see config.example.yaml) and the
+environment (REFERRALD_LISTEN, REFERRALD_DATA_DIR, ...); see README.md.
 `)
 }
 
-// loadConfig builds the configuration from defaults and the environment.
-func loadConfig(getenv func(string) string) (Config, error) {
-	cfg := defaultConfig()
-	if err := cfg.applyEnv(getenv); err != nil {
-		return cfg, err
+// commandFlags parses a command's flags, always including -config, and
+// loads the configuration. A usage or config problem prints one line.
+func commandFlags(name string, args []string, getenv func(string) string, stderr io.Writer, define func(*flag.FlagSet)) (*flag.FlagSet, Config, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", getenv("REFERRALD_CONFIG"), "YAML settings file (default: none, or $REFERRALD_CONFIG)")
+	if define != nil {
+		define(fs)
 	}
-	return cfg, cfg.Validate()
+	if err := fs.Parse(args); err != nil {
+		return nil, Config{}, false
+	}
+	cfg, err := loadConfig(*configPath, getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "referrald:", err)
+		return nil, cfg, false
+	}
+	return fs, cfg, true
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level)) // checked by Validate
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(w, nil))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func serve(args []string, getenv func(string) string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		fmt.Fprintln(stderr, "referrald:", err)
+	_, cfg, ok := commandFlags("serve", args, getenv, stderr, nil)
+	if !ok {
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
 
-	st, err := store.Open(cfg.StorePath(), store.Options{IdempotencyWindow: cfg.IdempotencyWindow, Logger: log})
+	var st *store.Store
+	m := metrics.New(func() float64 { return float64(st.Stats().FileSize) })
+	st, err := store.Open(cfg.StorePath(), store.Options{
+		IdempotencyWindow: cfg.Idempotency.Window, Logger: log, OnCommit: m.StoreCommit,
+	})
 	if err != nil {
 		log.Error("cannot open the store", "err", err)
 		return exitFailed
@@ -125,27 +141,40 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 	}()
 
-	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st},
-		api.Config{AdminToken: cfg.AdminToken, Logger: log})
-	httpServer := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Backup: st},
+		api.Config{
+			AdminToken: cfg.AdminToken, Logger: log, Metrics: m, ServeMetrics: cfg.Metrics.Listen == "",
+			MaxBodyBytes: cfg.Limits.MaxBodyBytes,
+			KeyRateLimit: api.Bucket(cfg.RateLimits.PerKey), IPRateLimit: api.Bucket(cfg.RateLimits.PerIP),
+		})
+	servers := []*http.Server{newHTTPServer(srv, log)}
+	listeners := []net.Listener{}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
 		return exitFailed
 	}
+	listeners = append(listeners, ln)
+	if cfg.Metrics.Listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			ln.Close()
+			log.Error("cannot listen for metrics", "addr", cfg.Metrics.Listen, "err", err)
+			return exitFailed
+		}
+		servers = append(servers, newHTTPServer(mux, log))
+		listeners = append(listeners, mln)
+		log.Info("serving metrics on " + mln.Addr().String())
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- httpServer.Serve(ln) }()
+	served := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() { served <- hs.Serve(listeners[i]) }()
+	}
 
 	srv.SetReady(true)
 	addr := ln.Addr().String()
@@ -158,25 +187,39 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		return exitFailed
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing requests in flight")
+	log.Info("shutting down: finishing requests in flight", "grace", cfg.Shutdown.Grace)
 	srv.SetReady(false)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace)
 	defer cancel()
-	if err := httpServer.Shutdown(shutdownCtx); err != nil {
-		log.Warn("requests still in flight at the deadline were cut off", "err", err)
+	for _, hs := range servers {
+		if err := hs.Shutdown(shutdownCtx); err != nil {
+			log.Warn("requests still in flight at the deadline were cut off", "err", err)
+		}
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // hintFirstRequest tells a new operator how to make the first request.
 func hintFirstRequest(ctx context.Context, log *slog.Logger, keys model.APIKeyService, cfg Config, addr string) {
 	example := fmt.Sprintf(`curl -H "Authorization: Bearer $TOKEN" http://%s/v1/programs`, addr)
 	if cfg.AdminToken != "" {
-		log.Info("first request: TOKEN is REFERRALD_ADMIN_TOKEN; " + example)
+		log.Info("first request: TOKEN is the configured admin token; " + example)
 		return
 	}
-	if ks, err := keys.FindAPIKeys(ctx); err == nil && len(ks) == 0 {
+	if ks, err := keys.FindAPIKeys(ctx, model.ListOptions{Limit: 1}); err == nil && len(ks.Data) == 0 {
 		log.Warn("no API keys yet: stop the server and run `referrald keys create --scope admin --name admin`, or set REFERRALD_ADMIN_TOKEN")
 		return
 	}
@@ -188,22 +231,20 @@ func keys(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "usage: referrald keys create --scope read|write|admin --name NAME | keys list | keys revoke ID")
 		return exitUsage
 	}
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	scope := fs.String("scope", "", "read, write or admin (create)")
-	name := fs.String("name", "", "what the key is for (create)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitUsage
-	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		fmt.Fprintln(stderr, "referrald:", err)
+	var scope, name *string
+	fs, cfg, ok := commandFlags("keys "+args[0], args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		scope = fs.String("scope", "", "read, write or admin (create)")
+		name = fs.String("name", "", "what the key is for (create)")
+	})
+	if !ok {
 		return exitUsage
 	}
 	st, err := store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald:", err)
-		fmt.Fprintln(stderr, "referrald: while the server runs, manage keys through the API: POST/GET /v1/keys, DELETE /v1/keys/ID")
+		if errors.Is(err, store.ErrLocked) {
+			fmt.Fprintln(stderr, "referrald: while the server runs, manage keys through the API: POST/GET /v1/keys, DELETE /v1/keys/ID")
+		}
 		return exitFailed
 	}
 	defer st.Close()
@@ -211,7 +252,7 @@ func keys(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 
 	switch args[0] {
 	case "create":
-		k, token, err := st.CreateAPIKey(ctx, *name, model.Scope(*scope))
+		k, token, err := st.CreateAPIKey(ctx, model.APIKeyCreate{Name: *name, Scope: model.Scope(*scope)})
 		if err != nil {
 			fmt.Fprintln(stderr, "referrald:", describe(err))
 			return exitUsage
@@ -219,14 +260,13 @@ func keys(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "created %s (scope %s, name %q); the token below is shown only once:\n", k.ID, k.Scope, k.Name)
 		fmt.Fprintln(stdout, token)
 	case "list":
-		ks, err := st.FindAPIKeys(ctx)
-		if err != nil {
-			fmt.Fprintln(stderr, "referrald:", err)
-			return exitFailed
-		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSCOPE\tNAME\tCREATED\tREVOKED")
-		for _, k := range ks {
+		for k, err := range allKeys(ctx, st) {
+			if err != nil {
+				fmt.Fprintln(stderr, "referrald:", err)
+				return exitFailed
+			}
 			revoked := "-"
 			if k.RevokedAt != nil {
 				revoked = k.RevokedAt.Format(model.TimeLayout)
@@ -250,6 +290,126 @@ func keys(args []string, getenv func(string) string, stdout, stderr io.Writer) i
 		return exitUsage
 	}
 	return exitOK
+}
+
+// allKeys walks every API key page by page.
+func allKeys(ctx context.Context, keys model.APIKeyService) iter.Seq2[*model.APIKey, error] {
+	return func(yield func(*model.APIKey, error) bool) {
+		opt := model.ListOptions{Limit: model.MaxListLimit}
+		for {
+			page, err := keys.FindAPIKeys(ctx, opt)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, k := range page.Data {
+				if !yield(k, nil) {
+					return
+				}
+			}
+			if !page.HasMore {
+				return
+			}
+			opt.Cursor = *page.NextCursor
+		}
+	}
+}
+
+// backup writes a consistent copy of the store to a file. With the server
+// stopped it reads the store directly; while it runs (the file is locked)
+// it asks the server for GET /v1/admin/backup with an admin token. The copy
+// is written beside the target, fsync'd, renamed into place and checked.
+func backup(args []string, getenv func(string) string, stderr io.Writer) int {
+	var url *string
+	fs, cfg, ok := commandFlags("backup", args, getenv, stderr, func(fs *flag.FlagSet) {
+		url = fs.String("url", "", "the running server's base URL (default: http://<listen>)")
+	})
+	if !ok {
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: referrald backup [-config FILE] [-url URL] FILE")
+		return exitUsage
+	}
+	dst := fs.Arg(0)
+	tmp := dst + ".partial"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		fmt.Fprintln(stderr, "referrald: backup:", err)
+		return exitFailed
+	}
+	defer os.Remove(tmp)
+	source, err := copyStore(cfg, *url, getenv, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(dst))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "referrald: backup:", err)
+		return exitFailed
+	}
+	sum, err := store.Verify(dst)
+	if err != nil {
+		fmt.Fprintf(stderr, "referrald: backup written to %s but it does not check out: %v\n", dst, err)
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "backup of %s written to %s and checked: %d programs, %d ambassadors, %d impressions, %d referrals\n",
+		source, dst, sum.Programs, sum.Ambassadors, sum.Impressions, sum.Referrals)
+	return exitOK
+}
+
+// copyStore writes the store to w and says where it came from.
+func copyStore(cfg Config, url string, getenv func(string) string, w io.Writer) (string, error) {
+	st, err := store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+	if err == nil {
+		defer st.Close()
+		_, err = st.Backup(context.Background(), w, func(int64) {})
+		return cfg.StorePath(), err
+	}
+	if !errors.Is(err, store.ErrLocked) {
+		return "", err
+	}
+	token := cmp.Or(getenv("REFERRALD_TOKEN"), cfg.AdminToken)
+	if token == "" {
+		return "", errors.New("the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to back it up through the API")
+	}
+	url = cmp.Or(url, "http://"+cfg.Listen)
+	req, err := http.NewRequest("GET", url+"/v1/admin/backup", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("the store is in use, and asking the server failed: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
+		return "", fmt.Errorf("the server answered %s: %s", res.Status, b)
+	}
+	n, err := io.Copy(w, res.Body)
+	if err == nil && res.ContentLength >= 0 && n != res.ContentLength {
+		err = fmt.Errorf("the server sent %d of %d bytes", n, res.ContentLength)
+	}
+	return url, err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // describe renders a domain error with its field problems for a terminal.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,11 +46,13 @@ type server struct {
 	done   chan struct{}
 	logMu  sync.Mutex
 	logBuf bytes.Buffer
+	// logged is signalled on every line, for waitLog.
+	logged *sync.Cond
 }
 
 // startServer starts the real binary on dataDir and waits for its
 // "listening on" line, which it prints once it accepts connections.
-func startServer(t *testing.T, dataDir string) *server {
+func startServer(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
@@ -58,6 +61,7 @@ func startServer(t *testing.T, dataDir string) *server {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "REFERRALD_LISTEN=127.0.0.1:0", "REFERRALD_DATA_DIR="+dataDir,
 		"REFERRALD_ADMIN_TOKEN="+testAdminToken)
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +70,7 @@ func startServer(t *testing.T, dataDir string) *server {
 		t.Fatal(err)
 	}
 	s := &server{cmd: cmd, done: make(chan struct{})}
+	s.logged = sync.NewCond(&s.logMu)
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -73,6 +78,7 @@ func startServer(t *testing.T, dataDir string) *server {
 			line := sc.Text()
 			s.logMu.Lock()
 			s.logBuf.WriteString(line + "\n")
+			s.logged.Broadcast()
 			s.logMu.Unlock()
 			if _, rest, ok := strings.Cut(line, "listening on "); ok {
 				addr <- strings.Fields(strings.Trim(rest, `"`))[0]
@@ -80,7 +86,10 @@ func startServer(t *testing.T, dataDir string) *server {
 		}
 		io.Copy(io.Discard, stderr)
 		cmd.Wait()
+		s.logMu.Lock()
 		close(s.done)
+		s.logged.Broadcast()
+		s.logMu.Unlock()
 	}()
 	select {
 	case a := <-addr:
@@ -96,6 +105,22 @@ func startServer(t *testing.T, dataDir string) *server {
 		<-s.done
 	})
 	return s
+}
+
+// waitLog blocks until the server has logged a line containing substr, and
+// reports false if it exited first.
+func (s *server) waitLog(substr string) bool {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	for !strings.Contains(s.logBuf.String(), substr) {
+		select {
+		case <-s.done:
+			return false
+		default:
+		}
+		s.logged.Wait()
+	}
+	return true
 }
 
 func (s *server) log() string {
@@ -313,5 +338,116 @@ func TestBadSettingsExitTwo(t *testing.T) {
 				t.Fatalf("got exit %d and %q, want exit 2 with one line", code, errOut.String())
 			}
 		})
+	}
+}
+
+// TestShutdownFinishesRequestsInFlight proves that a request whose handler
+// is running when SIGTERM arrives still gets its 201, and that the process
+// then exits 0. "Expect: 100-continue" makes the server say when the
+// handler starts reading the body, so the test knows the request is in
+// flight without sleeping.
+func TestShutdownFinishesRequestsInFlight(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})
+	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
+	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := fmt.Sprintf(`{"impression_id":%q,"first_name":"J","last_name":"D","email":"j@example.com"}`, imp)
+	fmt.Fprintf(conn, "POST /v1/referrals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", testAdminToken, len(body))
+	rd := bufio.NewReader(conn)
+	if line, err := rd.ReadString('\n'); err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("got %q, %v; want 100 Continue once the handler reads the body", line, err)
+	}
+	rd.ReadString('\n') // the blank line after the interim response
+
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	if !srv.waitLog("shutting down") {
+		t.Fatalf("no shutdown line:\n%s", srv.log())
+	}
+	io.WriteString(conn, body)
+	res, err := http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatalf("reading the response of the request in flight: %v\n%s", err, srv.log())
+	}
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("got %d, want 201 for the request in flight at SIGTERM", res.StatusCode)
+	}
+	<-srv.done
+	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d, want 0:\n%s", code, srv.log())
+	}
+}
+
+// TestBackupOfALiveStore backs the store up with the CLI while the server
+// is running and taking writes, then restores the copy into a new data dir
+// and finds every record that was acknowledged before the backup began.
+func TestBackupOfALiveStore(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := startServer(t, dataDir)
+	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})
+	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
+	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
+	var ids []string
+	for i := range 50 {
+		ids = append(ids, mustCreate(t, srv.url+"/v1/referrals", map[string]any{"impression_id": imp,
+			"first_name": "J", "last_name": "D", "email": fmt.Sprintf("j%d@example.com", i)}))
+	}
+	// Writes keep coming while the backup runs.
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			call(ctx, "POST", srv.url+"/v1/referrals", map[string]any{"impression_id": imp,
+				"first_name": "K", "last_name": "D", "email": fmt.Sprintf("k%d@example.com", i)}, nil)
+		}
+	}()
+	backupFile := filepath.Join(t.TempDir(), "copy.db")
+	env := func(k string) string {
+		switch k {
+		case "REFERRALD_DATA_DIR":
+			return dataDir
+		case "REFERRALD_TOKEN":
+			return testAdminToken
+		}
+		return ""
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"backup", "-url", srv.url, backupFile}, env, &out, &errOut)
+	cancel()
+	wg.Wait()
+	if code != 0 || !strings.Contains(errOut.String(), "checked") {
+		t.Fatalf("backup: exit %d: %s", code, errOut.String())
+	}
+
+	restored := t.TempDir()
+	b, err := os.ReadFile(backupFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(restored, store.FileName), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again := startServer(t, restored)
+	for _, id := range append(ids, prg, amb, imp) {
+		kind := map[string]string{"ref": "referrals", "prg": "programs", "amb": "ambassadors", "imp": "impressions"}[id[:3]]
+		if status, _, b, err := call(context.Background(), "GET", again.url+"/v1/"+kind+"/"+id, nil, nil); err != nil || status != 200 {
+			t.Fatalf("%s in the restored store: got %d %s %v", id, status, b, err)
+		}
+	}
+	// With the server stopped, the CLI reads the file directly.
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	<-srv.done
+	errOut.Reset()
+	if code := run([]string{"backup", filepath.Join(t.TempDir(), "offline.db")}, env, &out, &errOut); code != 0 ||
+		!strings.Contains(errOut.String(), dataDir) {
+		t.Fatalf("offline backup: exit %d: %s", code, errOut.String())
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 // handleAmbassadorCreate serves POST /v1/ambassadors.
 func (s *Server) handleAmbassadorCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	o, err := readObject(w, r)
+	o, err := s.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func (s *Server) handleAmbassadorCreate(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	return writeCreated(w, "/v1/ambassadors/"+a.ID, a, replayed)
+	return s.writeCreated(w, r, "/v1/ambassadors/"+a.ID, a, replayed)
 }
 
 // handleAmbassadorGet serves GET /v1/ambassadors/:id.
@@ -65,7 +65,7 @@ func (s *Server) handleAmbassadorList(w http.ResponseWriter, r *http.Request, _ 
 
 // handleAmbassadorUpdate serves PATCH /v1/ambassadors/:id.
 func (s *Server) handleAmbassadorUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	o, err := readObject(w, r)
+	o, err := s.readObject(w, r)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
@@ -57,15 +58,16 @@ func newEnv(t *testing.T) *env {
 		}
 		st.Close()
 	})
-	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st},
-		api.Config{AdminToken: adminToken})
+	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Backup: st},
+		api.Config{AdminToken: adminToken, Metrics: metrics.New(func() float64 { return float64(st.Stats().FileSize) }),
+			ServeMetrics: true, Now: clk.Now})
 	srv.SetReady(true)
 	e := &env{t: t, srv: srv, st: st, clock: clk}
-	_, e.writeToken, err = st.CreateAPIKey(context.Background(), "writer", model.ScopeWrite)
+	_, e.writeToken, err = st.CreateAPIKey(context.Background(), model.APIKeyCreate{Name: "writer", Scope: model.ScopeWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, e.readToken, err = st.CreateAPIKey(context.Background(), "reader", model.ScopeRead)
+	_, e.readToken, err = st.CreateAPIKey(context.Background(), model.APIKeyCreate{Name: "reader", Scope: model.ScopeRead})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,21 +16,22 @@ import (
 	"github.com/referrald/referrald/model"
 )
 
-// MaxBodyBytes is the largest request body accepted.
-const MaxBodyBytes = 64 << 10
+// DefaultMaxBodyBytes is the largest request body accepted unless
+// configured otherwise: 64 KiB, as the contract says.
+const DefaultMaxBodyBytes = 64 << 10
 
 // readBody returns the body of a JSON request: 415 unless it says it is
-// JSON, 413 past MaxBodyBytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// JSON, 413 past the body limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return nil, model.Errorf(model.EUnsupportedMedia, "the body must be application/json")
 	}
-	tooLarge := model.Errorf(model.EBodyTooLarge, "the body must be at most %d bytes", MaxBodyBytes)
-	if r.ContentLength > MaxBodyBytes {
+	tooLarge := model.Errorf(model.EBodyTooLarge, "the body must be at most %d bytes", s.maxBody)
+	if r.ContentLength > s.maxBody {
 		return nil, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -52,8 +53,8 @@ type object struct {
 }
 
 // readObject reads the request body as a JSON object.
-func readObject(w http.ResponseWriter, r *http.Request) (*object, error) {
-	body, err := readBody(w, r)
+func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (*object, error) {
+	body, err := s.readBody(w, r)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +189,9 @@ func (o *object) finish() model.FieldErrors {
 // endpoints is a reuse too. A bad key is recorded as a field problem.
 func idempotency(r *http.Request, o *object, route string, p model.Principal, in any) model.Idempotency {
 	body := o.strPtr("idempotency_key")
+	if raw, _ := o.raw("idempotency_key"); raw == nil {
+		body = nil // absent or null: no key in the body
+	}
 	header, hasHeader, headerOK := headerIdempotencyKey(r)
 	var key string
 	switch {

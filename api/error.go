@@ -70,7 +70,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	switch me.Code {
 	case model.EUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="referrald"`)
+		// RFC 6750 §3: no error code when no token was sent.
+		challenge := "Bearer"
+		if r.Header.Get("Authorization") != "" {
+			challenge = `Bearer error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 	case model.EUnavailable:
 		w.Header().Set("Retry-After", strconv.Itoa(1))
 	}

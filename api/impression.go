@@ -10,7 +10,7 @@ import (
 
 // handleImpressionCreate serves POST /v1/impressions.
 func (s *Server) handleImpressionCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	o, err := readObject(w, r)
+	o, err := s.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func (s *Server) handleImpressionCreate(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
-	return writeCreated(w, "/v1/impressions/"+m.ID, m, replayed)
+	return s.writeCreated(w, r, "/v1/impressions/"+m.ID, m, replayed)
 }
 
 // handleImpressionGet serves GET /v1/impressions/:id.

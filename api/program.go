@@ -17,7 +17,7 @@ func decodeCommission(o *object) *model.CommissionRule {
 
 // handleProgramCreate serves POST /v1/programs.
 func (s *Server) handleProgramCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	o, err := readObject(w, r)
+	o, err := s.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (s *Server) handleProgramCreate(w http.ResponseWriter, r *http.Request, _ h
 	if err != nil {
 		return err
 	}
-	return writeCreated(w, "/v1/programs/"+p.ID, p, replayed)
+	return s.writeCreated(w, r, "/v1/programs/"+p.ID, p, replayed)
 }
 
 // handleProgramGet serves GET /v1/programs/:id.
@@ -69,7 +69,7 @@ func (s *Server) handleProgramList(w http.ResponseWriter, r *http.Request, _ htt
 
 // handleProgramUpdate serves PATCH /v1/programs/:id.
 func (s *Server) handleProgramUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	o, err := readObject(w, r)
+	o, err := s.readObject(w, r)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func decodeReferralCreate(r *http.Request, o *object) (model.ReferralCreate, mod
 
 // handleReferralCreate serves POST /v1/referrals.
 func (s *Server) handleReferralCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	o, err := readObject(w, r)
+	o, err := s.readObject(w, r)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,10 @@ func (s *Server) handleReferralCreate(w http.ResponseWriter, r *http.Request, _ 
 	if err != nil {
 		return err
 	}
-	return writeCreated(w, "/v1/referrals/"+ref.ID, ref, replayed)
+	if !replayed {
+		s.metrics.ReferralCreated()
+	}
+	return s.writeCreated(w, r, "/v1/referrals/"+ref.ID, ref, replayed)
 }
 
 // handleReferralGet serves GET /v1/referrals/:id.
@@ -91,7 +94,7 @@ func (s *Server) handleReferralList(w http.ResponseWriter, r *http.Request, _ ht
 // handleReferralUpdate serves PATCH /v1/referrals/:id: a status change
 // (pending → converted or rejected) and/or new metadata.
 func (s *Server) handleReferralUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	o, err := readObject(w, r)
+	o, err := s.readObject(w, r)
 	if err != nil {
 		return err
 	}

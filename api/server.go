@@ -4,16 +4,20 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 )
 
@@ -24,6 +28,7 @@ type Services struct {
 	Impressions model.ImpressionService
 	Referrals   model.ReferralService
 	Keys        model.APIKeyService
+	Backup      model.BackupService
 }
 
 // Config holds the API's settings.
@@ -32,7 +37,26 @@ type Config struct {
 	// keys in the store (bootstrap and tests).
 	AdminToken string
 	Logger     *slog.Logger
+	// Metrics, when set, records every request; with ServeMetrics it is
+	// also served at GET /metrics on this router.
+	Metrics      *metrics.Metrics
+	ServeMetrics bool
+	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// KeyRateLimit is each API key's bucket; IPRateLimit each client IP's
+	// on public routes. A zero Bucket means DefaultKeyRateLimit or
+	// DefaultIPRateLimit.
+	KeyRateLimit Bucket
+	IPRateLimit  Bucket
+	// Now is the clock; tests replace it.
+	Now func() time.Time
 }
+
+// Defaults for Config.
+var (
+	DefaultKeyRateLimit = Bucket{Rate: 1000, Burst: 2000}
+	DefaultIPRateLimit  = Bucket{Rate: 10, Burst: 50}
+)
 
 // Server is the HTTP API.
 type Server struct {
@@ -40,32 +64,56 @@ type Server struct {
 	router         *httprouter.Router
 	log            *slog.Logger
 	adminTokenHash *[32]byte
+	metrics        *metrics.Metrics
+	maxBody        int64
+	now            func() time.Time
+	keyLimits      *limiter
+	ipLimits       *limiter
 	ready          atomic.Bool
 	routeList      []Route
 }
 
 // New returns a server that answers /readyz with 503 until SetReady(true).
 func New(svc Services, cfg Config) *Server {
-	s := &Server{svc: svc, router: httprouter.New(), log: cfg.Logger}
+	s := &Server{svc: svc, router: httprouter.New(), log: cfg.Logger, metrics: cfg.Metrics,
+		maxBody: cfg.MaxBodyBytes, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.KeyRateLimit.Rate <= 0 || cfg.KeyRateLimit.Burst < 1 {
+		cfg.KeyRateLimit = DefaultKeyRateLimit
+	}
+	if cfg.IPRateLimit.Rate <= 0 || cfg.IPRateLimit.Burst < 1 {
+		cfg.IPRateLimit = DefaultIPRateLimit
+	}
+	s.keyLimits = newLimiter(cfg.KeyRateLimit, s.now)
+	s.ipLimits = newLimiter(cfg.IPRateLimit, s.now)
 	if cfg.AdminToken != "" {
 		h := sha256.Sum256([]byte(cfg.AdminToken))
 		s.adminTokenHash = &h
 	}
-	s.routes()
+	s.routes(cfg.ServeMetrics)
 	return s
 }
 
 // routes registers every route; read it top to bottom to see the API.
-func (s *Server) routes() {
+func (s *Server) routes(serveMetrics bool) {
 	s.router.NotFound = http.HandlerFunc(s.handleNotFound)
 	s.router.MethodNotAllowed = http.HandlerFunc(s.handleMethodNotAllowed)
 	s.router.PanicHandler = s.handlePanic
 
 	s.handle("GET", "/healthz", "", s.handleHealthz)
 	s.handle("GET", "/readyz", "", s.handleReadyz)
+	if serveMetrics && s.metrics != nil {
+		s.handle("GET", "/metrics", "", s.handleMetrics)
+	}
+	s.handlePublic("GET", "/openapi.json", s.handleOpenAPI)
 
 	s.handle("POST", "/v1/programs", model.ScopeAdmin, s.handleProgramCreate)
 	s.handle("GET", "/v1/programs", model.ScopeRead, s.handleProgramList)
@@ -88,7 +136,10 @@ func (s *Server) routes() {
 
 	s.handle("POST", "/v1/keys", model.ScopeAdmin, s.handleKeyCreate)
 	s.handle("GET", "/v1/keys", model.ScopeAdmin, s.handleKeyList)
+	s.handle("GET", "/v1/keys/:id", model.ScopeAdmin, s.handleKeyGet)
 	s.handle("DELETE", "/v1/keys/:id", model.ScopeAdmin, s.handleKeyRevoke)
+
+	s.handle("GET", "/v1/admin/backup", model.ScopeAdmin, s.handleBackup)
 }
 
 // Route is one registered route, for tests and documentation.
@@ -106,13 +157,21 @@ type handler func(w http.ResponseWriter, r *http.Request, p httprouter.Params) e
 
 // handle registers h for method and pattern. A non-empty scope makes the
 // route authenticated: the bearer token must name a key with at least that
-// scope.
+// scope, and each request spends a token of that key's rate limit bucket.
 func (s *Server) handle(method, pattern string, scope model.Scope, h handler) {
 	s.routeList = append(s.routeList, Route{method, pattern, scope})
 	s.router.Handle(method, pattern, func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 		setRoute(r, pattern)
 		if scope != "" {
-			principal, err := s.authenticate(r, scope)
+			// The bucket is spent before the scope is checked, so a 403 is
+			// rate limited and reported like any authenticated answer.
+			principal, err := s.authenticate(r)
+			if err == nil {
+				err = s.limit(w, s.keyLimits, principal.ID, "key")
+			}
+			if err == nil && !principal.Scope.Allows(scope) {
+				err = model.Errorf(model.EForbidden, "this API key has scope %s; this route needs %s", principal.Scope, scope)
+			}
 			if err != nil {
 				s.writeError(w, r, err)
 				return
@@ -123,6 +182,39 @@ func (s *Server) handle(method, pattern string, scope model.Scope, h handler) {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// handlePublic registers an unauthenticated route that each client IP may
+// call only at its own bucket's rate.
+func (s *Server) handlePublic(method, pattern string, h handler) {
+	s.handle(method, pattern, "", func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+		if err := s.limit(w, s.ipLimits, clientIP(r), "ip"); err != nil {
+			return err
+		}
+		return h(w, r, p)
+	})
+}
+
+// limit spends a token of key's bucket in l and sets the rate limit
+// headers, or returns rate_limited.
+func (s *Server) limit(w http.ResponseWriter, l *limiter, key, name string) error {
+	v := l.take(key)
+	setRateLimitHeaders(w.Header(), v, l.shape, s.now())
+	if !v.allowed {
+		s.metrics.RateLimited(name)
+		return rateLimited(v)
+	}
+	return nil
+}
+
+// clientIP is the address of the peer. It is used only as an in-memory
+// rate limit key, never stored or logged.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // SetReady flips /readyz.
@@ -167,26 +259,37 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeBody(w http.ResponseWriter, status int, contentType string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	// An Encoder, unlike json.Marshal, can leave <, > and & alone, so
+	// metadata and names come back byte for byte as they were sent.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		status, contentType = http.StatusInternalServerError, "application/problem+json"
-		b = []byte(`{"type":"` + problemBase + `internal","title":"Internal error","status":500,"code":"internal","detail":"internal error"}`)
+		buf.Reset()
+		buf.WriteString(`{"type":"` + problemBase + `internal","title":"Internal error","status":500,"code":"internal","detail":"internal error"}` + "\n")
 	}
-	b = append(b, '\n')
 	h := w.Header()
 	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	w.Write(b)
+	w.Write(buf.Bytes())
 }
 
 // writeCreated answers a create: 201 with the record, and
 // Idempotent-Replayed when it replays an earlier request's answer.
-func writeCreated(w http.ResponseWriter, location string, v any, replayed bool) error {
+func (s *Server) writeCreated(w http.ResponseWriter, r *http.Request, location string, v any, replayed bool) error {
 	w.Header().Set("Location", location)
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
+		s.metrics.IdempotentReplay(routeOf(r))
 	}
 	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// handleMetrics serves GET /metrics.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	s.metrics.Handler().ServeHTTP(w, r)
 	return nil
 }

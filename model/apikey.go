@@ -1,6 +1,9 @@
 package model
 
-import "context"
+import (
+	"context"
+	"io"
+)
 
 // Scope is what an API key may do. Scopes are ordered: admin can do all that
 // write can, and write all that read can.
@@ -41,6 +44,22 @@ type APIKey struct {
 	RevokedAt *Time  `json:"revoked_at"`
 }
 
+// APIKeyCreate is the body of POST /v1/keys.
+type APIKeyCreate struct {
+	Name  string
+	Scope Scope
+}
+
+// Validate normalizes c in place and returns its problems.
+func (c *APIKeyCreate) Validate() FieldErrors {
+	var fe FieldErrors
+	checkText(&fe, "name", &c.Name, MaxLabelLen, true)
+	if !c.Scope.Valid() {
+		fe.Add("scope", FInvalidValue, "must be read, write or admin")
+	}
+	return fe
+}
+
 // Principal is who made a request: an API key, or the bootstrap admin token
 // from the environment.
 type Principal struct {
@@ -53,11 +72,13 @@ type Principal struct {
 type APIKeyService interface {
 	// CreateAPIKey returns the key and its token, which is never shown
 	// again. Errors: validation_failed, unavailable.
-	CreateAPIKey(ctx context.Context, name string, scope Scope) (*APIKey, string, error)
+	CreateAPIKey(ctx context.Context, in APIKeyCreate) (*APIKey, string, error)
+	// FindAPIKeyByID errors: not_found.
+	FindAPIKeyByID(ctx context.Context, id string) (*APIKey, error)
 	// AuthenticateToken returns the live key whose token this is. Errors:
 	// unauthorized.
 	AuthenticateToken(ctx context.Context, token string) (*APIKey, error)
-	FindAPIKeys(ctx context.Context) ([]*APIKey, error)
+	FindAPIKeys(ctx context.Context, opt ListOptions) (Page[*APIKey], error)
 	// RevokeAPIKey errors: not_found.
 	RevokeAPIKey(ctx context.Context, id string) (*APIKey, error)
 }
@@ -68,4 +89,12 @@ type Idempotency struct {
 	Scope       string
 	Key         string
 	Fingerprint [32]byte
+}
+
+// BackupService copies the whole store consistently while it keeps
+// serving.
+type BackupService interface {
+	// Backup calls start with the copy's size in bytes, then writes the
+	// copy to w, and returns the bytes written.
+	Backup(ctx context.Context, w io.Writer, start func(size int64)) (int64, error)
 }

@@ -121,7 +121,7 @@ func (s *Store) FindAmbassadors(ctx context.Context, f model.AmbassadorFilter) (
 		bucket, prefix = bucketAmbassadorsByStatus, []byte{ambassadorStatusByte(f.Status)}
 	}
 	err = s.view(func(tx *bolt.Tx) error {
-		p, err = listPage(tx, bucket, prefix, model.PrefixAmbassador, f.ListOptions, loadAmbassador, ambassadorID)
+		p, err = listPage(tx, bucket, prefix, model.PrefixAmbassador, f.ListOptions, loadAmbassador)
 		return err
 	})
 	return p, err
@@ -131,8 +131,6 @@ func loadAmbassador(tx *bolt.Tx, key []byte) (*model.Ambassador, bool, error) {
 	a, err := decodeAmbassador(key, tx.Bucket(bucketAmbassadors).Get(key))
 	return a, true, err
 }
-
-func ambassadorID(a *model.Ambassador) string { return a.ID }
 
 // UpdateAmbassador implements model.AmbassadorService.
 func (s *Store) UpdateAmbassador(ctx context.Context, id string, u model.AmbassadorUpdate) (a *model.Ambassador, err error) {

@@ -51,19 +51,11 @@ func decodeAPIKey(key, val []byte) (*model.APIKey, []byte, error) {
 }
 
 // CreateAPIKey implements model.APIKeyService.
-func (s *Store) CreateAPIKey(ctx context.Context, name string, scope model.Scope) (*model.APIKey, string, error) {
-	var fe model.FieldErrors
-	if name == "" {
-		fe.Add("name", model.FRequired, "is required")
-	} else if len(name) > model.MaxLabelLen {
-		fe.Add("name", model.FTooLong, "must be at most %d characters", model.MaxLabelLen)
-	}
-	if !scope.Valid() {
-		fe.Add("scope", model.FInvalidValue, "must be read, write or admin")
-	}
-	if err := fe.Err(); err != nil {
+func (s *Store) CreateAPIKey(ctx context.Context, in model.APIKeyCreate) (*model.APIKey, string, error) {
+	if err := in.Validate().Err(); err != nil {
 		return nil, "", err
 	}
+	name, scope := in.Name, in.Scope
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, "", err
@@ -113,21 +105,30 @@ func (s *Store) AuthenticateToken(ctx context.Context, token string) (k *model.A
 	return k, err
 }
 
-// FindAPIKeys implements model.APIKeyService: every key, newest first.
-func (s *Store) FindAPIKeys(ctx context.Context) ([]*model.APIKey, error) {
-	var keys []*model.APIKey
-	err := s.view(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAPIKeys).Cursor()
-		for id, v := c.Last(); id != nil; id, v = c.Prev() {
-			k, _, err := decodeAPIKey(id, v)
-			if err != nil {
-				return err
-			}
-			keys = append(keys, k)
-		}
-		return nil
+// FindAPIKeyByID implements model.APIKeyService.
+func (s *Store) FindAPIKeyByID(ctx context.Context, id string) (k *model.APIKey, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		k, err = getRecord(tx, bucketAPIKeys, model.PrefixAPIKey, id, func(key, val []byte) (*model.APIKey, error) {
+			k, _, err := decodeAPIKey(key, val)
+			return k, err
+		})
+		return err
 	})
-	return keys, err
+	return k, err
+}
+
+// FindAPIKeys implements model.APIKeyService: keys newest first,
+// revoked ones included.
+func (s *Store) FindAPIKeys(ctx context.Context, opt model.ListOptions) (p model.Page[*model.APIKey], err error) {
+	load := func(tx *bolt.Tx, key []byte) (*model.APIKey, bool, error) {
+		k, _, err := decodeAPIKey(key, tx.Bucket(bucketAPIKeys).Get(key))
+		return k, true, err
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		p, err = listPage(tx, bucketAPIKeys, nil, model.PrefixAPIKey, opt, load)
+		return err
+	})
+	return p, err
 }
 
 // RevokeAPIKey implements model.APIKeyService. Revoking twice keeps the

@@ -148,8 +148,7 @@ func (s *Store) FindImpressions(ctx context.Context, f model.ImpressionFilter) (
 		return m, ok, nil
 	}
 	err = s.view(func(tx *bolt.Tx) error {
-		p, err = listPage(tx, bucket, prefix, model.PrefixImpression, f.ListOptions, load,
-			func(m *model.Impression) string { return m.ID })
+		p, err = listPage(tx, bucket, prefix, model.PrefixImpression, f.ListOptions, load)
 		return err
 	})
 	return p, err

@@ -105,11 +105,21 @@ func scanDesc(c *bolt.Cursor, prefix, after []byte, fn func(key []byte) (bool, e
 	return nil
 }
 
+// scanBudget bounds how many index entries one page may examine, so that a
+// filter combination no index serves (an ambassador with a million
+// referrals in other programs, say) still costs a bounded amount per page.
+// A page that runs out of budget ends early with has_more and a cursor at
+// the last entry examined; the client pages on as usual.
+func scanBudget(limit int) int { return 10*limit + 100 }
+
 // listPage reads one page from bucket (a primary bucket when prefix is
 // empty, else an index), loading each record with load, which reports
 // false for a record the filter does not match.
 func listPage[T any](tx *bolt.Tx, bucket, prefix []byte, idPrefix string, opt model.ListOptions,
-	load func(tx *bolt.Tx, key []byte) (T, bool, error), idOf func(T) string) (model.Page[T], error) {
+	load func(tx *bolt.Tx, key []byte) (T, bool, error)) (model.Page[T], error) {
+	if opt.Limit <= 0 || opt.Limit > model.MaxListLimit {
+		opt.Limit = min(max(opt.Limit, model.DefaultListLimit), model.MaxListLimit)
+	}
 	p := model.Page[T]{Data: make([]T, 0, opt.Limit)}
 	var after []byte
 	if opt.Cursor != "" {
@@ -121,20 +131,32 @@ func listPage[T any](tx *bolt.Tx, bucket, prefix []byte, idPrefix string, opt mo
 		}
 		after = k[:]
 	}
+	budget := scanBudget(opt.Limit)
+	var last []byte
 	err := scanDesc(tx.Bucket(bucket).Cursor(), prefix, after, func(key []byte) (bool, error) {
+		if budget == 0 {
+			p.HasMore = true
+			return false, nil
+		}
+		budget--
 		v, ok, err := load(tx, key)
-		if err != nil || !ok {
-			return true, err
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			last = key
+			return true, nil
 		}
 		if len(p.Data) == opt.Limit {
 			p.HasMore = true
 			return false, nil
 		}
 		p.Data = append(p.Data, v)
+		last = key
 		return true, nil
 	})
-	if p.HasMore {
-		next := idOf(p.Data[len(p.Data)-1])
+	if p.HasMore && last != nil {
+		next := model.FormatID(idPrefix, [16]byte(last))
 		p.NextCursor = &next
 	}
 	return p, err

@@ -91,7 +91,7 @@ func (s *Store) FindProgramByID(ctx context.Context, id string) (p *model.Progra
 // FindPrograms implements model.ProgramService.
 func (s *Store) FindPrograms(ctx context.Context, opt model.ListOptions) (p model.Page[*model.Program], err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		p, err = listPage(tx, bucketPrograms, nil, model.PrefixProgram, opt, loadProgram, programID)
+		p, err = listPage(tx, bucketPrograms, nil, model.PrefixProgram, opt, loadProgram)
 		return err
 	})
 	return p, err
@@ -101,8 +101,6 @@ func loadProgram(tx *bolt.Tx, key []byte) (*model.Program, bool, error) {
 	p, err := decodeProgram(key, tx.Bucket(bucketPrograms).Get(key))
 	return p, true, err
 }
-
-func programID(p *model.Program) string { return p.ID }
 
 // UpdateProgram implements model.ProgramService.
 func (s *Store) UpdateProgram(ctx context.Context, id string, u model.ProgramUpdate) (p *model.Program, err error) {

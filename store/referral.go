@@ -176,8 +176,7 @@ func (s *Store) FindReferrals(ctx context.Context, f model.ReferralFilter) (p mo
 		return r, ok, nil
 	}
 	err = s.view(func(tx *bolt.Tx) error {
-		p, err = listPage(tx, bucket, prefix, model.PrefixReferral, f.ListOptions, load,
-			func(r *model.Referral) string { return r.ID })
+		p, err = listPage(tx, bucket, prefix, model.PrefixReferral, f.ListOptions, load)
 		return err
 	})
 	return p, err

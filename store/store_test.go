@@ -325,7 +325,7 @@ func TestAmbassadorEmailUnique(t *testing.T) {
 func TestAPIKeys(t *testing.T) {
 	s := MustOpenStore(t, store.Options{})
 	ctx := context.Background()
-	k, token, err := s.CreateAPIKey(ctx, "ci", model.ScopeWrite)
+	k, token, err := s.CreateAPIKey(ctx, model.APIKeyCreate{Name: "ci", Scope: model.ScopeWrite})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,3 +374,62 @@ func MustOpenStoreAt(tb testing.TB, path string) *store.Store {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A filter combination no index serves must still cost a bounded amount
+// per page: pages may come back short (even empty) with has_more, and
+// walking them all still finds every match exactly once.
+func TestSparseFilterPagesAreBounded(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	f1 := mustFixture(t, s, "a1@example.com")
+	// The same ambassador's impression in a second program.
+	p2, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "Other", LandingURL: "https://example.com"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp2, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p2.ID, AmbassadorID: f1.ambassador.ID}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(imp string, i int) string {
+		r, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp, FirstName: "J", LastName: "D",
+			Email: fmt.Sprintf("x%d@example.com", i)}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	want := []string{create(imp2.ID, -1)} // the oldest, far behind the crowd
+	for i := range 300 {
+		create(f1.impression.ID, i)
+	}
+	want = append([]string{create(imp2.ID, -2)}, want...)
+
+	f := model.ReferralFilter{ListOptions: model.ListOptions{Limit: 1}, AmbassadorID: f1.ambassador.ID, ProgramID: p2.ID}
+	var got []string
+	pages := 0
+	for {
+		p, err := s.FindReferrals(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, r := range p.Data {
+			got = append(got, r.ID)
+		}
+		if !p.HasMore {
+			break
+		}
+		f.Cursor = *p.NextCursor
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if pages < 3 {
+		t.Fatalf("walked 302 entries in %d pages; want the budget to split the walk", pages)
+	}
+	// A zero limit means the default, not a panic.
+	if p, err := s.FindReferrals(ctx, model.ReferralFilter{}); err != nil || len(p.Data) != model.DefaultListLimit {
+		t.Fatalf("zero limit: got %d, %v; want a default page", len(p.Data), err)
+	}
+}

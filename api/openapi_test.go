@@ -1,0 +1,553 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"mime"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/metrics"
+)
+
+// openAPIURL is where the document is registered as a schema resource, so
+// that "#/components/schemas/..." refs inside it resolve.
+const openAPIURL = "https://referrald.dev/openapi.json"
+
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// spec is api/openapi.json, both as plain JSON for walking and compiled
+// on demand for validating responses.
+type spec struct {
+	t        *testing.T
+	raw      []byte
+	doc      map[string]any
+	compiler *jsonschema.Compiler
+	schemas  map[string]*jsonschema.Schema
+}
+
+func loadSpec(t *testing.T) *spec {
+	t.Helper()
+	raw, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &spec{t: t, raw: raw, schemas: map[string]*jsonschema.Schema{}}
+	if err := json.Unmarshal(raw, &s.doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	res, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.compiler = jsonschema.NewCompiler()
+	s.compiler.DefaultDraft(jsonschema.Draft2020)
+	// Formats (date-time, email, uri) are only annotations in 2020-12;
+	// asserting them makes the check worth more.
+	s.compiler.AssertFormat()
+	if err := s.compiler.AddResource(openAPIURL, res); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// schema compiles the schema at a JSON pointer into the document.
+func (s *spec) schema(ptr string) *jsonschema.Schema {
+	s.t.Helper()
+	if sch, ok := s.schemas[ptr]; ok {
+		return sch
+	}
+	sch, err := s.compiler.Compile(openAPIURL + "#" + ptr)
+	if err != nil {
+		s.t.Fatalf("compile schema %s: %v", ptr, err)
+	}
+	s.schemas[ptr] = sch
+	return sch
+}
+
+// resolve returns the value at a JSON pointer, or false.
+func (s *spec) resolve(ptr string) (any, bool) {
+	var v any = s.doc
+	if ptr == "" {
+		return v, true
+	}
+	if !strings.HasPrefix(ptr, "/") {
+		return nil, false
+	}
+	for _, tok := range strings.Split(ptr[1:], "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[tok]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// deref follows a local $ref, returning the object and its pointer.
+func (s *spec) deref(ptr string, v any) (map[string]any, string) {
+	s.t.Helper()
+	m, _ := v.(map[string]any)
+	if r, ok := m["$ref"].(string); ok {
+		target, ok := s.resolve(strings.TrimPrefix(r, "#"))
+		if !ok {
+			s.t.Fatalf("%s: $ref %s does not resolve", ptr, r)
+		}
+		return s.deref(strings.TrimPrefix(r, "#"), target)
+	}
+	return m, ptr
+}
+
+func escapePtr(tok string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(tok, "~", "~0"), "/", "~1")
+}
+
+// operations returns the pointer of every operation, keyed "METHOD /path".
+func (s *spec) operations() map[string]string {
+	ops := map[string]string{}
+	paths, _ := s.doc["paths"].(map[string]any)
+	for path, item := range paths {
+		item, _ := item.(map[string]any)
+		for _, m := range httpMethods {
+			if _, ok := item[m]; ok {
+				ops[strings.ToUpper(m)+" "+path] = "/paths/" + escapePtr(path) + "/" + m
+			}
+		}
+	}
+	return ops
+}
+
+// openAPIPath turns an httprouter pattern into an OpenAPI path template.
+func openAPIPath(pattern string) string {
+	segs := strings.Split(pattern, "/")
+	for i, seg := range segs {
+		if strings.HasPrefix(seg, ":") || strings.HasPrefix(seg, "*") {
+			segs[i] = "{" + seg[1:] + "}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// check validates one response against what the document declares for
+// its operation, status and content type, and returns the problems found.
+func (s *spec) check(method, path string, res response) []string {
+	s.t.Helper()
+	opPtr, ok := s.operations()[method+" "+path]
+	if !ok {
+		return []string{fmt.Sprintf("%s %s is not documented", method, path)}
+	}
+	op, _ := s.resolve(opPtr)
+	responses, _ := op.(map[string]any)["responses"].(map[string]any)
+	status := strconv.Itoa(res.Status)
+	key := status
+	if _, ok := responses[key]; !ok {
+		key = status[:1] + "XX"
+	}
+	if _, ok := responses[key]; !ok {
+		key = "default"
+	}
+	if _, ok := responses[key]; !ok {
+		return []string{fmt.Sprintf("%s %s: status %d is not documented (body %s)", method, path, res.Status, res.Body)}
+	}
+	resp, respPtr := s.deref(opPtr+"/responses/"+key, responses[key])
+
+	var problems []string
+	headers, _ := resp["headers"].(map[string]any)
+	for name, h := range headers {
+		h, hPtr := s.deref(respPtr+"/headers/"+escapePtr(name), h)
+		value := res.Header.Get(name)
+		if value == "" {
+			if req, _ := h["required"].(bool); req {
+				problems = append(problems, fmt.Sprintf("%s %s %d: required header %s is missing", method, path, res.Status, name))
+			}
+			continue
+		}
+		// Header values are text; an integer header must read as one.
+		var v any = value
+		if sch, _ := h["schema"].(map[string]any); sch["type"] == "integer" {
+			if _, err := strconv.ParseInt(value, 10, 64); err != nil {
+				problems = append(problems, fmt.Sprintf("%s %s %d: header %s: %q is not an integer", method, path, res.Status, name, value))
+				continue
+			}
+			v = json.Number(value)
+		}
+		if err := s.schema(hPtr + "/schema").Validate(v); err != nil {
+			problems = append(problems, fmt.Sprintf("%s %s %d: header %s: %v", method, path, res.Status, name, err))
+		}
+	}
+
+	content, _ := resp["content"].(map[string]any)
+	if len(content) == 0 {
+		if len(res.Body) > 0 {
+			problems = append(problems, fmt.Sprintf("%s %s %d: a body where none is documented", method, path, res.Status))
+		}
+		return problems
+	}
+	ct, _, err := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	if err != nil {
+		return append(problems, fmt.Sprintf("%s %s %d: bad Content-Type %q", method, path, res.Status, res.Header.Get("Content-Type")))
+	}
+	media, ok := content[ct].(map[string]any)
+	if !ok {
+		return append(problems, fmt.Sprintf("%s %s %d: Content-Type %s is not documented (have %v)",
+			method, path, res.Status, ct, slices.Sorted(maps.Keys(content))))
+	}
+	if _, ok := media["schema"]; !ok || !strings.HasSuffix(ct, "json") {
+		return problems
+	}
+	if err := s.validate(respPtr+"/content/"+escapePtr(ct)+"/schema", res.Body); err != nil {
+		problems = append(problems, fmt.Sprintf("%s %s %d: body %s does not match its schema: %v", method, path, res.Status, res.Body, err))
+	}
+	return problems
+}
+
+// validate checks a JSON body against the schema at ptr.
+func (s *spec) validate(ptr string, body []byte) error {
+	s.t.Helper()
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	return s.schema(ptr).Validate(v)
+}
+
+func TestOpenAPIDocument(t *testing.T) {
+	s := loadSpec(t)
+	if s.doc["openapi"] != "3.1.0" {
+		t.Errorf("got openapi %v, want 3.1.0", s.doc["openapi"])
+	}
+	if d := s.doc["jsonSchemaDialect"]; d != nil && d != "https://json-schema.org/draft/2020-12/schema" {
+		t.Errorf("got jsonSchemaDialect %v, want 2020-12", d)
+	}
+
+	ops := s.operations()
+	if len(ops) == 0 {
+		t.Fatal("no operations")
+	}
+	seen := map[string]string{}
+	for name, ptr := range ops {
+		op, _ := s.resolve(ptr)
+		o := op.(map[string]any)
+		id, _ := o["operationId"].(string)
+		switch {
+		case id == "":
+			t.Errorf("%s has no operationId", name)
+		case seen[id] != "":
+			t.Errorf("operationId %s is used by %s and %s", id, seen[id], name)
+		}
+		seen[id] = name
+		if _, ok := o["security"]; !ok {
+			t.Errorf("%s states no security requirement", name)
+		}
+		method, path, _ := strings.Cut(name, " ")
+		responses, _ := o["responses"].(map[string]any)
+		if len(responses) == 0 {
+			t.Errorf("%s documents no responses", name)
+		}
+		if sec, _ := o["security"].([]any); len(sec) > 0 {
+			for _, status := range []string{"401", "403", "429"} {
+				if _, ok := responses[status]; !ok {
+					t.Errorf("%s is authenticated but does not document %s", name, status)
+				}
+			}
+		}
+		if body, ok := o["requestBody"].(map[string]any); ok {
+			schema, _ := body["content"].(map[string]any)["application/json"].(map[string]any)["schema"]
+			if sch, _ := s.deref(ptr+"/requestBody", schema); sch["additionalProperties"] != false {
+				t.Errorf("%s: the request body schema must forbid unknown fields", name)
+			}
+		}
+		// Every create takes an idempotency key, except key creation: its
+		// answer holds a token that is never stored, so it cannot replay.
+		hasIdem := false
+		// Every {param} in the path needs a path parameter, and back.
+		want := map[string]bool{}
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, "{") {
+				want[strings.Trim(seg, "{}")] = true
+			}
+		}
+		params, _ := o["parameters"].([]any)
+		for i, p := range params {
+			p, _ := s.deref(fmt.Sprintf("%s/parameters/%d", ptr, i), p)
+			if p["in"] == "header" && p["name"] == "Idempotency-Key" {
+				hasIdem = true
+			}
+			if p["in"] != "path" {
+				continue
+			}
+			if !want[p["name"].(string)] {
+				t.Errorf("%s: path parameter %v is not in the path", name, p["name"])
+			}
+			delete(want, p["name"].(string))
+		}
+		for p := range want {
+			t.Errorf("%s: {%s} has no path parameter", name, p)
+		}
+		if wantIdem := method == "POST" && path != "/v1/keys"; hasIdem != wantIdem {
+			t.Errorf("%s: got Idempotency-Key parameter %v, want %v", name, hasIdem, wantIdem)
+		}
+	}
+
+	// Every $ref must resolve inside the document.
+	var walk func(ptr string, v any)
+	walk = func(ptr string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if r, ok := v["$ref"].(string); ok {
+				if !strings.HasPrefix(r, "#") {
+					t.Errorf("%s: $ref %s leaves the document", ptr, r)
+				} else if _, ok := s.resolve(r[1:]); !ok {
+					t.Errorf("%s: $ref %s does not resolve", ptr, r)
+				}
+			}
+			for k, e := range v {
+				walk(ptr+"/"+escapePtr(k), e)
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s/%d", ptr, i), e)
+			}
+		}
+	}
+	walk("", s.doc)
+
+	// Every component schema must compile (bad patterns, bad refs).
+	schemas, _ := s.doc["components"].(map[string]any)["schemas"].(map[string]any)
+	for name := range schemas {
+		s.schema("/components/schemas/" + escapePtr(name))
+	}
+}
+
+// fullEnv is e with a server on the same store that has every optional
+// route switched on (backup, /metrics), so the document is held against
+// all the server can serve, not only what newEnv wires.
+func fullEnv(e *env, cfg api.Config) *env {
+	e.t.Helper()
+	cfg.AdminToken = adminToken
+	cfg.Metrics = metrics.New(func() float64 { return 0 })
+	cfg.ServeMetrics = true
+	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Referrals: e.st, Keys: e.st, Backup: e.st}, cfg)
+	srv.SetReady(true)
+	f := *e
+	f.srv = srv
+	return &f
+}
+
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	s := loadSpec(t)
+	e := fullEnv(newEnv(t), api.Config{})
+	ops := s.operations()
+	registered := map[string]bool{}
+	var missing []string
+	for _, r := range e.srv.Routes() {
+		name := r.Method + " " + openAPIPath(r.Pattern)
+		registered[name] = true
+		ptr, ok := ops[name]
+		if !ok {
+			missing = append(missing, name)
+			continue
+		}
+		// The documented scope must be the one the route enforces.
+		op, _ := s.resolve(ptr)
+		var want any = []any{}
+		if r.Scope != "" {
+			want = []any{map[string]any{"bearerAuth": []any{string(r.Scope)}}}
+		}
+		if got := op.(map[string]any)["security"]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: got security %v, want %v", name, got, want)
+		}
+	}
+	var extra []string
+	for name := range ops {
+		if !registered[name] {
+			extra = append(extra, name)
+		}
+	}
+	slices.Sort(missing)
+	slices.Sort(extra)
+	if len(missing) > 0 {
+		t.Errorf("routes missing from openapi.json:\n  %s", strings.Join(missing, "\n  "))
+	}
+	if len(extra) > 0 {
+		t.Errorf("documented operations that are not registered:\n  %s", strings.Join(extra, "\n  "))
+	}
+}
+
+func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
+	s := loadSpec(t)
+	e := fullEnv(newEnv(t), api.Config{})
+
+	// do sends req, checks its status, and validates the answer against
+	// the document's operation for path (an OpenAPI path template).
+	do := func(path string, req request, status int) response {
+		t.Helper()
+		res := e.call(req)
+		if res.Status != status {
+			t.Errorf("%s %s: got %d %s, want %d", req.Method, req.Path, res.Status, res.Body, status)
+		}
+		for _, p := range s.check(req.Method, path, res) {
+			t.Error(p)
+		}
+		return res
+	}
+	idOf := func(res response) string {
+		t.Helper()
+		var v struct{ ID string }
+		if err := json.Unmarshal(res.Body, &v); err != nil || v.ID == "" {
+			t.Fatalf("no id in %s", res.Body)
+		}
+		return v.ID
+	}
+	admin, write, read := adminToken, e.writeToken, e.readToken
+
+	do("/healthz", request{Method: "GET", Path: "/healthz"}, 200)
+	do("/readyz", request{Method: "GET", Path: "/readyz"}, 200)
+
+	// Programs.
+	prg := idOf(do("/v1/programs", request{Method: "POST", Path: "/v1/programs", Token: admin, Body: map[string]any{
+		"name": "Spring 2027", "landing_url": "https://example.com/join",
+		"commission": map[string]any{"type": "flat", "amount": 500, "currency": "USD"}, "metadata": map[string]any{"k": []int{1}}}}, 201))
+	do("/v1/programs", request{Method: "POST", Path: "/v1/programs", Token: admin, Body: map[string]any{
+		"name": "Fall", "landing_url": "https://example.com/fall", "commission": map[string]any{"type": "percent", "basis_points": 1000}}}, 201)
+	do("/v1/programs/{id}", request{Method: "GET", Path: "/v1/programs/" + prg, Token: read}, 200)
+	do("/v1/programs", request{Method: "GET", Path: "/v1/programs?limit=1", Token: read}, 200)
+	do("/v1/programs/{id}", request{Method: "PATCH", Path: "/v1/programs/" + prg, Token: admin, Body: map[string]any{"commission": nil}}, 200)
+	do("/v1/programs", request{Method: "GET", Path: "/v1/programs?limit=0", Token: read}, 400)
+
+	// Ambassadors.
+	amb := idOf(do("/v1/ambassadors", request{Method: "POST", Path: "/v1/ambassadors", Token: admin, Body: map[string]any{
+		"first_name": "Ada", "last_name": "Lovelace", "email": "Ada@Uni.Example", "school": "MIT"}}, 201))
+	do("/v1/ambassadors", request{Method: "POST", Path: "/v1/ambassadors", Token: admin, Body: map[string]any{
+		"first_name": "Ada", "last_name": "Again", "email": "ada@uni.example"}}, 409)
+	do("/v1/ambassadors/{id}", request{Method: "GET", Path: "/v1/ambassadors/" + amb, Token: read}, 200)
+	do("/v1/ambassadors", request{Method: "GET", Path: "/v1/ambassadors?status=active", Token: read}, 200)
+	do("/v1/ambassadors/{id}", request{Method: "PATCH", Path: "/v1/ambassadors/" + amb, Token: admin, Body: map[string]any{"school": nil, "status": "paused"}}, 200)
+
+	// Impressions.
+	imp := idOf(do("/v1/impressions", request{Method: "POST", Path: "/v1/impressions", Token: write, Body: map[string]any{
+		"program_id": prg, "ambassador_id": amb, "user_agent": "Mozilla/5.0", "referrer": "https://instagram.com/"}}, 201))
+	do("/v1/impressions/{id}", request{Method: "GET", Path: "/v1/impressions/" + imp, Token: read}, 200)
+	do("/v1/impressions", request{Method: "GET", Path: "/v1/impressions?program_id=" + prg + "&ambassador_id=" + amb, Token: read}, 200)
+
+	// Referrals, with an idempotent replay and a reused key.
+	referral := map[string]any{"impression_id": imp, "first_name": "John", "last_name": "Doe", "email": "john.doe@example.com",
+		"profile_picture_url": "https://example.com/john.jpg", "metadata": map[string]any{"source": "instagram"}}
+	idem := map[string]string{"Idempotency-Key": "signup-42"}
+	created := do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write, Body: referral, Header: idem}, 201)
+	ref := idOf(created)
+	replay := do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write, Body: referral, Header: idem}, 201)
+	if replay.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("replay: got Idempotent-Replayed %q, want true", replay.Header.Get("Idempotent-Replayed"))
+	}
+	other := maps.Clone(referral)
+	other["first_name"] = "Jane"
+	do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write, Body: other, Header: idem}, 422)
+	plain := idOf(do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write, Body: map[string]any{
+		"impression_id": imp, "first_name": "Max", "last_name": "Mustermann", "email": "max@example.de"}}, 201))
+	do("/v1/referrals/{id}", request{Method: "GET", Path: "/v1/referrals/" + ref, Token: read}, 200)
+	do("/v1/referrals", request{Method: "GET", Path: "/v1/referrals?status=pending&email=JOHN.DOE@example.com&program_id=" + prg, Token: read}, 200)
+	do("/v1/referrals", request{Method: "GET", Path: "/v1/referrals?status=converted", Token: read}, 200)
+	do("/v1/referrals/{id}", request{Method: "PATCH", Path: "/v1/referrals/" + ref, Token: write, Body: map[string]any{"status": "converted"}}, 200)
+	do("/v1/referrals/{id}", request{Method: "PATCH", Path: "/v1/referrals/" + ref, Token: write, Body: map[string]any{"status": "rejected"}}, 409)
+	do("/v1/referrals/{id}", request{Method: "PATCH", Path: "/v1/referrals/" + plain, Token: write, Body: map[string]any{"metadata": nil}}, 200)
+
+	// Errors.
+	bad := do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write, Body: map[string]any{
+		"impression_id": "imp_nope", "first_name": "", "email": "not-an-email", "emial": "x"}}, 400)
+	if !bytes.Contains(bad.Body, []byte(`"errors"`)) {
+		t.Errorf("validation error without field errors: %s", bad.Body)
+	}
+	do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write, Body: "[1]"}, 400)
+	do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write, Body: "{}",
+		Header: map[string]string{"Content-Type": "text/plain"}}, 415)
+	do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write,
+		Body: `{"first_name":"` + strings.Repeat("x", 70<<10) + `"}`}, 413)
+	do("/v1/referrals", request{Method: "GET", Path: "/v1/referrals"}, 401)
+	do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: read, Body: referral}, 403)
+	do("/v1/referrals/{id}", request{Method: "GET", Path: "/v1/referrals/ref_01jdq3f7k8m2n4p6r8t0v2x4z6", Token: read}, 404)
+	do("/v1/referrals/{id}", request{Method: "GET", Path: "/v1/referrals/nonsense", Token: read}, 404)
+
+	// Keys.
+	key := idOf(do("/v1/keys", request{Method: "POST", Path: "/v1/keys", Token: admin, Body: map[string]any{"name": "crm", "scope": "write"}}, 201))
+	do("/v1/keys", request{Method: "POST", Path: "/v1/keys", Token: admin, Body: map[string]any{"name": "crm", "scope": "write"}, Header: idem}, 400)
+	do("/v1/keys", request{Method: "GET", Path: "/v1/keys", Token: admin}, 200)
+	do("/v1/keys/{id}", request{Method: "DELETE", Path: "/v1/keys/" + key, Token: admin}, 200)
+	do("/v1/keys/{id}", request{Method: "DELETE", Path: "/v1/keys/key_01jdq3f7k8m2n4p6r8t0v2x4z6", Token: admin}, 404)
+
+	// Operations.
+	doc := do("/openapi.json", request{Method: "GET", Path: "/openapi.json"}, 200)
+	if !bytes.Equal(doc.Body, s.raw) {
+		t.Error("GET /openapi.json does not serve api/openapi.json")
+	}
+	do("/metrics", request{Method: "GET", Path: "/metrics"}, 200)
+	do("/v1/admin/backup", request{Method: "GET", Path: "/v1/admin/backup", Token: admin}, 200)
+	do("/v1/admin/backup", request{Method: "GET", Path: "/v1/admin/backup", Token: write}, 403)
+
+	// Rate limits: a bucket of one token answers the second call with 429.
+	limited := fullEnv(e, api.Config{KeyRateLimit: api.Bucket{Rate: 0.01, Burst: 1}, IPRateLimit: api.Bucket{Rate: 0.01, Burst: 1}})
+	for _, status := range []int{200, 429} {
+		for path, req := range map[string]request{
+			"/v1/referrals": {Method: "GET", Path: "/v1/referrals", Token: read},
+			"/openapi.json": {Method: "GET", Path: "/openapi.json"},
+		} {
+			res := limited.call(req)
+			if res.Status != status {
+				t.Errorf("rate limit: GET %s: got %d, want %d", path, res.Status, status)
+			}
+			for _, p := range s.check("GET", path, res) {
+				t.Error(p)
+			}
+		}
+	}
+
+	// The header checks can fail too: a 201 without Location must.
+	noLocation := created
+	noLocation.Header = created.Header.Clone()
+	noLocation.Header.Del("Location")
+	if len(s.check("POST", "/v1/referrals", noLocation)) == 0 {
+		t.Error("a 201 without Location passes the header check")
+	}
+
+	e.srv.SetReady(false)
+	do("/readyz", request{Method: "GET", Path: "/readyz"}, 503)
+
+	// A check that passes everything is worth nothing: a referral without
+	// its id, or with an unknown status, must fail.
+	ptr := "/paths/" + escapePtr("/v1/referrals/{id}") + "/get/responses/200/content/application~1json/schema"
+	var body map[string]any
+	if err := json.Unmarshal(created.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.validate(ptr, created.Body); err != nil {
+		t.Fatalf("the created referral itself fails: %v", err)
+	}
+	for name, mutate := range map[string]func(map[string]any){
+		"missing id":     func(m map[string]any) { delete(m, "id") },
+		"unknown status": func(m map[string]any) { m["status"] = "approved" },
+		"extra field":    func(m map[string]any) { m["emial"] = "x" },
+		"bad timestamp":  func(m map[string]any) { m["created_at"] = "yesterday" },
+	} {
+		m := maps.Clone(body)
+		mutate(m)
+		b, _ := json.Marshal(m)
+		if err := s.validate(ptr, b); err == nil {
+			t.Errorf("a referral with %s passes validation: %s", name, b)
+		}
+	}
+	wrongProblem := []byte(`{"type":"https://referrald.dev/problems/nope","title":"x","status":400,"code":"nope","detail":"x"}`)
+	if s.validate("/components/schemas/Problem", wrongProblem) == nil {
+		t.Error("a problem with an unknown code passes validation")
+	}
+}

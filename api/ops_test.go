@@ -1,0 +1,252 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/metrics"
+	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
+)
+
+// withServer replaces e's server by one built with cfg (plus the admin
+// token, all services and e's clock).
+func withServer(e *env, cfg api.Config) *env {
+	cfg.AdminToken = adminToken
+	cfg.Now = e.clock.Now
+	e.srv = api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Referrals: e.st, Keys: e.st, Backup: e.st}, cfg)
+	e.srv.SetReady(true)
+	return e
+}
+
+func TestRateLimitPerKey(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{KeyRateLimit: api.Bucket{Rate: 1, Burst: 3}})
+	get := func(token string) response {
+		return e.call(request{Method: "GET", Path: "/v1/programs", Token: token})
+	}
+	for want := 2; want >= 0; want-- {
+		res := get(e.readToken)
+		if res.Status != 200 {
+			t.Fatalf("got %d, want 200 while the bucket has tokens", res.Status)
+		}
+		h := res.Header
+		if h.Get("X-RateLimit-Limit") != "3" || h.Get("X-RateLimit-Remaining") != strconv.Itoa(want) ||
+			h.Get("RateLimit-Policy") != `"default";q=3;w=3` || h.Get("RateLimit") != `"default";r=`+strconv.Itoa(want)+`;t=`+strconv.Itoa(3-want) {
+			t.Fatalf("remaining %d: got headers %v", want, h)
+		}
+		reset, _ := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+		if wantReset := e.clock.Now().Unix() + int64(3-want); reset < wantReset || reset > wantReset+1 {
+			t.Fatalf("X-RateLimit-Reset: got %d, want about %d", reset, wantReset)
+		}
+	}
+	res := get(e.readToken)
+	wantProblem(t, res, 429, "rate_limited")
+	if res.Header.Get("Retry-After") != "1" || res.Header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("429 headers: %v", res.Header)
+	}
+	// Another key has its own bucket.
+	if res := get(e.writeToken); res.Status != 200 {
+		t.Fatalf("other key: got %d, want 200", res.Status)
+	}
+	// A 403 is an authenticated answer too: it spends and reports a token.
+	res = e.call(request{Method: "POST", Path: "/v1/programs", Token: e.writeToken, Body: map[string]any{}})
+	if res.Status != 403 || res.Header.Get("X-RateLimit-Remaining") != "1" {
+		t.Fatalf("403: got %d with %v", res.Status, res.Header)
+	}
+	// Time refills the bucket.
+	e.clock.Add(time.Second)
+	if res := get(e.readToken); res.Status != 200 || res.Header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("after 1s: got %d %v, want one token back", res.Status, res.Header)
+	}
+	// Unauthenticated requests never touch a key's bucket.
+	if res := e.call(request{Method: "GET", Path: "/v1/programs"}); res.Status != 401 || res.Header.Get("X-RateLimit-Limit") != "" {
+		t.Fatalf("401: got %d with %v", res.Status, res.Header)
+	}
+}
+
+func TestRateLimitPerIPOnPublicRoutes(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{IPRateLimit: api.Bucket{Rate: 1, Burst: 2}})
+	call := func(ip string) response {
+		r := httptest.NewRequest("GET", "/openapi.json", nil)
+		r.RemoteAddr = ip + ":5555"
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, r)
+		return response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+	}
+	call("192.0.2.1")
+	call("192.0.2.1")
+	wantProblem(t, call("192.0.2.1"), 429, "rate_limited")
+	if res := call("192.0.2.2"); res.Status != 200 {
+		t.Fatalf("another IP: got %d, want 200", res.Status)
+	}
+	// Probes are never limited.
+	for range 5 {
+		if res := e.call(request{Method: "GET", Path: "/healthz"}); res.Status != 200 {
+			t.Fatalf("healthz: got %d", res.Status)
+		}
+	}
+}
+
+// scrape returns the value of each sample of /metrics, keyed by its line
+// up to the value.
+func scrape(t *testing.T, e *env) map[string]float64 {
+	t.Helper()
+	res := e.call(request{Method: "GET", Path: "/metrics"})
+	if res.Status != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %d %s", res.Status, res.Header.Get("Content-Type"))
+	}
+	samples := map[string]float64{}
+	for _, line := range strings.Split(string(res.Body), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad sample %q", line)
+		}
+		samples[line[:i]] = v
+	}
+	return samples
+}
+
+func TestMetricsMove(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{ServeMetrics: true, KeyRateLimit: api.Bucket{Rate: 0.001, Burst: 100},
+		Metrics: metrics.New(func() float64 { return 4096 })})
+	before := scrape(t, e)
+	_, _, imp := e.impression()
+	body := validReferral(imp)
+	body["idempotency_key"] = "m1"
+	e.post("/v1/referrals", body)
+	e.post("/v1/referrals", body) // a replay
+	e.call(request{Method: "GET", Path: "/v1/referrals/ref_01jdq3f7k8m2n4p6r8t0v2x4z6", Token: e.readToken})
+	for e.call(request{Method: "GET", Path: "/v1/programs", Token: e.writeToken}).Status != 429 {
+	}
+	after := scrape(t, e)
+
+	moved := map[string]float64{
+		`referrald_referrals_created_total`:                                                             1,
+		`referrald_idempotent_replays_total{route="/v1/referrals"}`:                                     1,
+		`referrald_http_requests_total{code="2xx",method="POST",route="/v1/referrals"}`:                 2,
+		`referrald_http_requests_total{code="4xx",method="GET",route="/v1/referrals/:id"}`:              1,
+		`referrald_http_request_duration_seconds_count{code="2xx",method="POST",route="/v1/referrals"}`: 2,
+		`referrald_http_rate_limited_total{limit="key"}`:                                                1,
+	}
+	for series, want := range moved {
+		if got := after[series] - before[series]; got != want {
+			t.Errorf("%s moved by %v, want %v", series, got, want)
+		}
+	}
+	if after[`referrald_store_file_size_bytes`] != 4096 {
+		t.Errorf("file size gauge: got %v", after[`referrald_store_file_size_bytes`])
+	}
+	for _, series := range []string{"go_goroutines", "process_resident_memory_bytes"} {
+		if _, ok := after[series]; !ok {
+			t.Errorf("%s missing: want the Go and process collectors", series)
+		}
+	}
+	// No label value may hold an ID or an email.
+	res := e.call(request{Method: "GET", Path: "/metrics"})
+	if regexp.MustCompile(`(ref|imp|prg|amb)_[0-9a-z]{26}|@example`).Match(res.Body) {
+		t.Fatalf("metrics hold an ID or email:\n%s", res.Body)
+	}
+}
+
+func TestStoreCommitMetrics(t *testing.T) {
+	m := metrics.New(func() float64 { return 0 })
+	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName), store.Options{OnCommit: m.StoreCommit, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, _, err := st.CreateProgram(context.Background(), model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{}); err != nil {
+		t.Fatal(err)
+	}
+	e := withServer(newEnv(t), api.Config{ServeMetrics: true, Metrics: m})
+	got := scrape(t, e)
+	if got["referrald_store_commit_duration_seconds_count"] < 1 || got["referrald_store_commit_writes_sum"] < 1 {
+		t.Fatalf("commit series did not move: %v", got["referrald_store_commit_duration_seconds_count"])
+	}
+}
+
+// The log holds one line per request with route pattern, status and
+// request id, and never a token, the client's IP or a body.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	var buf bytes.Buffer
+	e := withServer(newEnv(t), api.Config{Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	_, _, imp := e.impression()
+	body := validReferral(imp)
+	body["email"] = "secret.person@example.com"
+	res := e.call(request{Method: "POST", Path: "/v1/referrals", Token: e.writeToken, Body: body,
+		Header: map[string]string{"X-Request-Id": "req-42"}})
+	if res.Status != 201 {
+		t.Fatal(res.Status)
+	}
+	id := res.JSON(t)["id"].(string)
+	e.call(request{Method: "GET", Path: "/v1/referrals?email=secret.person@example.com", Token: e.writeToken})
+	e.call(request{Method: "GET", Path: "/v1/referrals/" + id, Token: "rfd_wrong-token-value"})
+	log := buf.String()
+	for _, secret := range []string{e.writeToken, adminToken, "rfd_wrong-token-value", "secret.person", "192.0.2.1", id} {
+		if strings.Contains(log, secret) {
+			t.Errorf("the log holds %q:\n%s", secret, log)
+		}
+	}
+	var line struct {
+		Route  string `json:"route"`
+		Status int    `json:"status"`
+	}
+	for _, l := range strings.Split(strings.TrimSpace(log), "\n") {
+		if strings.Contains(l, `"req-42"`) {
+			json.Unmarshal([]byte(l), &line)
+		}
+	}
+	if line.Route != "/v1/referrals" || line.Status != 201 {
+		t.Fatalf("no request line for req-42 with route and status:\n%s", log)
+	}
+}
+
+func TestBackupEndpointRestores(t *testing.T) {
+	e := newEnv(t)
+	_, _, imp := e.impression()
+	var ids []string
+	for i := range 20 {
+		b := validReferral(imp)
+		b["email"] = "p" + strconv.Itoa(i) + "@example.com"
+		ids = append(ids, e.post("/v1/referrals", b)["id"].(string))
+	}
+	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/admin/backup", Token: e.writeToken}), 403, "forbidden")
+	res := e.call(request{Method: "GET", Path: "/v1/admin/backup", Token: adminToken})
+	if res.Status != 200 || res.Header.Get("Content-Type") != "application/octet-stream" ||
+		res.Header.Get("Content-Length") != strconv.Itoa(len(res.Body)) {
+		t.Fatalf("got %d %v (%d bytes)", res.Status, res.Header, len(res.Body))
+	}
+	path := filepath.Join(t.TempDir(), store.FileName)
+	if err := os.WriteFile(path, res.Body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := store.Verify(path)
+	if err != nil || sum.Referrals != 20 || sum.Impressions != 1 {
+		t.Fatalf("verify: %+v %v", sum, err)
+	}
+	restored, err := store.Open(path, store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	for _, id := range ids {
+		if _, err := restored.FindReferralByID(context.Background(), id); err != nil {
+			t.Fatalf("%s not in the restored store: %v", id, err)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package api
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/referrald/referrald/model"
+)
+
+// Bucket is a token bucket's shape: Rate tokens a second, holding at most
+// Burst.
+type Bucket struct {
+	Rate  float64
+	Burst int
+}
+
+// limiter keeps one token bucket per key (an API key, or a client IP).
+// Buckets that have refilled completely are no different from new ones,
+// so they are dropped when the map grows, which bounds its memory by the
+// number of clients active within one refill period.
+type limiter struct {
+	shape   Bucket
+	now     func() time.Time
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// maxBuckets caps the map even when many clients are active at once; past
+// it, full buckets are dropped first, then arbitrary ones (a dropped
+// client starts again with a full bucket, which is the safe way to err).
+const maxBuckets = 100_000
+
+func newLimiter(shape Bucket, now func() time.Time) *limiter {
+	return &limiter{shape: shape, now: now, buckets: map[string]*bucket{}}
+}
+
+// verdict is what one request learned about its bucket.
+type verdict struct {
+	allowed   bool
+	limit     int
+	remaining int
+	// untilFull is how long until the bucket is full again.
+	untilFull time.Duration
+	// retryAfter is how long until one token is available, when refused.
+	retryAfter time.Duration
+}
+
+// take spends one token of key's bucket, if it has one.
+func (l *limiter) take(key string) verdict {
+	now := l.now()
+	rate, burst := l.shape.Rate, float64(l.shape.Burst)
+	l.mu.Lock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= maxBuckets {
+			l.evict(now)
+		}
+		b = &bucket{tokens: burst, last: now}
+		l.buckets[key] = b
+	}
+	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
+		b.tokens = math.Min(burst, b.tokens+elapsed*rate)
+	}
+	b.last = now
+	v := verdict{limit: l.shape.Burst}
+	if b.tokens >= 1 {
+		b.tokens--
+		v.allowed = true
+	} else {
+		v.retryAfter = seconds((1 - b.tokens) / rate)
+	}
+	v.remaining = int(b.tokens)
+	v.untilFull = seconds((burst - b.tokens) / rate)
+	l.mu.Unlock()
+	return v
+}
+
+func (l *limiter) evict(now time.Time) {
+	full := time.Duration(float64(l.shape.Burst) / l.shape.Rate * float64(time.Second))
+	for k, b := range l.buckets {
+		if now.Sub(b.last) >= full {
+			delete(l.buckets, k)
+		}
+	}
+	for k := range l.buckets {
+		if len(l.buckets) < maxBuckets {
+			break
+		}
+		delete(l.buckets, k)
+	}
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// ceilSeconds rounds up to whole seconds, as the headers count them.
+func ceilSeconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
+
+// setRateLimitHeaders writes both the X-RateLimit-* fields clients know
+// and the IETF draft (httpapi-ratelimit-headers, draft 10) fields.
+func setRateLimitHeaders(h http.Header, v verdict, shape Bucket, now time.Time) {
+	window := int64(math.Ceil(float64(shape.Burst) / shape.Rate))
+	reset := ceilSeconds(v.untilFull)
+	h.Set("X-RateLimit-Limit", strconv.Itoa(v.limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(v.remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(v.untilFull).Unix()+boolInt(v.untilFull%time.Second != 0), 10))
+	h.Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, v.limit, window))
+	h.Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, v.remaining, reset))
+	if !v.allowed {
+		h.Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(v.retryAfter)), 10))
+	}
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func rateLimited(v verdict) error {
+	return model.Errorf(model.ERateLimited, "too many requests; retry in %d s", max(1, ceilSeconds(v.retryAfter)))
+}
