@@ -16,6 +16,7 @@ const problemBase = "https://referrald.dev/problems/"
 var statusOf = map[string]int{
 	model.EInvalidJSON:          http.StatusBadRequest,
 	model.EValidation:           http.StatusBadRequest,
+	model.ERejectedByHook:       http.StatusBadRequest,
 	model.EUnauthorized:         http.StatusUnauthorized,
 	model.EForbidden:            http.StatusForbidden,
 	model.ENotFound:             http.StatusNotFound,
@@ -32,6 +33,7 @@ var statusOf = map[string]int{
 var titleOf = map[string]string{
 	model.EInvalidJSON:          "Request body is not a JSON object",
 	model.EValidation:           "Request validation failed",
+	model.ERejectedByHook:       "Rejected by a hook plugin",
 	model.EUnauthorized:         "Unauthorized",
 	model.EForbidden:            "Forbidden",
 	model.ENotFound:             "Not found",

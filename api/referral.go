@@ -33,10 +33,12 @@ func (s *Server) handleReferralCreate(w http.ResponseWriter, r *http.Request, _ 
 		return err
 	}
 	in, idem, fe := decodeReferralCreate(r, o)
+	var imp *model.Impression
 	if !fe.Has("impression_id") {
 		// Checked here too, not only in the write, so that an unknown
 		// impression is reported with the request's other problems.
-		if _, err := s.svc.Impressions.FindImpressionByID(r.Context(), in.ImpressionID); model.ErrorCode(err) == model.ENotFound {
+		var err error
+		if imp, err = s.svc.Impressions.FindImpressionByID(r.Context(), in.ImpressionID); model.ErrorCode(err) == model.ENotFound {
 			fe.Add("impression_id", model.FNotFound, "impression %s does not exist", in.ImpressionID)
 		} else if err != nil {
 			return err
@@ -44,6 +46,21 @@ func (s *Server) handleReferralCreate(w http.ResponseWriter, r *http.Request, _ 
 	}
 	if err := fe.Err(); err != nil {
 		return err
+	}
+	if s.svc.Checker != nil {
+		// A replay answers from the first request's record and asks no
+		// plugin again.
+		if prev, err := s.svc.Referrals.FindReplayedReferral(r.Context(), idem); err != nil || prev != nil {
+			if err != nil {
+				return err
+			}
+			return s.writeCreated(w, r, "/v1/referrals/"+prev.ID, prev, true)
+		}
+		verdict, err := s.svc.Checker.CheckReferral(r.Context(), in, imp)
+		if err != nil {
+			return err
+		}
+		verdict.Apply(&in)
 	}
 	ref, replayed, err := s.svc.Referrals.CreateReferral(r.Context(), in, idem)
 	if err != nil {

@@ -29,6 +29,8 @@ type Services struct {
 	Referrals   model.ReferralService
 	Keys        model.APIKeyService
 	Backup      model.BackupService
+	// Checker, when set, vets each new referral (hook plugins).
+	Checker model.ReferralChecker
 }
 
 // Config holds the API's settings.

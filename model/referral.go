@@ -1,6 +1,10 @@
 package model
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"sort"
+)
 
 // ReferralStatus is where a referral stands in its lifecycle.
 type ReferralStatus string
@@ -36,8 +40,22 @@ type Referral struct {
 	ProgramID         string         `json:"program_id"`
 	AmbassadorID      string         `json:"ambassador_id"`
 	PlacementID       *string        `json:"placement_id"`
-	CreatedAt         Time           `json:"created_at"`
-	UpdatedAt         Time           `json:"updated_at"`
+	// Flags are signals about the signup (from hook plugins, later from
+	// fraud checks); never nil in JSON.
+	Flags     Flags `json:"flags"`
+	CreatedAt Time  `json:"created_at"`
+	UpdatedAt Time  `json:"updated_at"`
+}
+
+// Flags are short labels recorded on a record.
+type Flags []string
+
+// MarshalJSON renders no flags as [].
+func (f Flags) MarshalJSON() ([]byte, error) {
+	if len(f) == 0 {
+		return []byte("[]"), nil
+	}
+	return json.Marshal([]string(f))
 }
 
 // ReferralCreate is the body of POST /v1/referrals.
@@ -48,6 +66,9 @@ type ReferralCreate struct {
 	Email             string   `json:"email"`
 	ProfilePictureURL string   `json:"profile_picture_url,omitempty"`
 	Metadata          Metadata `json:"metadata,omitempty"`
+	// Flags come from hook plugins, not from the client, so they are not
+	// part of the request's idempotency fingerprint.
+	Flags Flags `json:"-"`
 }
 
 // Validate normalizes c in place (trimmed names, trimmed email with its
@@ -120,6 +141,10 @@ type ReferralService interface {
 	// UpdateReferral errors: not_found, conflict (illegal status change),
 	// unavailable.
 	UpdateReferral(ctx context.Context, id string, u ReferralUpdate) (*Referral, error)
+	// FindReplayedReferral returns the referral an earlier request with
+	// idem created, or nil if there is none (yet). Errors:
+	// idempotency_key_reused.
+	FindReplayedReferral(ctx context.Context, idem Idempotency) (*Referral, error)
 }
 
 // Event types written to the outbox for hooks.
@@ -128,3 +153,72 @@ const (
 	EventReferralStatusChanged = "referral.status_changed"
 	EventImpressionCreated     = "impression.created"
 )
+
+// ReferralVerdict is what the hook plugins added to a signup they let
+// through.
+type ReferralVerdict struct {
+	Flags    []string
+	Metadata map[string]string
+}
+
+// Apply records v on c: flags are added once each; metadata keys the
+// client did not send are added while the metadata stays within its
+// limits, in key order so the outcome does not depend on map order.
+func (v ReferralVerdict) Apply(c *ReferralCreate) {
+	for _, f := range v.Flags {
+		if f != "" && len(f) <= 64 && !contains(c.Flags, f) {
+			c.Flags = append(c.Flags, f)
+		}
+	}
+	if len(v.Metadata) == 0 {
+		return
+	}
+	obj := map[string]json.RawMessage{}
+	if len(c.Metadata) > 0 && json.Unmarshal(c.Metadata, &obj) != nil {
+		return
+	}
+	keys := make([]string, 0, len(v.Metadata))
+	for k := range v.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := append([]byte(nil), c.Metadata...)
+	for _, k := range keys {
+		if _, taken := obj[k]; taken || len(obj) >= MaxMetadataKeys {
+			continue
+		}
+		kb, _ := json.Marshal(k)
+		vb, _ := json.Marshal(v.Metadata[k])
+		var next []byte
+		if len(out) == 0 || string(out) == "{}" {
+			next = append(append(append(append([]byte("{"), kb...), ':'), vb...), '}')
+		} else {
+			next = append(append(append(append(append(out[:len(out)-1:len(out)-1], ','), kb...), ':'), vb...), '}')
+		}
+		if len(next) > MaxMetadataBytes {
+			continue
+		}
+		out, obj[k] = next, vb
+	}
+	c.Metadata = out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ERejectedByHook is the problem code of a signup a hook plugin refused.
+const ERejectedByHook = "rejected_by_hook"
+
+// ReferralChecker asks hook plugins about a signup before it is written.
+type ReferralChecker interface {
+	// CheckReferral returns what the plugins add to the signup. Errors:
+	// rejected_by_hook or validation_failed (a plugin refused it, with its
+	// reason), unavailable (a fail_closed plugin could not answer).
+	CheckReferral(ctx context.Context, in ReferralCreate, imp *Impression) (ReferralVerdict, error)
+}

@@ -51,6 +51,10 @@ func encodeReferral(r *model.Referral) []byte {
 	e.str(r.Email)
 	e.optStr(r.ProfilePictureURL)
 	e.bytes(r.Metadata)
+	e.uvarint(uint64(len(r.Flags)))
+	for _, f := range r.Flags {
+		e.str(f)
+	}
 	return e.b
 }
 
@@ -69,6 +73,9 @@ func decodeReferral(key, val []byte) (*model.Referral, error) {
 	r.Email = d.str()
 	r.ProfilePictureURL = d.optStr()
 	r.Metadata = d.bytes()
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		r.Flags = append(r.Flags, d.str())
+	}
 	return r, d.err
 }
 
@@ -106,7 +113,7 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 		r := &model.Referral{ID: model.FormatID(model.PrefixReferral, key), ImpressionID: imp.ID,
 			FirstName: in.FirstName, LastName: in.LastName, Email: in.Email, Metadata: in.Metadata,
 			Status: model.ReferralPending, ProgramID: imp.ProgramID, AmbassadorID: imp.AmbassadorID,
-			PlacementID: imp.PlacementID, CreatedAt: t, UpdatedAt: t}
+			PlacementID: imp.PlacementID, Flags: in.Flags, CreatedAt: t, UpdatedAt: t}
 		if in.ProfilePictureURL != "" {
 			r.ProfilePictureURL = &in.ProfilePictureURL
 		}
@@ -132,6 +139,26 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 	}
 	r, err := decodeReferral(key[:], val)
 	return r, replayed, err
+}
+
+// FindReplayedReferral implements model.ReferralService.
+func (s *Store) FindReplayedReferral(ctx context.Context, idem model.Idempotency) (r *model.Referral, err error) {
+	if idem.Key == "" {
+		return nil, nil
+	}
+	var snap []byte
+	err = s.view(func(tx *bolt.Tx) error {
+		snap, err = s.findIdempotent(tx, idem, s.now())
+		return err
+	})
+	if err != nil || snap == nil {
+		return nil, err
+	}
+	key, val, err := splitSnapshot(snap)
+	if err != nil {
+		return nil, err
+	}
+	return decodeReferral(key[:], val)
 }
 
 // FindReferralByID implements model.ReferralService.

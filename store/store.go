@@ -61,6 +61,7 @@ var allBuckets = [][]byte{
 	bucketReferralsByStatus, bucketReferralsByEmail, bucketReferralsByProgramStatus,
 	bucketReferralsByAmbassadorStatus, bucketIdempotency, bucketIdempotencyExpiry, bucketOutbox,
 	bucketAPIKeys, bucketAPIKeysByHash,
+	bucketHookCursors, bucketHookDeadLetters, bucketHookRetries, bucketHookResults,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by

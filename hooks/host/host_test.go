@@ -1,0 +1,315 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/referrald/referrald/hooks/host"
+	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
+)
+
+var built sync.Map // package path → binary
+
+// buildPlugin compiles a plugin's main package once per test run.
+func buildPlugin(t *testing.T, pkg string) string {
+	t.Helper()
+	if bin, ok := built.Load(pkg); ok {
+		return bin.(string)
+	}
+	dir, err := os.MkdirTemp("", "referrald-plugin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	built.Store(pkg, bin)
+	return bin
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// syncBuffer is a log sink tests can read while the host writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// eventually waits for cond, which watches another process, checking
+// often; it fails the test at the deadline.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type rig struct {
+	st   *store.Store
+	host *host.Host
+	log  *syncBuffer
+	dir  string // the test plugin's state dir
+	imp  *model.Impression
+}
+
+func newRig(t *testing.T, cfg host.Config) *rig {
+	t.Helper()
+	r := &rig{log: &syncBuffer{}, dir: t.TempDir()}
+	var h *host.Host
+	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName), store.Options{SweepInterval: -1,
+		OnCommit: func(int, time.Duration) {
+			if h != nil {
+				h.Wake()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.st = st
+	if cfg.Path == "" {
+		cfg.Path = buildPlugin(t, "./testdata/plugins/testhook")
+		cfg.Args = []string{r.dir}
+	}
+	if cfg.SHA256 == "" {
+		cfg.SHA256 = sha256File(t, cfg.Path)
+	}
+	h, err = host.New([]host.Config{cfg}, st, slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.PollInterval = 50 * time.Millisecond
+	r.host = h
+	t.Cleanup(func() {
+		pid := r.pid()
+		h.Stop()
+		if pid > 0 && syscall.Kill(pid, 0) == nil {
+			// Stop returns once the plugin is killed; its zombie may
+			// linger a moment until reaped, so look for a live process.
+			if out, _ := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output(); len(out) > 0 && out[0] != 'Z' {
+				t.Errorf("plugin process %d is still running after Stop", pid)
+			}
+		}
+		st.Close()
+	})
+	ctx := context.Background()
+	p, _, err := st.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://example.com"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := st.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@example.com"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.imp, _, err = st.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *rig) control(t *testing.T, json string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(r.dir, "control.json"), []byte(json), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *rig) pid() int {
+	b, _ := os.ReadFile(filepath.Join(r.dir, "pid"))
+	n, _ := strconv.Atoi(string(b))
+	return n
+}
+
+func (r *rig) referral(t *testing.T, i int) {
+	t.Helper()
+	_, _, err := r.st.CreateReferral(context.Background(), model.ReferralCreate{ImpressionID: r.imp.ID, FirstName: "J",
+		LastName: "D", Email: fmt.Sprintf("j%d@example.com", i)}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lines returns the plugin's log lines that start with prefix, by event id.
+func (r *rig) lines(prefix string) map[string]int {
+	b, _ := os.ReadFile(filepath.Join(r.dir, "log"))
+	out := map[string]int{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, prefix+" "); ok {
+			out[strings.Fields(rest)[0]]++
+		}
+	}
+	return out
+}
+
+func (r *rig) allEvents(t *testing.T) []*model.Event {
+	t.Helper()
+	evs, err := r.st.FindEvents(context.Background(), "", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func (r *rig) caughtUp(t *testing.T, plugin string) func() bool {
+	return func() bool {
+		evs := r.allEvents(t)
+		cur, _ := r.st.HookCursor(context.Background(), plugin)
+		return len(evs) > 0 && cur == evs[len(evs)-1].ID
+	}
+}
+
+func TestDeliveryAcrossPluginCrashesAppliesEachEventOnce(t *testing.T) {
+	r := newRig(t, host.Config{Name: "testhook"})
+	r.host.Start()
+	const n = 60
+	for i := range n {
+		r.referral(t, i)
+		if i == n/3 || i == 2*n/3 {
+			// Kill a plugin that is up and serving; the supervisor must
+			// notice and start a new one while referrals keep coming.
+			p := r.host.Plugin("testhook")
+			before := p.Restarts()
+			eventually(t, 20*time.Second, "the plugin to be running", func() bool {
+				_, running := p.Description()
+				return running && r.pid() > 0
+			})
+			syscall.Kill(r.pid(), syscall.SIGKILL)
+			os.Remove(filepath.Join(r.dir, "pid"))
+			r.referral(t, 1000+i)
+			eventually(t, 20*time.Second, "the plugin to be restarted", func() bool { return p.Restarts() > before })
+		}
+	}
+	eventually(t, 60*time.Second, "every event to be delivered", r.caughtUp(t, "testhook"))
+
+	applied, seen := r.lines("applied"), r.lines("seen")
+	events := r.allEvents(t)
+	for _, ev := range events {
+		if applied[ev.ID] != 1 || seen[ev.ID] < 1 {
+			t.Fatalf("event %s (%s): applied %d times, seen %d; want applied once, seen at least once",
+				ev.ID, ev.Type, applied[ev.ID], seen[ev.ID])
+		}
+	}
+	if got := r.host.Plugin("testhook").Restarts(); got < 2 {
+		t.Fatalf("got %d restarts after two kills, want at least 2", got)
+	}
+	results, err := r.st.FindHookResults(context.Background(), "testhook", r.imp.AmbassadorID, 100)
+	if err != nil || len(results) != n+2 {
+		t.Fatalf("got %d commission results (%v), want one per referral (%d)", len(results), err, n)
+	}
+	if c := results[0].Commission; c.Amount != 100 || c.Currency != "USD" || c.AmbassadorID != r.imp.AmbassadorID {
+		t.Fatalf("got commission %+v", c)
+	}
+}
+
+func TestHangingPluginIsCutOffAndDeadLettered(t *testing.T) {
+	r := newRig(t, host.Config{Name: "testhook", EventTimeout: 300 * time.Millisecond, MaxAttempts: 2})
+	r.control(t, `{"on_event": "hang"}`)
+	r.host.Start()
+	eventually(t, 20*time.Second, "the plugin to start", func() bool { return r.pid() > 0 })
+	firstPid := r.pid()
+	r.referral(t, 1)
+	ctx := context.Background()
+	var dead model.Page[*model.DeadLetter]
+	defer func() {
+		if t.Failed() {
+			cur, _ := r.st.HookCursor(ctx, "testhook")
+			for _, ev := range r.allEvents(t) {
+				t.Log("event", ev.ID, ev.Type)
+			}
+			t.Log("cursor", cur)
+		}
+	}()
+	eventually(t, 30*time.Second, "both events to be dead-lettered", func() bool {
+		dead, _ = r.st.FindDeadLetters(ctx, "testhook", model.ListOptions{Limit: 10})
+		return len(dead.Data) == 2
+	})
+	if dl := dead.Data[0]; dl.Attempts != 2 || dl.LastError == "" || dl.EventType != model.EventReferralCreated {
+		t.Fatalf("got dead letter %+v", dl)
+	}
+	eventually(t, 20*time.Second, "a fresh plugin process", func() bool { p := r.pid(); return p > 0 && p != firstPid })
+
+	// The operator fixes the plugin and sends the dead letters again.
+	r.control(t, `{"on_event": "ok"}`)
+	if n, err := r.st.RetryDeadLetters(ctx, "testhook", nil); err != nil || n != 2 {
+		t.Fatalf("retry: %d, %v", n, err)
+	}
+	r.host.Wake()
+	eventually(t, 30*time.Second, "the retried events to be applied", func() bool { return len(r.lines("applied")) == 2 })
+	if dead, _ = r.st.FindDeadLetters(ctx, "testhook", model.ListOptions{Limit: 10}); len(dead.Data) != 0 {
+		t.Fatalf("got %d dead letters after a successful retry, want 0", len(dead.Data))
+	}
+}
+
+func TestChecksumMismatchIsRefused(t *testing.T) {
+	r := newRig(t, host.Config{Name: "testhook", SHA256: strings.Repeat("ab", 32)})
+	r.host.Start()
+	eventually(t, 20*time.Second, "the refusal to be logged", func() bool {
+		return strings.Contains(r.log.String(), "does not match the configured sha256")
+	})
+	if _, running := r.host.Plugin("testhook").Description(); running || r.pid() != 0 {
+		t.Fatal("a plugin whose checksum does not match must not run")
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	good := host.Config{Name: "crm", Path: "/bin/true", SHA256: strings.Repeat("0", 64)}
+	cases := map[string]func(c *host.Config){
+		"name":     func(c *host.Config) { c.Name = "Bad Name" },
+		"path":     func(c *host.Config) { c.Path = "" },
+		"sha256":   func(c *host.Config) { c.SHA256 = "xyz" },
+		"policy":   func(c *host.Config) { c.Policy = "maybe" },
+		"attempts": func(c *host.Config) { c.MaxAttempts = -1 },
+	}
+	for name, mutate := range cases {
+		c := good
+		mutate(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+	c := good
+	if err := c.Validate(); err != nil || c.Policy != host.FailOpen || c.BeforeCreateTimeout != 200*time.Millisecond || c.MaxAttempts != 10 {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+}

@@ -1,0 +1,72 @@
+package host
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the hook series. A nil *Metrics records nothing.
+type Metrics struct {
+	deliveries          *prometheus.CounterVec
+	deadLetters         *prometheus.CounterVec
+	restarts            *prometheus.CounterVec
+	beforeCreateSeconds *prometheus.HistogramVec
+}
+
+// NewMetrics registers the hook series on reg. Outbox depth and lag are
+// added by the Dispatcher, which knows the cursors.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "referrald_hook_deliveries_total",
+			Help: "OnEvent calls by plugin, event type and result (ok, error).",
+		}, []string{"plugin", "event_type", "result"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "referrald_hook_dead_letters_total",
+			Help: "Events moved to the dead-letter list after their last attempt failed.",
+		}, []string{"plugin"}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "referrald_hook_plugin_restarts_total",
+			Help: "Plugin processes started again after one ended.",
+		}, []string{"plugin"}),
+		beforeCreateSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "referrald_hook_before_referral_create_duration_seconds",
+			Help:    "BeforeReferralCreate latency by plugin and result (ok, error).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .2, .5, 1},
+		}, []string{"plugin", "result"}),
+	}
+	reg.MustRegister(m.deliveries, m.deadLetters, m.restarts, m.beforeCreateSeconds)
+	return m
+}
+
+func result(err error) string {
+	if err != nil {
+		return "error"
+	}
+	return "ok"
+}
+
+func (m *Metrics) delivered(plugin, typ string, err error) {
+	if m != nil {
+		m.deliveries.WithLabelValues(plugin, typ, result(err)).Inc()
+	}
+}
+
+func (m *Metrics) deadLettered(plugin string) {
+	if m != nil {
+		m.deadLetters.WithLabelValues(plugin).Inc()
+	}
+}
+
+func (m *Metrics) restarted(plugin string) {
+	if m != nil {
+		m.restarts.WithLabelValues(plugin).Inc()
+	}
+}
+
+func (m *Metrics) beforeCreate(plugin string, d time.Duration, err error) {
+	if m != nil {
+		m.beforeCreateSeconds.WithLabelValues(plugin, result(err)).Observe(d.Seconds())
+	}
+}

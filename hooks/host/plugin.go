@@ -1,0 +1,442 @@
+// Package host runs hook plugins for referrald: it starts each plugin as
+// its own process through go-plugin (checksum-verified, over AutoMTLS),
+// restarts it with backoff when it dies, calls it with deadlines, and
+// delivers the store's outbox to it (dispatcher.go). It is server-side
+// code; plugin authors import hooks/sdk instead.
+package host
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/referrald/referrald/hooks"
+)
+
+// Failure policies for BeforeReferralCreate.
+const (
+	FailOpen   = "fail_open"
+	FailClosed = "fail_closed"
+)
+
+// Config describes one plugin.
+type Config struct {
+	// Name identifies the plugin in logs, metrics, cursors and the admin
+	// API: 1 to 64 of a-z, 0-9, _ and -.
+	Name string
+	// Path is the plugin binary; Args its arguments.
+	Path string
+	Args []string
+	// Env is the plugin's whole environment (besides go-plugin's own
+	// variables): referrald's is not passed on, so its secrets stay here.
+	Env []string
+	// SHA256 is the hex SHA-256 of the binary; a binary that does not
+	// match is not started.
+	SHA256 string
+	// Events, when set, replaces the event types the plugin asks for.
+	Events []string
+	// EventTimeout bounds one OnEvent call; BeforeCreateTimeout one
+	// BeforeReferralCreate call.
+	EventTimeout        time.Duration
+	BeforeCreateTimeout time.Duration
+	// Policy is FailOpen or FailClosed.
+	Policy string
+	// MaxAttempts is how many times an event is tried before it goes to
+	// the dead-letter list.
+	MaxAttempts int
+}
+
+// Defaults for Config.
+const (
+	DefaultEventTimeout        = 5 * time.Second
+	DefaultBeforeCreateTimeout = 200 * time.Millisecond
+	DefaultMaxAttempts         = 10
+)
+
+// Validate fills defaults and checks c.
+func (c *Config) Validate() error {
+	if c.Name == "" || len(c.Name) > 64 || strings.IndexFunc(c.Name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	}) >= 0 {
+		return fmt.Errorf("name %q must be 1 to 64 of a-z, 0-9, _ and -", c.Name)
+	}
+	if c.Path == "" {
+		return errors.New("path is required")
+	}
+	if sum, err := hex.DecodeString(c.SHA256); err != nil || len(sum) != sha256.Size {
+		return errors.New("sha256 must be the 64 hex digits of the binary's SHA-256 (sha256sum PATH)")
+	}
+	if c.EventTimeout == 0 {
+		c.EventTimeout = DefaultEventTimeout
+	}
+	if c.BeforeCreateTimeout == 0 {
+		c.BeforeCreateTimeout = DefaultBeforeCreateTimeout
+	}
+	if c.EventTimeout < 0 || c.BeforeCreateTimeout < 0 {
+		return errors.New("timeouts must be positive")
+	}
+	switch c.Policy {
+	case "":
+		c.Policy = FailOpen
+	case FailOpen, FailClosed:
+	default:
+		return fmt.Errorf("policy %q must be %s or %s", c.Policy, FailOpen, FailClosed)
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.MaxAttempts < 1 {
+		return errors.New("max_attempts must be at least 1")
+	}
+	return nil
+}
+
+// ErrDown means the plugin is not running right now (starting, crashed
+// and waiting to restart, or refused).
+var ErrDown = errors.New("plugin is not running")
+
+// Plugin is one supervised plugin process.
+type Plugin struct {
+	cfg      Config
+	log      *slog.Logger
+	checksum []byte
+	metrics  *Metrics
+
+	mu   sync.RWMutex
+	live *process
+	// last is what the plugin said of itself when it last ran, so that a
+	// fail_closed plugin that wants BeforeReferralCreate still counts
+	// while it is down.
+	last *hooks.Description
+
+	// broken is signalled by a caller that saw the process fail, so the
+	// supervisor replaces it without waiting for its next check.
+	broken   chan struct{}
+	stop     chan struct{}
+	stopped  chan struct{}
+	restarts atomic.Int64
+}
+
+type process struct {
+	client *plugin.Client
+	hook   hooks.Hook
+	desc   hooks.Description
+}
+
+// NewPlugin checks cfg and returns an unstarted plugin.
+func NewPlugin(cfg Config, log *slog.Logger, m *Metrics) (*Plugin, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	}
+	sum, _ := hex.DecodeString(cfg.SHA256)
+	return &Plugin{cfg: cfg, log: log.With("plugin", cfg.Name), checksum: sum, metrics: m,
+		broken: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}, nil
+}
+
+// Name is the configured name.
+func (p *Plugin) Name() string { return p.cfg.Name }
+
+// Config is the plugin's configuration, defaults filled in.
+func (p *Plugin) Config() Config { return p.cfg }
+
+// Restarts counts how often the process was started again after the first.
+func (p *Plugin) Restarts() int64 { return p.restarts.Load() }
+
+// Description is what the running plugin said of itself, and whether it
+// is running.
+func (p *Plugin) Description() (hooks.Description, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.live == nil {
+		return hooks.Description{}, false
+	}
+	return p.live.desc, true
+}
+
+// Wants reports whether the plugin takes events of type typ: the
+// configured events if any, else what it last asked for. known is false
+// until the plugin has described itself once; nothing may be skipped
+// before then. It goes by the last description, not the live one, so a
+// plugin that is restarting does not seem to want nothing.
+func (p *Plugin) Wants(typ string) (wants, known bool) {
+	events := p.cfg.Events
+	if len(events) == 0 {
+		p.mu.RLock()
+		last := p.last
+		p.mu.RUnlock()
+		if last == nil {
+			return false, false
+		}
+		events = last.Events
+	}
+	return slices.Contains(events, typ) || slices.Contains(events, hooks.EventAll), true
+}
+
+// WantsBeforeCreate reports whether the running plugin asked for the
+// synchronous signup hook.
+func (p *Plugin) WantsBeforeCreate() bool {
+	d, ok := p.Description()
+	return ok && d.BeforeReferralCreate
+}
+
+// mayWantBeforeCreate reports whether a plugin that is down wanted the
+// signup hook when it last ran, so its policy applies while it is away.
+func (p *Plugin) mayWantBeforeCreate() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.live == nil && p.last != nil && p.last.BeforeReferralCreate
+}
+
+// Start launches the supervisor, which starts the process and keeps it
+// running until Stop.
+func (p *Plugin) Start() { go p.supervise() }
+
+// Stop kills the process and stops the supervisor; it returns once the
+// process is gone.
+func (p *Plugin) Stop() {
+	close(p.stop)
+	<-p.stopped
+}
+
+func (p *Plugin) current() *process {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.live
+}
+
+func (p *Plugin) supervise() {
+	defer close(p.stopped)
+	failures := 0
+	for first := true; ; first = false {
+		proc, err := p.launch()
+		if err != nil {
+			failures++
+			wait := backoff(failures, 500*time.Millisecond, 30*time.Second)
+			p.log.Error("plugin did not start; trying again", "err", err, "retry_in", wait.Round(time.Millisecond))
+			if !p.sleep(wait) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		if !first {
+			p.restarts.Add(1)
+			p.metrics.restarted(p.cfg.Name)
+		}
+		p.mu.Lock()
+		p.live, p.last = proc, &proc.desc
+		p.mu.Unlock()
+		p.log.Info("plugin started", "name", proc.desc.Name, "version", proc.desc.Version,
+			"events", strings.Join(proc.desc.Events, ","), "before_referral_create", proc.desc.BeforeReferralCreate)
+
+		exited := p.watch(proc)
+		p.mu.Lock()
+		p.live = nil
+		p.mu.Unlock()
+		proc.client.Kill()
+		if !exited {
+			return // stopped
+		}
+		p.log.Warn("plugin process ended; restarting it")
+		// A plugin that dies at once after every start must not spin.
+		if !p.sleep(backoff(1, 200*time.Millisecond, time.Second)) {
+			return
+		}
+	}
+}
+
+// watch waits until the process ends, a caller reports it broken, or
+// Stop; it reports whether the process should be replaced.
+func (p *Plugin) watch(proc *process) bool {
+	// go-plugin offers no exit notification, so the supervisor looks
+	// every quarter second; callers that see a failure say so at once.
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return false
+		case <-p.broken:
+			return true
+		case <-tick.C:
+			if proc.client.Exited() {
+				return true
+			}
+		}
+	}
+}
+
+func (p *Plugin) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// launch starts the process and asks it to describe itself.
+func (p *Plugin) launch() (*process, error) {
+	if _, err := os.Stat(p.cfg.Path); err != nil {
+		return nil, fmt.Errorf("binary: %w", err)
+	}
+	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, p.cfg.Env...)
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  hooks.Handshake,
+		VersionedPlugins: hooks.VersionedPlugins(nil),
+		Cmd:              cmd,
+		SkipHostEnv:      true,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		SecureConfig:     &plugin.SecureConfig{Checksum: p.checksum, Hash: sha256.New()},
+		AutoMTLS:         true,
+		StartTimeout:     10 * time.Second,
+		Stderr:           lineLogger{p.log, "plugin stderr"},
+		Logger: hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Warn,
+			Output: lineLogger{p.log, "go-plugin"}}),
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return nil, fmt.Errorf("refused: the SHA-256 of %s does not match the configured sha256 (run sha256sum on the binary)", p.cfg.Path)
+		}
+		return nil, err
+	}
+	raw, err := rpc.Dispense(hooks.PluginName)
+	if err != nil {
+		client.Kill()
+		return nil, err
+	}
+	hook, ok := raw.(hooks.Hook)
+	if !ok {
+		client.Kill()
+		return nil, fmt.Errorf("plugin does not speak the hook contract")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.EventTimeout)
+	defer cancel()
+	desc, err := hook.Describe(ctx)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("describe: %w", err)
+	}
+	return &process{client: client, hook: hook, desc: desc}, nil
+}
+
+// OnEvent delivers e with the event deadline. A timeout or a transport
+// failure gets the process replaced: a plugin that hangs is cut off.
+func (p *Plugin) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResult, error) {
+	proc := p.current()
+	if proc == nil {
+		return hooks.EventResult{}, ErrDown
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.EventTimeout)
+	defer cancel()
+	res, err := proc.hook.OnEvent(ctx, e)
+	if err != nil && processFailed(err) {
+		p.reportBroken()
+	}
+	return res, err
+}
+
+// BeforeReferralCreate asks the plugin about a signup within its
+// deadline. Errors (timeouts, a plugin that is down) are for the caller's
+// failure policy; a slow plugin is not restarted for being slow here.
+func (p *Plugin) BeforeReferralCreate(ctx context.Context, r hooks.ReferralRequest) (hooks.Decision, error) {
+	proc := p.current()
+	if proc == nil {
+		return hooks.Decision{}, ErrDown
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.BeforeCreateTimeout)
+	defer cancel()
+	began := time.Now()
+	d, err := proc.hook.BeforeReferralCreate(ctx, r)
+	p.metrics.beforeCreate(p.cfg.Name, time.Since(began), err)
+	if err != nil && processFailed(err) && status.Code(err) != codes.DeadlineExceeded {
+		p.reportBroken()
+	}
+	return d, err
+}
+
+func (p *Plugin) reportBroken() {
+	select {
+	case p.broken <- struct{}{}:
+	default:
+	}
+}
+
+// processFailed tells a broken or hung process from a plugin that
+// returned an error of its own.
+func processFailed(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// backoff is exponential from base, capped, with jitter between half and
+// all of it so that retries of many events do not move in lockstep.
+func backoff(attempt int, base, limit time.Duration) time.Duration {
+	d := base << min(attempt-1, 20)
+	if d > limit || d <= 0 {
+		d = limit
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// lineLogger turns each line a plugin (or go-plugin) writes into a log
+// record, so plugin output lands in referrald's log with its name.
+type lineLogger struct {
+	log *slog.Logger
+	msg string
+}
+
+func (l lineLogger) Write(b []byte) (int, error) {
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		// go-plugin's own lines in a plugin are hclog JSON; keep their
+		// level so its debug chatter stays out of an info log.
+		var rec struct {
+			Level   string `json:"@level"`
+			Message string `json:"@message"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Level != "" {
+			var level slog.Level
+			if level.UnmarshalText([]byte(strings.Replace(rec.Level, "trace", "debug", 1))) != nil {
+				level = slog.LevelInfo
+			}
+			l.log.Log(context.Background(), level, l.msg, "line", rec.Message)
+			continue
+		}
+		l.log.Info(l.msg, "line", line)
+	}
+	return len(b), nil
+}
+
+var _ io.Writer = lineLogger{}

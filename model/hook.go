@@ -1,0 +1,76 @@
+package model
+
+import (
+	"context"
+	"time"
+)
+
+// HookResult is what a plugin reported for an event, recorded by the core.
+type HookResult struct {
+	Plugin     string          `json:"plugin"`
+	EventID    string          `json:"event_id"`
+	EventType  string          `json:"event_type"`
+	Commission *HookCommission `json:"commission"`
+	RecordedAt Time            `json:"recorded_at"`
+}
+
+// HookCommission is a commission a plugin computed for an ambassador.
+type HookCommission struct {
+	AmbassadorID string `json:"ambassador_id"`
+	Amount       int64  `json:"amount"`
+	Currency     string `json:"currency"`
+	Reason       string `json:"reason"`
+}
+
+// DeadLetter is an event a plugin failed on every attempt.
+type DeadLetter struct {
+	Plugin    string `json:"plugin"`
+	EventID   string `json:"event_id"`
+	EventType string `json:"event_type"`
+	Attempts  int    `json:"attempts"`
+	LastError string `json:"last_error"`
+	FailedAt  Time   `json:"failed_at"`
+}
+
+// HookLag is how far a plugin's delivery is behind the outbox.
+type HookLag struct {
+	// Depth counts undelivered events, up to the limit asked for.
+	Depth int
+	// Oldest is the creation time of the oldest undelivered event; zero
+	// when there is none.
+	Oldest time.Time
+}
+
+// HookStore is the store's side of hook delivery: the outbox, one cursor
+// per plugin, recorded results, dead letters and operator retries. Every
+// method that moves a cursor does it in the same transaction as what it
+// records, so a crash never loses or double-records a delivery.
+type HookStore interface {
+	// FindEvents returns up to limit events after afterID ("" for the
+	// start), oldest first.
+	FindEvents(ctx context.Context, afterID string, limit int) ([]*Event, error)
+	// HookCursor is the ID of the last event the plugin is done with, or "".
+	HookCursor(ctx context.Context, plugin string) (string, error)
+	// AckHookEvent records that plugin is done with event eventID (and its
+	// result, if any) and moves its cursor there.
+	AckHookEvent(ctx context.Context, plugin, eventID string, result *HookResult) error
+	// DeadLetterHookEvent records a failed event and moves the cursor past
+	// it, so delivery goes on with the next.
+	DeadLetterHookEvent(ctx context.Context, dl DeadLetter) error
+	// FindDeadLetters lists a plugin's dead letters, newest first.
+	FindDeadLetters(ctx context.Context, plugin string, opt ListOptions) (Page[*DeadLetter], error)
+	// RetryDeadLetters queues a plugin's dead letters (all of them when
+	// eventIDs is empty) for one more round of delivery and returns how
+	// many it queued. Errors: not_found for an ID that is not a dead letter.
+	RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (int, error)
+	// NextHookRetry returns the oldest queued retry of plugin, or nil.
+	NextHookRetry(ctx context.Context, plugin string) (*Event, error)
+	// AckHookRetry takes eventID off plugin's retry queue, recording its
+	// result; with a dead letter it puts it back on the dead-letter list.
+	AckHookRetry(ctx context.Context, plugin, eventID string, result *HookResult, dl *DeadLetter) error
+	// FindHookResults lists recorded results, newest first, optionally of
+	// one plugin and one ambassador.
+	FindHookResults(ctx context.Context, plugin, ambassadorID string, limit int) ([]*HookResult, error)
+	// HookLag measures plugin's backlog, counting at most limit events.
+	HookLag(ctx context.Context, plugin string, limit int) (HookLag, error)
+}

@@ -1,0 +1,259 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+var _ model.HookStore = (*Store)(nil)
+
+// Hook delivery state. Keys that belong to a plugin start with its name
+// and a 0 byte (names never hold one), then the event key:
+//
+//	hook_cursors       name → event key of the last event done
+//	hook_dead_letters  name ‖ 0 ‖ event key → dead letter
+//	hook_retries       name ‖ 0 ‖ event key → empty (queued by an operator)
+//	hook_results       event key ‖ name → result (event order across plugins)
+var (
+	bucketHookCursors     = []byte("hook_cursors")
+	bucketHookDeadLetters = []byte("hook_dead_letters")
+	bucketHookRetries     = []byte("hook_retries")
+	bucketHookResults     = []byte("hook_results")
+)
+
+func pluginPrefix(plugin string) []byte { return append([]byte(plugin), 0) }
+
+func eventKey(id string) ([16]byte, error) {
+	k, ok := model.ParseID(model.PrefixEvent, id)
+	if !ok {
+		return k, model.NotFound(model.PrefixEvent, id)
+	}
+	return k, nil
+}
+
+// HookCursor implements model.HookStore.
+func (s *Store) HookCursor(ctx context.Context, plugin string) (cursor string, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		if k := tx.Bucket(bucketHookCursors).Get([]byte(plugin)); len(k) == 16 {
+			cursor = model.FormatID(model.PrefixEvent, [16]byte(k))
+		}
+		return nil
+	})
+	return cursor, err
+}
+
+// advanceCursor moves plugin's cursor to key unless it is already past it.
+func advanceCursor(tx *bolt.Tx, plugin string, key [16]byte) error {
+	b := tx.Bucket(bucketHookCursors)
+	if cur := b.Get([]byte(plugin)); cur != nil && bytes.Compare(cur, key[:]) >= 0 {
+		return nil
+	}
+	return b.Put([]byte(plugin), key[:])
+}
+
+func putResult(tx *bolt.Tx, key [16]byte, r *model.HookResult) error {
+	if r == nil {
+		return nil
+	}
+	e := newEncoder()
+	e.str(r.EventType)
+	e.time(r.RecordedAt)
+	if c := r.Commission; c != nil {
+		e.byte(1)
+		e.str(c.AmbassadorID)
+		e.varint(c.Amount)
+		e.str(c.Currency)
+		e.str(c.Reason)
+	} else {
+		e.byte(0)
+	}
+	return tx.Bucket(bucketHookResults).Put(cat(key[:], []byte(r.Plugin)), e.b)
+}
+
+// AckHookEvent implements model.HookStore.
+func (s *Store) AckHookEvent(ctx context.Context, plugin, eventID string, result *model.HookResult) error {
+	key, err := eventKey(eventID)
+	if err != nil {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		if err := putResult(tx, key, result); err != nil {
+			return err
+		}
+		return advanceCursor(tx, plugin, key)
+	})
+}
+
+func encodeDeadLetter(dl model.DeadLetter) []byte {
+	e := newEncoder()
+	e.str(dl.EventType)
+	e.uvarint(uint64(dl.Attempts))
+	e.str(dl.LastError)
+	e.time(dl.FailedAt)
+	return e.b
+}
+
+func decodeDeadLetter(plugin string, key, val []byte) (*model.DeadLetter, error) {
+	d := newDecoder(val)
+	dl := &model.DeadLetter{Plugin: plugin, EventID: model.FormatID(model.PrefixEvent, [16]byte(key))}
+	dl.EventType = d.str()
+	dl.Attempts = int(d.uvarint())
+	dl.LastError = d.str()
+	dl.FailedAt = d.time()
+	return dl, d.err
+}
+
+// DeadLetterHookEvent implements model.HookStore.
+func (s *Store) DeadLetterHookEvent(ctx context.Context, dl model.DeadLetter) error {
+	key, err := eventKey(dl.EventID)
+	if err != nil {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketHookDeadLetters).Put(cat(pluginPrefix(dl.Plugin), key[:]), encodeDeadLetter(dl)); err != nil {
+			return err
+		}
+		return advanceCursor(tx, dl.Plugin, key)
+	})
+}
+
+// FindDeadLetters implements model.HookStore.
+func (s *Store) FindDeadLetters(ctx context.Context, plugin string, opt model.ListOptions) (p model.Page[*model.DeadLetter], err error) {
+	load := func(tx *bolt.Tx, key []byte) (*model.DeadLetter, bool, error) {
+		dl, err := decodeDeadLetter(plugin, key, tx.Bucket(bucketHookDeadLetters).Get(cat(pluginPrefix(plugin), key)))
+		return dl, true, err
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		p, err = listPage(tx, bucketHookDeadLetters, pluginPrefix(plugin), model.PrefixEvent, opt, load)
+		return err
+	})
+	return p, err
+}
+
+// RetryDeadLetters implements model.HookStore.
+func (s *Store) RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (n int, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		n = 0
+		dead, retries := tx.Bucket(bucketHookDeadLetters), tx.Bucket(bucketHookRetries)
+		prefix := pluginPrefix(plugin)
+		var keys [][]byte
+		if len(eventIDs) == 0 {
+			c := dead.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+		}
+		for _, id := range eventIDs {
+			key, err := eventKey(id)
+			if err != nil || dead.Get(cat(prefix, key[:])) == nil {
+				return model.Errorf(model.ENotFound, "%s has no dead letter %s", plugin, id)
+			}
+			keys = append(keys, cat(prefix, key[:]))
+		}
+		slices.SortFunc(keys, bytes.Compare)
+		for _, k := range slices.CompactFunc(keys, bytes.Equal) {
+			if err := dead.Delete(k); err != nil {
+				return err
+			}
+			if err := retries.Put(k, empty); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// NextHookRetry implements model.HookStore.
+func (s *Store) NextHookRetry(ctx context.Context, plugin string) (ev *model.Event, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		prefix := pluginPrefix(plugin)
+		k, _ := tx.Bucket(bucketHookRetries).Cursor().Seek(prefix)
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return nil
+		}
+		key := k[len(prefix):]
+		v := tx.Bucket(bucketOutbox).Get(key)
+		if v == nil {
+			return errCorrupt
+		}
+		ev, err = decodeEvent(key, v)
+		return err
+	})
+	return ev, err
+}
+
+// AckHookRetry implements model.HookStore.
+func (s *Store) AckHookRetry(ctx context.Context, plugin, eventID string, result *model.HookResult, dl *model.DeadLetter) error {
+	key, err := eventKey(eventID)
+	if err != nil {
+		return err
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		k := cat(pluginPrefix(plugin), key[:])
+		if err := tx.Bucket(bucketHookRetries).Delete(k); err != nil {
+			return err
+		}
+		if dl != nil {
+			return tx.Bucket(bucketHookDeadLetters).Put(k, encodeDeadLetter(*dl))
+		}
+		return putResult(tx, key, result)
+	})
+}
+
+// FindHookResults implements model.HookStore.
+func (s *Store) FindHookResults(ctx context.Context, plugin, ambassadorID string, limit int) (out []*model.HookResult, err error) {
+	limit = min(max(limit, 1), model.MaxListLimit)
+	err = s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketHookResults).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			name := string(k[16:])
+			if plugin != "" && name != plugin {
+				continue
+			}
+			d := newDecoder(v)
+			r := &model.HookResult{Plugin: name, EventID: model.FormatID(model.PrefixEvent, [16]byte(k[:16]))}
+			r.EventType = d.str()
+			r.RecordedAt = d.time()
+			if d.byte() == 1 {
+				r.Commission = &model.HookCommission{AmbassadorID: d.str(), Amount: d.varint(), Currency: d.str(), Reason: d.str()}
+			}
+			if d.err != nil {
+				return d.err
+			}
+			if ambassadorID != "" && (r.Commission == nil || r.Commission.AmbassadorID != ambassadorID) {
+				continue
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// HookLag implements model.HookStore.
+func (s *Store) HookLag(ctx context.Context, plugin string, limit int) (lag model.HookLag, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketOutbox).Cursor()
+		k, _ := c.First()
+		if cur := tx.Bucket(bucketHookCursors).Get([]byte(plugin)); cur != nil {
+			if k, _ = c.Seek(cur); k != nil && bytes.Equal(k, cur) {
+				k, _ = c.Next()
+			}
+		}
+		if k != nil {
+			lag.Oldest = model.IDTime([16]byte(k))
+		}
+		for ; k != nil && lag.Depth < limit; k, _ = c.Next() {
+			lag.Depth++
+		}
+		return nil
+	})
+	return lag, err
+}
