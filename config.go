@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/referrald/referrald/hooks/host"
 	"github.com/referrald/referrald/store"
 )
 
@@ -32,6 +33,26 @@ type Config struct {
 	Metrics     MetricsConfig     `yaml:"metrics"`
 	Log         LogConfig         `yaml:"log"`
 	Shutdown    ShutdownConfig    `yaml:"shutdown"`
+	Hooks       HooksConfig       `yaml:"hooks"`
+}
+
+// HooksConfig lists the hook plugins to run.
+type HooksConfig struct {
+	Plugins []PluginConfig `yaml:"plugins"`
+}
+
+// PluginConfig is one hook plugin (see hooks/README.md).
+type PluginConfig struct {
+	Name                string        `yaml:"name"`
+	Path                string        `yaml:"path"`
+	Args                []string      `yaml:"args"`
+	Env                 []string      `yaml:"env"`
+	SHA256              string        `yaml:"sha256"`
+	Events              []string      `yaml:"events"`
+	EventTimeout        time.Duration `yaml:"event_timeout"`
+	BeforeCreateTimeout time.Duration `yaml:"before_create_timeout"`
+	Policy              string        `yaml:"policy"`
+	MaxAttempts         int           `yaml:"max_attempts"`
 }
 
 // IdempotencyConfig tunes idempotency keys.
@@ -165,6 +186,22 @@ func decodeStrict(node *yaml.Node, v reflect.Value, path string) error {
 		}
 		return nil
 	}
+	if v.Kind() == reflect.Slice {
+		if node.Kind == yaml.ScalarNode && node.Tag == "!!null" {
+			return nil
+		}
+		if node.Kind != yaml.SequenceNode {
+			return &configError{path, fmt.Sprintf("must be a list (line %d)", node.Line)}
+		}
+		list := reflect.MakeSlice(v.Type(), len(node.Content), len(node.Content))
+		for i, item := range node.Content {
+			if err := decodeStrict(item, list.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		v.Set(list)
+		return nil
+	}
 	if node.Kind != yaml.ScalarNode {
 		return &configError{path, fmt.Sprintf("must be %s (line %d)", typeName(v.Type()), node.Line)}
 	}
@@ -228,6 +265,9 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 			}
 			continue
 		}
+		if f.Kind() == reflect.Slice {
+			continue // lists (hook plugins) come from the file only
+		}
 		if s := getenv(name); s != "" {
 			if err := setScalar(f, s, false); err != nil {
 				return &configError{name, fmt.Sprintf("must be %s, not %q", typeName(f.Type()), s)}
@@ -259,6 +299,8 @@ func typeName(t reflect.Type) string {
 		return "true or false"
 	case reflect.String:
 		return "a string"
+	case reflect.Slice:
+		return "a list"
 	}
 	return t.String()
 }
@@ -318,7 +360,24 @@ func (c *Config) Validate() error {
 	if c.Shutdown.Grace <= 0 || c.Shutdown.Grace > 9*time.Second {
 		return &configError{"shutdown.grace", "must be more than 0 and at most 9s (the whole stop must take under 10s)"}
 	}
+	seen := map[string]bool{}
+	for i, p := range c.Hooks.Plugins {
+		hc := p.hostConfig()
+		if err := hc.Validate(); err != nil {
+			return &configError{fmt.Sprintf("hooks.plugins[%d]", i), err.Error()}
+		}
+		if seen[p.Name] {
+			return &configError{fmt.Sprintf("hooks.plugins[%d].name", i), fmt.Sprintf("%q is used twice", p.Name)}
+		}
+		seen[p.Name] = true
+	}
 	return nil
+}
+
+// hostConfig is the plugin's configuration as the hook host takes it.
+func (p PluginConfig) hostConfig() host.Config {
+	return host.Config{Name: p.Name, Path: p.Path, Args: p.Args, Env: p.Env, SHA256: p.SHA256, Events: p.Events,
+		EventTimeout: p.EventTimeout, BeforeCreateTimeout: p.BeforeCreateTimeout, Policy: p.Policy, MaxAttempts: p.MaxAttempts}
 }
 
 // StorePath is the bbolt file.

@@ -19,6 +19,7 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.example.yaml: %v", err)
 	}
+	cfg.Hooks.Plugins = nil // the example's plugin entry is commented out
 	if want := defaultConfig(); !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config.example.yaml says\n%+v\nbut the defaults are\n%+v", cfg, want)
 	}
@@ -39,6 +40,9 @@ func TestExampleConfigDocumentsEverySetting(t *testing.T) {
 			}
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
 				walk(f.Type)
+			}
+			if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+				walk(f.Type.Elem())
 			}
 		}
 	}

@@ -25,11 +25,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/hooks/host"
 	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
@@ -61,6 +63,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return keys(args[1:], getenv, stdout, stderr)
 	case "backup":
 		return backup(args[1:], getenv, stderr)
+	case "hooks":
+		return hooksCommand(args[1:], getenv, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "referrald", version)
 		return exitOK
@@ -82,6 +86,8 @@ commands:
   keys list                          list API keys
   keys revoke ID                     revoke an API key
   backup FILE                        write a consistent copy of the store, even while it serves
+  hooks dead-letters --plugin P      list a hook plugin's dead letters
+  hooks retry --plugin P [EVENT...]  deliver dead letters again (all of P's when none are named)
   version                            print the version
 
 Settings come from -config FILE (see config.example.yaml) and the
@@ -128,8 +134,17 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 
 	var st *store.Store
 	m := metrics.New(func() float64 { return float64(st.Stats().FileSize) })
+	// The hook host is made after the store it reads, but must hear of
+	// every commit from the first: the pointer is filled in once it exists.
+	var hookHost atomic.Pointer[host.Host]
 	st, err := store.Open(cfg.StorePath(), store.Options{
-		IdempotencyWindow: cfg.Idempotency.Window, Logger: log, OnCommit: m.StoreCommit,
+		IdempotencyWindow: cfg.Idempotency.Window, Logger: log,
+		OnCommit: func(writes int, d time.Duration) {
+			m.StoreCommit(writes, d)
+			if h := hookHost.Load(); h != nil {
+				h.Wake()
+			}
+		},
 	})
 	if err != nil {
 		log.Error("cannot open the store", "err", err)
@@ -141,7 +156,27 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 	}()
 
-	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Backup: st},
+	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Backup: st}
+	if len(cfg.Hooks.Plugins) > 0 {
+		var cfgs []host.Config
+		for _, p := range cfg.Hooks.Plugins {
+			cfgs = append(cfgs, p.hostConfig())
+		}
+		h, err := host.New(cfgs, st, log, m.Registerer())
+		if err != nil {
+			log.Error("cannot set up hook plugins", "err", err)
+			return exitFailed
+		}
+		hookHost.Store(h)
+		h.Start()
+		// Deferred after the store's Close, so it runs before it: plugins
+		// stop (and no process is left) before the store closes.
+		defer h.Stop()
+		svc.Checker, svc.Hooks = h, h
+		log.Info("hook plugins starting", "count", len(cfgs))
+	}
+
+	srv := api.New(svc,
 		api.Config{
 			AdminToken: cfg.AdminToken, Logger: log, Metrics: m, ServeMetrics: cfg.Metrics.Listen == "",
 			MaxBodyBytes: cfg.Limits.MaxBodyBytes,

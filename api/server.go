@@ -31,6 +31,8 @@ type Services struct {
 	Backup      model.BackupService
 	// Checker, when set, vets each new referral (hook plugins).
 	Checker model.ReferralChecker
+	// Hooks, when set, serves /v1/admin/hooks/...
+	Hooks model.HookAdmin
 }
 
 // Config holds the API's settings.
@@ -142,6 +144,10 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("DELETE", "/v1/keys/:id", model.ScopeAdmin, s.handleKeyRevoke)
 
 	s.handle("GET", "/v1/admin/backup", model.ScopeAdmin, s.handleBackup)
+	s.handle("GET", "/v1/admin/hooks", model.ScopeAdmin, s.handleHookList)
+	s.handle("GET", "/v1/admin/hooks/dead-letters", model.ScopeAdmin, s.handleDeadLetterList)
+	s.handle("POST", "/v1/admin/hooks/dead-letters/retry", model.ScopeAdmin, s.handleDeadLetterRetry)
+	s.handle("GET", "/v1/admin/hooks/results", model.ScopeAdmin, s.handleHookResultList)
 }
 
 // Route is one registered route, for tests and documentation.

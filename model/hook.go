@@ -74,3 +74,32 @@ type HookStore interface {
 	// HookLag measures plugin's backlog, counting at most limit events.
 	HookLag(ctx context.Context, plugin string, limit int) (HookLag, error)
 }
+
+// HookPlugin is what an operator sees of one configured plugin.
+type HookPlugin struct {
+	Name                 string   `json:"name"`
+	Version              string   `json:"version"`
+	Running              bool     `json:"running"`
+	Events               []string `json:"events"`
+	BeforeReferralCreate bool     `json:"before_referral_create"`
+	Policy               string   `json:"policy"`
+	Restarts             int64    `json:"restarts"`
+	// Cursor is the last event the plugin is done with ("" before any).
+	Cursor string `json:"cursor"`
+	// Backlog counts undelivered events (up to 100000); OldestPendingAt is
+	// when the oldest of them happened.
+	Backlog         int   `json:"backlog"`
+	OldestPendingAt *Time `json:"oldest_pending_at"`
+}
+
+// HookAdmin is the operator's view of hook plugins: their state, their
+// dead letters, and what they reported.
+type HookAdmin interface {
+	HookPlugins(ctx context.Context) ([]HookPlugin, error)
+	// FindDeadLetters errors: not_found (no such plugin).
+	FindDeadLetters(ctx context.Context, plugin string, opt ListOptions) (Page[*DeadLetter], error)
+	// RetryDeadLetters queues dead letters for delivery again (all of the
+	// plugin's when eventIDs is empty). Errors: not_found.
+	RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (int, error)
+	FindHookResults(ctx context.Context, plugin, ambassadorID string, limit int) ([]*HookResult, error)
+}

@@ -1,0 +1,124 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/referrald/referrald/model"
+)
+
+// hooks returns the hook admin service, or not_found when no plugin is
+// configured.
+func (s *Server) hooks() (model.HookAdmin, error) {
+	if s.svc.Hooks == nil {
+		return nil, model.Errorf(model.ENotFound, "no hook plugins are configured")
+	}
+	return s.svc.Hooks, nil
+}
+
+// handleHookList serves GET /v1/admin/hooks: every configured plugin with
+// its state and backlog.
+func (s *Server) handleHookList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	if err := newQuery(r).finish(); err != nil {
+		return err
+	}
+	plugins := []model.HookPlugin{}
+	if s.svc.Hooks != nil {
+		var err error
+		if plugins, err = s.svc.Hooks.HookPlugins(r.Context()); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": plugins})
+	return nil
+}
+
+// handleDeadLetterList serves GET /v1/admin/hooks/dead-letters?plugin=.
+func (s *Server) handleDeadLetterList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	q := newQuery(r)
+	opt := q.list(model.PrefixEvent)
+	plugin := q.str("plugin")
+	if plugin == "" {
+		q.errs.Add("plugin", model.FRequired, "is required")
+	}
+	if err := q.finish(); err != nil {
+		return err
+	}
+	h, err := s.hooks()
+	if err != nil {
+		return err
+	}
+	page, err := h.FindDeadLetters(r.Context(), plugin, opt)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// handleDeadLetterRetry serves POST /v1/admin/hooks/dead-letters/retry
+// {"plugin": ..., "event_ids": [...]}: the listed dead letters, or all of
+// the plugin's when event_ids is absent, are delivered again.
+func (s *Server) handleDeadLetterRetry(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	o, err := s.readObject(w, r)
+	if err != nil {
+		return err
+	}
+	plugin := o.str("plugin")
+	var ids []string
+	if raw, _ := o.raw("event_ids"); raw != nil && json.Unmarshal(raw, &ids) != nil {
+		o.typeError("event_ids", "a list of event IDs")
+	}
+	fe := o.finish()
+	if plugin == "" {
+		fe.Add("plugin", model.FRequired, "is required")
+	}
+	if len(ids) > model.MaxListLimit {
+		fe.Add("event_ids", model.FInvalidValue, "must list at most %d IDs; leave it out to retry all", model.MaxListLimit)
+	}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	h, err := s.hooks()
+	if err != nil {
+		return err
+	}
+	n, err := h.RetryDeadLetters(r.Context(), plugin, ids)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"queued": n})
+	return nil
+}
+
+// handleHookResultList serves GET /v1/admin/hooks/results?plugin=&ambassador_id=&limit=:
+// what plugins reported (commissions), newest first.
+func (s *Server) handleHookResultList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	q := newQuery(r)
+	plugin := q.str("plugin")
+	amb := q.id("ambassador_id", model.PrefixAmbassador)
+	limit := model.DefaultListLimit
+	if v := q.str("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > model.MaxListLimit {
+			q.errs.Add("limit", model.FInvalidValue, "must be an integer from 1 to %d", model.MaxListLimit)
+		} else {
+			limit = n
+		}
+	}
+	if err := q.finish(); err != nil {
+		return err
+	}
+	results := []*model.HookResult{}
+	if s.svc.Hooks != nil {
+		var err error
+		if results, err = s.svc.Hooks.FindHookResults(r.Context(), plugin, amb, limit); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": results})
+	return nil
+}

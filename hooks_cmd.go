@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"text/tabwriter"
+
+	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
+)
+
+// hooksCommand runs `referrald hooks dead-letters|retry`. Like backup, it
+// works on the store file when the server is stopped (a retry is then
+// delivered at the next start) and through the admin API while it runs.
+func hooksCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "dead-letters" && args[0] != "retry" {
+		fmt.Fprintln(stderr, "usage: referrald hooks dead-letters --plugin P | hooks retry --plugin P [EVENT_ID...]")
+		return exitUsage
+	}
+	var plugin, baseURL *string
+	fs, cfg, ok := commandFlags("hooks "+args[0], args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		plugin = fs.String("plugin", "", "the plugin's configured name")
+		baseURL = fs.String("url", "", "the running server's base URL (default: http://<listen>)")
+	})
+	if !ok {
+		return exitUsage
+	}
+	if *plugin == "" {
+		fmt.Fprintln(stderr, "referrald: hooks: --plugin is required")
+		return exitUsage
+	}
+	var hs hookStore
+	st, err := store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+	switch {
+	case err == nil:
+		defer st.Close()
+		hs = st
+	case errors.Is(err, store.ErrLocked):
+		token := cmp.Or(getenv("REFERRALD_TOKEN"), cfg.AdminToken)
+		if token == "" {
+			fmt.Fprintln(stderr, "referrald: the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to use its API")
+			return exitFailed
+		}
+		hs = &hookAPI{base: cmp.Or(*baseURL, "http://"+cfg.Listen), token: token}
+	default:
+		fmt.Fprintln(stderr, "referrald:", err)
+		return exitFailed
+	}
+	ctx := context.Background()
+	if args[0] == "retry" {
+		n, err := hs.RetryDeadLetters(ctx, *plugin, fs.Args())
+		if err != nil {
+			fmt.Fprintln(stderr, "referrald:", describe(err))
+			return exitFailed
+		}
+		fmt.Fprintf(stderr, "queued %d dead letters of %s for delivery\n", n, *plugin)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EVENT\tTYPE\tATTEMPTS\tFAILED\tLAST ERROR")
+	opt := model.ListOptions{Limit: model.MaxListLimit}
+	for {
+		page, err := hs.FindDeadLetters(ctx, *plugin, opt)
+		if err != nil {
+			fmt.Fprintln(stderr, "referrald:", describe(err))
+			return exitFailed
+		}
+		for _, dl := range page.Data {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", dl.EventID, dl.EventType, dl.Attempts, dl.FailedAt.Format(model.TimeLayout), dl.LastError)
+		}
+		if !page.HasMore {
+			break
+		}
+		opt.Cursor = *page.NextCursor
+	}
+	tw.Flush()
+	return exitOK
+}
+
+// hookStore is the part of the hook admin the CLI needs; the store and
+// the API client both provide it.
+type hookStore interface {
+	FindDeadLetters(ctx context.Context, plugin string, opt model.ListOptions) (model.Page[*model.DeadLetter], error)
+	RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (int, error)
+}
+
+// hookAPI is hookStore over a running server's admin API.
+type hookAPI struct {
+	base, token string
+}
+
+func (c *hookAPI) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		var p struct{ Detail string }
+		json.Unmarshal(b, &p)
+		return fmt.Errorf("the server answered %s: %s", res.Status, p.Detail)
+	}
+	return json.Unmarshal(b, out)
+}
+
+func (c *hookAPI) FindDeadLetters(ctx context.Context, plugin string, opt model.ListOptions) (model.Page[*model.DeadLetter], error) {
+	var page model.Page[*model.DeadLetter]
+	q := url.Values{"plugin": {plugin}, "limit": {fmt.Sprint(opt.Limit)}}
+	if opt.Cursor != "" {
+		q.Set("cursor", opt.Cursor)
+	}
+	err := c.do(ctx, "GET", "/v1/admin/hooks/dead-letters?"+q.Encode(), nil, &page)
+	return page, err
+}
+
+func (c *hookAPI) RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (int, error) {
+	body := map[string]any{"plugin": plugin}
+	if len(eventIDs) > 0 {
+		body["event_ids"] = eventIDs
+	}
+	var out struct{ Queued int }
+	err := c.do(ctx, "POST", "/v1/admin/hooks/dead-letters/retry", body, &out)
+	return out.Queued, err
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var buildTestHook = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "referrald-testhook-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "testhook")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/plugins/testhook").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build testhook: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// hookServer starts the real binary with the test plugin configured.
+func hookServer(t *testing.T, policy, control string) (*server, string) {
+	t.Helper()
+	bin, err := buildTestHook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(bin)
+	sum := sha256.Sum256(b)
+	state := t.TempDir()
+	os.WriteFile(filepath.Join(state, "control.json"), []byte(control), 0o600)
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`hooks:
+  plugins:
+    - name: testhook
+      path: %s
+      args: [%q]
+      sha256: %q
+      policy: %s
+`, bin, state, hex.EncodeToString(sum[:]), policy)), 0o600)
+	srv := startServer(t, t.TempDir(), "REFERRALD_CONFIG="+cfg)
+	waitFor(t, 30*time.Second, "the plugin to run", func() bool {
+		_, _, body, err := call(context.Background(), "GET", srv.url+"/v1/admin/hooks", nil, nil)
+		return err == nil && strings.Contains(string(body), `"running":true`)
+	})
+	return srv, state
+}
+
+// waitFor checks cond, which watches other processes, until it holds or
+// the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func setControl(t *testing.T, state, control string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(state, "control.json"), []byte(control), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHooksEndToEnd(t *testing.T) {
+	srv, state := hookServer(t, "fail_open", `{"before": "hang", "before_referral_create": true}`)
+	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})
+	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
+	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
+	signup := func(email string, header map[string]string) (int, map[string]any, time.Duration) {
+		began := time.Now()
+		status, _, b, err := call(context.Background(), "POST", srv.url+"/v1/referrals", map[string]any{
+			"impression_id": imp, "first_name": "J", "last_name": "D", "email": email, "metadata": map[string]any{"risk": "client"}}, header)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		json.Unmarshal(b, &body)
+		return status, body, time.Since(began)
+	}
+
+	// A hanging plugin with fail_open: the referral is created once the
+	// 200 ms deadline passes. The margin is generous for a loaded CI
+	// machine; without the deadline the request would never finish.
+	status, body, took := signup("hang@example.com", nil)
+	if status != 201 || took > 200*time.Millisecond+3*time.Second {
+		t.Fatalf("hanging plugin, fail_open: got %d %v after %s, want 201 within the timeout", status, body, took)
+	}
+
+	setControl(t, state, `{"before": "reject", "before_referral_create": true}`)
+	status, body, _ = signup("no@example.com", nil)
+	if status != 400 || body["code"] != "rejected_by_hook" || !strings.Contains(fmt.Sprint(body["detail"]), "no@example.com are closed") {
+		t.Fatalf("reject: got %d %v", status, body)
+	}
+	setControl(t, state, `{"before": "reject_field", "before_referral_create": true}`)
+	status, body, _ = signup("field@example.com", nil)
+	errs, _ := body["errors"].([]any)
+	if status != 400 || body["code"] != "validation_failed" || len(errs) != 1 ||
+		errs[0].(map[string]any)["field"] != "email" || errs[0].(map[string]any)["code"] != "rejected_by_hook" {
+		t.Fatalf("reject on a field: got %d %v", status, body)
+	}
+
+	setControl(t, state, `{"before": "flag", "before_referral_create": true}`)
+	status, body, _ = signup("flag@example.com", map[string]string{"Idempotency-Key": "flagged-1"})
+	if status != 201 || fmt.Sprint(body["flags"]) != "[checked_by_testhook]" ||
+		fmt.Sprint(body["metadata"]) != "map[risk:client source:plugin]" {
+		t.Fatalf("flag: got %d %v; want the flag, and the plugin's metadata only where the client left room", status, body)
+	}
+	flagged := body["id"]
+	// A replay answers from the first request and asks no plugin again.
+	setControl(t, state, `{"before": "reject", "before_referral_create": true}`)
+	status, body, _ = signup("flag@example.com", map[string]string{"Idempotency-Key": "flagged-1"})
+	if status != 201 || body["id"] != flagged {
+		t.Fatalf("replay: got %d %v, want the flagged referral again", status, body)
+	}
+
+	// Every referral.created event reaches the plugin, which pays a
+	// bounty the core records against the ambassador.
+	waitFor(t, 30*time.Second, "commissions for both referrals", func() bool {
+		_, _, b, err := call(context.Background(), "GET", srv.url+"/v1/admin/hooks/results?ambassador_id="+amb, nil, nil)
+		return err == nil && strings.Count(string(b), `"reason":"test bounty"`) == 2
+	})
+
+	pidBytes, _ := os.ReadFile(filepath.Join(state, "pid"))
+	pid, _ := strconv.Atoi(string(pidBytes))
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	<-srv.done
+	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, srv.log())
+	}
+	if pid > 0 {
+		if out, _ := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output(); len(out) > 0 && out[0] != 'Z' {
+			t.Fatalf("plugin process %d outlived referrald (state %s)", pid, out)
+		}
+	}
+}
+
+func TestHooksFailClosed(t *testing.T) {
+	srv, _ := hookServer(t, "fail_closed", `{"before": "hang", "before_referral_create": true}`)
+	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})
+	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
+	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
+	status, _, b, err := call(context.Background(), "POST", srv.url+"/v1/referrals", map[string]any{
+		"impression_id": imp, "first_name": "J", "last_name": "D", "email": "j@example.com"}, nil)
+	if err != nil || status != 503 || !strings.Contains(string(b), `"code":"unavailable"`) {
+		t.Fatalf("fail_closed with a hanging plugin: got %d %s %v, want 503 unavailable", status, b, err)
+	}
+}
