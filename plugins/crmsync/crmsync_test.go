@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/referrald/referrald/hooks"
+)
+
+// crm is a fake CRM: the real one is outside our control.
+type crm struct {
+	mu       sync.Mutex
+	requests []*http.Request
+	bodies   []map[string]any
+	statuses []int // answered in turn; then 201
+}
+
+func (c *crm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, _ := io.ReadAll(r.Body)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	c.requests, c.bodies = append(c.requests, r), append(c.bodies, m)
+	status := http.StatusCreated
+	if len(c.statuses) > 0 {
+		status, c.statuses = c.statuses[0], c.statuses[1:]
+	}
+	w.WriteHeader(status)
+}
+
+func newTestSync(t *testing.T, url string) *crmsync {
+	t.Helper()
+	s, err := newCRMSync(Config{URL: url, AuthHeader: "X-Api-Key", AuthEnv: "CRM_TOKEN", Retries: 2,
+		Fields:    map[string]string{"email": "email", "name": "first_name", "campaign": "metadata.campaign", "source": "=referrald"},
+		StateFile: filepath.Join(t.TempDir(), "sent")},
+		func(k string) string { return map[string]string{"CRM_TOKEN": "s3cret"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var referral = hooks.Event{ID: "evt_01", Type: hooks.EventReferralCreated,
+	Data: []byte(`{"id":"ref_1","email":"j@example.com","first_name":"J","metadata":{"campaign":"spring"}}`)}
+
+func TestRetriesServerErrorsAndSendsOnce(t *testing.T) {
+	fake := &crm{statuses: []int{503, 502}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	s := newTestSync(t, srv.URL)
+	ctx := context.Background()
+	if _, err := s.OnEvent(ctx, referral); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OnEvent(ctx, referral); err != nil { // a redelivery
+		t.Fatal(err)
+	}
+	if len(fake.requests) != 3 {
+		t.Fatalf("got %d requests, want 2 failures and 1 success, and nothing for the redelivery", len(fake.requests))
+	}
+	want := map[string]any{"email": "j@example.com", "name": "J", "campaign": "spring", "source": "referrald"}
+	for k, v := range want {
+		if fake.bodies[2][k] != v {
+			t.Errorf("body %s: got %v, want %v", k, fake.bodies[2][k], v)
+		}
+	}
+	r := fake.requests[2]
+	if r.Header.Get("X-Api-Key") != "s3cret" || r.Header.Get("Idempotency-Key") != "evt_01" || r.Method != "POST" {
+		t.Fatalf("headers: %v", r.Header)
+	}
+	// A restarted plugin remembers what it sent.
+	again, err := newCRMSync(s.cfg, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.OnEvent(ctx, referral); err != nil || len(fake.requests) != 3 {
+		t.Fatalf("after a restart: %v, %d requests; want no new request", err, len(fake.requests))
+	}
+}
+
+func TestClientErrorsAreNotRetried(t *testing.T) {
+	fake := &crm{statuses: []int{400}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	if _, err := newTestSync(t, srv.URL).OnEvent(context.Background(), referral); err == nil || len(fake.requests) != 1 {
+		t.Fatalf("got %v after %d requests, want an error after one", err, len(fake.requests))
+	}
+	fake = &crm{statuses: []int{409}}
+	srv2 := httptest.NewServer(fake)
+	defer srv2.Close()
+	if _, err := newTestSync(t, srv2.URL).OnEvent(context.Background(), referral); err != nil {
+		t.Fatalf("409: got %v, want it counted as already sent", err)
+	}
+}
