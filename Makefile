@@ -6,11 +6,18 @@ LDFLAGS     := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 20s
 
-.PHONY: build run test lint fuzz clean
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
+
+.PHONY: build plugins run test lint fuzz proto proto-tools clean
 
 ## build: compile bin/referrald with its version stamped in
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/referrald .
+
+## plugins: compile the example hook plugins into bin/plugins
+plugins:
+	$(GO) build -trimpath -o bin/plugins/ ./plugins/...
 
 ## run: build, create an admin key on first run (token printed once), serve on ./data
 run: build
@@ -35,6 +42,17 @@ lint:
 ## fuzz: run each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a long run)
 fuzz:
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzReferralCreateDecode$$' -fuzztime $(FUZZTIME)
+
+## proto: regenerate the hook contract's Go code after editing hooks.proto
+proto:
+	cd hooks/internal/hookspb && protoc --proto_path=. \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative hooks.proto
+
+## proto-tools: install protoc (Debian) and the pinned Go code generators
+proto-tools:
+	command -v protoc >/dev/null || (apt-get update && apt-get install -y protobuf-compiler)
+	$(GO) install $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
 
 clean:
 	rm -rf bin

@@ -136,6 +136,24 @@ func TestHooksEndToEnd(t *testing.T) {
 		return err == nil && strings.Count(string(b), `"reason":"test bounty"`) == 2
 	})
 
+	// The hook series move: deliveries, the signup check's latency, and
+	// the backlog gauges per plugin.
+	_, _, metrics, err := call(context.Background(), "GET", srv.url+"/metrics", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, series := range []string{
+		`referrald_hook_deliveries_total{event_type="referral.created",plugin="testhook",result="ok"}`,
+		`referrald_hook_before_referral_create_duration_seconds_count{plugin="testhook",result="ok"}`,
+		`referrald_hook_before_referral_create_duration_seconds_count{plugin="testhook",result="error"} 1`,
+		`referrald_hook_outbox_depth{plugin="testhook"}`,
+		`referrald_hook_outbox_oldest_age_seconds{plugin="testhook"}`,
+	} {
+		if !strings.Contains(string(metrics), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
+
 	pidBytes, _ := os.ReadFile(filepath.Join(state, "pid"))
 	pid, _ := strconv.Atoi(string(pidBytes))
 	srv.cmd.Process.Signal(syscall.SIGTERM)

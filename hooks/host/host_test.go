@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/referrald/referrald/hooks/host"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
@@ -86,6 +88,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 }
 
 type rig struct {
+	reg  *prometheus.Registry
 	st   *store.Store
 	host *host.Host
 	log  *syncBuffer
@@ -95,7 +98,7 @@ type rig struct {
 
 func newRig(t *testing.T, cfg host.Config) *rig {
 	t.Helper()
-	r := &rig{log: &syncBuffer{}, dir: t.TempDir()}
+	r := &rig{log: &syncBuffer{}, dir: t.TempDir(), reg: prometheus.NewRegistry()}
 	var h *host.Host
 	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName), store.Options{SweepInterval: -1,
 		OnCommit: func(int, time.Duration) {
@@ -114,7 +117,7 @@ func newRig(t *testing.T, cfg host.Config) *rig {
 	if cfg.SHA256 == "" {
 		cfg.SHA256 = sha256File(t, cfg.Path)
 	}
-	h, err = host.New([]host.Config{cfg}, st, slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
+	h, err = host.New([]host.Config{cfg}, st, slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug})), r.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,6 +271,12 @@ func TestHangingPluginIsCutOffAndDeadLettered(t *testing.T) {
 		t.Fatalf("got dead letter %+v", dl)
 	}
 	eventually(t, 20*time.Second, "a fresh plugin process", func() bool { p := r.pid(); return p > 0 && p != firstPid })
+	if got := counterValue(t, r.reg, "referrald_hook_dead_letters_total"); got != 2 {
+		t.Errorf("dead letters metric: got %v, want 2", got)
+	}
+	eventually(t, 20*time.Second, "the restart to be counted", func() bool {
+		return counterValue(t, r.reg, "referrald_hook_plugin_restarts_total") >= 1
+	})
 
 	// The operator fixes the plugin and sends the dead letters again.
 	r.control(t, `{"on_event": "ok"}`)
@@ -279,6 +288,24 @@ func TestHangingPluginIsCutOffAndDeadLettered(t *testing.T) {
 	if dead, _ = r.st.FindDeadLetters(ctx, "testhook", model.ListOptions{Limit: 10}); len(dead.Data) != 0 {
 		t.Fatalf("got %d dead letters after a successful retry, want 0", len(dead.Data))
 	}
+}
+
+// counterValue sums the series of a counter family in reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 func TestChecksumMismatchIsRefused(t *testing.T) {
