@@ -296,8 +296,9 @@ func TestOpenAPIDocument(t *testing.T) {
 			t.Errorf("%s: {%s} has no path parameter", name, p)
 		}
 		// Creates take idempotency keys; key creation cannot (its token is
-		// never stored) and a dead-letter retry is an action, harmless to repeat.
-		notCreates := map[string]bool{"/v1/keys": true, "/v1/admin/hooks/dead-letters/retry": true}
+		// never stored); retrying dead letters and approving a commission are
+		// actions, harmless to repeat.
+		notCreates := map[string]bool{"/v1/keys": true, "/v1/admin/hooks/dead-letters/retry": true, "/v1/commissions/{id}/approve": true}
 		if wantIdem := method == "POST" && !notCreates[path]; hasIdem != wantIdem {
 			t.Errorf("%s: got Idempotency-Key parameter %v, want %v", name, hasIdem, wantIdem)
 		}
@@ -341,7 +342,7 @@ func fullEnv(e *env, cfg api.Config) *env {
 	cfg.AdminToken = adminToken
 	cfg.Metrics = metrics.New(func() float64 { return 0 })
 	cfg.ServeMetrics = true
-	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Referrals: e.st, Keys: e.st, Backup: e.st}, cfg)
+	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Backup: e.st}, cfg)
 	srv.SetReady(true)
 	f := *e
 	f.srv = srv
@@ -465,6 +466,31 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	do("/v1/referrals/{id}", request{Method: "PATCH", Path: "/v1/referrals/" + ref, Token: write, Body: map[string]any{"status": "converted"}}, 200)
 	do("/v1/referrals/{id}", request{Method: "PATCH", Path: "/v1/referrals/" + ref, Token: write, Body: map[string]any{"status": "rejected"}}, 409)
 	do("/v1/referrals/{id}", request{Method: "PATCH", Path: "/v1/referrals/" + plain, Token: write, Body: map[string]any{"metadata": nil}}, 200)
+
+	// Money: the program's flat rule pays a commission per earning.
+	do("/v1/programs/{id}", request{Method: "PATCH", Path: "/v1/programs/" + prg, Token: admin, Body: map[string]any{
+		"commission": map[string]any{"type": "percent", "basis_points": 1000, "cap": 150}, "hold_days": 7}}, 200)
+	ern := idOf(do("/v1/earnings", request{Method: "POST", Path: "/v1/earnings", Token: write, Body: map[string]any{
+		"referral_id": plain, "amount": 1999, "currency": "USD", "external_id": "order-1", "idempotency_key": "e1"}}, 201))
+	do("/v1/earnings", request{Method: "POST", Path: "/v1/earnings", Token: write, Body: map[string]any{
+		"referral_id": plain, "amount": 1999, "currency": "USD", "external_id": "order-1"}}, 409)
+	do("/v1/earnings/{id}", request{Method: "GET", Path: "/v1/earnings/" + ern, Token: read}, 200)
+	do("/v1/earnings", request{Method: "GET", Path: "/v1/earnings?referral_id=" + plain + "&from=2020-01-01T00:00:00Z", Token: read}, 200)
+	do("/v1/earnings/{id}/refund", request{Method: "POST", Path: "/v1/earnings/" + ern + "/refund", Token: write, Body: map[string]any{"amount": 999}}, 200)
+	do("/v1/earnings/{id}/refund", request{Method: "POST", Path: "/v1/earnings/" + ern + "/refund", Token: write, Body: map[string]any{"amount": 5000}}, 400)
+	var commissions struct{ Data []struct{ ID string } }
+	json.Unmarshal(do("/v1/commissions", request{Method: "GET", Path: "/v1/commissions?earning_id=" + ern, Token: read}, 200).Body, &commissions)
+	if len(commissions.Data) != 2 {
+		t.Fatalf("got %d commissions, want the earning's and the refund's clawback", len(commissions.Data))
+	}
+	comID := commissions.Data[1].ID // newest first: the earning's own
+	do("/v1/commissions/{id}", request{Method: "GET", Path: "/v1/commissions/" + comID, Token: read}, 200)
+	do("/v1/commissions/{id}/approve", request{Method: "POST", Path: "/v1/commissions/" + comID + "/approve", Token: admin}, 200)
+	do("/v1/ambassadors/{id}/balance", request{Method: "GET", Path: "/v1/ambassadors/" + amb + "/balance", Token: read}, 200)
+	do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{
+		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-1"}}, 201)
+	do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{
+		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-2"}}, 409)
 
 	// Errors.
 	bad := do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write, Body: map[string]any{

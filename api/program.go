@@ -12,6 +12,7 @@ import (
 func decodeCommission(o *object) *model.CommissionRule {
 	return &model.CommissionRule{
 		Type: o.str("type"), Amount: o.int64("amount"), Currency: o.str("currency"), BasisPoints: o.int64("basis_points"),
+		Cap: o.int64("cap"),
 	}
 }
 
@@ -28,6 +29,7 @@ func (s *Server) handleProgramCreate(w http.ResponseWriter, r *http.Request, _ h
 		in.Commission = decodeCommission(c)
 		c.finish()
 	}
+	in.HoldDays = int(o.int64("hold_days"))
 	in.Metadata = o.metadata("metadata")
 	idem := idempotency(r, o, "POST /v1/programs", principalOf(r), in)
 	fe := o.finish()
@@ -82,6 +84,10 @@ func (s *Server) handleProgramUpdate(w http.ResponseWriter, r *http.Request, p h
 			u.Commission = decodeCommission(c)
 			c.finish()
 		}
+	}
+	if _, given := o.raw("hold_days"); given {
+		days := int(o.int64("hold_days"))
+		u.HoldDays = &days
 	}
 	u.Metadata = o.metadataPtr("metadata")
 	fe := o.finish()

@@ -28,6 +28,7 @@ type Services struct {
 	Impressions model.ImpressionService
 	Referrals   model.ReferralService
 	Keys        model.APIKeyService
+	Earnings    model.EarningService
 	Backup      model.BackupService
 	// Checker, when set, vets each new referral (hook plugins).
 	Checker model.ReferralChecker
@@ -137,6 +138,17 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/referrals", model.ScopeRead, s.handleReferralList)
 	s.handle("GET", "/v1/referrals/:id", model.ScopeRead, s.handleReferralGet)
 	s.handle("PATCH", "/v1/referrals/:id", model.ScopeWrite, s.handleReferralUpdate)
+
+	s.handle("POST", "/v1/earnings", model.ScopeWrite, s.handleEarningCreate)
+	s.handle("GET", "/v1/earnings", model.ScopeRead, s.handleEarningList)
+	s.handle("GET", "/v1/earnings/:id", model.ScopeRead, s.handleEarningGet)
+	s.handle("POST", "/v1/earnings/:id/refund", model.ScopeWrite, s.handleEarningRefund)
+
+	s.handle("GET", "/v1/commissions", model.ScopeRead, s.handleCommissionList)
+	s.handle("GET", "/v1/commissions/:id", model.ScopeRead, s.handleCommissionGet)
+	s.handle("POST", "/v1/commissions/:id/approve", model.ScopeAdmin, s.handleCommissionApprove)
+	s.handle("GET", "/v1/ambassadors/:id/balance", model.ScopeRead, s.handleAmbassadorBalance)
+	s.handle("POST", "/v1/payouts", model.ScopeAdmin, s.handlePayoutCreate)
 
 	s.handle("POST", "/v1/keys", model.ScopeAdmin, s.handleKeyCreate)
 	s.handle("GET", "/v1/keys", model.ScopeAdmin, s.handleKeyList)

@@ -68,3 +68,15 @@ func ParseID(prefix, s string) ([16]byte, bool) {
 
 // IDTime returns the creation time encoded in an ID's ULID.
 func IDTime(id [16]byte) time.Time { return ulid.Time(ulid.ULID(id).Time()) }
+
+// TimeKey is the smallest ULID of instant t: every ID created at or after
+// t sorts at or after it, so it bounds a walk by time.
+func TimeKey(t time.Time) [16]byte {
+	var k [16]byte
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		k[i] = byte(ms)
+		ms >>= 8
+	}
+	return k
+}

@@ -12,9 +12,12 @@ type Program struct {
 	Name       string          `json:"name"`
 	LandingURL string          `json:"landing_url"`
 	Commission *CommissionRule `json:"commission"`
-	Metadata   Metadata        `json:"metadata"`
-	CreatedAt  Time            `json:"created_at"`
-	UpdatedAt  Time            `json:"updated_at"`
+	// HoldDays is how long a new commission stays pending before it is
+	// approved on its own (refund window).
+	HoldDays  int      `json:"hold_days"`
+	Metadata  Metadata `json:"metadata"`
+	CreatedAt Time     `json:"created_at"`
+	UpdatedAt Time     `json:"updated_at"`
 }
 
 // Commission rule types.
@@ -33,6 +36,9 @@ type CommissionRule struct {
 	Amount      int64
 	Currency    string
 	BasisPoints int64
+	// Cap bounds a percent commission on one earning (0: no cap), in the
+	// earning's currency.
+	Cap int64
 }
 
 // MarshalJSON renders only the fields of the rule's type.
@@ -41,7 +47,8 @@ func (c CommissionRule) MarshalJSON() ([]byte, error) {
 		return json.Marshal(struct {
 			Type        string `json:"type"`
 			BasisPoints int64  `json:"basis_points"`
-		}{c.Type, c.BasisPoints})
+			Cap         *int64 `json:"cap,omitempty"`
+		}{c.Type, c.BasisPoints, nonZero(c.Cap)})
 	}
 	return json.Marshal(struct {
 		Type     string `json:"type"`
@@ -59,8 +66,11 @@ func (c *CommissionRule) check(fe *FieldErrors, field string) {
 		if !ValidCurrency(c.Currency) {
 			fe.Add(field+".currency", FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
 		}
-		if c.BasisPoints != 0 {
-			fe.Add(field+".basis_points", FInvalidValue, "applies only to percent commissions")
+		if c.BasisPoints != 0 || c.Cap != 0 {
+			fe.Add(field+".basis_points", FInvalidValue, "basis_points and cap apply only to percent commissions")
+		}
+		if c.Amount > MaxAmount {
+			fe.Add(field+".amount", FInvalidValue, "must be at most %d", int64(MaxAmount))
 		}
 	case CommissionPercent:
 		if c.BasisPoints < 0 || c.BasisPoints > MaxBasisPoints {
@@ -69,11 +79,21 @@ func (c *CommissionRule) check(fe *FieldErrors, field string) {
 		if c.Amount != 0 || c.Currency != "" {
 			fe.Add(field+".amount", FInvalidValue, "applies only to flat commissions")
 		}
+		if c.Cap < 0 || c.Cap > MaxAmount {
+			fe.Add(field+".cap", FInvalidValue, "must be from 0 (no cap) to %d", int64(MaxAmount))
+		}
 	case "":
 		fe.Add(field+".type", FRequired, "is required")
 	default:
 		fe.Add(field+".type", FInvalidValue, "must be flat or percent")
 	}
+}
+
+func nonZero(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
 }
 
 // ValidCurrency reports whether s has the shape of an ISO 4217 code.
@@ -94,8 +114,12 @@ type ProgramCreate struct {
 	Name       string          `json:"name"`
 	LandingURL string          `json:"landing_url"`
 	Commission *CommissionRule `json:"commission,omitempty"`
+	HoldDays   int             `json:"hold_days,omitempty"`
 	Metadata   Metadata        `json:"metadata,omitempty"`
 }
+
+// MaxHoldDays bounds a program's hold.
+const MaxHoldDays = 365
 
 // Validate normalizes c in place and returns its problems.
 func (c *ProgramCreate) Validate() FieldErrors {
@@ -104,6 +128,9 @@ func (c *ProgramCreate) Validate() FieldErrors {
 	checkURL(&fe, "landing_url", &c.LandingURL, true)
 	if c.Commission != nil {
 		c.Commission.check(&fe, "commission")
+	}
+	if c.HoldDays < 0 || c.HoldDays > MaxHoldDays {
+		fe.Add("hold_days", FInvalidValue, "must be from 0 to %d", MaxHoldDays)
 	}
 	checkMetadata(&fe, "metadata", c.Metadata)
 	return fe
@@ -117,6 +144,7 @@ type ProgramUpdate struct {
 	// Commission replaces the rule when CommissionSet; nil clears it.
 	Commission    *CommissionRule
 	CommissionSet bool
+	HoldDays      *int
 	Metadata      *Metadata
 }
 
@@ -131,6 +159,9 @@ func (u *ProgramUpdate) Validate() FieldErrors {
 	}
 	if u.Commission != nil {
 		u.Commission.check(&fe, "commission")
+	}
+	if u.HoldDays != nil && (*u.HoldDays < 0 || *u.HoldDays > MaxHoldDays) {
+		fe.Add("hold_days", FInvalidValue, "must be from 0 to %d", MaxHoldDays)
 	}
 	if u.Metadata != nil {
 		checkMetadata(&fe, "metadata", *u.Metadata)
@@ -148,6 +179,9 @@ func (u *ProgramUpdate) Apply(p *Program) {
 	}
 	if u.CommissionSet {
 		p.Commission = u.Commission
+	}
+	if u.HoldDays != nil {
+		p.HoldDays = *u.HoldDays
 	}
 	if u.Metadata != nil {
 		p.Metadata = *u.Metadata

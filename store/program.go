@@ -35,6 +35,13 @@ func encodeProgram(p *model.Program) []byte {
 	e.bytes(p.Metadata)
 	e.time(p.CreatedAt)
 	e.time(p.UpdatedAt)
+	// Added after the first layout; older records read them as zero.
+	e.uvarint(uint64(p.HoldDays))
+	var capAmount int64
+	if p.Commission != nil {
+		capAmount = p.Commission.Cap
+	}
+	e.varint(capAmount)
 	return e.b
 }
 
@@ -52,6 +59,10 @@ func decodeProgram(key, val []byte) (*model.Program, error) {
 	p.Metadata = d.bytes()
 	p.CreatedAt = d.time()
 	p.UpdatedAt = d.time()
+	p.HoldDays = int(d.uvarint())
+	if capAmount := d.varint(); p.Commission != nil {
+		p.Commission.Cap = capAmount
+	}
 	return p, d.err
 }
 
@@ -61,7 +72,7 @@ func (s *Store) CreateProgram(ctx context.Context, in model.ProgramCreate, idem 
 		key := s.ids.New(now)
 		t := model.NewTime(now)
 		p := &model.Program{ID: model.FormatID(model.PrefixProgram, key), Name: in.Name, LandingURL: in.LandingURL,
-			Commission: in.Commission, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
+			Commission: in.Commission, HoldDays: in.HoldDays, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
 		val := encodeProgram(p)
 		if err := tx.Bucket(bucketPrograms).Put(key[:], val); err != nil {
 			return nil, err

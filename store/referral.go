@@ -221,27 +221,33 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, u model.ReferralU
 		if err := u.Apply(r); err != nil {
 			return err
 		}
-		now := s.now()
-		r.UpdatedAt = model.NewTime(now)
-		key := keyOf(model.PrefixReferral, r.ID)
-		if err := tx.Bucket(bucketReferrals).Put(key[:], encodeReferral(r)); err != nil {
-			return err
-		}
-		if before.Status == r.Status {
-			return nil
-		}
-		_, oldIdx := referralIndexes(&before)
-		_, newIdx := referralIndexes(r)
-		if err := deleteIndexes(tx, key, oldIdx...); err != nil {
-			return err
-		}
-		if err := putIndexes(tx, key, newIdx...); err != nil {
-			return err
-		}
-		return s.appendEvent(tx, now, model.EventReferralStatusChanged, struct {
-			Referral       *model.Referral      `json:"referral"`
-			PreviousStatus model.ReferralStatus `json:"previous_status"`
-		}{r, before.Status})
+		return s.putReferralChange(tx, s.now(), &before, r)
 	})
 	return r, err
+}
+
+// putReferralChange writes r, changed from before: the record, its status
+// index entries when the status moved, and the referral.status_changed
+// event.
+func (s *Store) putReferralChange(tx *bolt.Tx, now time.Time, before, r *model.Referral) error {
+	r.UpdatedAt = model.NewTime(now)
+	key := keyOf(model.PrefixReferral, r.ID)
+	if err := tx.Bucket(bucketReferrals).Put(key[:], encodeReferral(r)); err != nil {
+		return err
+	}
+	if before.Status == r.Status {
+		return nil
+	}
+	_, oldIdx := referralIndexes(before)
+	_, newIdx := referralIndexes(r)
+	if err := deleteIndexes(tx, key, oldIdx...); err != nil {
+		return err
+	}
+	if err := putIndexes(tx, key, newIdx...); err != nil {
+		return err
+	}
+	return s.appendEvent(tx, now, model.EventReferralStatusChanged, struct {
+		Referral       *model.Referral      `json:"referral"`
+		PreviousStatus model.ReferralStatus `json:"previous_status"`
+	}{r, before.Status})
 }

@@ -180,7 +180,7 @@ func Open(path string, opt Options) (*Store, error) {
 // migrate creates the buckets and checks the schema version. Later layouts
 // add their steps here, each moving the version up by one.
 func (s *Store) migrate(tx *bolt.Tx) error {
-	for _, name := range allBuckets {
+	for _, name := range append(allBuckets, moneyBuckets...) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}

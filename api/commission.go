@@ -1,0 +1,92 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/referrald/referrald/model"
+)
+
+// handleCommissionGet serves GET /v1/commissions/:id.
+func (s *Server) handleCommissionGet(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	c, err := s.svc.Earnings.FindCommissionByID(r.Context(), p.ByName("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// handleCommissionList serves GET /v1/commissions?ambassador_id=&earning_id=&status=.
+func (s *Server) handleCommissionList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	q := newQuery(r)
+	f := model.CommissionFilter{ListOptions: q.list(model.PrefixCommission)}
+	f.AmbassadorID = q.id("ambassador_id", model.PrefixAmbassador)
+	f.EarningID = q.id("earning_id", model.PrefixEarning)
+	f.Status = model.CommissionStatus(q.str("status"))
+	switch f.Status {
+	case "", model.CommissionPending, model.CommissionApproved, model.CommissionPaid:
+	default:
+		q.errs.Add("status", model.FInvalidValue, "must be pending, approved or paid")
+	}
+	if err := q.finish(); err != nil {
+		return err
+	}
+	page, err := s.svc.Earnings.FindCommissions(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// handleCommissionApprove serves POST /v1/commissions/:id/approve: a
+// manager approves a commission before its program's hold ends.
+func (s *Server) handleCommissionApprove(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	c, err := s.svc.Earnings.ApproveCommission(r.Context(), p.ByName("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// handleAmbassadorBalance serves GET /v1/ambassadors/:id/balance.
+func (s *Server) handleAmbassadorBalance(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	b, err := s.svc.Earnings.AmbassadorBalance(r.Context(), p.ByName("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ambassador_id": p.ByName("id"), "balances": b})
+	return nil
+}
+
+// handlePayoutCreate serves POST /v1/payouts.
+func (s *Server) handlePayoutCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	o, err := s.readObject(w, r)
+	if err != nil {
+		return err
+	}
+	var in model.PayoutCreate
+	in.AmbassadorID = o.str("ambassador_id")
+	in.Currency = o.str("currency")
+	in.ExternalReference = o.str("external_reference")
+	idem := idempotency(r, o, "POST /v1/payouts", principalOf(r), in)
+	fe := o.finish()
+	fe.Merge(in.Validate())
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	pay, replayed, err := s.svc.Earnings.CreatePayout(r.Context(), in, idem)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/payouts/"+pay.ID)
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+		s.metrics.IdempotentReplay(routeOf(r))
+	}
+	writeJSON(w, http.StatusCreated, pay)
+	return nil
+}

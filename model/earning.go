@@ -1,0 +1,260 @@
+package model
+
+import "context"
+
+// Prefixes of the money records.
+const (
+	PrefixCommission = "com"
+	PrefixPayout     = "pay"
+)
+
+// EarningStatus says how much of an earning still stands.
+type EarningStatus string
+
+// Earning statuses.
+const (
+	EarningRecorded          EarningStatus = "recorded"
+	EarningPartiallyRefunded EarningStatus = "partially_refunded"
+	EarningRefunded          EarningStatus = "refunded"
+)
+
+// Valid reports whether s is a known status.
+func (s EarningStatus) Valid() bool {
+	return s == EarningRecorded || s == EarningPartiallyRefunded || s == EarningRefunded
+}
+
+// Earning is a purchase by a referred person: it converts the referral and
+// earns the ambassador a commission.
+type Earning struct {
+	ID             string        `json:"id"`
+	ReferralID     string        `json:"referral_id"`
+	ProgramID      string        `json:"program_id"`
+	AmbassadorID   string        `json:"ambassador_id"`
+	Amount         int64         `json:"amount"`
+	Currency       string        `json:"currency"`
+	ExternalID     *string       `json:"external_id"`
+	Metadata       Metadata      `json:"metadata"`
+	Status         EarningStatus `json:"status"`
+	RefundedAmount int64         `json:"refunded_amount"`
+	CreatedAt      Time          `json:"created_at"`
+	UpdatedAt      Time          `json:"updated_at"`
+}
+
+// MaxAmount bounds money amounts (a trillion minor units), so sums and
+// commission arithmetic never overflow.
+const MaxAmount = 1_000_000_000_000
+
+// EarningCreate is the body of POST /v1/earnings.
+type EarningCreate struct {
+	ReferralID string   `json:"referral_id"`
+	Amount     int64    `json:"amount"`
+	Currency   string   `json:"currency"`
+	ExternalID string   `json:"external_id,omitempty"`
+	Metadata   Metadata `json:"metadata,omitempty"`
+}
+
+// Validate normalizes c in place and returns its problems.
+func (c *EarningCreate) Validate() FieldErrors {
+	var fe FieldErrors
+	checkID(&fe, "referral_id", PrefixReferral, c.ReferralID, true)
+	switch {
+	case c.Amount <= 0:
+		fe.Add("amount", FInvalidValue, "must be a positive integer in the currency's minor unit")
+	case c.Amount > MaxAmount:
+		fe.Add("amount", FInvalidValue, "must be at most %d", int64(MaxAmount))
+	}
+	if c.Currency == "" {
+		fe.Add("currency", FRequired, "is required")
+	} else if !ValidCurrency(c.Currency) {
+		fe.Add("currency", FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
+	}
+	checkText(&fe, "external_id", &c.ExternalID, MaxLabelLen, false)
+	checkMetadata(&fe, "metadata", c.Metadata)
+	return fe
+}
+
+// EarningRefund is the body of POST /v1/earnings/{id}/refund.
+type EarningRefund struct {
+	// Amount to refund; 0 means all that is left.
+	Amount int64 `json:"amount,omitempty"`
+}
+
+// EarningFilter narrows a list of earnings; set filters combine.
+type EarningFilter struct {
+	ListOptions
+	ProgramID    string
+	AmbassadorID string
+	ReferralID   string
+	Status       EarningStatus
+	// From and To bound created_at: From ≤ created_at < To; zero is open.
+	From, To Time
+}
+
+// CommissionStatus is where a commission stands on its way to being paid.
+type CommissionStatus string
+
+// Commission statuses: pending → approved (when the program's hold ends,
+// or by hand) → paid (by a payout).
+const (
+	CommissionPending  CommissionStatus = "pending"
+	CommissionApproved CommissionStatus = "approved"
+	CommissionPaid     CommissionStatus = "paid"
+)
+
+// Commission kinds.
+const (
+	CommissionEarning  = "earning"
+	CommissionClawback = "clawback"
+)
+
+// Commission is money owed to an ambassador. A refund never changes one:
+// it adds a clawback with a negative amount.
+type Commission struct {
+	ID           string           `json:"id"`
+	AmbassadorID string           `json:"ambassador_id"`
+	ProgramID    string           `json:"program_id"`
+	ReferralID   string           `json:"referral_id"`
+	EarningID    string           `json:"earning_id"`
+	Kind         string           `json:"kind"`
+	Amount       int64            `json:"amount"`
+	Currency     string           `json:"currency"`
+	Status       CommissionStatus `json:"status"`
+	// ApprovableAt is when a pending commission becomes approved on its own.
+	ApprovableAt Time            `json:"approvable_at"`
+	PayoutID     *string         `json:"payout_id"`
+	Basis        CommissionBasis `json:"basis"`
+	CreatedAt    Time            `json:"created_at"`
+	UpdatedAt    Time            `json:"updated_at"`
+}
+
+// CommissionBasis records how a commission was computed, so a manager can
+// explain every cent.
+type CommissionBasis struct {
+	// Source is "rule" (the program's commission rule).
+	Source string `json:"source"`
+	// Rule is the program's rule when it was applied.
+	Rule *CommissionRule `json:"rule"`
+	// EarningAmount is the amount the rule was applied to (for a clawback,
+	// the amount refunded).
+	EarningAmount int64 `json:"earning_amount"`
+	// Rounding is how fractions of the minor unit were rounded.
+	Rounding string `json:"rounding"`
+	Note     string `json:"note"`
+}
+
+// Rounding names the rounding of commission arithmetic.
+const RoundingHalfEven = "half_even"
+
+// PercentOf returns amount × basisPoints / 10000, rounded half to even on
+// the minor unit. Amounts are bounded by MaxAmount, so it cannot overflow.
+func PercentOf(amount, basisPoints int64) int64 { return MulDiv(amount, basisPoints, 10000) }
+
+// MulDiv returns a × b / d rounded half to even (d > 0).
+func MulDiv(a, b, d int64) int64 {
+	num := a * b
+	neg := num < 0
+	if neg {
+		num = -num
+	}
+	q, r := num/d, num%d
+	if 2*r > d || 2*r == d && q%2 == 1 {
+		q++
+	}
+	if neg {
+		return -q
+	}
+	return q
+}
+
+// Compute applies the rule to an earning amount in currency: a flat rule
+// pays its amount in its own currency; a percent rule pays a share of the
+// earning in the earning's currency, at most Cap.
+func (c CommissionRule) Compute(amount int64, currency string) (int64, string) {
+	if c.Type == CommissionFlat {
+		return c.Amount, c.Currency
+	}
+	v := PercentOf(amount, c.BasisPoints)
+	if c.Cap > 0 && v > c.Cap {
+		v = c.Cap
+	}
+	return v, currency
+}
+
+// CommissionFilter narrows a list of commissions.
+type CommissionFilter struct {
+	ListOptions
+	AmbassadorID string
+	EarningID    string
+	Status       CommissionStatus
+}
+
+// Balance is what an ambassador has earned in one currency, by status.
+type Balance struct {
+	Currency string `json:"currency"`
+	Pending  int64  `json:"pending"`
+	Approved int64  `json:"approved"`
+	Paid     int64  `json:"paid"`
+}
+
+// Payout records money paid to an ambassador outside referrald: it marks
+// their approved commissions in one currency paid.
+type Payout struct {
+	ID                string `json:"id"`
+	AmbassadorID      string `json:"ambassador_id"`
+	Amount            int64  `json:"amount"`
+	Currency          string `json:"currency"`
+	Commissions       int    `json:"commissions"`
+	ExternalReference string `json:"external_reference"`
+	CreatedAt         Time   `json:"created_at"`
+}
+
+// PayoutCreate is the body of POST /v1/payouts.
+type PayoutCreate struct {
+	AmbassadorID      string `json:"ambassador_id"`
+	Currency          string `json:"currency"`
+	ExternalReference string `json:"external_reference"`
+}
+
+// Validate normalizes c in place and returns its problems.
+func (c *PayoutCreate) Validate() FieldErrors {
+	var fe FieldErrors
+	checkID(&fe, "ambassador_id", PrefixAmbassador, c.AmbassadorID, true)
+	if !ValidCurrency(c.Currency) {
+		fe.Add("currency", FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
+	}
+	checkText(&fe, "external_reference", &c.ExternalReference, MaxLabelLen, true)
+	return fe
+}
+
+// EarningService records earnings and the commissions they earn.
+type EarningService interface {
+	// CreateEarning records an earning, its commission (from the program's
+	// rule), the referral's conversion and the earning.created event in
+	// one transaction. Errors: validation_failed (not_found for an unknown
+	// referral), conflict (a rejected referral, or external_id already
+	// used for this referral), idempotency_key_reused, unavailable.
+	CreateEarning(ctx context.Context, in EarningCreate, idem Idempotency) (*Earning, bool, error)
+	// FindEarningByID errors: not_found.
+	FindEarningByID(ctx context.Context, id string) (*Earning, error)
+	FindEarnings(ctx context.Context, f EarningFilter) (Page[*Earning], error)
+	// RefundEarning refunds part or all of what is left of an earning and
+	// claws the matching share of its commission back. Errors: not_found,
+	// validation_failed (more than is left), conflict (nothing left).
+	RefundEarning(ctx context.Context, id string, r EarningRefund, idem Idempotency) (*Earning, bool, error)
+
+	FindCommissionByID(ctx context.Context, id string) (*Commission, error)
+	FindCommissions(ctx context.Context, f CommissionFilter) (Page[*Commission], error)
+	// ApproveCommission approves a pending commission before its hold
+	// ends. Errors: not_found, conflict (already paid).
+	ApproveCommission(ctx context.Context, id string) (*Commission, error)
+	// AmbassadorBalance sums an ambassador's commissions by currency and
+	// status. Errors: not_found.
+	AmbassadorBalance(ctx context.Context, ambassadorID string) ([]Balance, error)
+	// CreatePayout marks the ambassador's approved commissions in one
+	// currency paid. Errors: validation_failed, conflict (nothing
+	// approved to pay), idempotency_key_reused.
+	CreatePayout(ctx context.Context, in PayoutCreate, idem Idempotency) (*Payout, bool, error)
+}
+
+// Event type of a new earning.
+const EventEarningCreated = "earning.created"

@@ -1,0 +1,599 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+var _ model.EarningService = (*Store)(nil)
+
+var (
+	bucketEarnings                = []byte("earnings")
+	bucketEarningsByReferral      = []byte("earnings_by_referral")
+	bucketEarningsByProgram       = []byte("earnings_by_program")
+	bucketEarningsByAmbassador    = []byte("earnings_by_ambassador")
+	bucketEarningsByStatus        = []byte("earnings_by_status")
+	bucketEarningsByExternalID    = []byte("earnings_by_external_id")
+	bucketCommissions             = []byte("commissions")
+	bucketCommissionsByAmbassador = []byte("commissions_by_ambassador")
+	bucketCommissionsByEarning    = []byte("commissions_by_earning")
+	bucketPayouts                 = []byte("payouts")
+	moneyBuckets                  = [][]byte{bucketEarnings, bucketEarningsByReferral, bucketEarningsByProgram, bucketEarningsByAmbassador, bucketEarningsByStatus, bucketEarningsByExternalID, bucketCommissions, bucketCommissionsByAmbassador, bucketCommissionsByEarning, bucketPayouts}
+	earningStatusBytes            = map[model.EarningStatus]byte{model.EarningRecorded: 1, model.EarningPartiallyRefunded: 2, model.EarningRefunded: 3}
+	commissionStatusBytes         = map[model.CommissionStatus]byte{model.CommissionPending: 1, model.CommissionApproved: 2, model.CommissionPaid: 3}
+)
+
+// EventEarningRefunded reports a refund (with the earning after it).
+const EventEarningRefunded = "earning.refunded"
+
+func statusOf[S comparable](m map[S]byte, b byte) S {
+	for s, v := range m {
+		if v == b {
+			return s
+		}
+	}
+	var zero S
+	return zero
+}
+
+func encodeEarning(e *model.Earning) []byte {
+	enc := newEncoder()
+	enc.idKey(model.PrefixReferral, e.ReferralID)
+	enc.idKey(model.PrefixProgram, e.ProgramID)
+	enc.idKey(model.PrefixAmbassador, e.AmbassadorID)
+	enc.varint(e.Amount)
+	enc.str(e.Currency)
+	enc.optStr(e.ExternalID)
+	enc.bytes(e.Metadata)
+	enc.byte(earningStatusBytes[e.Status])
+	enc.varint(e.RefundedAmount)
+	enc.time(e.CreatedAt)
+	enc.time(e.UpdatedAt)
+	return enc.b
+}
+
+func decodeEarning(key, val []byte) (*model.Earning, error) {
+	d := newDecoder(val)
+	e := &model.Earning{ID: model.FormatID(model.PrefixEarning, [16]byte(key))}
+	e.ReferralID = d.id(model.PrefixReferral)
+	e.ProgramID = d.id(model.PrefixProgram)
+	e.AmbassadorID = d.id(model.PrefixAmbassador)
+	e.Amount = d.varint()
+	e.Currency = d.str()
+	e.ExternalID = d.optStr()
+	e.Metadata = d.bytes()
+	e.Status = statusOf(earningStatusBytes, d.byte())
+	e.RefundedAmount = d.varint()
+	e.CreatedAt = d.time()
+	e.UpdatedAt = d.time()
+	return e, d.err
+}
+
+func earningIndexes(e *model.Earning) (fixed []indexEntry, byStatus indexEntry) {
+	ref, prg, amb := keyOf(model.PrefixReferral, e.ReferralID), keyOf(model.PrefixProgram, e.ProgramID), keyOf(model.PrefixAmbassador, e.AmbassadorID)
+	return []indexEntry{{bucketEarningsByReferral, ref[:]}, {bucketEarningsByProgram, prg[:]}, {bucketEarningsByAmbassador, amb[:]}},
+		indexEntry{bucketEarningsByStatus, []byte{earningStatusBytes[e.Status]}}
+}
+
+func encodeCommission(c *model.Commission) []byte {
+	e := newEncoder()
+	e.idKey(model.PrefixAmbassador, c.AmbassadorID)
+	e.idKey(model.PrefixProgram, c.ProgramID)
+	e.idKey(model.PrefixReferral, c.ReferralID)
+	e.idKey(model.PrefixEarning, c.EarningID)
+	e.str(c.Kind)
+	e.varint(c.Amount)
+	e.str(c.Currency)
+	e.byte(commissionStatusBytes[c.Status])
+	e.time(c.ApprovableAt)
+	e.optID(model.PrefixPayout, c.PayoutID)
+	e.str(c.Basis.Source)
+	if r := c.Basis.Rule; r != nil {
+		e.byte(1)
+		e.str(r.Type)
+		e.varint(r.Amount)
+		e.str(r.Currency)
+		e.varint(r.BasisPoints)
+		e.varint(r.Cap)
+	} else {
+		e.byte(0)
+	}
+	e.varint(c.Basis.EarningAmount)
+	e.str(c.Basis.Rounding)
+	e.str(c.Basis.Note)
+	e.time(c.CreatedAt)
+	e.time(c.UpdatedAt)
+	return e.b
+}
+
+func decodeCommission(key, val []byte) (*model.Commission, error) {
+	d := newDecoder(val)
+	c := &model.Commission{ID: model.FormatID(model.PrefixCommission, [16]byte(key))}
+	c.AmbassadorID = d.id(model.PrefixAmbassador)
+	c.ProgramID = d.id(model.PrefixProgram)
+	c.ReferralID = d.id(model.PrefixReferral)
+	c.EarningID = d.id(model.PrefixEarning)
+	c.Kind = d.str()
+	c.Amount = d.varint()
+	c.Currency = d.str()
+	c.Status = statusOf(commissionStatusBytes, d.byte())
+	c.ApprovableAt = d.time()
+	c.PayoutID = d.optID(model.PrefixPayout)
+	c.Basis.Source = d.str()
+	if d.byte() == 1 {
+		c.Basis.Rule = &model.CommissionRule{Type: d.str(), Amount: d.varint(), Currency: d.str(), BasisPoints: d.varint(), Cap: d.varint()}
+	}
+	c.Basis.EarningAmount = d.varint()
+	c.Basis.Rounding = d.str()
+	c.Basis.Note = d.str()
+	c.CreatedAt = d.time()
+	c.UpdatedAt = d.time()
+	return c, d.err
+}
+
+// settle shows a pending commission whose hold has ended as approved: the
+// hold ending is a matter of time, not of a write.
+func settle(c *model.Commission, now time.Time) *model.Commission {
+	if c.Status == model.CommissionPending && !now.Before(c.ApprovableAt.Time) {
+		c.Status = model.CommissionApproved
+	}
+	return c
+}
+
+func (s *Store) putCommission(tx *bolt.Tx, c *model.Commission) error {
+	key := keyOf(model.PrefixCommission, c.ID)
+	if err := tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(c)); err != nil {
+		return err
+	}
+	amb, ern := keyOf(model.PrefixAmbassador, c.AmbassadorID), keyOf(model.PrefixEarning, c.EarningID)
+	return putIndexes(tx, key, indexEntry{bucketCommissionsByAmbassador, amb[:]}, indexEntry{bucketCommissionsByEarning, ern[:]})
+}
+
+// commissionsOf returns every commission of an earning, oldest first.
+func commissionsOf(tx *bolt.Tx, earningID string) ([]*model.Commission, error) {
+	ern := keyOf(model.PrefixEarning, earningID)
+	var out []*model.Commission
+	c := tx.Bucket(bucketCommissionsByEarning).Cursor()
+	for k, _ := c.Seek(ern[:]); k != nil && bytes.HasPrefix(k, ern[:]); k, _ = c.Next() {
+		key := k[16:]
+		cm, err := decodeCommission(key, tx.Bucket(bucketCommissions).Get(key))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cm)
+	}
+	return out, nil
+}
+
+// CreateEarning implements model.EarningService.
+func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem model.Idempotency) (*model.Earning, bool, error) {
+	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+		ref, err := getRecord(tx, bucketReferrals, model.PrefixReferral, in.ReferralID, decodeReferral)
+		if model.ErrorCode(err) == model.ENotFound {
+			return nil, model.FieldNotFound("referral_id", model.PrefixReferral, in.ReferralID)
+		} else if err != nil {
+			return nil, err
+		}
+		if ref.Status == model.ReferralRejected {
+			return nil, model.Errorf(model.EConflict, "referral %s is rejected and cannot earn", ref.ID)
+		}
+		refKey := keyOf(model.PrefixReferral, ref.ID)
+		var extKey []byte
+		if in.ExternalID != "" {
+			extKey = cat(refKey[:], hashKey(in.ExternalID))
+			if prev := tx.Bucket(bucketEarningsByExternalID).Get(extKey); prev != nil {
+				return nil, model.Errorf(model.EConflict, "external_id %q is already recorded for referral %s as %s",
+					in.ExternalID, ref.ID, model.FormatID(model.PrefixEarning, [16]byte(prev)))
+			}
+		}
+		prg, err := getRecord(tx, bucketPrograms, model.PrefixProgram, ref.ProgramID, decodeProgram)
+		if err != nil {
+			return nil, err
+		}
+
+		key := s.ids.New(now)
+		t := model.NewTime(now)
+		e := &model.Earning{ID: model.FormatID(model.PrefixEarning, key), ReferralID: ref.ID, ProgramID: ref.ProgramID,
+			AmbassadorID: ref.AmbassadorID, Amount: in.Amount, Currency: in.Currency, Metadata: in.Metadata,
+			Status: model.EarningRecorded, CreatedAt: t, UpdatedAt: t}
+		if in.ExternalID != "" {
+			e.ExternalID = &in.ExternalID
+		}
+		val := encodeEarning(e)
+		if err := tx.Bucket(bucketEarnings).Put(key[:], val); err != nil {
+			return nil, err
+		}
+		fixed, byStatus := earningIndexes(e)
+		if err := putIndexes(tx, key, append(fixed, byStatus)...); err != nil {
+			return nil, err
+		}
+		if extKey != nil {
+			if err := tx.Bucket(bucketEarningsByExternalID).Put(extKey, key[:]); err != nil {
+				return nil, err
+			}
+		}
+		if rule := prg.Commission; rule != nil {
+			amount, currency := rule.Compute(in.Amount, in.Currency)
+			ruleCopy := *rule
+			c := &model.Commission{ID: model.FormatID(model.PrefixCommission, s.ids.New(now)), AmbassadorID: e.AmbassadorID,
+				ProgramID: e.ProgramID, ReferralID: e.ReferralID, EarningID: e.ID, Kind: model.CommissionEarning,
+				Amount: amount, Currency: currency, Status: model.CommissionPending,
+				ApprovableAt: model.NewTime(now.AddDate(0, 0, prg.HoldDays)),
+				Basis: model.CommissionBasis{Source: "rule", Rule: &ruleCopy, EarningAmount: in.Amount,
+					Rounding: model.RoundingHalfEven, Note: describeRule(rule, in.Amount, in.Currency, amount, currency)},
+				CreatedAt: t, UpdatedAt: t}
+			if err := s.putCommission(tx, c); err != nil {
+				return nil, err
+			}
+		}
+		if ref.Status == model.ReferralPending {
+			before := *ref
+			ref.Status = model.ReferralConverted
+			if err := s.putReferralChange(tx, now, &before, ref); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.appendEvent(tx, now, model.EventEarningCreated, e); err != nil {
+			return nil, err
+		}
+		return snapshot(key, val), nil
+	})
+	return earningFromSnapshot(snap, replayed, err)
+}
+
+func earningFromSnapshot(snap []byte, replayed bool, err error) (*model.Earning, bool, error) {
+	if err != nil {
+		return nil, false, err
+	}
+	key, val, err := splitSnapshot(snap)
+	if err != nil {
+		return nil, false, err
+	}
+	e, err := decodeEarning(key[:], val)
+	return e, replayed, err
+}
+
+// describeRule says in words how a rule made amount, for the basis note.
+func describeRule(r *model.CommissionRule, earning int64, earningCur string, amount int64, cur string) string {
+	if r.Type == model.CommissionFlat {
+		return fmt.Sprintf("flat %d %s per earning", r.Amount, r.Currency)
+	}
+	note := fmt.Sprintf("%d basis points of %d %s = %d %s, rounded half to even", r.BasisPoints, earning, earningCur, amount, cur)
+	if r.Cap > 0 && amount == r.Cap {
+		note += fmt.Sprintf(", capped at %d", r.Cap)
+	}
+	return note
+}
+
+// FindEarningByID implements model.EarningService.
+func (s *Store) FindEarningByID(ctx context.Context, id string) (e *model.Earning, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		e, err = getRecord(tx, bucketEarnings, model.PrefixEarning, id, decodeEarning)
+		return err
+	})
+	return e, err
+}
+
+// FindEarnings implements model.EarningService. A time range starts the
+// walk at its end, since keys sort by creation time.
+func (s *Store) FindEarnings(ctx context.Context, f model.EarningFilter) (p model.Page[*model.Earning], err error) {
+	bucket, prefix := bucketEarnings, []byte(nil)
+	switch {
+	case f.ReferralID != "":
+		bucket, prefix = bucketEarningsByReferral, idPrefix(model.PrefixReferral, f.ReferralID)
+	case f.AmbassadorID != "":
+		bucket, prefix = bucketEarningsByAmbassador, idPrefix(model.PrefixAmbassador, f.AmbassadorID)
+	case f.ProgramID != "":
+		bucket, prefix = bucketEarningsByProgram, idPrefix(model.PrefixProgram, f.ProgramID)
+	case f.Status != "":
+		bucket, prefix = bucketEarningsByStatus, []byte{earningStatusBytes[f.Status]}
+	}
+	if f.Cursor == "" && !f.To.IsZero() {
+		f.Cursor = model.FormatID(model.PrefixEarning, model.TimeKey(f.To.Time))
+	}
+	load := func(tx *bolt.Tx, key []byte) (*model.Earning, bool, error) {
+		e, err := decodeEarning(key, tx.Bucket(bucketEarnings).Get(key))
+		if err != nil {
+			return nil, false, err
+		}
+		ok := (f.ReferralID == "" || e.ReferralID == f.ReferralID) && (f.AmbassadorID == "" || e.AmbassadorID == f.AmbassadorID) &&
+			(f.ProgramID == "" || e.ProgramID == f.ProgramID) && (f.Status == "" || e.Status == f.Status) &&
+			(f.From.IsZero() || !e.CreatedAt.Before(f.From.Time)) && (f.To.IsZero() || e.CreatedAt.Before(f.To.Time))
+		return e, ok, nil
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		p, err = listPage(tx, bucket, prefix, model.PrefixEarning, f.ListOptions, load)
+		return err
+	})
+	return p, err
+}
+
+// RefundEarning implements model.EarningService. Each commission of the
+// earning gets a clawback: the refunded share of it, or, when the earning
+// is refunded in full, exactly what is left of it, so partial refunds never
+// leave a cent behind through rounding.
+func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRefund, idem model.Idempotency) (*model.Earning, bool, error) {
+	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+		e, err := getRecord(tx, bucketEarnings, model.PrefixEarning, id, decodeEarning)
+		if err != nil {
+			return nil, err
+		}
+		left := e.Amount - e.RefundedAmount
+		amount := r.Amount
+		if amount == 0 {
+			amount = left
+		}
+		switch {
+		case left == 0:
+			return nil, model.Errorf(model.EConflict, "earning %s is already refunded in full", e.ID)
+		case amount < 0 || amount > left:
+			var fe model.FieldErrors
+			fe.Add("amount", model.FInvalidValue, "must be from 1 to %d, what is left of the earning", left)
+			return nil, fe.Err()
+		}
+		commissions, err := commissionsOf(tx, e.ID)
+		if err != nil {
+			return nil, err
+		}
+
+		before := *e
+		e.RefundedAmount += amount
+		e.Status = model.EarningPartiallyRefunded
+		if e.RefundedAmount == e.Amount {
+			e.Status = model.EarningRefunded
+		}
+		e.UpdatedAt = model.NewTime(now)
+		key := keyOf(model.PrefixEarning, e.ID)
+		val := encodeEarning(e)
+		if err := tx.Bucket(bucketEarnings).Put(key[:], val); err != nil {
+			return nil, err
+		}
+		_, oldStatus := earningIndexes(&before)
+		_, newStatus := earningIndexes(e)
+		if err := deleteIndexes(tx, key, oldStatus); err != nil {
+			return nil, err
+		}
+		if err := putIndexes(tx, key, newStatus); err != nil {
+			return nil, err
+		}
+		for _, orig := range commissions {
+			if orig.Kind != model.CommissionEarning {
+				continue
+			}
+			remaining := orig.Amount
+			for _, c := range commissions {
+				if c.Kind == model.CommissionClawback && c.Basis.Note == clawbackOf(orig.ID) {
+					remaining += c.Amount
+				}
+			}
+			claw := -model.MulDiv(orig.Amount, amount, e.Amount)
+			if e.Status == model.EarningRefunded {
+				claw = -remaining
+			}
+			if claw == 0 {
+				continue
+			}
+			settled := settle(orig, now)
+			c := &model.Commission{ID: model.FormatID(model.PrefixCommission, s.ids.New(now)), AmbassadorID: orig.AmbassadorID,
+				ProgramID: orig.ProgramID, ReferralID: orig.ReferralID, EarningID: orig.EarningID, Kind: model.CommissionClawback,
+				Amount: claw, Currency: orig.Currency, Status: model.CommissionPending, ApprovableAt: orig.ApprovableAt,
+				Basis: model.CommissionBasis{Source: orig.Basis.Source, Rule: orig.Basis.Rule, EarningAmount: amount,
+					Rounding: model.RoundingHalfEven, Note: clawbackOf(orig.ID)},
+				CreatedAt: model.NewTime(now), UpdatedAt: model.NewTime(now)}
+			if settled.Status != model.CommissionPending {
+				// The commission it reverses is approved or paid: the
+				// clawback counts against the next payout at once.
+				c.Status, c.ApprovableAt = model.CommissionApproved, model.NewTime(now)
+			}
+			if err := s.putCommission(tx, c); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.appendEvent(tx, now, EventEarningRefunded, struct {
+			Earning *model.Earning `json:"earning"`
+			Amount  int64          `json:"amount"`
+		}{e, amount}); err != nil {
+			return nil, err
+		}
+		return snapshot(key, val), nil
+	})
+	return earningFromSnapshot(snap, replayed, err)
+}
+
+// clawbackOf is the basis note that ties a clawback to what it reverses.
+func clawbackOf(commissionID string) string { return "clawback of " + commissionID }
+
+// FindCommissionByID implements model.EarningService.
+func (s *Store) FindCommissionByID(ctx context.Context, id string) (c *model.Commission, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		c, err = getRecord(tx, bucketCommissions, model.PrefixCommission, id, decodeCommission)
+		return err
+	})
+	if c != nil {
+		settle(c, s.now())
+	}
+	return c, err
+}
+
+// FindCommissions implements model.EarningService.
+func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (p model.Page[*model.Commission], err error) {
+	bucket, prefix := bucketCommissions, []byte(nil)
+	switch {
+	case f.EarningID != "":
+		bucket, prefix = bucketCommissionsByEarning, idPrefix(model.PrefixEarning, f.EarningID)
+	case f.AmbassadorID != "":
+		bucket, prefix = bucketCommissionsByAmbassador, idPrefix(model.PrefixAmbassador, f.AmbassadorID)
+	}
+	now := s.now()
+	load := func(tx *bolt.Tx, key []byte) (*model.Commission, bool, error) {
+		c, err := decodeCommission(key, tx.Bucket(bucketCommissions).Get(key))
+		if err != nil {
+			return nil, false, err
+		}
+		settle(c, now)
+		ok := (f.EarningID == "" || c.EarningID == f.EarningID) && (f.AmbassadorID == "" || c.AmbassadorID == f.AmbassadorID) &&
+			(f.Status == "" || c.Status == f.Status)
+		return c, ok, nil
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		p, err = listPage(tx, bucket, prefix, model.PrefixCommission, f.ListOptions, load)
+		return err
+	})
+	return p, err
+}
+
+// ApproveCommission implements model.EarningService.
+func (s *Store) ApproveCommission(ctx context.Context, id string) (c *model.Commission, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		now := s.now()
+		c, err = getRecord(tx, bucketCommissions, model.PrefixCommission, id, decodeCommission)
+		if err != nil {
+			return err
+		}
+		switch settle(c, now).Status {
+		case model.CommissionPaid:
+			return model.Errorf(model.EConflict, "commission %s is already paid", c.ID)
+		case model.CommissionApproved:
+			return nil
+		}
+		c.Status, c.UpdatedAt = model.CommissionApproved, model.NewTime(now)
+		key := keyOf(model.PrefixCommission, c.ID)
+		return tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(c))
+	})
+	return c, err
+}
+
+// ambassadorCommissions calls fn with each of an ambassador's commissions,
+// settled at now.
+func ambassadorCommissions(tx *bolt.Tx, ambassadorID string, now time.Time, fn func(*model.Commission) error) error {
+	amb := keyOf(model.PrefixAmbassador, ambassadorID)
+	c := tx.Bucket(bucketCommissionsByAmbassador).Cursor()
+	for k, _ := c.Seek(amb[:]); k != nil && bytes.HasPrefix(k, amb[:]); k, _ = c.Next() {
+		key := k[16:]
+		cm, err := decodeCommission(key, tx.Bucket(bucketCommissions).Get(key))
+		if err != nil {
+			return err
+		}
+		if err := fn(settle(cm, now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AmbassadorBalance implements model.EarningService.
+func (s *Store) AmbassadorBalance(ctx context.Context, ambassadorID string) (out []model.Balance, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		if !exists(tx, bucketAmbassadors, model.PrefixAmbassador, ambassadorID) {
+			return model.NotFound(model.PrefixAmbassador, ambassadorID)
+		}
+		byCurrency := map[string]*model.Balance{}
+		var order []string
+		defer func() {
+			for _, cur := range order {
+				out = append(out, *byCurrency[cur])
+			}
+		}()
+		return ambassadorCommissions(tx, ambassadorID, s.now(), func(c *model.Commission) error {
+			b := byCurrency[c.Currency]
+			if b == nil {
+				b = &model.Balance{Currency: c.Currency}
+				byCurrency[c.Currency] = b
+				order = append(order, c.Currency)
+			}
+			switch c.Status {
+			case model.CommissionPending:
+				b.Pending += c.Amount
+			case model.CommissionApproved:
+				b.Approved += c.Amount
+			case model.CommissionPaid:
+				b.Paid += c.Amount
+			}
+			return nil
+		})
+	})
+	if out == nil {
+		out = []model.Balance{}
+	}
+	return out, err
+}
+
+func encodePayout(p *model.Payout) []byte {
+	e := newEncoder()
+	e.idKey(model.PrefixAmbassador, p.AmbassadorID)
+	e.varint(p.Amount)
+	e.str(p.Currency)
+	e.uvarint(uint64(p.Commissions))
+	e.str(p.ExternalReference)
+	e.time(p.CreatedAt)
+	return e.b
+}
+
+func decodePayout(key, val []byte) (*model.Payout, error) {
+	d := newDecoder(val)
+	p := &model.Payout{ID: model.FormatID(model.PrefixPayout, [16]byte(key))}
+	p.AmbassadorID = d.id(model.PrefixAmbassador)
+	p.Amount = d.varint()
+	p.Currency = d.str()
+	p.Commissions = int(d.uvarint())
+	p.ExternalReference = d.str()
+	p.CreatedAt = d.time()
+	return p, d.err
+}
+
+// CreatePayout implements model.EarningService: every approved commission
+// of the ambassador in the currency (clawbacks included) is marked paid in
+// one transaction, and the payout records their sum.
+func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem model.Idempotency) (*model.Payout, bool, error) {
+	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+		if !exists(tx, bucketAmbassadors, model.PrefixAmbassador, in.AmbassadorID) {
+			return nil, model.FieldNotFound("ambassador_id", model.PrefixAmbassador, in.AmbassadorID)
+		}
+		var due []*model.Commission
+		var sum int64
+		err := ambassadorCommissions(tx, in.AmbassadorID, now, func(c *model.Commission) error {
+			if c.Status == model.CommissionApproved && c.Currency == in.Currency {
+				due = append(due, c)
+				sum += c.Amount
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if sum <= 0 {
+			return nil, model.Errorf(model.EConflict, "ambassador %s has no approved commissions in %s to pay (approved total %d)",
+				in.AmbassadorID, in.Currency, sum)
+		}
+		key := s.ids.New(now)
+		p := &model.Payout{ID: model.FormatID(model.PrefixPayout, key), AmbassadorID: in.AmbassadorID, Amount: sum,
+			Currency: in.Currency, Commissions: len(due), ExternalReference: in.ExternalReference, CreatedAt: model.NewTime(now)}
+		val := encodePayout(p)
+		if err := tx.Bucket(bucketPayouts).Put(key[:], val); err != nil {
+			return nil, err
+		}
+		for _, c := range due {
+			c.Status, c.PayoutID, c.UpdatedAt = model.CommissionPaid, &p.ID, model.NewTime(now)
+			ck := keyOf(model.PrefixCommission, c.ID)
+			if err := tx.Bucket(bucketCommissions).Put(ck[:], encodeCommission(c)); err != nil {
+				return nil, err
+			}
+		}
+		return snapshot(key, val), nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	key, val, err := splitSnapshot(snap)
+	if err != nil {
+		return nil, false, err
+	}
+	p, err := decodePayout(key[:], val)
+	return p, replayed, err
+}
