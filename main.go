@@ -156,7 +156,7 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 	}()
 
-	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Earnings: st, Backup: st}
+	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st}
 	if len(cfg.Hooks.Plugins) > 0 {
 		var cfgs []host.Config
 		for _, p := range cfg.Hooks.Plugins {

@@ -58,7 +58,7 @@ func newEnv(t *testing.T) *env {
 		}
 		st.Close()
 	})
-	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Earnings: st, Backup: st},
+	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st},
 		api.Config{AdminToken: adminToken, Metrics: metrics.New(func() float64 { return float64(st.Stats().FileSize) }),
 			ServeMetrics: true, Now: clk.Now})
 	srv.SetReady(true)

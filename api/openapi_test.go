@@ -342,7 +342,7 @@ func fullEnv(e *env, cfg api.Config) *env {
 	cfg.AdminToken = adminToken
 	cfg.Metrics = metrics.New(func() float64 { return 0 })
 	cfg.ServeMetrics = true
-	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Backup: e.st}, cfg)
+	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st}, cfg)
 	srv.SetReady(true)
 	f := *e
 	f.srv = srv
@@ -491,6 +491,10 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-1"}}, 201)
 	do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{
 		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-2"}}, 409)
+
+	do("/v1/stats/funnel", request{Method: "GET", Path: "/v1/stats/funnel?program_id=" + prg + "&exclude_flagged=true", Token: read}, 200)
+	do("/v1/stats/funnel", request{Method: "GET", Path: "/v1/stats/funnel?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", Token: read}, 400)
+	do("/v1/stats/leaderboard", request{Method: "GET", Path: "/v1/stats/leaderboard?limit=5", Token: read}, 200)
 
 	// Errors.
 	bad := do("/v1/referrals", request{Method: "POST", Path: "/v1/referrals", Token: write, Body: map[string]any{

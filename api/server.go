@@ -29,6 +29,7 @@ type Services struct {
 	Referrals   model.ReferralService
 	Keys        model.APIKeyService
 	Earnings    model.EarningService
+	Stats       model.StatsService
 	Backup      model.BackupService
 	// Checker, when set, vets each new referral (hook plugins).
 	Checker model.ReferralChecker
@@ -149,6 +150,9 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("POST", "/v1/commissions/:id/approve", model.ScopeAdmin, s.handleCommissionApprove)
 	s.handle("GET", "/v1/ambassadors/:id/balance", model.ScopeRead, s.handleAmbassadorBalance)
 	s.handle("POST", "/v1/payouts", model.ScopeAdmin, s.handlePayoutCreate)
+
+	s.handle("GET", "/v1/stats/funnel", model.ScopeRead, s.handleFunnel)
+	s.handle("GET", "/v1/stats/leaderboard", model.ScopeRead, s.handleLeaderboard)
 
 	s.handle("POST", "/v1/keys", model.ScopeAdmin, s.handleKeyCreate)
 	s.handle("GET", "/v1/keys", model.ScopeAdmin, s.handleKeyList)

@@ -218,6 +218,7 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 				return nil, err
 			}
 		}
+		var commission *model.Commission
 		if rule := prg.Commission; rule != nil {
 			amount, currency := rule.Compute(in.Amount, in.Currency)
 			ruleCopy := *rule
@@ -231,6 +232,17 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 			if err := s.putCommission(tx, c); err != nil {
 				return nil, err
 			}
+			commission = c
+		}
+		if err := bump(tx, subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(now), func(c *model.Counts) {
+			m := c.MoneyFor(e.Currency)
+			m.Earnings++
+			m.Amount += e.Amount
+			if commission != nil {
+				c.MoneyFor(commission.Currency).Commissions += commission.Amount
+			}
+		}); err != nil {
+			return nil, err
 		}
 		if ref.Status == model.ReferralPending {
 			before := *ref
@@ -341,6 +353,10 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 		if err != nil {
 			return nil, err
 		}
+		ref, err := getRecord(tx, bucketReferrals, model.PrefixReferral, e.ReferralID, decodeReferral)
+		if err != nil {
+			return nil, err
+		}
 
 		before := *e
 		e.RefundedAmount += amount
@@ -362,6 +378,7 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 		if err := putIndexes(tx, key, newStatus); err != nil {
 			return nil, err
 		}
+		var clawbacks []*model.Commission
 		for _, orig := range commissions {
 			if orig.Kind != model.CommissionEarning {
 				continue
@@ -394,6 +411,16 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 			if err := s.putCommission(tx, c); err != nil {
 				return nil, err
 			}
+			clawbacks = append(clawbacks, c)
+		}
+		// On the earning's day: refunds and clawbacks belong to its cohort.
+		if err := bump(tx, subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(model.IDTime(key)), func(c *model.Counts) {
+			c.MoneyFor(e.Currency).Refunded += amount
+			for _, cb := range clawbacks {
+				c.MoneyFor(cb.Currency).Commissions += cb.Amount
+			}
+		}); err != nil {
+			return nil, err
 		}
 		if err := s.appendEvent(tx, now, EventEarningRefunded, struct {
 			Earning *model.Earning `json:"earning"`

@@ -100,6 +100,10 @@ func (s *Store) CreateImpression(ctx context.Context, in model.ImpressionCreate,
 		if err := putIndexes(tx, key, impressionIndexes(m)...); err != nil {
 			return nil, err
 		}
+		if err := bump(tx, subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(now),
+			func(c *model.Counts) { c.Impressions++ }); err != nil {
+			return nil, err
+		}
 		if err := s.appendEvent(tx, now, model.EventImpressionCreated, m); err != nil {
 			return nil, err
 		}

@@ -125,6 +125,14 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 		if err := putIndexes(tx, key, append(fixed, byStatus...)...); err != nil {
 			return nil, err
 		}
+		if err := bump(tx, referralSubject(r), dayOf(now), func(c *model.Counts) {
+			c.Referrals++
+			if len(r.Flags) > 0 {
+				c.FlaggedReferrals++
+			}
+		}); err != nil {
+			return nil, err
+		}
 		if err := s.appendEvent(tx, now, model.EventReferralCreated, r); err != nil {
 			return nil, err
 		}
@@ -244,6 +252,9 @@ func (s *Store) putReferralChange(tx *bolt.Tx, now time.Time, before, r *model.R
 		return err
 	}
 	if err := putIndexes(tx, key, newIdx...); err != nil {
+		return err
+	}
+	if err := countStatusChange(tx, r); err != nil {
 		return err
 	}
 	return s.appendEvent(tx, now, model.EventReferralStatusChanged, struct {

@@ -66,7 +66,7 @@ var allBuckets = [][]byte{
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 1
+const schemaVersion = 2
 
 var keySchemaVersion = []byte("schema_version")
 
@@ -180,22 +180,34 @@ func Open(path string, opt Options) (*Store, error) {
 // migrate creates the buckets and checks the schema version. Later layouts
 // add their steps here, each moving the version up by one.
 func (s *Store) migrate(tx *bolt.Tx) error {
-	for _, name := range append(allBuckets, moneyBuckets...) {
+	for _, name := range append(append(allBuckets, moneyBuckets...), bucketCounters) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
 	v := meta.Get(keySchemaVersion)
+	setVersion := func() error { return meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, schemaVersion)) }
 	switch {
 	case v == nil:
-		return meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, schemaVersion))
+		return setVersion()
 	case len(v) != 8:
 		return fmt.Errorf("corrupt schema version")
-	case binary.BigEndian.Uint64(v) > schemaVersion:
-		return fmt.Errorf("store has schema version %d; this referrald reads up to %d", binary.BigEndian.Uint64(v), schemaVersion)
 	}
-	return nil
+	version := binary.BigEndian.Uint64(v)
+	if version > schemaVersion {
+		return fmt.Errorf("store has schema version %d; this referrald reads up to %d", version, schemaVersion)
+	}
+	// Each step moves a store up one version, in order.
+	steps := map[uint64]func(*bolt.Tx) error{
+		1: rebuildCounters, // 1 → 2: per-day counters, counted from the records
+	}
+	for ; version < schemaVersion; version++ {
+		if err := steps[version](tx); err != nil {
+			return fmt.Errorf("migrate schema %d → %d: %w", version, version+1, err)
+		}
+	}
+	return setVersion()
 }
 
 // Close finishes the writes already accepted, refuses new ones, stops the

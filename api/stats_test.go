@@ -1,0 +1,35 @@
+package api_test
+
+import (
+	"testing"
+	"time"
+)
+
+func TestFunnelAndLeaderboard(t *testing.T) {
+	e := newEnv(t)
+	ref, amb := moneySetup(t, e, percentProgram)
+	e.earn(ref, 2000, nil) // converts, 10 % = 200 commission
+	prgOf := e.call(request{Method: "GET", Path: "/v1/referrals/" + ref, Token: e.readToken}).JSON(t)["program_id"].(string)
+	// A second ambassador with a referral that does not convert.
+	_, amb2 := moneySetup(t, e, percentProgram)
+
+	f := e.call(request{Method: "GET", Path: "/v1/stats/funnel?program_id=" + prgOf, Token: e.readToken}).JSON(t)
+	money := f["earnings"].([]any)[0].(map[string]any)
+	if f["impressions"] != 1.0 || f["referrals"] != 1.0 || f["conversions"] != 1.0 || f["scan_to_signup_rate"] != 1.0 ||
+		f["signup_to_purchase_rate"] != 1.0 || money["amount"] != 2000.0 || money["commissions"] != 200.0 {
+		t.Fatalf("funnel: %v", f)
+	}
+	all := e.call(request{Method: "GET", Path: "/v1/stats/funnel", Token: e.readToken}).JSON(t)
+	if all["referrals"] != 2.0 || all["signup_to_purchase_rate"] != 0.5 {
+		t.Fatalf("funnel of everything: %v", all)
+	}
+	tomorrow := e.clock.Now().Add(24 * time.Hour).Format(time.RFC3339)
+	if later := e.call(request{Method: "GET", Path: "/v1/stats/funnel?from=" + tomorrow, Token: e.readToken}).JSON(t); later["referrals"] != 0.0 || later["signup_to_purchase_rate"] != nil {
+		t.Fatalf("funnel from tomorrow: %v", later)
+	}
+	board := e.call(request{Method: "GET", Path: "/v1/stats/leaderboard", Token: e.readToken}).JSON(t)["data"].([]any)
+	if len(board) != 2 || board[0].(map[string]any)["ambassador_id"] != amb || board[1].(map[string]any)["ambassador_id"] != amb2 {
+		t.Fatalf("leaderboard: %v", board)
+	}
+	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/stats/funnel?exclude_flagged=yes", Token: e.readToken}), 400, "validation_failed")
+}

@@ -1,0 +1,114 @@
+package model
+
+import "context"
+
+// Counts are what the per-day counters hold for one dimension (all, a
+// program, an ambassador, both, or a placement). They are cohort counts:
+// a referral counts on the day it signed up, even when it converts or is
+// rejected later; an earning, its refunds and its commissions count on the
+// day of the earning. So the signup→purchase rate of a range reads "of
+// those who signed up then, how many bought".
+type Counts struct {
+	Impressions int64 `json:"impressions"`
+	// ExcludedImpressions are bot or repeat scans, left out of rates.
+	ExcludedImpressions int64 `json:"excluded_impressions"`
+	Referrals           int64 `json:"referrals"`
+	FlaggedReferrals    int64 `json:"flagged_referrals"`
+	Conversions         int64 `json:"conversions"`
+	// FlaggedConversions are the conversions among flagged referrals.
+	FlaggedConversions int64 `json:"flagged_conversions"`
+	Rejected           int64 `json:"rejected"`
+	// Money is per currency, in the order currencies first appeared.
+	Money []MoneyCounts `json:"earnings"`
+}
+
+// MoneyCounts are the money figures of one currency.
+type MoneyCounts struct {
+	Currency string `json:"currency"`
+	Earnings int64  `json:"count"`
+	Amount   int64  `json:"amount"`
+	Refunded int64  `json:"refunded"`
+	// Commissions is the net of commissions and clawbacks.
+	Commissions int64 `json:"commissions"`
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	c.Impressions += o.Impressions
+	c.ExcludedImpressions += o.ExcludedImpressions
+	c.Referrals += o.Referrals
+	c.FlaggedReferrals += o.FlaggedReferrals
+	c.Conversions += o.Conversions
+	c.FlaggedConversions += o.FlaggedConversions
+	c.Rejected += o.Rejected
+	for _, m := range o.Money {
+		mc := c.MoneyFor(m.Currency)
+		mc.Earnings += m.Earnings
+		mc.Amount += m.Amount
+		mc.Refunded += m.Refunded
+		mc.Commissions += m.Commissions
+	}
+}
+
+// MoneyFor returns the figures of currency, adding them if new.
+func (c *Counts) MoneyFor(currency string) *MoneyCounts {
+	for i := range c.Money {
+		if c.Money[i].Currency == currency {
+			return &c.Money[i]
+		}
+	}
+	c.Money = append(c.Money, MoneyCounts{Currency: currency})
+	return &c.Money[len(c.Money)-1]
+}
+
+// StatsFilter picks the counters a funnel or leaderboard reads.
+type StatsFilter struct {
+	ProgramID, AmbassadorID, PlacementID string
+	// From and To bound the days read: From's day up to, not including,
+	// To's day (UTC). Zero is open.
+	From, To Time
+	// ExcludeFlagged leaves flagged referrals (and conversions among
+	// them) out of the counts.
+	ExcludeFlagged bool
+}
+
+// Funnel is the conversion funnel of a filter.
+type Funnel struct {
+	Counts
+	// ScanToSignupRate is referrals / counted impressions; null when there
+	// were no impressions.
+	ScanToSignupRate *float64 `json:"scan_to_signup_rate"`
+	// SignupToPurchaseRate is conversions / referrals.
+	SignupToPurchaseRate *float64 `json:"signup_to_purchase_rate"`
+}
+
+// Rates fills in the funnel's rates from its counts.
+func (f *Funnel) Rates() {
+	f.ScanToSignupRate = ratio(f.Referrals, f.Impressions-f.ExcludedImpressions)
+	f.SignupToPurchaseRate = ratio(f.Conversions, f.Referrals)
+	if f.Money == nil {
+		f.Money = []MoneyCounts{}
+	}
+}
+
+func ratio(a, b int64) *float64 {
+	if b <= 0 {
+		return nil
+	}
+	r := float64(a) / float64(b)
+	return &r
+}
+
+// LeaderboardEntry is one ambassador's funnel.
+type LeaderboardEntry struct {
+	AmbassadorID string `json:"ambassador_id"`
+	Funnel
+}
+
+// StatsService reads the counters.
+type StatsService interface {
+	Funnel(ctx context.Context, f StatsFilter) (Funnel, error)
+	// Leaderboard ranks ambassadors by conversions, then referrals, then
+	// impressions, and returns the first limit.
+	Leaderboard(ctx context.Context, f StatsFilter, limit int) ([]LeaderboardEntry, error)
+}

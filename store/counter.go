@@ -1,0 +1,401 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+// Per-day counters make the funnel and leaderboard cost a few hundred key
+// reads however many records there are. They are updated in the same
+// transaction as the records they count, keyed by dimension, subject and
+// UTC day, so one subject's days lie together and a date range is one
+// cursor walk:
+//
+//	g ‖ day                 everything
+//	p ‖ program ‖ day       a program
+//	a ‖ ambassador ‖ day    an ambassador
+//	x ‖ program ‖ ambassador ‖ day
+//	l ‖ placement ‖ day
+//
+// Counts are by cohort (see model.Counts): the day is that of the record a
+// count belongs to, the referral for a conversion, the earning for a
+// refund, which is what lets recount rebuild them exactly from records.
+var bucketCounters = []byte("counters")
+
+const (
+	dimAll        = 'g'
+	dimProgram    = 'p'
+	dimAmbassador = 'a'
+	dimPair       = 'x'
+	dimPlacement  = 'l'
+)
+
+// subject is who a count belongs to.
+type subject struct {
+	program, ambassador string
+	placement           *string
+}
+
+func dayOf(t time.Time) uint32 { return uint32(t.Unix() / 86400) }
+
+func dayKey(d uint32) []byte { return binary.BigEndian.AppendUint32(nil, d) }
+
+func (s subject) keys(day uint32) [][]byte {
+	prg, amb := keyOf(model.PrefixProgram, s.program), keyOf(model.PrefixAmbassador, s.ambassador)
+	d := dayKey(day)
+	keys := [][]byte{
+		cat([]byte{dimAll}, d),
+		cat([]byte{dimProgram}, prg[:], d),
+		cat([]byte{dimAmbassador}, amb[:], d),
+		cat([]byte{dimPair}, prg[:], amb[:], d),
+	}
+	if s.placement != nil {
+		plc := keyOf(model.PrefixPlacement, *s.placement)
+		keys = append(keys, cat([]byte{dimPlacement}, plc[:], d))
+	}
+	return keys
+}
+
+func encodeCounts(c *model.Counts) []byte {
+	e := newEncoder()
+	for _, v := range []int64{c.Impressions, c.ExcludedImpressions, c.Referrals, c.FlaggedReferrals, c.Conversions, c.FlaggedConversions, c.Rejected} {
+		e.varint(v)
+	}
+	money := slices.Clone(c.Money)
+	sort.Slice(money, func(i, j int) bool { return money[i].Currency < money[j].Currency })
+	e.uvarint(uint64(len(money)))
+	for _, m := range money {
+		e.str(m.Currency)
+		e.varint(m.Earnings)
+		e.varint(m.Amount)
+		e.varint(m.Refunded)
+		e.varint(m.Commissions)
+	}
+	return e.b
+}
+
+func decodeCounts(v []byte) (model.Counts, error) {
+	var c model.Counts
+	d := newDecoder(v)
+	for _, p := range []*int64{&c.Impressions, &c.ExcludedImpressions, &c.Referrals, &c.FlaggedReferrals, &c.Conversions, &c.FlaggedConversions, &c.Rejected} {
+		*p = d.varint()
+	}
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		c.Money = append(c.Money, model.MoneyCounts{Currency: d.str(), Earnings: d.varint(), Amount: d.varint(),
+			Refunded: d.varint(), Commissions: d.varint()})
+	}
+	return c, d.err
+}
+
+// bump applies change to every counter of subj on day.
+func bump(tx *bolt.Tx, subj subject, day uint32, change func(*model.Counts)) error {
+	b := tx.Bucket(bucketCounters)
+	for _, k := range subj.keys(day) {
+		var c model.Counts
+		if v := b.Get(k); v != nil {
+			var err error
+			if c, err = decodeCounts(v); err != nil {
+				return err
+			}
+		}
+		change(&c)
+		if err := b.Put(k, encodeCounts(&c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func referralSubject(r *model.Referral) subject {
+	return subject{program: r.ProgramID, ambassador: r.AmbassadorID, placement: r.PlacementID}
+}
+
+func referralDay(r *model.Referral) uint32 {
+	return dayOf(model.IDTime(keyOf(model.PrefixReferral, r.ID)))
+}
+
+// countStatusChange counts a referral leaving pending, on its signup day.
+func countStatusChange(tx *bolt.Tx, r *model.Referral) error {
+	if r.Status == model.ReferralPending {
+		return nil
+	}
+	return bump(tx, referralSubject(r), referralDay(r), func(c *model.Counts) {
+		switch r.Status {
+		case model.ReferralConverted:
+			c.Conversions++
+			if len(r.Flags) > 0 {
+				c.FlaggedConversions++
+			}
+		case model.ReferralRejected:
+			c.Rejected++
+		}
+	})
+}
+
+// statsScope picks the counter prefix a filter reads.
+func statsScope(f model.StatsFilter) []byte {
+	switch {
+	case f.PlacementID != "":
+		return cat([]byte{dimPlacement}, idPrefix(model.PrefixPlacement, f.PlacementID))
+	case f.ProgramID != "" && f.AmbassadorID != "":
+		return cat([]byte{dimPair}, idPrefix(model.PrefixProgram, f.ProgramID), idPrefix(model.PrefixAmbassador, f.AmbassadorID))
+	case f.ProgramID != "":
+		return cat([]byte{dimProgram}, idPrefix(model.PrefixProgram, f.ProgramID))
+	case f.AmbassadorID != "":
+		return cat([]byte{dimAmbassador}, idPrefix(model.PrefixAmbassador, f.AmbassadorID))
+	}
+	return []byte{dimAll}
+}
+
+func dayRange(f model.StatsFilter) (from, to uint32) {
+	from, to = 0, ^uint32(0)
+	if !f.From.IsZero() {
+		from = dayOf(f.From.Time)
+	}
+	if !f.To.IsZero() {
+		to = dayOf(f.To.Time)
+	}
+	return from, to
+}
+
+func finish(c model.Counts, excludeFlagged bool) model.Funnel {
+	if excludeFlagged {
+		c.Referrals -= c.FlaggedReferrals
+		c.Conversions -= c.FlaggedConversions
+	}
+	f := model.Funnel{Counts: c}
+	f.Rates()
+	return f
+}
+
+// Funnel implements model.StatsService.
+func (s *Store) Funnel(ctx context.Context, f model.StatsFilter) (model.Funnel, error) {
+	var total model.Counts
+	prefix := statsScope(f)
+	from, to := dayRange(f)
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCounters).Cursor()
+		for k, v := c.Seek(cat(prefix, dayKey(from))); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+4; k, v = c.Next() {
+			if binary.BigEndian.Uint32(k[len(prefix):]) >= to {
+				break
+			}
+			counts, err := decodeCounts(v)
+			if err != nil {
+				return err
+			}
+			total.Add(counts)
+		}
+		return nil
+	})
+	return finish(total, f.ExcludeFlagged), err
+}
+
+// Leaderboard implements model.StatsService: it walks every ambassador's
+// days within the program (or overall), so its cost grows with
+// ambassadors × days, never with referrals.
+func (s *Store) Leaderboard(ctx context.Context, f model.StatsFilter, limit int) ([]model.LeaderboardEntry, error) {
+	prefix := []byte{dimAmbassador}
+	if f.ProgramID != "" {
+		prefix = cat([]byte{dimPair}, idPrefix(model.PrefixProgram, f.ProgramID))
+	}
+	from, to := dayRange(f)
+	byAmbassador := map[[16]byte]*model.Counts{}
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCounters).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) != len(prefix)+16+4 {
+				continue
+			}
+			if day := binary.BigEndian.Uint32(k[len(prefix)+16:]); day < from || day >= to {
+				continue
+			}
+			counts, err := decodeCounts(v)
+			if err != nil {
+				return err
+			}
+			amb := [16]byte(k[len(prefix) : len(prefix)+16])
+			if byAmbassador[amb] == nil {
+				byAmbassador[amb] = &model.Counts{}
+			}
+			byAmbassador[amb].Add(counts)
+		}
+		return nil
+	})
+	out := make([]model.LeaderboardEntry, 0, len(byAmbassador))
+	for amb, c := range byAmbassador {
+		out = append(out, model.LeaderboardEntry{AmbassadorID: model.FormatID(model.PrefixAmbassador, amb), Funnel: finish(*c, f.ExcludeFlagged)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Conversions != b.Conversions {
+			return a.Conversions > b.Conversions
+		}
+		if a.Referrals != b.Referrals {
+			return a.Referrals > b.Referrals
+		}
+		if a.Impressions != b.Impressions {
+			return a.Impressions > b.Impressions
+		}
+		return a.AmbassadorID < b.AmbassadorID
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, err
+}
+
+// recount computes every counter from the records alone.
+func recount(tx *bolt.Tx) (map[string]*model.Counts, error) {
+	out := map[string]*model.Counts{}
+	add := func(subj subject, day uint32, change func(*model.Counts)) {
+		for _, k := range subj.keys(day) {
+			c := out[string(k)]
+			if c == nil {
+				c = &model.Counts{}
+				out[string(k)] = c
+			}
+			change(c)
+		}
+	}
+	err := tx.Bucket(bucketImpressions).ForEach(func(k, v []byte) error {
+		m, err := decodeImpression(k, v)
+		if err != nil {
+			return err
+		}
+		add(subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(model.IDTime([16]byte(k))), func(c *model.Counts) { c.Impressions++ })
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	placements := map[string]*string{} // referral → placement, for money
+	err = tx.Bucket(bucketReferrals).ForEach(func(k, v []byte) error {
+		r, err := decodeReferral(k, v)
+		if err != nil {
+			return err
+		}
+		placements[r.ID] = r.PlacementID
+		add(referralSubject(r), referralDay(r), func(c *model.Counts) {
+			c.Referrals++
+			flagged := len(r.Flags) > 0
+			if flagged {
+				c.FlaggedReferrals++
+			}
+			switch r.Status {
+			case model.ReferralConverted:
+				c.Conversions++
+				if flagged {
+					c.FlaggedConversions++
+				}
+			case model.ReferralRejected:
+				c.Rejected++
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	earnings := map[string]*model.Earning{}
+	err = tx.Bucket(bucketEarnings).ForEach(func(k, v []byte) error {
+		e, err := decodeEarning(k, v)
+		if err != nil {
+			return err
+		}
+		earnings[e.ID] = e
+		add(subject{e.ProgramID, e.AmbassadorID, placements[e.ReferralID]}, dayOf(model.IDTime([16]byte(k))), func(c *model.Counts) {
+			m := c.MoneyFor(e.Currency)
+			m.Earnings++
+			m.Amount += e.Amount
+			m.Refunded += e.RefundedAmount
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = tx.Bucket(bucketCommissions).ForEach(func(k, v []byte) error {
+		cm, err := decodeCommission(k, v)
+		if err != nil {
+			return err
+		}
+		e := earnings[cm.EarningID]
+		if e == nil {
+			return fmt.Errorf("commission %s names unknown earning %s", cm.ID, cm.EarningID)
+		}
+		add(subject{e.ProgramID, e.AmbassadorID, placements[e.ReferralID]}, dayOf(model.IDTime(keyOf(model.PrefixEarning, e.ID))),
+			func(c *model.Counts) { c.MoneyFor(cm.Currency).Commissions += cm.Amount })
+		return nil
+	})
+	return out, err
+}
+
+// rebuildCounters replaces every counter with a recount (a migration
+// step for stores that predate counters).
+func rebuildCounters(tx *bolt.Tx) error {
+	counts, err := recount(tx)
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(bucketCounters); err != nil {
+		return err
+	}
+	b, err := tx.CreateBucket(bucketCounters)
+	if err != nil {
+		return err
+	}
+	for k, c := range counts {
+		if err := b.Put([]byte(k), encodeCounts(c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// VerifyCounters recounts every counter from the records and reports
+// where the stored counters differ.
+func (s *Store) VerifyCounters(ctx context.Context) error {
+	return s.view(func(tx *bolt.Tx) error {
+		want, err := recount(tx)
+		if err != nil {
+			return err
+		}
+		var diffs []string
+		seen := map[string]bool{}
+		err = tx.Bucket(bucketCounters).ForEach(func(k, v []byte) error {
+			seen[string(k)] = true
+			w := want[string(k)]
+			if w == nil {
+				w = &model.Counts{}
+			}
+			if !bytes.Equal(v, encodeCounts(w)) {
+				got, _ := decodeCounts(v)
+				diffs = append(diffs, fmt.Sprintf("%q: stored %+v, recounted %+v", k, got, *w))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for k, w := range want {
+			if !seen[k] {
+				diffs = append(diffs, fmt.Sprintf("%q: missing, recounted %+v", k, *w))
+			}
+		}
+		if len(diffs) > 0 {
+			sort.Strings(diffs)
+			return fmt.Errorf("%d counters differ from a recount:\n%s", len(diffs), strings.Join(diffs, "\n"))
+		}
+		return nil
+	})
+}

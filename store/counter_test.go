@@ -1,0 +1,154 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
+)
+
+// TestCountersMatchARecount runs a mixed workload over several days and
+// checks the counters kept in the write transactions against a recount
+// from the records, then reads the funnel and leaderboard from them.
+func TestCountersMatchARecount(t *testing.T) {
+	start := time.Date(2026, 11, 1, 23, 0, 0, 0, time.UTC)
+	clk := &clock{t: start}
+	s := MustOpenStore(t, store.Options{Now: clk.Now, SweepInterval: -1})
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	percent, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "Pct", LandingURL: "https://x.example",
+		Commission: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 1250, Cap: 300}}, model.Idempotency{})
+	must(err)
+	flat, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "Flat", LandingURL: "https://x.example",
+		Commission: &model.CommissionRule{Type: model.CommissionFlat, Amount: 400, Currency: "EUR"}}, model.Idempotency{})
+	must(err)
+	var ambs []*model.Ambassador
+	for i := range 3 {
+		a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: fmt.Sprintf("a%d@x.example", i),
+			Status: model.AmbassadorActive}, model.Idempotency{})
+		must(err)
+		ambs = append(ambs, a)
+	}
+
+	var referrals []*model.Referral
+	for day := range 4 {
+		for i, a := range ambs {
+			prg := percent
+			if (day+i)%2 == 1 {
+				prg = flat
+			}
+			for range 3 + i { // more impressions for later ambassadors
+				_, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: prg.ID, AmbassadorID: a.ID}, model.Idempotency{})
+				must(err)
+			}
+			imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: prg.ID, AmbassadorID: a.ID}, model.Idempotency{})
+			must(err)
+			for j := range i + 1 {
+				in := model.ReferralCreate{ImpressionID: imp.ID, FirstName: "R", LastName: "S", Email: fmt.Sprintf("r%d-%d-%d@x.example", day, i, j)}
+				if j == 1 {
+					in.Flags = model.Flags{"suspicious"}
+				}
+				r, _, err := s.CreateReferral(ctx, in, model.Idempotency{})
+				must(err)
+				referrals = append(referrals, r)
+			}
+		}
+		clk.Add(24 * time.Hour)
+	}
+	// Later days: conversions, rejections, earnings and refunds land on
+	// the cohorts of their referrals and earnings.
+	var earnings []*model.Earning
+	for i, r := range referrals {
+		switch i % 5 {
+		case 0:
+			_, err := s.UpdateReferral(ctx, r.ID, model.ReferralUpdate{Status: ptr(model.ReferralRejected)})
+			must(err)
+		case 1:
+			_, err := s.UpdateReferral(ctx, r.ID, model.ReferralUpdate{Status: ptr(model.ReferralConverted)})
+			must(err)
+		case 2, 3:
+			cur := "USD"
+			if i%3 == 0 {
+				cur = "GBP"
+			}
+			e, _, err := s.CreateEarning(ctx, model.EarningCreate{ReferralID: r.ID, Amount: int64(999 + 1000*i), Currency: cur}, model.Idempotency{})
+			must(err)
+			earnings = append(earnings, e)
+		}
+		if i%7 == 0 {
+			clk.Add(13 * time.Hour)
+		}
+	}
+	for i, e := range earnings {
+		switch i % 3 {
+		case 0:
+			_, _, err := s.RefundEarning(ctx, e.ID, model.EarningRefund{Amount: e.Amount / 3}, model.Idempotency{})
+			must(err)
+		case 1:
+			_, _, err := s.RefundEarning(ctx, e.ID, model.EarningRefund{}, model.Idempotency{})
+			must(err)
+		}
+	}
+	if err := s.VerifyCounters(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The funnel over everything agrees with the records.
+	all, err := s.Funnel(ctx, model.StatsFilter{})
+	must(err)
+	var converted, rejected, flagged int64
+	for _, r := range referrals {
+		r, _ := s.FindReferralByID(ctx, r.ID)
+		switch r.Status {
+		case model.ReferralConverted:
+			converted++
+		case model.ReferralRejected:
+			rejected++
+		}
+		if len(r.Flags) > 0 {
+			flagged++
+		}
+	}
+	if all.Impressions != 4*(4+5+6) || all.Referrals != int64(len(referrals)) || all.Conversions != converted ||
+		all.Rejected != rejected || all.FlaggedReferrals != flagged {
+		t.Fatalf("funnel %+v; want %d impressions, %d referrals, %d conversions, %d rejected, %d flagged",
+			all.Counts, 4*15, len(referrals), converted, rejected, flagged)
+	}
+	if *all.SignupToPurchaseRate != float64(converted)/float64(len(referrals)) {
+		t.Fatalf("rate: %v", *all.SignupToPurchaseRate)
+	}
+	noFlags, _ := s.Funnel(ctx, model.StatsFilter{ExcludeFlagged: true})
+	if noFlags.Referrals != all.Referrals-flagged {
+		t.Fatalf("excluding flagged: %d referrals, want %d", noFlags.Referrals, all.Referrals-flagged)
+	}
+	// A range of whole days: the second day only (signups of that day).
+	day2, _ := s.Funnel(ctx, model.StatsFilter{From: model.NewTime(start.Add(24 * time.Hour)), To: model.NewTime(start.Add(48 * time.Hour))})
+	if day2.Referrals != 1+2+3 || day2.Impressions != 15 {
+		t.Fatalf("second day: %+v", day2.Counts)
+	}
+	// One ambassador in one program equals the sum of its days.
+	pair, _ := s.Funnel(ctx, model.StatsFilter{ProgramID: percent.ID, AmbassadorID: ambs[2].ID})
+	if pair.Referrals != 2*3 {
+		t.Fatalf("ambassador 2 in the percent program: %d referrals, want 6", pair.Referrals)
+	}
+	board, err := s.Leaderboard(ctx, model.StatsFilter{}, 10)
+	must(err)
+	if len(board) != 3 || board[0].Conversions < board[1].Conversions || board[1].Conversions < board[2].Conversions {
+		t.Fatalf("leaderboard not ranked by conversions: %+v", board)
+	}
+	var sumConv int64
+	for _, e := range board {
+		sumConv += e.Conversions
+	}
+	if sumConv != converted {
+		t.Fatalf("leaderboard conversions sum to %d, want %d", sumConv, converted)
+	}
+}
