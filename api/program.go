@@ -30,6 +30,7 @@ func (s *Server) handleProgramCreate(w http.ResponseWriter, r *http.Request, _ h
 		c.finish()
 	}
 	in.HoldDays = int(o.int64("hold_days"))
+	in.FraudPolicy = o.str("fraud_policy")
 	in.Metadata = o.metadata("metadata")
 	idem := idempotency(r, o, "POST /v1/programs", principalOf(r), in)
 	fe := o.finish()
@@ -89,6 +90,7 @@ func (s *Server) handleProgramUpdate(w http.ResponseWriter, r *http.Request, p h
 		days := int(o.int64("hold_days"))
 		u.HoldDays = &days
 	}
+	u.FraudPolicy = o.strPtr("fraud_policy")
 	u.Metadata = o.metadataPtr("metadata")
 	fe := o.finish()
 	fe.Merge(u.Validate())

@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,32 @@ func TestStatusTransitions(t *testing.T) {
 			if got := from.CanBecome(to); got != allowed[[2]model.ReferralStatus{from, to}] {
 				t.Errorf("%s → %s: got %v", from, to, got)
 			}
+		}
+	}
+}
+
+func TestFraudFlags(t *testing.T) {
+	clean := model.SignupFacts{Email: "j@example.com", AmbassadorEmail: "a@uni.example", SinceScan: time.Minute}
+	cases := []struct {
+		name  string
+		edit  func(*model.SignupFacts)
+		flags string
+	}{
+		{"clean", func(*model.SignupFacts) {}, "[]"},
+		{"self referral", func(f *model.SignupFacts) { f.Email = "A@Uni.example" }, "[self_referral]"},
+		{"impression reused", func(f *model.SignupFacts) { f.ReferralsFromImpression = model.MaxReferralsPerImpression }, "[impression_reused]"},
+		{"impression shared a little", func(f *model.SignupFacts) { f.ReferralsFromImpression = model.MaxReferralsPerImpression - 1 }, "[]"},
+		{"duplicate email", func(f *model.SignupFacts) { f.EmailReferredInProgram = true }, "[duplicate_email]"},
+		{"disposable email", func(f *model.SignupFacts) { f.Email = "x@Mailinator.com" }, "[disposable_email]"},
+		{"fast signup", func(f *model.SignupFacts) { f.SinceScan = 3 * time.Second }, "[fast_signup]"},
+		{"not a scan", func(f *model.SignupFacts) { f.SinceScan = -1 }, "[]"},
+		{"several", func(f *model.SignupFacts) { f.Email = "a@uni.example"; f.EmailReferredInProgram = true }, "[self_referral duplicate_email]"},
+	}
+	for _, c := range cases {
+		f := clean
+		c.edit(&f)
+		if got := fmt.Sprint(model.FraudFlags(f)); got != c.flags {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.flags)
 		}
 	}
 }

@@ -14,10 +14,13 @@ type Program struct {
 	Commission *CommissionRule `json:"commission"`
 	// HoldDays is how long a new commission stays pending before it is
 	// approved on its own (refund window).
-	HoldDays  int      `json:"hold_days"`
-	Metadata  Metadata `json:"metadata"`
-	CreatedAt Time     `json:"created_at"`
-	UpdatedAt Time     `json:"updated_at"`
+	HoldDays int `json:"hold_days"`
+	// FraudPolicy says what fraud signals do: FraudFlag (record them) or
+	// FraudReject (record them and reject the referral).
+	FraudPolicy string   `json:"fraud_policy"`
+	Metadata    Metadata `json:"metadata"`
+	CreatedAt   Time     `json:"created_at"`
+	UpdatedAt   Time     `json:"updated_at"`
 }
 
 // Commission rule types.
@@ -111,11 +114,22 @@ func ValidCurrency(s string) bool {
 
 // ProgramCreate is the body of POST /v1/programs.
 type ProgramCreate struct {
-	Name       string          `json:"name"`
-	LandingURL string          `json:"landing_url"`
-	Commission *CommissionRule `json:"commission,omitempty"`
-	HoldDays   int             `json:"hold_days,omitempty"`
-	Metadata   Metadata        `json:"metadata,omitempty"`
+	Name        string          `json:"name"`
+	LandingURL  string          `json:"landing_url"`
+	Commission  *CommissionRule `json:"commission,omitempty"`
+	HoldDays    int             `json:"hold_days,omitempty"`
+	FraudPolicy string          `json:"fraud_policy,omitempty"`
+	Metadata    Metadata        `json:"metadata,omitempty"`
+}
+
+func checkFraudPolicy(fe *FieldErrors, p *string) {
+	switch *p {
+	case "":
+		*p = FraudFlag
+	case FraudFlag, FraudReject:
+	default:
+		fe.Add("fraud_policy", FInvalidValue, "must be flag or reject")
+	}
 }
 
 // MaxHoldDays bounds a program's hold.
@@ -132,6 +146,7 @@ func (c *ProgramCreate) Validate() FieldErrors {
 	if c.HoldDays < 0 || c.HoldDays > MaxHoldDays {
 		fe.Add("hold_days", FInvalidValue, "must be from 0 to %d", MaxHoldDays)
 	}
+	checkFraudPolicy(&fe, &c.FraudPolicy)
 	checkMetadata(&fe, "metadata", c.Metadata)
 	return fe
 }
@@ -145,6 +160,7 @@ type ProgramUpdate struct {
 	Commission    *CommissionRule
 	CommissionSet bool
 	HoldDays      *int
+	FraudPolicy   *string
 	Metadata      *Metadata
 }
 
@@ -162,6 +178,9 @@ func (u *ProgramUpdate) Validate() FieldErrors {
 	}
 	if u.HoldDays != nil && (*u.HoldDays < 0 || *u.HoldDays > MaxHoldDays) {
 		fe.Add("hold_days", FInvalidValue, "must be from 0 to %d", MaxHoldDays)
+	}
+	if u.FraudPolicy != nil {
+		checkFraudPolicy(&fe, u.FraudPolicy)
 	}
 	if u.Metadata != nil {
 		checkMetadata(&fe, "metadata", *u.Metadata)
@@ -182,6 +201,9 @@ func (u *ProgramUpdate) Apply(p *Program) {
 	}
 	if u.HoldDays != nil {
 		p.HoldDays = *u.HoldDays
+	}
+	if u.FraudPolicy != nil {
+		p.FraudPolicy = *u.FraudPolicy
 	}
 	if u.Metadata != nil {
 		p.Metadata = *u.Metadata

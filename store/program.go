@@ -42,6 +42,7 @@ func encodeProgram(p *model.Program) []byte {
 		capAmount = p.Commission.Cap
 	}
 	e.varint(capAmount)
+	e.str(p.FraudPolicy)
 	return e.b
 }
 
@@ -63,6 +64,9 @@ func decodeProgram(key, val []byte) (*model.Program, error) {
 	if capAmount := d.varint(); p.Commission != nil {
 		p.Commission.Cap = capAmount
 	}
+	if p.FraudPolicy = d.str(); p.FraudPolicy == "" {
+		p.FraudPolicy = model.FraudFlag
+	}
 	return p, d.err
 }
 
@@ -72,7 +76,7 @@ func (s *Store) CreateProgram(ctx context.Context, in model.ProgramCreate, idem 
 		key := s.ids.New(now)
 		t := model.NewTime(now)
 		p := &model.Program{ID: model.FormatID(model.PrefixProgram, key), Name: in.Name, LandingURL: in.LandingURL,
-			Commission: in.Commission, HoldDays: in.HoldDays, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
+			Commission: in.Commission, HoldDays: in.HoldDays, FraudPolicy: in.FraudPolicy, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
 		val := encodeProgram(p)
 		if err := tx.Bucket(bucketPrograms).Put(key[:], val); err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -84,10 +85,12 @@ func decodeReferral(key, val []byte) (*model.Referral, error) {
 func referralIndexes(r *model.Referral) (fixed, byStatus []indexEntry) {
 	prg, amb := keyOf(model.PrefixProgram, r.ProgramID), keyOf(model.PrefixAmbassador, r.AmbassadorID)
 	st := []byte{referralStatusByte(r.Status)}
+	imp := keyOf(model.PrefixImpression, r.ImpressionID)
 	fixed = []indexEntry{
 		{bucketReferralsByProgram, prg[:]},
 		{bucketReferralsByAmbassador, amb[:]},
 		{bucketReferralsByEmail, hashKey(model.EmailKey(r.Email))},
+		{bucketReferralsByImpression, imp[:]},
 	}
 	byStatus = []indexEntry{
 		{bucketReferralsByStatus, st},
@@ -108,12 +111,28 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 		} else if err != nil {
 			return nil, err
 		}
+		facts, err := signupFacts(tx, &in, imp, now)
+		if err != nil {
+			return nil, err
+		}
+		prg, err := getRecord(tx, bucketPrograms, model.PrefixProgram, imp.ProgramID, decodeProgram)
+		if err != nil {
+			return nil, err
+		}
+		flags := append(model.Flags(nil), in.Flags...)
+		fraud := model.FraudFlags(facts)
+		flags = append(flags, fraud...)
+		status := model.ReferralPending
+		if len(fraud) > 0 && prg.FraudPolicy == model.FraudReject {
+			status = model.ReferralRejected
+		}
+
 		key := s.ids.New(now)
 		t := model.NewTime(now)
 		r := &model.Referral{ID: model.FormatID(model.PrefixReferral, key), ImpressionID: imp.ID,
 			FirstName: in.FirstName, LastName: in.LastName, Email: in.Email, Metadata: in.Metadata,
-			Status: model.ReferralPending, ProgramID: imp.ProgramID, AmbassadorID: imp.AmbassadorID,
-			PlacementID: imp.PlacementID, Flags: in.Flags, CreatedAt: t, UpdatedAt: t}
+			Status: status, ProgramID: imp.ProgramID, AmbassadorID: imp.AmbassadorID,
+			PlacementID: imp.PlacementID, Flags: flags, CreatedAt: t, UpdatedAt: t}
 		if in.ProfilePictureURL != "" {
 			r.ProfilePictureURL = &in.ProfilePictureURL
 		}
@@ -129,6 +148,9 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 			c.Referrals++
 			if len(r.Flags) > 0 {
 				c.FlaggedReferrals++
+			}
+			if r.Status == model.ReferralRejected {
+				c.Rejected++
 			}
 		}); err != nil {
 			return nil, err
@@ -147,6 +169,38 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 	}
 	r, err := decodeReferral(key[:], val)
 	return r, replayed, err
+}
+
+// signupFacts gathers what the fraud rules look at, reading only.
+func signupFacts(tx *bolt.Tx, in *model.ReferralCreate, imp *model.Impression, now time.Time) (model.SignupFacts, error) {
+	f := model.SignupFacts{Email: in.Email, SinceScan: -1}
+	amb, err := getRecord(tx, bucketAmbassadors, model.PrefixAmbassador, imp.AmbassadorID, decodeAmbassador)
+	if err != nil {
+		return f, err
+	}
+	f.AmbassadorEmail = amb.Email
+	impKey := keyOf(model.PrefixImpression, imp.ID)
+	c := tx.Bucket(bucketReferralsByImpression).Cursor()
+	for k, _ := c.Seek(impKey[:]); k != nil && bytes.HasPrefix(k, impKey[:]) && f.ReferralsFromImpression < model.MaxReferralsPerImpression; k, _ = c.Next() {
+		f.ReferralsFromImpression++
+	}
+	emailKey := hashKey(model.EmailKey(in.Email))
+	refs := tx.Bucket(bucketReferrals)
+	c = tx.Bucket(bucketReferralsByEmail).Cursor()
+	for k, _ := c.Seek(emailKey); k != nil && bytes.HasPrefix(k, emailKey); k, _ = c.Next() {
+		other, err := decodeReferral(k[16:], refs.Get(k[16:]))
+		if err != nil {
+			return f, err
+		}
+		if other.ProgramID == imp.ProgramID {
+			f.EmailReferredInProgram = true
+			break
+		}
+	}
+	if imp.PlacementID != nil {
+		f.SinceScan = now.Sub(imp.CreatedAt.Time)
+	}
+	return f, nil
 }
 
 // FindReplayedReferral implements model.ReferralService.

@@ -47,6 +47,7 @@ var (
 	bucketReferralsByEmail            = []byte("referrals_by_email")
 	bucketReferralsByProgramStatus    = []byte("referrals_by_program_status")
 	bucketReferralsByAmbassadorStatus = []byte("referrals_by_ambassador_status")
+	bucketReferralsByImpression       = []byte("referrals_by_impression")
 	bucketIdempotency                 = []byte("idempotency")
 	bucketIdempotencyExpiry           = []byte("idempotency_expiry")
 	bucketOutbox                      = []byte("outbox")
@@ -59,14 +60,14 @@ var allBuckets = [][]byte{
 	bucketPlacements, bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador,
 	bucketImpressionsByPlacement, bucketReferrals, bucketReferralsByProgram, bucketReferralsByAmbassador,
 	bucketReferralsByStatus, bucketReferralsByEmail, bucketReferralsByProgramStatus,
-	bucketReferralsByAmbassadorStatus, bucketIdempotency, bucketIdempotencyExpiry, bucketOutbox,
+	bucketReferralsByAmbassadorStatus, bucketReferralsByImpression, bucketIdempotency, bucketIdempotencyExpiry, bucketOutbox,
 	bucketAPIKeys, bucketAPIKeysByHash,
 	bucketHookCursors, bucketHookDeadLetters, bucketHookRetries, bucketHookResults,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var keySchemaVersion = []byte("schema_version")
 
@@ -200,7 +201,8 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 	}
 	// Each step moves a store up one version, in order.
 	steps := map[uint64]func(*bolt.Tx) error{
-		1: rebuildCounters, // 1 → 2: per-day counters, counted from the records
+		1: rebuildCounters,          // 1 → 2: per-day counters, counted from the records
+		2: indexReferralImpressions, // 2 → 3: referrals by impression, for fraud signals
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
@@ -208,6 +210,20 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		}
 	}
 	return setVersion()
+}
+
+// indexReferralImpressions builds referrals_by_impression from the
+// referrals.
+func indexReferralImpressions(tx *bolt.Tx) error {
+	idx := tx.Bucket(bucketReferralsByImpression)
+	return tx.Bucket(bucketReferrals).ForEach(func(k, v []byte) error {
+		r, err := decodeReferral(k, v)
+		if err != nil {
+			return err
+		}
+		imp := keyOf(model.PrefixImpression, r.ImpressionID)
+		return idx.Put(cat(imp[:], k), empty)
+	})
 }
 
 // Close finishes the writes already accepted, refuses new ones, stops the
