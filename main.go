@@ -65,6 +65,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return backup(args[1:], getenv, stderr)
 	case "hooks":
 		return hooksCommand(args[1:], getenv, stdout, stderr)
+	case "export":
+		return exportCommand(args[1:], getenv, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "referrald", version)
 		return exitOK
@@ -86,6 +88,8 @@ commands:
   keys list                          list API keys
   keys revoke ID                     revoke an API key
   backup FILE                        write a consistent copy of the store, even while it serves
+  export referrals|earnings|commissions [-o FILE] [-program_id ID] ...
+                                     write records as CSV, with the list filters
   hooks dead-letters --plugin P      list a hook plugin's dead letters
   hooks retry --plugin P [EVENT...]  deliver dead letters again (all of P's when none are named)
   version                            print the version

@@ -21,15 +21,8 @@ func (s *Server) handleCommissionGet(w http.ResponseWriter, r *http.Request, p h
 // handleCommissionList serves GET /v1/commissions?ambassador_id=&earning_id=&status=.
 func (s *Server) handleCommissionList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := newQuery(r)
-	f := model.CommissionFilter{ListOptions: q.list(model.PrefixCommission)}
-	f.AmbassadorID = q.id("ambassador_id", model.PrefixAmbassador)
-	f.EarningID = q.id("earning_id", model.PrefixEarning)
-	f.Status = model.CommissionStatus(q.str("status"))
-	switch f.Status {
-	case "", model.CommissionPending, model.CommissionApproved, model.CommissionPaid:
-	default:
-		q.errs.Add("status", model.FInvalidValue, "must be pending, approved or paid")
-	}
+	f := commissionFilter(q)
+	f.ListOptions = q.list(model.PrefixCommission)
 	if err := q.finish(); err != nil {
 		return err
 	}
@@ -39,6 +32,20 @@ func (s *Server) handleCommissionList(w http.ResponseWriter, r *http.Request, _ 
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// commissionFilter reads the filters of the commission list and export.
+func commissionFilter(q *query) model.CommissionFilter {
+	var f model.CommissionFilter
+	f.AmbassadorID = q.id("ambassador_id", model.PrefixAmbassador)
+	f.EarningID = q.id("earning_id", model.PrefixEarning)
+	f.Status = model.CommissionStatus(q.str("status"))
+	switch f.Status {
+	case "", model.CommissionPending, model.CommissionApproved, model.CommissionPaid:
+	default:
+		q.errs.Add("status", model.FInvalidValue, "must be pending, approved or paid")
+	}
+	return f
 }
 
 // handleCommissionApprove serves POST /v1/commissions/:id/approve: a

@@ -56,15 +56,8 @@ func (s *Server) handleEarningGet(w http.ResponseWriter, r *http.Request, p http
 // handleEarningList serves GET /v1/earnings?program_id=&ambassador_id=&referral_id=&status=&from=&to=.
 func (s *Server) handleEarningList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := newQuery(r)
-	f := model.EarningFilter{ListOptions: q.list(model.PrefixEarning)}
-	f.ProgramID = q.id("program_id", model.PrefixProgram)
-	f.AmbassadorID = q.id("ambassador_id", model.PrefixAmbassador)
-	f.ReferralID = q.id("referral_id", model.PrefixReferral)
-	f.Status = model.EarningStatus(q.str("status"))
-	if f.Status != "" && !f.Status.Valid() {
-		q.errs.Add("status", model.FInvalidValue, "must be recorded, partially_refunded or refunded")
-	}
-	f.From, f.To = q.time("from"), q.time("to")
+	f := earningFilter(q)
+	f.ListOptions = q.list(model.PrefixEarning)
 	if err := q.finish(); err != nil {
 		return err
 	}
@@ -74,6 +67,20 @@ func (s *Server) handleEarningList(w http.ResponseWriter, r *http.Request, _ htt
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// earningFilter reads the filters of the earning list and export.
+func earningFilter(q *query) model.EarningFilter {
+	var f model.EarningFilter
+	f.ProgramID = q.id("program_id", model.PrefixProgram)
+	f.AmbassadorID = q.id("ambassador_id", model.PrefixAmbassador)
+	f.ReferralID = q.id("referral_id", model.PrefixReferral)
+	f.Status = model.EarningStatus(q.str("status"))
+	if f.Status != "" && !f.Status.Valid() {
+		q.errs.Add("status", model.FInvalidValue, "must be recorded, partially_refunded or refunded")
+	}
+	f.From, f.To = q.time("from"), q.time("to")
+	return f
 }
 
 // handleEarningRefund serves POST /v1/earnings/:id/refund {"amount": N}:

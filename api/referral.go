@@ -86,7 +86,22 @@ func (s *Server) handleReferralGet(w http.ResponseWriter, r *http.Request, p htt
 // GET /v1/referrals?program_id=&ambassador_id=&status=&email=.
 func (s *Server) handleReferralList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := newQuery(r)
-	f := model.ReferralFilter{ListOptions: q.list(model.PrefixReferral)}
+	f := referralFilter(q)
+	f.ListOptions = q.list(model.PrefixReferral)
+	if err := q.finish(); err != nil {
+		return err
+	}
+	page, err := s.svc.Referrals.FindReferrals(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// referralFilter reads the filters of the referral list and export.
+func referralFilter(q *query) model.ReferralFilter {
+	var f model.ReferralFilter
 	f.ProgramID = q.id("program_id", model.PrefixProgram)
 	f.AmbassadorID = q.id("ambassador_id", model.PrefixAmbassador)
 	f.Status = model.ReferralStatus(q.str("status"))
@@ -97,15 +112,7 @@ func (s *Server) handleReferralList(w http.ResponseWriter, r *http.Request, _ ht
 	if len(f.Email) > model.MaxEmailLen {
 		q.errs.Add("email", model.FTooLong, "must be at most %d characters", model.MaxEmailLen)
 	}
-	if err := q.finish(); err != nil {
-		return err
-	}
-	page, err := s.svc.Referrals.FindReferrals(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, page)
-	return nil
+	return f
 }
 
 // handleReferralUpdate serves PATCH /v1/referrals/:id: a status change

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/referrald/referrald/export"
+	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
+)
+
+// exportCommand runs `referrald export referrals|earnings|commissions`:
+// the same CSV as GET /v1/exports/KIND.csv, from the store file when the
+// server is stopped, through the API while it runs.
+func exportCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != export.Referrals && args[0] != export.Earnings && args[0] != export.Commissions {
+		fmt.Fprintln(stderr, "usage: referrald export referrals|earnings|commissions [-o FILE] [-program_id ID] [-ambassador_id ID] [-status S] ...")
+		return exitUsage
+	}
+	kind := args[0]
+	filters := map[string]*string{}
+	var out, baseURL *string
+	_, cfg, ok := commandFlags("export "+kind, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		out = fs.String("o", "", "write to FILE instead of standard output")
+		baseURL = fs.String("url", "", "the running server's base URL (default: http://<listen>)")
+		for _, name := range []string{"program_id", "ambassador_id", "referral_id", "earning_id", "status", "email", "from", "to"} {
+			filters[name] = fs.String(name, "", "filter, as in the API")
+		}
+	})
+	if !ok {
+		return exitUsage
+	}
+	w := stdout
+	var file *os.File
+	if *out != "" {
+		var err error
+		if file, err = os.OpenFile(*out+".partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
+			fmt.Fprintln(stderr, "referrald: export:", err)
+			return exitFailed
+		}
+		defer os.Remove(*out + ".partial")
+		w = file
+	}
+	rows, err := runExport(kind, filters, cfg, *baseURL, getenv, w)
+	if file != nil {
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(*out+".partial", *out)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "referrald: export:", describe(err))
+		return exitFailed
+	}
+	if rows >= 0 {
+		fmt.Fprintf(stderr, "exported %d %s\n", rows, kind)
+	}
+	return exitOK
+}
+
+// runExport writes the CSV and returns the rows written (-1 when the
+// server wrote them and did not say).
+func runExport(kind string, filters map[string]*string, cfg Config, baseURL string, getenv func(string) string, w io.Writer) (int, error) {
+	st, err := store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+	if err == nil {
+		defer st.Close()
+		f, err := exportFilter(filters)
+		if err != nil {
+			return 0, err
+		}
+		return export.Write(context.Background(), export.Services{Referrals: st, Earnings: st}, kind, f, w)
+	}
+	if !errors.Is(err, store.ErrLocked) {
+		return 0, err
+	}
+	token := cmp.Or(getenv("REFERRALD_TOKEN"), cfg.AdminToken)
+	if token == "" {
+		return 0, errors.New("the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to use its API")
+	}
+	q := url.Values{}
+	for name, v := range filters {
+		if *v != "" {
+			q.Set(name, *v)
+		}
+	}
+	req, err := http.NewRequest("GET", cmp.Or(baseURL, "http://"+cfg.Listen)+"/v1/exports/"+kind+".csv?"+q.Encode(), nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+		return 0, fmt.Errorf("the server answered %s: %s", res.Status, b)
+	}
+	_, err = io.Copy(w, res.Body)
+	return -1, err
+}
+
+// exportFilter builds the filters from the flags for a store read.
+func exportFilter(flags map[string]*string) (export.Filter, error) {
+	var f export.Filter
+	get := func(name string) string { return *flags[name] }
+	parseTime := func(name string) (model.Time, error) {
+		if get(name) == "" {
+			return model.Time{}, nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, get(name))
+		if err != nil {
+			return model.Time{}, fmt.Errorf("-%s must be an RFC 3339 timestamp", name)
+		}
+		return model.NewTime(t), nil
+	}
+	from, err := parseTime("from")
+	if err != nil {
+		return f, err
+	}
+	to, err := parseTime("to")
+	if err != nil {
+		return f, err
+	}
+	f.Referral = model.ReferralFilter{ProgramID: get("program_id"), AmbassadorID: get("ambassador_id"),
+		Status: model.ReferralStatus(get("status")), Email: get("email")}
+	f.Earning = model.EarningFilter{ProgramID: get("program_id"), AmbassadorID: get("ambassador_id"), ReferralID: get("referral_id"),
+		Status: model.EarningStatus(get("status")), From: from, To: to}
+	f.Commission = model.CommissionFilter{AmbassadorID: get("ambassador_id"), EarningID: get("earning_id"),
+		Status: model.CommissionStatus(get("status"))}
+	return f, nil
+}
