@@ -70,7 +70,7 @@ func Write(ctx context.Context, svc Services, kind string, f Filter, w io.Writer
 				return svc.Earnings.FindCommissions(ctx, cf)
 			},
 			func(c *model.Commission) []string {
-				return []string{c.ID, ts(c.CreatedAt), string(c.Status), c.Kind, c.AmbassadorID, c.ProgramID, c.ReferralID, c.EarningID,
+				return []string{c.ID, ts(c.CreatedAt), string(c.Status), c.Kind, c.AmbassadorID, c.ProgramID, c.ReferralID, opt(c.EarningID),
 					num(c.Amount), c.Currency, ts(c.ApprovableAt), opt(c.PayoutID), text(c.Basis.Note)}
 			})
 	}

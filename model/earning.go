@@ -105,20 +105,23 @@ const (
 const (
 	CommissionEarning  = "earning"
 	CommissionClawback = "clawback"
+	// CommissionBounty is paid for a signup by a commission plugin.
+	CommissionBounty = "bounty"
 )
 
 // Commission is money owed to an ambassador. A refund never changes one:
 // it adds a clawback with a negative amount.
 type Commission struct {
-	ID           string           `json:"id"`
-	AmbassadorID string           `json:"ambassador_id"`
-	ProgramID    string           `json:"program_id"`
-	ReferralID   string           `json:"referral_id"`
-	EarningID    string           `json:"earning_id"`
-	Kind         string           `json:"kind"`
-	Amount       int64            `json:"amount"`
-	Currency     string           `json:"currency"`
-	Status       CommissionStatus `json:"status"`
+	ID           string `json:"id"`
+	AmbassadorID string `json:"ambassador_id"`
+	ProgramID    string `json:"program_id"`
+	ReferralID   string `json:"referral_id"`
+	// EarningID is null for a signup bounty, which no earning paid.
+	EarningID *string          `json:"earning_id"`
+	Kind      string           `json:"kind"`
+	Amount    int64            `json:"amount"`
+	Currency  string           `json:"currency"`
+	Status    CommissionStatus `json:"status"`
 	// ApprovableAt is when a pending commission becomes approved on its own.
 	ApprovableAt Time            `json:"approvable_at"`
 	PayoutID     *string         `json:"payout_id"`
@@ -130,8 +133,12 @@ type Commission struct {
 // CommissionBasis records how a commission was computed, so a manager can
 // explain every cent.
 type CommissionBasis struct {
-	// Source is "rule" (the program's commission rule).
+	// Source is "rule" (the program's commission rule) or "plugin" (a
+	// commission hook plugin).
 	Source string `json:"source"`
+	// Plugin and PluginVersion name the plugin that computed it.
+	Plugin        *string `json:"plugin"`
+	PluginVersion *string `json:"plugin_version"`
 	// Rule is the program's rule when it was applied.
 	Rule *CommissionRule `json:"rule"`
 	// EarningAmount is the amount the rule was applied to (for a clawback,

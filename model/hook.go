@@ -7,11 +7,12 @@ import (
 
 // HookResult is what a plugin reported for an event, recorded by the core.
 type HookResult struct {
-	Plugin     string          `json:"plugin"`
-	EventID    string          `json:"event_id"`
-	EventType  string          `json:"event_type"`
-	Commission *HookCommission `json:"commission"`
-	RecordedAt Time            `json:"recorded_at"`
+	Plugin        string          `json:"plugin"`
+	PluginVersion string          `json:"plugin_version"`
+	EventID       string          `json:"event_id"`
+	EventType     string          `json:"event_type"`
+	Commission    *HookCommission `json:"commission"`
+	RecordedAt    Time            `json:"recorded_at"`
 }
 
 // HookCommission is a commission a plugin computed for an ambassador.

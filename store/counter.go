@@ -278,13 +278,13 @@ func recount(tx *bolt.Tx) (map[string]*model.Counts, error) {
 	if err != nil {
 		return nil, err
 	}
-	placements := map[string]*string{} // referral → placement, for money
+	referrals := map[string]*model.Referral{} // for the money of their earnings and bounties
 	err = tx.Bucket(bucketReferrals).ForEach(func(k, v []byte) error {
 		r, err := decodeReferral(k, v)
 		if err != nil {
 			return err
 		}
-		placements[r.ID] = r.PlacementID
+		referrals[r.ID] = r
 		add(referralSubject(r), referralDay(r), func(c *model.Counts) {
 			c.Referrals++
 			flagged := len(r.Flags) > 0
@@ -313,7 +313,7 @@ func recount(tx *bolt.Tx) (map[string]*model.Counts, error) {
 			return err
 		}
 		earnings[e.ID] = e
-		add(subject{e.ProgramID, e.AmbassadorID, placements[e.ReferralID]}, dayOf(model.IDTime([16]byte(k))), func(c *model.Counts) {
+		add(earningSubject(e, referrals[e.ReferralID]), dayOf(model.IDTime([16]byte(k))), func(c *model.Counts) {
 			m := c.MoneyFor(e.Currency)
 			m.Earnings++
 			m.Amount += e.Amount
@@ -329,15 +329,39 @@ func recount(tx *bolt.Tx) (map[string]*model.Counts, error) {
 		if err != nil {
 			return err
 		}
-		e := earnings[cm.EarningID]
-		if e == nil {
-			return fmt.Errorf("commission %s names unknown earning %s", cm.ID, cm.EarningID)
+		subj, day, err := commissionCohort(cm, referrals, earnings)
+		if err != nil {
+			return err
 		}
-		add(subject{e.ProgramID, e.AmbassadorID, placements[e.ReferralID]}, dayOf(model.IDTime(keyOf(model.PrefixEarning, e.ID))),
-			func(c *model.Counts) { c.MoneyFor(cm.Currency).Commissions += cm.Amount })
+		add(subj, day, func(c *model.Counts) { c.MoneyFor(cm.Currency).Commissions += cm.Amount })
 		return nil
 	})
 	return out, err
+}
+
+func earningSubject(e *model.Earning, r *model.Referral) subject {
+	subj := subject{program: e.ProgramID, ambassador: e.AmbassadorID}
+	if r != nil {
+		subj.placement = r.PlacementID
+	}
+	return subj
+}
+
+// commissionCohort is where a commission counts: with its earning, or, for
+// a signup bounty, with its referral.
+func commissionCohort(cm *model.Commission, referrals map[string]*model.Referral, earnings map[string]*model.Earning) (subject, uint32, error) {
+	r := referrals[cm.ReferralID]
+	if cm.EarningID == nil {
+		if r == nil {
+			return subject{}, 0, fmt.Errorf("commission %s names unknown referral %s", cm.ID, cm.ReferralID)
+		}
+		return referralSubject(r), referralDay(r), nil
+	}
+	e := earnings[*cm.EarningID]
+	if e == nil {
+		return subject{}, 0, fmt.Errorf("commission %s names unknown earning %s", cm.ID, *cm.EarningID)
+	}
+	return earningSubject(e, r), dayOf(model.IDTime(keyOf(model.PrefixEarning, e.ID))), nil
 }
 
 // rebuildCounters replaces every counter with a recount (a migration

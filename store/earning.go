@@ -86,7 +86,7 @@ func encodeCommission(c *model.Commission) []byte {
 	e.idKey(model.PrefixAmbassador, c.AmbassadorID)
 	e.idKey(model.PrefixProgram, c.ProgramID)
 	e.idKey(model.PrefixReferral, c.ReferralID)
-	e.idKey(model.PrefixEarning, c.EarningID)
+	e.optID(model.PrefixEarning, c.EarningID)
 	e.str(c.Kind)
 	e.varint(c.Amount)
 	e.str(c.Currency)
@@ -109,6 +109,8 @@ func encodeCommission(c *model.Commission) []byte {
 	e.str(c.Basis.Note)
 	e.time(c.CreatedAt)
 	e.time(c.UpdatedAt)
+	e.optStr(c.Basis.Plugin)
+	e.optStr(c.Basis.PluginVersion)
 	return e.b
 }
 
@@ -118,7 +120,7 @@ func decodeCommission(key, val []byte) (*model.Commission, error) {
 	c.AmbassadorID = d.id(model.PrefixAmbassador)
 	c.ProgramID = d.id(model.PrefixProgram)
 	c.ReferralID = d.id(model.PrefixReferral)
-	c.EarningID = d.id(model.PrefixEarning)
+	c.EarningID = d.optID(model.PrefixEarning)
 	c.Kind = d.str()
 	c.Amount = d.varint()
 	c.Currency = d.str()
@@ -134,6 +136,8 @@ func decodeCommission(key, val []byte) (*model.Commission, error) {
 	c.Basis.Note = d.str()
 	c.CreatedAt = d.time()
 	c.UpdatedAt = d.time()
+	c.Basis.Plugin = d.optStr()
+	c.Basis.PluginVersion = d.optStr()
 	return c, d.err
 }
 
@@ -151,8 +155,13 @@ func (s *Store) putCommission(tx *bolt.Tx, c *model.Commission) error {
 	if err := tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(c)); err != nil {
 		return err
 	}
-	amb, ern := keyOf(model.PrefixAmbassador, c.AmbassadorID), keyOf(model.PrefixEarning, c.EarningID)
-	return putIndexes(tx, key, indexEntry{bucketCommissionsByAmbassador, amb[:]}, indexEntry{bucketCommissionsByEarning, ern[:]})
+	amb := keyOf(model.PrefixAmbassador, c.AmbassadorID)
+	idx := []indexEntry{{bucketCommissionsByAmbassador, amb[:]}}
+	if c.EarningID != nil {
+		ern := keyOf(model.PrefixEarning, *c.EarningID)
+		idx = append(idx, indexEntry{bucketCommissionsByEarning, ern[:]})
+	}
+	return putIndexes(tx, key, idx...)
 }
 
 // commissionsOf returns every commission of an earning, oldest first.
@@ -223,7 +232,7 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 			amount, currency := rule.Compute(in.Amount, in.Currency)
 			ruleCopy := *rule
 			c := &model.Commission{ID: model.FormatID(model.PrefixCommission, s.ids.New(now)), AmbassadorID: e.AmbassadorID,
-				ProgramID: e.ProgramID, ReferralID: e.ReferralID, EarningID: e.ID, Kind: model.CommissionEarning,
+				ProgramID: e.ProgramID, ReferralID: e.ReferralID, EarningID: &e.ID, Kind: model.CommissionEarning,
 				Amount: amount, Currency: currency, Status: model.CommissionPending,
 				ApprovableAt: model.NewTime(now.AddDate(0, 0, prg.HoldDays)),
 				Basis: model.CommissionBasis{Source: "rule", Rule: &ruleCopy, EarningAmount: in.Amount,
@@ -464,7 +473,7 @@ func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (
 			return nil, false, err
 		}
 		settle(c, now)
-		ok := (f.EarningID == "" || c.EarningID == f.EarningID) && (f.AmbassadorID == "" || c.AmbassadorID == f.AmbassadorID) &&
+		ok := (f.EarningID == "" || c.EarningID != nil && *c.EarningID == f.EarningID) && (f.AmbassadorID == "" || c.AmbassadorID == f.AmbassadorID) &&
 			(f.Status == "" || c.Status == f.Status)
 		return c, ok, nil
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -72,6 +73,7 @@ func putResult(tx *bolt.Tx, key [16]byte, r *model.HookResult) error {
 	} else {
 		e.byte(0)
 	}
+	e.str(r.PluginVersion)
 	return tx.Bucket(bucketHookResults).Put(cat(key[:], []byte(r.Plugin)), e.b)
 }
 
@@ -82,11 +84,90 @@ func (s *Store) AckHookEvent(ctx context.Context, plugin, eventID string, result
 		return err
 	}
 	return s.update(func(tx *bolt.Tx) error {
+		if err := s.recordPluginCommission(tx, key, result); err != nil {
+			return err
+		}
 		if err := putResult(tx, key, result); err != nil {
 			return err
 		}
 		return advanceCursor(tx, plugin, key)
 	})
+}
+
+// recordPluginCommission turns a commission a plugin returned for a
+// referral.created (a signup bounty) or earning.created event into a
+// commission record, held like the program's own, counted with its
+// cohort. A result already on record means this one was recorded before,
+// so a redelivered event cannot pay twice. A commission that names an
+// unknown ambassador, a bad currency or an absurd amount is not recorded
+// (the result is, and the log says why): a plugin must not be able to
+// write nonsense into the ledger.
+func (s *Store) recordPluginCommission(tx *bolt.Tx, eventKey [16]byte, r *model.HookResult) error {
+	if r == nil || r.Commission == nil || r.Commission.Amount == 0 {
+		return nil
+	}
+	if tx.Bucket(bucketHookResults).Get(cat(eventKey[:], []byte(r.Plugin))) != nil {
+		return nil
+	}
+	c := r.Commission
+	if !model.ValidCurrency(c.Currency) || c.Amount > model.MaxAmount || c.Amount < -model.MaxAmount ||
+		!exists(tx, bucketAmbassadors, model.PrefixAmbassador, c.AmbassadorID) {
+		s.log.Warn("hook plugin returned a commission that cannot be recorded", "plugin", r.Plugin, "event_id", r.EventID,
+			"ambassador_id", c.AmbassadorID, "currency", c.Currency, "amount", c.Amount)
+		return nil
+	}
+	ev := tx.Bucket(bucketOutbox).Get(eventKey[:])
+	if ev == nil {
+		return nil
+	}
+	event, err := decodeEvent(eventKey[:], ev)
+	if err != nil {
+		return err
+	}
+	var data struct {
+		ID         string `json:"id"`
+		ReferralID string `json:"referral_id"`
+	}
+	if err := json.Unmarshal(event.Data, &data); err != nil {
+		return err
+	}
+	referralID, kind := data.ID, model.CommissionBounty
+	var earningID *string
+	switch event.Type {
+	case model.EventReferralCreated:
+	case model.EventEarningCreated:
+		referralID, kind, earningID = data.ReferralID, model.CommissionEarning, &data.ID
+	default:
+		return nil // a commission for another event type has nothing to attach to
+	}
+	ref, err := getRecord(tx, bucketReferrals, model.PrefixReferral, referralID, decodeReferral)
+	if err != nil {
+		return err
+	}
+	prg, err := getRecord(tx, bucketPrograms, model.PrefixProgram, ref.ProgramID, decodeProgram)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	t := model.NewTime(now)
+	plugin, version := r.Plugin, r.PluginVersion
+	cm := &model.Commission{ID: model.FormatID(model.PrefixCommission, s.ids.New(now)), AmbassadorID: c.AmbassadorID,
+		ProgramID: ref.ProgramID, ReferralID: ref.ID, EarningID: earningID, Kind: kind, Amount: c.Amount, Currency: c.Currency,
+		Status: model.CommissionPending, ApprovableAt: model.NewTime(now.AddDate(0, 0, prg.HoldDays)),
+		Basis:     model.CommissionBasis{Source: "plugin", Plugin: &plugin, PluginVersion: &version, Note: c.Reason},
+		CreatedAt: t, UpdatedAt: t}
+	if err := s.putCommission(tx, cm); err != nil {
+		return err
+	}
+	subj, day := referralSubject(ref), referralDay(ref)
+	if earningID != nil {
+		e, err := getRecord(tx, bucketEarnings, model.PrefixEarning, *earningID, decodeEarning)
+		if err != nil {
+			return err
+		}
+		subj, day = earningSubject(e, ref), dayOf(model.IDTime(keyOf(model.PrefixEarning, e.ID)))
+	}
+	return bump(tx, subj, day, func(counts *model.Counts) { counts.MoneyFor(cm.Currency).Commissions += cm.Amount })
 }
 
 func encodeDeadLetter(dl model.DeadLetter) []byte {
@@ -224,6 +305,7 @@ func (s *Store) FindHookResults(ctx context.Context, plugin, ambassadorID string
 			if d.byte() == 1 {
 				r.Commission = &model.HookCommission{AmbassadorID: d.str(), Amount: d.varint(), Currency: d.str(), Reason: d.str()}
 			}
+			r.PluginVersion = d.str()
 			if d.err != nil {
 				return d.err
 			}

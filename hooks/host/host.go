@@ -223,7 +223,8 @@ func (h *Host) deliver(p *Plugin, ev *model.Event) (res *model.HookResult, dl *m
 		h.metrics.delivered(p.Name(), ev.Type, err)
 		if err == nil {
 			h.log.Debug("hook event delivered", "plugin", p.Name(), "event_id", ev.ID, "event_type", ev.Type, "attempt", attempt)
-			return resultOf(p.Name(), ev, out), nil, true
+			desc, _ := p.Description()
+			return resultOf(p.Name(), desc.Version, ev, out), nil, true
 		}
 		if attempt >= cfg.MaxAttempts {
 			h.metrics.deadLettered(p.Name())
@@ -242,12 +243,12 @@ func (h *Host) deliver(p *Plugin, ev *model.Event) (res *model.HookResult, dl *m
 	}
 }
 
-func resultOf(plugin string, ev *model.Event, out hooks.EventResult) *model.HookResult {
+func resultOf(plugin, version string, ev *model.Event, out hooks.EventResult) *model.HookResult {
 	if out.Commission == nil {
 		return nil
 	}
 	c := out.Commission
-	return &model.HookResult{Plugin: plugin, EventID: ev.ID, EventType: ev.Type, RecordedAt: model.NewTime(time.Now()),
+	return &model.HookResult{Plugin: plugin, PluginVersion: version, EventID: ev.ID, EventType: ev.Type, RecordedAt: model.NewTime(time.Now()),
 		Commission: &model.HookCommission{AmbassadorID: c.AmbassadorID, Amount: c.Amount, Currency: c.Currency, Reason: c.Reason}}
 }
 

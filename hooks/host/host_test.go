@@ -243,6 +243,21 @@ func TestDeliveryAcrossPluginCrashesAppliesEachEventOnce(t *testing.T) {
 	if c := results[0].Commission; c.Amount != 100 || c.Currency != "USD" || c.AmbassadorID != r.imp.AmbassadorID {
 		t.Fatalf("got commission %+v", c)
 	}
+	// Each reported commission became one commission record, however
+	// often its event was delivered, saying which plugin computed it.
+	coms, err := r.st.FindCommissions(context.Background(), model.CommissionFilter{
+		ListOptions: model.ListOptions{Limit: 100}, AmbassadorID: r.imp.AmbassadorID})
+	if err != nil || len(coms.Data) != n+2 {
+		t.Fatalf("got %d commission records (%v), want %d", len(coms.Data), err, n+2)
+	}
+	c := coms.Data[0]
+	if c.Kind != model.CommissionBounty || c.EarningID != nil || c.Basis.Source != "plugin" ||
+		*c.Basis.Plugin != "testhook" || *c.Basis.PluginVersion != "0.0.1" || c.Basis.Note != "test bounty" {
+		t.Fatalf("got commission record %+v basis %+v", c, c.Basis)
+	}
+	if err := r.st.VerifyCounters(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestHangingPluginIsCutOffAndDeadLettered(t *testing.T) {

@@ -108,4 +108,8 @@ state_file: %s
 	if c := res[0].Commission; c.Amount != 750 || c.Currency != "EUR" || c.AmbassadorID != a.ID {
 		t.Fatalf("got commission %+v, want 750 EUR for %s", c, a.ID)
 	}
+	bal, err := st.AmbassadorBalance(ctx, a.ID)
+	if err != nil || len(bal) != 1 || bal[0].Currency != "EUR" || bal[0].Approved != 3*750 {
+		t.Fatalf("balance: %+v %v; want the three bounties approved (no hold)", bal, err)
+	}
 }
