@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -146,12 +148,19 @@ func loadFile(path string, cfg *Config) error {
 		}
 		return &configError{path, msg}
 	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // an empty file means all defaults
+	} else if err != nil {
 		return &configError{path, strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", " ")}
 	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return &configError{path, "holds more than one YAML document; put every setting in one"}
+	}
 	if len(doc.Content) == 0 {
-		return nil // an empty file means all defaults
+		return nil
 	}
 	return decodeStrict(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
 }
@@ -342,11 +351,12 @@ func (c *Config) Validate() error {
 		return &configError{"limits.max_body_bytes", "must be from 1024 to 1048576"}
 	}
 	for name, b := range map[string]BucketConfig{"rate_limits.per_key": c.RateLimits.PerKey, "rate_limits.per_ip": c.RateLimits.PerIP} {
-		if b.Rate <= 0 {
-			return &configError{name + ".rate", "must be more than 0 requests a second"}
+		// The negated range test also refuses NaN.
+		if !(b.Rate >= 0.001 && b.Rate <= 1e6) {
+			return &configError{name + ".rate", "must be from 0.001 to 1000000 requests a second"}
 		}
-		if b.Burst < 1 {
-			return &configError{name + ".burst", "must be at least 1"}
+		if b.Burst < 1 || b.Burst > 1e6 {
+			return &configError{name + ".burst", "must be from 1 to 1000000"}
 		}
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {

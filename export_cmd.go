@@ -71,7 +71,7 @@ func exportCommand(args []string, getenv func(string) string, stdout, stderr io.
 // runExport writes the CSV and returns the rows written (-1 when the
 // server wrote them and did not say).
 func runExport(kind string, filters map[string]*string, cfg Config, baseURL string, getenv func(string) string, w io.Writer) (int, error) {
-	st, err := store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+	st, err := openExisting(cfg)
 	if err == nil {
 		defer st.Close()
 		f, err := exportFilter(filters)
@@ -98,7 +98,7 @@ func runExport(kind string, filters map[string]*string, cfg Config, baseURL stri
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
+	res, err := cliClient.Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -38,7 +38,7 @@ func hooksCommand(args []string, getenv func(string) string, stdout, stderr io.W
 		return exitUsage
 	}
 	var hs hookStore
-	st, err := store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+	st, err := openExisting(cfg)
 	switch {
 	case err == nil:
 		defer st.Close()
@@ -109,7 +109,7 @@ func (c *hookAPI) do(ctx context.Context, method, path string, body, out any) er
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
+	res, err := cliClient.Do(req)
 	if err != nil {
 		return err
 	}

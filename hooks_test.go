@@ -136,6 +136,13 @@ func TestHooksEndToEnd(t *testing.T) {
 		return err == nil && strings.Count(string(b), `"reason":"test bounty"`) == 2
 	})
 
+	// An empty list of dead letters to retry is refused rather than read
+	// as "all".
+	if status, _, b, _ := call(context.Background(), "POST", srv.url+"/v1/admin/hooks/dead-letters/retry",
+		map[string]any{"plugin": "testhook", "event_ids": []string{}}, nil); status != 400 {
+		t.Fatalf("retry with an empty list: got %d %s, want 400", status, b)
+	}
+
 	// The hook series move: deliveries, the signup check's latency, and
 	// the backlog gauges per plugin.
 	_, _, metrics, err := call(context.Background(), "GET", srv.url+"/metrics", nil, nil)

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
@@ -161,6 +162,7 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 	}()
 
 	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st}
+	stopHooks := func() {}
 	if len(cfg.Hooks.Plugins) > 0 {
 		var cfgs []host.Config
 		for _, p := range cfg.Hooks.Plugins {
@@ -174,8 +176,10 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		hookHost.Store(h)
 		h.Start()
 		// Deferred after the store's Close, so it runs before it: plugins
-		// stop (and no process is left) before the store closes.
+		// stop (and no process is left) before the store closes. A normal
+		// stop has done it already, beside the HTTP shutdown.
 		defer h.Stop()
+		stopHooks = h.Stop
 		svc.Checker, svc.Hooks = h, h
 		log.Info("hook plugins starting", "count", len(cfgs))
 	}
@@ -230,11 +234,18 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 	srv.SetReady(false)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace)
 	defer cancel()
+	// Requests finish while the plugins stop: in-flight deliveries are cut
+	// off (and redelivered at the next start), so neither waits on the
+	// other and the whole stop stays within the grace period.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); stopHooks() }()
 	for _, hs := range servers {
 		if err := hs.Shutdown(shutdownCtx); err != nil {
 			log.Warn("requests still in flight at the deadline were cut off", "err", err)
 		}
 	}
+	wg.Wait()
 	log.Info("stopped")
 	return exitOK
 }
@@ -385,19 +396,22 @@ func backup(args []string, getenv func(string) string, stderr io.Writer) int {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(dst))
-	}
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald: backup:", err)
 		return exitFailed
 	}
-	sum, err := store.Verify(dst)
+	// Checked before it takes the place of anything: a bad copy must
+	// never replace a good backup.
+	sum, err := store.Verify(tmp)
 	if err != nil {
-		fmt.Fprintf(stderr, "referrald: backup written to %s but it does not check out: %v\n", dst, err)
+		fmt.Fprintf(stderr, "referrald: backup: the copy does not check out, %s is left as it was: %v\n", dst, err)
+		return exitFailed
+	}
+	if err = os.Rename(tmp, dst); err == nil {
+		err = syncDir(filepath.Dir(dst))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "referrald: backup:", err)
 		return exitFailed
 	}
 	fmt.Fprintf(stderr, "backup of %s written to %s and checked: %d programs, %d ambassadors, %d impressions, %d referrals\n",
@@ -405,9 +419,22 @@ func backup(args []string, getenv func(string) string, stderr io.Writer) int {
 	return exitOK
 }
 
+// openExisting opens the store for a command that reads an existing one:
+// a mistyped data dir must be an error, not a new, empty store.
+func openExisting(cfg Config) (*store.Store, error) {
+	if _, err := os.Stat(cfg.StorePath()); err != nil {
+		return nil, fmt.Errorf("no store at %s (check data_dir or REFERRALD_DATA_DIR)", cfg.StorePath())
+	}
+	return store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+}
+
+// cliClient talks to a running server; it bounds the wait for an answer
+// to start, not the streaming of a large backup or export.
+var cliClient = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: time.Minute}}
+
 // copyStore writes the store to w and says where it came from.
 func copyStore(cfg Config, url string, getenv func(string) string, w io.Writer) (string, error) {
-	st, err := store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+	st, err := openExisting(cfg)
 	if err == nil {
 		defer st.Close()
 		_, err = st.Backup(context.Background(), w, func(int64) {})
@@ -426,7 +453,7 @@ func copyStore(cfg Config, url string, getenv func(string) string, w io.Writer) 
 		return "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
+	res, err := cliClient.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("the store is in use, and asking the server failed: %w", err)
 	}

@@ -488,3 +488,18 @@ func TestCLIExportFromTheStore(t *testing.T) {
 		t.Fatalf("unknown kind: exit %d, want 2", code)
 	}
 }
+
+// A mistyped data dir must fail, not back up a new, empty store.
+func TestBackupNeedsAnExistingStore(t *testing.T) {
+	env := func(k string) string {
+		if k == "REFERRALD_DATA_DIR" {
+			return filepath.Join(t.TempDir(), "typo")
+		}
+		return ""
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"backup", filepath.Join(t.TempDir(), "b.db")}, env, &out, &errOut); code != exitFailed ||
+		!strings.Contains(errOut.String(), "no store at") {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+}

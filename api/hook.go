@@ -69,15 +69,26 @@ func (s *Server) handleDeadLetterRetry(w http.ResponseWriter, r *http.Request, _
 	}
 	plugin := o.str("plugin")
 	var ids []string
-	if raw, _ := o.raw("event_ids"); raw != nil && json.Unmarshal(raw, &ids) != nil {
+	raw, _ := o.raw("event_ids")
+	if raw != nil && json.Unmarshal(raw, &ids) != nil {
 		o.typeError("event_ids", "a list of event IDs")
 	}
 	fe := o.finish()
 	if plugin == "" {
 		fe.Add("plugin", model.FRequired, "is required")
 	}
-	if len(ids) > model.MaxListLimit {
+	switch {
+	case raw != nil && len(ids) == 0 && !fe.Has("event_ids"):
+		// An empty list retrying everything would be a nasty surprise.
+		fe.Add("event_ids", model.FInvalidValue, "must list at least one ID; leave it out to retry all")
+	case len(ids) > model.MaxListLimit:
 		fe.Add("event_ids", model.FInvalidValue, "must list at most %d IDs; leave it out to retry all", model.MaxListLimit)
+	}
+	for _, id := range ids {
+		if _, ok := model.ParseID(model.PrefixEvent, id); !ok {
+			fe.Add("event_ids", model.FInvalidValue, "%q is not an event ID", id)
+			break
+		}
 	}
 	if err := fe.Err(); err != nil {
 		return err

@@ -84,7 +84,12 @@ func (l *limiter) take(key string) verdict {
 	return v
 }
 
+// evict makes room in one pass down to 90 % of maxBuckets, so the next
+// new clients do not each pay for a scan: full buckets go first, then, if
+// still needed, any (a dropped client starts again full, the safe way to
+// err).
 func (l *limiter) evict(now time.Time) {
+	const target = maxBuckets * 9 / 10
 	full := time.Duration(float64(l.shape.Burst) / l.shape.Rate * float64(time.Second))
 	for k, b := range l.buckets {
 		if now.Sub(b.last) >= full {
@@ -92,7 +97,7 @@ func (l *limiter) evict(now time.Time) {
 		}
 	}
 	for k := range l.buckets {
-		if len(l.buckets) < maxBuckets {
+		if len(l.buckets) <= target {
 			break
 		}
 		delete(l.buckets, k)
@@ -111,7 +116,7 @@ func setRateLimitHeaders(h http.Header, v verdict, shape Bucket, now time.Time) 
 	reset := ceilSeconds(v.untilFull)
 	h.Set("X-RateLimit-Limit", strconv.Itoa(v.limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(v.remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(now.Add(v.untilFull).Unix()+boolInt(v.untilFull%time.Second != 0), 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(unixCeil(now.Add(v.untilFull)), 10))
 	h.Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, v.limit, window))
 	h.Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, v.remaining, reset))
 	if !v.allowed {
@@ -119,11 +124,13 @@ func setRateLimitHeaders(h http.Header, v verdict, shape Bucket, now time.Time) 
 	}
 }
 
-func boolInt(b bool) int64 {
-	if b {
-		return 1
+// unixCeil is t in Unix seconds rounded up, so a client that waits until
+// then never finds the bucket short.
+func unixCeil(t time.Time) int64 {
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
 	}
-	return 0
+	return t.Unix()
 }
 
 func rateLimited(v verdict) error {

@@ -291,9 +291,13 @@ func (s *Store) AckHookRetry(ctx context.Context, plugin, eventID string, result
 // FindHookResults implements model.HookStore.
 func (s *Store) FindHookResults(ctx context.Context, plugin, ambassadorID string, limit int) (out []*model.HookResult, err error) {
 	limit = min(max(limit, 1), model.MaxListLimit)
+	// Like a list page, a filtered read examines a bounded number of
+	// results: the newest matches within them.
+	budget := scanBudget(limit) * 10
 	err = s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketHookResults).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+		for k, v := c.Last(); k != nil && len(out) < limit && budget > 0; k, v = c.Prev() {
+			budget--
 			name := string(k[16:])
 			if plugin != "" && name != plugin {
 				continue

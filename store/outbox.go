@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -21,12 +22,31 @@ func (s *Store) appendEvent(tx *bolt.Tx, now time.Time, typ string, payload any)
 	if err != nil {
 		return err
 	}
+	b := tx.Bucket(bucketOutbox)
 	key := s.ids.New(now)
+	// Hook cursors assume every new event sorts after every older one. A
+	// ULID follows the wall clock, which can step back (NTP, a restored
+	// VM); such a key would land behind a cursor and never be delivered.
+	// Writes are serialized, so the last key is the newest: go past it.
+	if last, _ := b.Cursor().Last(); last != nil && bytes.Compare(key[:], last) <= 0 {
+		key = successor([16]byte(last))
+	}
 	e := newEncoder()
 	e.str(typ)
 	e.time(model.NewTime(now))
 	e.bytes(data)
-	return tx.Bucket(bucketOutbox).Put(key[:], e.b)
+	return b.Put(key[:], e.b)
+}
+
+// successor is the next 128-bit key after k.
+func successor(k [16]byte) [16]byte {
+	for i := 15; i >= 0; i-- {
+		k[i]++
+		if k[i] != 0 {
+			break
+		}
+	}
+	return k
 }
 
 func decodeEvent(key, val []byte) (*model.Event, error) {

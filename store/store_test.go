@@ -433,3 +433,22 @@ func TestSparseFilterPagesAreBounded(t *testing.T) {
 		t.Fatalf("zero limit: got %d, %v; want a default page", len(p.Data), err)
 	}
 }
+
+// A clock that steps back must not put new events behind older ones: a
+// hook cursor past them would never deliver them.
+func TestEventsStayOrderedWhenTheClockStepsBack(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	s := MustOpenStore(t, store.Options{Now: clk.Now, SweepInterval: -1})
+	ctx := context.Background()
+	f := mustFixture(t, s, "ada@example.com")
+	events, _ := s.FindEvents(ctx, "", 10)
+	last := events[len(events)-1].ID
+	clk.Add(-time.Hour)
+	if _, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: f.program.ID, AmbassadorID: f.ambassador.ID}, model.Idempotency{}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.FindEvents(ctx, last, 10)
+	if err != nil || len(after) != 1 || after[0].Type != model.EventImpressionCreated {
+		t.Fatalf("events after %s: %v %v; want the new impression's", last, after, err)
+	}
+}

@@ -24,7 +24,12 @@ type Host struct {
 	metrics *Metrics
 	wake    map[string]chan struct{}
 	stop    chan struct{}
-	wg      sync.WaitGroup
+	// ctx is cancelled by Stop, cutting off deliveries in flight so a stop
+	// never waits out an event timeout.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 	// PollInterval bounds how long a new event can wait if a wake-up is
 	// missed; Wake normally delivers at once.
 	PollInterval time.Duration
@@ -37,6 +42,7 @@ const batchSize = 100
 // reg, when set, receives the hook metrics.
 func New(cfgs []Config, store model.HookStore, log *slog.Logger, reg prometheus.Registerer) (*Host, error) {
 	h := &Host{store: store, log: log, wake: map[string]chan struct{}{}, stop: make(chan struct{}), PollInterval: time.Second}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if reg != nil {
 		h.metrics = NewMetrics(reg)
 	}
@@ -82,11 +88,17 @@ func (h *Host) Start() {
 // Stop stops the dispatchers (an event being delivered is left for the
 // next start, which delivers it again), then every plugin process.
 func (h *Host) Stop() {
-	close(h.stop)
-	h.wg.Wait()
-	for _, p := range h.plugins {
-		p.Stop()
-	}
+	h.stopOnce.Do(func() {
+		close(h.stop)
+		h.cancel()
+		h.wg.Wait()
+		var wg sync.WaitGroup
+		for _, p := range h.plugins {
+			wg.Add(1)
+			go func() { defer wg.Done(); p.Stop() }()
+		}
+		wg.Wait()
+	})
 }
 
 // Wake tells the dispatchers that new events may be waiting. The store
@@ -211,8 +223,11 @@ func (h *Host) deliver(p *Plugin, ev *model.Event) (res *model.HookResult, dl *m
 	cfg := p.Config()
 	down := 0
 	for attempt := 1; ; {
-		out, err := p.OnEvent(context.Background(), hooks.Event{ID: ev.ID, Type: ev.Type, CreatedAt: ev.CreatedAt.Time,
+		out, err := p.OnEvent(h.ctx, hooks.Event{ID: ev.ID, Type: ev.Type, CreatedAt: ev.CreatedAt.Time,
 			Data: ev.Data, Attempt: attempt})
+		if h.ctx.Err() != nil {
+			return nil, nil, false // stopping: the event is delivered again at the next start
+		}
 		if errors.Is(err, ErrDown) {
 			down++
 			if !h.sleep(backoff(down, 50*time.Millisecond, time.Second), nil) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/referrald/referrald/hooks"
 	"github.com/referrald/referrald/hooks/host"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
@@ -324,24 +325,78 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestChecksumMismatchIsRefused(t *testing.T) {
-	r := newRig(t, host.Config{Name: "testhook", SHA256: strings.Repeat("ab", 32)})
+	// Wrong from the start: the host refuses to be built, naming it.
+	bin := buildPlugin(t, "./testdata/plugins/testhook")
+	_, err := host.New([]host.Config{{Name: "testhook", Path: bin, SHA256: strings.Repeat("ab", 32)}}, nil, slog.Default(), nil)
+	if err == nil || !strings.Contains(err.Error(), "not the configured sha256") {
+		t.Fatalf("got %v, want a checksum error", err)
+	}
+
+	// Replaced after start: the launch is refused, and a fail_closed
+	// plugin that never ran still refuses signups rather than letting
+	// them through unchecked.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "testhook")
+	b, _ := os.ReadFile(bin)
+	os.WriteFile(path, b, 0o700)
+	r := newRig(t, host.Config{Name: "testhook", Path: path, Args: []string{dir}, Policy: host.FailClosed})
+	os.WriteFile(path, append(b, 0), 0o700)
 	r.host.Start()
 	eventually(t, 20*time.Second, "the refusal to be logged", func() bool {
 		return strings.Contains(r.log.String(), "does not match the configured sha256")
 	})
-	if _, running := r.host.Plugin("testhook").Description(); running || r.pid() != 0 {
+	if _, running := r.host.Plugin("testhook").Description(); running {
 		t.Fatal("a plugin whose checksum does not match must not run")
+	}
+	_, err = r.host.CheckReferral(context.Background(), model.ReferralCreate{ImpressionID: r.imp.ID}, r.imp)
+	if model.ErrorCode(err) != model.EUnavailable {
+		t.Fatalf("fail_closed plugin that never ran: got %v, want unavailable", err)
+	}
+}
+
+// A client hanging up during BeforeReferralCreate says nothing about the
+// plugin, which must not be restarted for it.
+func TestCancelledSignupDoesNotRestartThePlugin(t *testing.T) {
+	r := newRig(t, host.Config{Name: "testhook"})
+	r.control(t, `{"before": "hang", "before_referral_create": true}`)
+	r.host.Start()
+	p := r.host.Plugin("testhook")
+	eventually(t, 20*time.Second, "the plugin to run", func() bool { _, ok := p.Description(); return ok })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, err := p.BeforeReferralCreate(ctx, hooks.ReferralRequest{})
+		done <- err
+	}()
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a cancelled call must fail")
+	}
+	// Another hanging call that times out on its own: also no restart.
+	if _, err := p.BeforeReferralCreate(context.Background(), hooks.ReferralRequest{}); err == nil {
+		t.Fatal("a hanging call must time out")
+	}
+	r.control(t, `{"before": "ok", "before_referral_create": true}`)
+	if _, err := p.BeforeReferralCreate(context.Background(), hooks.ReferralRequest{}); err != nil {
+		t.Fatalf("the same process must still answer: %v", err)
+	}
+	if n := p.Restarts(); n != 0 {
+		t.Fatalf("got %d restarts, want 0", n)
 	}
 }
 
 func TestConfigValidation(t *testing.T) {
 	good := host.Config{Name: "crm", Path: "/bin/true", SHA256: strings.Repeat("0", 64)}
 	cases := map[string]func(c *host.Config){
-		"name":     func(c *host.Config) { c.Name = "Bad Name" },
-		"path":     func(c *host.Config) { c.Path = "" },
-		"sha256":   func(c *host.Config) { c.SHA256 = "xyz" },
-		"policy":   func(c *host.Config) { c.Policy = "maybe" },
-		"attempts": func(c *host.Config) { c.MaxAttempts = -1 },
+		"event typo":   func(c *host.Config) { c.Events = []string{"referral.creatd"} },
+		"long timeout": func(c *host.Config) { c.EventTimeout = time.Hour },
+		"long check":   func(c *host.Config) { c.BeforeCreateTimeout = time.Minute },
+		"env not k=v":  func(c *host.Config) { c.Env = []string{"NOEQUALS"} },
+		"name":         func(c *host.Config) { c.Name = "Bad Name" },
+		"path":         func(c *host.Config) { c.Path = "" },
+		"sha256":       func(c *host.Config) { c.SHA256 = "xyz" },
+		"policy":       func(c *host.Config) { c.Policy = "maybe" },
+		"attempts":     func(c *host.Config) { c.MaxAttempts = -1 },
 	}
 	for name, mutate := range cases {
 		c := good

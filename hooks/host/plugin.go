@@ -7,6 +7,7 @@ package host
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -65,12 +67,22 @@ type Config struct {
 	MaxAttempts int
 }
 
-// Defaults for Config.
+// Defaults and bounds for Config.
 const (
 	DefaultEventTimeout        = 5 * time.Second
 	DefaultBeforeCreateTimeout = 200 * time.Millisecond
 	DefaultMaxAttempts         = 10
+	MaxEventTimeout            = time.Minute
+	MaxBeforeCreateTimeout     = 5 * time.Second
+	// startTimeout bounds a plugin's start; it also bounds how long a
+	// stop can wait for a plugin that is starting.
+	startTimeout = 5 * time.Second
 )
+
+// knownEvents are the event types a plugin can subscribe to; a typo in a
+// configured list would otherwise skip every event for good.
+var knownEvents = []string{hooks.EventReferralCreated, hooks.EventReferralStatusChanged, hooks.EventImpressionCreated,
+	hooks.EventEarningCreated, "earning.refunded", hooks.EventAll}
 
 // Validate fills defaults and checks c.
 func (c *Config) Validate() error {
@@ -91,8 +103,21 @@ func (c *Config) Validate() error {
 	if c.BeforeCreateTimeout == 0 {
 		c.BeforeCreateTimeout = DefaultBeforeCreateTimeout
 	}
-	if c.EventTimeout < 0 || c.BeforeCreateTimeout < 0 {
-		return errors.New("timeouts must be positive")
+	if c.EventTimeout < 0 || c.EventTimeout > MaxEventTimeout {
+		return fmt.Errorf("event_timeout must be from 1ms to %s", MaxEventTimeout)
+	}
+	if c.BeforeCreateTimeout < 0 || c.BeforeCreateTimeout > MaxBeforeCreateTimeout {
+		return fmt.Errorf("before_create_timeout must be from 1ms to %s: a client waits for it", MaxBeforeCreateTimeout)
+	}
+	for _, e := range c.Events {
+		if !slices.Contains(knownEvents, e) {
+			return fmt.Errorf("events: %q is not an event type (%s)", e, strings.Join(knownEvents, ", "))
+		}
+	}
+	for _, kv := range c.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("env: %q must be NAME=value", kv)
+		}
 	}
 	switch c.Policy {
 	case "":
@@ -128,10 +153,12 @@ type Plugin struct {
 	// while it is down.
 	last *hooks.Description
 
-	// broken is signalled by a caller that saw the process fail, so the
-	// supervisor replaces it without waiting for its next check.
-	broken   chan struct{}
+	// broken receives the process a caller saw fail, so the supervisor
+	// replaces it without waiting for its next check; a report about a
+	// process already replaced is ignored.
+	broken   chan *process
 	stop     chan struct{}
+	stopOnce sync.Once
 	stopped  chan struct{}
 	restarts atomic.Int64
 }
@@ -148,8 +175,29 @@ func NewPlugin(cfg Config, log *slog.Logger, m *Metrics) (*Plugin, error) {
 		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 	}
 	sum, _ := hex.DecodeString(cfg.SHA256)
+	// Refuse a missing or mismatched binary at start, where the operator
+	// is looking, rather than only in a log line later. go-plugin checks
+	// again at every launch, in case the file is replaced meanwhile.
+	if got, err := fileSHA256(cfg.Path); err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	} else if !bytes.Equal(got, sum) {
+		return nil, fmt.Errorf("plugin %s: the SHA-256 of %s is %x, not the configured sha256", cfg.Name, cfg.Path, got)
+	}
 	return &Plugin{cfg: cfg, log: log.With("plugin", cfg.Name), checksum: sum, metrics: m,
-		broken: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}, nil
+		broken: make(chan *process, 1), stop: make(chan struct{}), stopped: make(chan struct{})}, nil
+}
+
+func fileSHA256(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 // Name is the configured name.
@@ -203,7 +251,15 @@ func (p *Plugin) WantsBeforeCreate() bool {
 func (p *Plugin) mayWantBeforeCreate() bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return p.live == nil && p.last != nil && p.last.BeforeReferralCreate
+	if p.live != nil {
+		return false
+	}
+	if p.last == nil {
+		// Never started: it is not known whether it vets signups, and a
+		// fail_closed plugin must not be skipped for that.
+		return p.cfg.Policy == FailClosed
+	}
+	return p.last.BeforeReferralCreate
 }
 
 // Start launches the supervisor, which starts the process and keeps it
@@ -213,7 +269,7 @@ func (p *Plugin) Start() { go p.supervise() }
 // Stop kills the process and stops the supervisor; it returns once the
 // process is gone.
 func (p *Plugin) Stop() {
-	close(p.stop)
+	p.stopOnce.Do(func() { close(p.stop) })
 	<-p.stopped
 }
 
@@ -225,6 +281,11 @@ func (p *Plugin) current() *process {
 
 func (p *Plugin) supervise() {
 	defer close(p.stopped)
+	// The plugin processes are started from this goroutine with a
+	// parent-death signal (Linux), which fires when the starting thread
+	// ends: keep this goroutine on one thread for the plugin's life, so the
+	// signal means "referrald died", never "the Go runtime retired a thread".
+	runtime.LockOSThread()
 	failures := 0
 	for first := true; ; first = false {
 		proc, err := p.launch()
@@ -275,8 +336,10 @@ func (p *Plugin) watch(proc *process) bool {
 		select {
 		case <-p.stop:
 			return false
-		case <-p.broken:
-			return true
+		case failed := <-p.broken:
+			if failed == proc {
+				return true
+			}
 		case <-tick.C:
 			if proc.client.Exited() {
 				return true
@@ -303,6 +366,7 @@ func (p *Plugin) launch() (*process, error) {
 	}
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, p.cfg.Env...)
+	dieWithParent(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  hooks.Handshake,
 		VersionedPlugins: hooks.VersionedPlugins(nil),
@@ -311,7 +375,7 @@ func (p *Plugin) launch() (*process, error) {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		SecureConfig:     &plugin.SecureConfig{Checksum: p.checksum, Hash: sha256.New()},
 		AutoMTLS:         true,
-		StartTimeout:     10 * time.Second,
+		StartTimeout:     startTimeout,
 		Stderr:           lineLogger{p.log, "plugin stderr"},
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Warn,
 			Output: lineLogger{p.log, "go-plugin"}}),
@@ -351,11 +415,13 @@ func (p *Plugin) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResult,
 	if proc == nil {
 		return hooks.EventResult{}, ErrDown
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.EventTimeout)
+	callCtx, cancel := context.WithTimeout(ctx, p.cfg.EventTimeout)
 	defer cancel()
-	res, err := proc.hook.OnEvent(ctx, e)
-	if err != nil && processFailed(err) {
-		p.reportBroken()
+	res, err := proc.hook.OnEvent(callCtx, e)
+	// A call cut off by our deadline is a hung plugin; one cut off
+	// because the caller gave up (a stop) says nothing about the plugin.
+	if err != nil && ctx.Err() == nil && processFailed(err) {
+		p.reportBroken(proc)
 	}
 	return res, err
 }
@@ -368,20 +434,22 @@ func (p *Plugin) BeforeReferralCreate(ctx context.Context, r hooks.ReferralReque
 	if proc == nil {
 		return hooks.Decision{}, ErrDown
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.BeforeCreateTimeout)
+	callCtx, cancel := context.WithTimeout(ctx, p.cfg.BeforeCreateTimeout)
 	defer cancel()
 	began := time.Now()
-	d, err := proc.hook.BeforeReferralCreate(ctx, r)
+	d, err := proc.hook.BeforeReferralCreate(callCtx, r)
 	p.metrics.beforeCreate(p.cfg.Name, time.Since(began), err)
-	if err != nil && processFailed(err) && status.Code(err) != codes.DeadlineExceeded {
-		p.reportBroken()
+	// Only a process that is gone is replaced from here: a slow answer or
+	// a client that hung up is no reason to restart a plugin.
+	if err != nil && ctx.Err() == nil && status.Code(err) == codes.Unavailable {
+		p.reportBroken(proc)
 	}
 	return d, err
 }
 
-func (p *Plugin) reportBroken() {
+func (p *Plugin) reportBroken(proc *process) {
 	select {
-	case p.broken <- struct{}{}:
+	case p.broken <- proc:
 	default:
 	}
 }
