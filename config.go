@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -35,7 +37,24 @@ type Config struct {
 	Metrics     MetricsConfig     `yaml:"metrics"`
 	Log         LogConfig         `yaml:"log"`
 	Shutdown    ShutdownConfig    `yaml:"shutdown"`
-	Hooks       HooksConfig       `yaml:"hooks"`
+	Scan        ScanConfig        `yaml:"scan"`
+	// TrustedProxies are CIDRs of proxies whose X-Forwarded-For (or
+	// Forwarded) header is believed; from anyone else it is ignored.
+	TrustedProxies []string    `yaml:"trusted_proxies"`
+	Hooks          HooksConfig `yaml:"hooks"`
+}
+
+// ScanConfig shapes the public scan route /s/<code>.
+type ScanConfig struct {
+	// PublicBaseURL is where the posters' QR codes point; empty means
+	// http://<listen>.
+	PublicBaseURL string `yaml:"public_base_url"`
+	// RepeatWindow is how long a second scan of one poster by one client
+	// counts as a repeat (flagged, left out of the funnel).
+	RepeatWindow time.Duration `yaml:"repeat_window"`
+	// Inactive is what a scan of a deactivated poster gets: redirect (to
+	// the landing page, recording nothing) or expired (a page saying so).
+	Inactive string `yaml:"inactive"`
 }
 
 // HooksConfig lists the hook plugins to run.
@@ -110,6 +129,7 @@ func defaultConfig() Config {
 		},
 		Log:      LogConfig{Format: "text", Level: "info"},
 		Shutdown: ShutdownConfig{Grace: 8 * time.Second},
+		Scan:     ScanConfig{RepeatWindow: 30 * time.Minute, Inactive: "redirect"},
 	}
 }
 
@@ -370,6 +390,21 @@ func (c *Config) Validate() error {
 	if c.Shutdown.Grace <= 0 || c.Shutdown.Grace > 9*time.Second {
 		return &configError{"shutdown.grace", "must be more than 0 and at most 9s (the whole stop must take under 10s)"}
 	}
+	if u := c.Scan.PublicBaseURL; u != "" {
+		parsed, err := url.Parse(u)
+		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" || parsed.RawQuery != "" {
+			return &configError{"scan.public_base_url", fmt.Sprintf("%q must be an http or https URL such as https://go.example.edu", u)}
+		}
+	}
+	if c.Scan.RepeatWindow < 0 || c.Scan.RepeatWindow > 7*24*time.Hour {
+		return &configError{"scan.repeat_window", "must be from 0 to 168h"}
+	}
+	if c.Scan.Inactive != "redirect" && c.Scan.Inactive != "expired" {
+		return &configError{"scan.inactive", fmt.Sprintf("%q must be redirect or expired", c.Scan.Inactive)}
+	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, p := range c.Hooks.Plugins {
 		hc := p.hostConfig()
@@ -382,6 +417,31 @@ func (c *Config) Validate() error {
 		seen[p.Name] = true
 	}
 	return nil
+}
+
+// trustedProxies parses trusted_proxies; a bare address is a /32 or /128.
+func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range c.TrustedProxies {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, &configError{fmt.Sprintf("trusted_proxies[%d]", i), fmt.Sprintf("%q is not an address or CIDR", s)}
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// publicBaseURL is where posters point.
+func (c *Config) publicBaseURL() string {
+	if c.Scan.PublicBaseURL != "" {
+		return c.Scan.PublicBaseURL
+	}
+	return "http://" + c.Listen
 }
 
 // hostConfig is the plugin's configuration as the hook host takes it.

@@ -161,7 +161,13 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 	}()
 
-	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st}
+	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st}
+	scanSecret, err := st.Secret("scan")
+	if err != nil {
+		log.Error("cannot read the scan key", "err", err)
+		return exitFailed
+	}
+	proxies, _ := cfg.trustedProxies() // checked by Validate
 	stopHooks := func() {}
 	if len(cfg.Hooks.Plugins) > 0 {
 		var cfgs []host.Config
@@ -189,6 +195,8 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 			AdminToken: cfg.AdminToken, Logger: log, Metrics: m, ServeMetrics: cfg.Metrics.Listen == "",
 			MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 			KeyRateLimit: api.Bucket(cfg.RateLimits.PerKey), IPRateLimit: api.Bucket(cfg.RateLimits.PerIP),
+			PublicBaseURL: cfg.publicBaseURL(), ScanSecret: scanSecret, RepeatWindow: cfg.Scan.RepeatWindow,
+			ExpiredPage: cfg.Scan.Inactive == "expired", TrustedProxies: proxies,
 		})
 	servers := []*http.Server{newHTTPServer(srv, log)}
 	listeners := []net.Listener{}

@@ -58,7 +58,7 @@ func newEnv(t *testing.T) *env {
 		}
 		st.Close()
 	})
-	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st},
+	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st},
 		api.Config{AdminToken: adminToken, Metrics: metrics.New(func() float64 { return float64(st.Stats().FileSize) }),
 			ServeMetrics: true, Now: clk.Now})
 	srv.SetReady(true)
@@ -96,6 +96,8 @@ type request struct {
 	Method, Path, Token string
 	Body                any
 	Header              map[string]string
+	// RemoteAddr is the peer; httptest's 192.0.2.1:1234 when empty.
+	RemoteAddr string
 }
 
 func (e *env) call(req request) response {
@@ -126,6 +128,9 @@ func (e *env) call(req request) response {
 		} else {
 			r.Header.Set(k, v)
 		}
+	}
+	if req.RemoteAddr != "" {
+		r.RemoteAddr = req.RemoteAddr
 	}
 	w := httptest.NewRecorder()
 	e.srv.ServeHTTP(w, r)

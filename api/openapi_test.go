@@ -342,7 +342,7 @@ func fullEnv(e *env, cfg api.Config) *env {
 	cfg.AdminToken = adminToken
 	cfg.Metrics = metrics.New(func() float64 { return 0 })
 	cfg.ServeMetrics = true
-	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st}, cfg)
+	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st}, cfg)
 	srv.SetReady(true)
 	f := *e
 	f.srv = srv

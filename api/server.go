@@ -6,12 +6,14 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +29,7 @@ type Services struct {
 	Programs    model.ProgramService
 	Ambassadors model.AmbassadorService
 	Impressions model.ImpressionService
+	Placements  model.PlacementService
 	Referrals   model.ReferralService
 	Keys        model.APIKeyService
 	Earnings    model.EarningService
@@ -57,6 +60,19 @@ type Config struct {
 	IPRateLimit  Bucket
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// PublicBaseURL is where posters point: scan URLs are
+	// PublicBaseURL/s/<code>.
+	PublicBaseURL string
+	// ScanSecret keys the daily hash of scanners' IPs.
+	ScanSecret []byte
+	// RepeatWindow is how long a second scan of a poster by the same
+	// client counts as a repeat; 0 means DefaultRepeatWindow.
+	RepeatWindow time.Duration
+	// ExpiredPage, when set, answers scans of an inactive poster with a
+	// "this poster has expired" page instead of redirecting.
+	ExpiredPage bool
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // Defaults for Config.
@@ -76,6 +92,11 @@ type Server struct {
 	now            func() time.Time
 	keyLimits      *limiter
 	ipLimits       *limiter
+	scanBase       string
+	scanSecret     []byte
+	repeatWindow   time.Duration
+	expiredPage    bool
+	trustedProxies []netip.Prefix
 	ready          atomic.Bool
 	routeList      []Route
 }
@@ -99,6 +120,15 @@ func New(svc Services, cfg Config) *Server {
 	if cfg.IPRateLimit.Rate <= 0 || cfg.IPRateLimit.Burst < 1 {
 		cfg.IPRateLimit = DefaultIPRateLimit
 	}
+	s.scanBase, s.scanSecret, s.repeatWindow = strings.TrimRight(cfg.PublicBaseURL, "/"), cfg.ScanSecret, cfg.RepeatWindow
+	s.expiredPage, s.trustedProxies = cfg.ExpiredPage, cfg.TrustedProxies
+	if s.repeatWindow <= 0 {
+		s.repeatWindow = DefaultRepeatWindow
+	}
+	if len(s.scanSecret) == 0 {
+		s.scanSecret = make([]byte, 32)
+		rand.Read(s.scanSecret) // a key of this process only: fine for tests
+	}
 	s.keyLimits = newLimiter(cfg.KeyRateLimit, s.now)
 	s.ipLimits = newLimiter(cfg.IPRateLimit, s.now)
 	if cfg.AdminToken != "" {
@@ -121,6 +151,7 @@ func (s *Server) routes(serveMetrics bool) {
 		s.handle("GET", "/metrics", "", s.handleMetrics)
 	}
 	s.handlePublic("GET", "/openapi.json", s.handleOpenAPI)
+	s.handlePublic("GET", "/s/:code", s.handleScan)
 
 	s.handle("POST", "/v1/programs", model.ScopeAdmin, s.handleProgramCreate)
 	s.handle("GET", "/v1/programs", model.ScopeRead, s.handleProgramList)
@@ -131,6 +162,11 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/ambassadors", model.ScopeRead, s.handleAmbassadorList)
 	s.handle("GET", "/v1/ambassadors/:id", model.ScopeRead, s.handleAmbassadorGet)
 	s.handle("PATCH", "/v1/ambassadors/:id", model.ScopeAdmin, s.handleAmbassadorUpdate)
+
+	s.handle("POST", "/v1/placements", model.ScopeAdmin, s.handlePlacementCreate)
+	s.handle("GET", "/v1/placements", model.ScopeRead, s.handlePlacementList)
+	s.handle("GET", "/v1/placements/:id", model.ScopeRead, s.handlePlacementGet)
+	s.handle("PATCH", "/v1/placements/:id", model.ScopeAdmin, s.handlePlacementUpdate)
 
 	s.handle("POST", "/v1/impressions", model.ScopeWrite, s.handleImpressionCreate)
 	s.handle("GET", "/v1/impressions", model.ScopeRead, s.handleImpressionList)
@@ -217,7 +253,7 @@ func (s *Server) handle(method, pattern string, scope model.Scope, h handler) {
 // call only at its own bucket's rate.
 func (s *Server) handlePublic(method, pattern string, h handler) {
 	s.handle(method, pattern, "", func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-		if err := s.limit(w, s.ipLimits, clientIP(r), "ip"); err != nil {
+		if err := s.limit(w, s.ipLimits, clientIP(r, s.trustedProxies), "ip"); err != nil {
 			return err
 		}
 		return h(w, r, p)
@@ -234,16 +270,6 @@ func (s *Server) limit(w http.ResponseWriter, l *limiter, key, name string) erro
 		return rateLimited(v)
 	}
 	return nil
-}
-
-// clientIP is the address of the peer. It is used only as an in-memory
-// rate limit key, never stored or logged.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // SetReady flips /readyz.

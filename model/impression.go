@@ -5,14 +5,16 @@ import "context"
 // Impression is one scan of a QR code (or one visit recorded through the
 // API), the start of the funnel.
 type Impression struct {
-	ID           string   `json:"id"`
-	ProgramID    string   `json:"program_id"`
-	AmbassadorID string   `json:"ambassador_id"`
-	PlacementID  *string  `json:"placement_id"`
-	UserAgent    *string  `json:"user_agent"`
-	Referrer     *string  `json:"referrer"`
-	Metadata     Metadata `json:"metadata"`
-	CreatedAt    Time     `json:"created_at"`
+	ID           string  `json:"id"`
+	ProgramID    string  `json:"program_id"`
+	AmbassadorID string  `json:"ambassador_id"`
+	PlacementID  *string `json:"placement_id"`
+	UserAgent    *string `json:"user_agent"`
+	Referrer     *string `json:"referrer"`
+	// Flags mark scans left out of the funnel (bot, repeat_scan).
+	Flags     Flags    `json:"flags"`
+	Metadata  Metadata `json:"metadata"`
+	CreatedAt Time     `json:"created_at"`
 }
 
 // ImpressionCreate is the body of POST /v1/impressions: either PlacementID,

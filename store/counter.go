@@ -272,7 +272,12 @@ func recount(tx *bolt.Tx) (map[string]*model.Counts, error) {
 		if err != nil {
 			return err
 		}
-		add(subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(model.IDTime([16]byte(k))), func(c *model.Counts) { c.Impressions++ })
+		add(subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(model.IDTime([16]byte(k))), func(c *model.Counts) {
+			c.Impressions++
+			if len(m.Flags) > 0 {
+				c.ExcludedImpressions++
+			}
+		})
 		return nil
 	})
 	if err != nil {

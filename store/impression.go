@@ -20,6 +20,18 @@ func encodeImpression(m *model.Impression) []byte {
 	e.optStr(m.Referrer)
 	e.bytes(m.Metadata)
 	e.time(m.CreatedAt)
+	e.uvarint(uint64(len(m.Flags)))
+	for _, f := range m.Flags {
+		e.str(f)
+	}
+	return e.b
+}
+
+// encodeImpressionWithIP appends the scanner's keyed IP hash, which is
+// kept for repeat detection and privacy retention but never returned.
+func encodeImpressionWithIP(m *model.Impression, ipHash []byte) []byte {
+	e := &encoder{b: encodeImpression(m)}
+	e.bytes(ipHash)
 	return e.b
 }
 
@@ -33,6 +45,9 @@ func decodeImpression(key, val []byte) (*model.Impression, error) {
 	m.Referrer = d.optStr()
 	m.Metadata = d.bytes()
 	m.CreatedAt = d.time()
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		m.Flags = append(m.Flags, d.str())
+	}
 	return m, d.err
 }
 
@@ -56,17 +71,27 @@ func resolveImpressionSource(tx *bolt.Tx, in *model.ImpressionCreate) (prg, amb 
 	var fe model.FieldErrors
 	prg, amb = in.ProgramID, in.AmbassadorID
 	if in.PlacementID != "" {
-		// Placements get their own API later; until one exists, any
-		// placement_id names nothing.
-		if !exists(tx, bucketPlacements, model.PrefixPlacement, in.PlacementID) {
+		// A placement decides the program and the ambassador; ones the
+		// request names as well must agree with it.
+		p, err := getRecord(tx, bucketPlacements, model.PrefixPlacement, in.PlacementID, decodePlacement)
+		if model.ErrorCode(err) == model.ENotFound {
 			fe.Add("placement_id", model.FNotFound, "placement %s does not exist", in.PlacementID)
+			return "", "", nil, fe.Err()
+		} else if err != nil {
+			return "", "", nil, err
 		}
-		plc = &in.PlacementID
+		if prg != "" && prg != p.ProgramID {
+			fe.Add("program_id", model.FInvalidValue, "is not the program of placement %s", p.ID)
+		}
+		if amb != "" && amb != p.AmbassadorID {
+			fe.Add("ambassador_id", model.FInvalidValue, "is not the ambassador of placement %s", p.ID)
+		}
+		return p.ProgramID, p.AmbassadorID, &p.ID, fe.Err()
 	}
-	if prg != "" && !exists(tx, bucketPrograms, model.PrefixProgram, prg) {
+	if !exists(tx, bucketPrograms, model.PrefixProgram, prg) {
 		fe.Add("program_id", model.FNotFound, "program %s does not exist", prg)
 	}
-	if amb != "" && !exists(tx, bucketAmbassadors, model.PrefixAmbassador, amb) {
+	if !exists(tx, bucketAmbassadors, model.PrefixAmbassador, amb) {
 		fe.Add("ambassador_id", model.FNotFound, "ambassador %s does not exist", amb)
 	}
 	return prg, amb, plc, fe.Err()
@@ -93,21 +118,10 @@ func (s *Store) CreateImpression(ctx context.Context, in model.ImpressionCreate,
 		if in.Referrer != "" {
 			m.Referrer = &in.Referrer
 		}
-		val := encodeImpression(m)
-		if err := tx.Bucket(bucketImpressions).Put(key[:], val); err != nil {
+		if err := s.putImpression(tx, key, m, nil, now); err != nil {
 			return nil, err
 		}
-		if err := putIndexes(tx, key, impressionIndexes(m)...); err != nil {
-			return nil, err
-		}
-		if err := bump(tx, subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(now),
-			func(c *model.Counts) { c.Impressions++ }); err != nil {
-			return nil, err
-		}
-		if err := s.appendEvent(tx, now, model.EventImpressionCreated, m); err != nil {
-			return nil, err
-		}
-		return snapshot(key, val), nil
+		return snapshot(key, encodeImpression(m)), nil
 	})
 	if err != nil {
 		return nil, false, err
@@ -118,6 +132,30 @@ func (s *Store) CreateImpression(ctx context.Context, in model.ImpressionCreate,
 	}
 	m, err := decodeImpression(key[:], val)
 	return m, replayed, err
+}
+
+// putImpression writes a new impression with its indexes, counters and
+// impression.created event.
+func (s *Store) putImpression(tx *bolt.Tx, key [16]byte, m *model.Impression, ipHash []byte, now time.Time) error {
+	val := encodeImpression(m)
+	if ipHash != nil {
+		val = encodeImpressionWithIP(m, ipHash)
+	}
+	if err := tx.Bucket(bucketImpressions).Put(key[:], val); err != nil {
+		return err
+	}
+	if err := putIndexes(tx, key, impressionIndexes(m)...); err != nil {
+		return err
+	}
+	if err := bump(tx, subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(now), func(c *model.Counts) {
+		c.Impressions++
+		if len(m.Flags) > 0 {
+			c.ExcludedImpressions++
+		}
+	}); err != nil {
+		return err
+	}
+	return s.appendEvent(tx, now, model.EventImpressionCreated, m)
 }
 
 // FindImpressionByID implements model.ImpressionService.

@@ -9,7 +9,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -181,7 +183,7 @@ func Open(path string, opt Options) (*Store, error) {
 // migrate creates the buckets and checks the schema version. Later layouts
 // add their steps here, each moving the version up by one.
 func (s *Store) migrate(tx *bolt.Tx) error {
-	for _, name := range append(append(allBuckets, moneyBuckets...), bucketCounters) {
+	for _, name := range append(append(append(allBuckets, moneyBuckets...), placementBuckets...), bucketCounters) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -485,4 +487,31 @@ func Verify(path string) (Summary, error) {
 		return nil
 	})
 	return sum, err
+}
+
+// Secret returns the store's secret called name: 32 random bytes made at
+// first use and kept in the meta bucket, so they survive restarts and
+// travel with backups.
+func (s *Store) Secret(name string) ([]byte, error) {
+	key := []byte("secret:" + name)
+	var secret []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		secret = bytes.Clone(tx.Bucket(bucketMeta).Get(key))
+		return nil
+	})
+	if err != nil || secret != nil {
+		return secret, err
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(key); v != nil {
+			secret = bytes.Clone(v)
+			return nil
+		}
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(key, secret)
+	})
+	return secret, err
 }

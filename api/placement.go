@@ -1,0 +1,138 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/referrald/referrald/model"
+)
+
+// withScanURL fills in the URL a placement's QR code carries.
+func (s *Server) withScanURL(p *model.Placement) *model.Placement {
+	p.ScanURL = s.scanBase + "/s/" + p.Code
+	return p
+}
+
+// decodeLocation reads a location object.
+func decodeLocation(o *object) *model.Location {
+	l := &model.Location{Address: o.str("address")}
+	for name, dst := range map[string]**float64{"latitude": &l.Latitude, "longitude": &l.Longitude} {
+		if raw, _ := o.raw(name); raw != nil {
+			var f float64
+			if json.Unmarshal(raw, &f) != nil {
+				o.typeError(name, "a number")
+			} else {
+				*dst = &f
+			}
+		}
+	}
+	o.finish()
+	return l
+}
+
+// handlePlacementCreate serves POST /v1/placements.
+func (s *Server) handlePlacementCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	o, err := s.readObject(w, r)
+	if err != nil {
+		return err
+	}
+	var in model.PlacementCreate
+	in.ProgramID = o.str("program_id")
+	in.AmbassadorID = o.str("ambassador_id")
+	in.Label = o.str("label")
+	if l, _ := o.object("location"); l != nil {
+		in.Location = decodeLocation(l)
+	}
+	in.Metadata = o.metadata("metadata")
+	idem := idempotency(r, o, "POST /v1/placements", principalOf(r), in)
+	fe := o.finish()
+	fe.Merge(in.Validate())
+	// Checked here too so unknown records are reported with the request's
+	// other problems.
+	if !fe.Has("program_id") {
+		if _, err := s.svc.Programs.FindProgramByID(r.Context(), in.ProgramID); model.ErrorCode(err) == model.ENotFound {
+			fe.Add("program_id", model.FNotFound, "program %s does not exist", in.ProgramID)
+		}
+	}
+	if !fe.Has("ambassador_id") {
+		if _, err := s.svc.Ambassadors.FindAmbassadorByID(r.Context(), in.AmbassadorID); model.ErrorCode(err) == model.ENotFound {
+			fe.Add("ambassador_id", model.FNotFound, "ambassador %s does not exist", in.AmbassadorID)
+		}
+	}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	p, replayed, err := s.svc.Placements.CreatePlacement(r.Context(), in, idem)
+	if err != nil {
+		return err
+	}
+	return s.writeCreated(w, r, "/v1/placements/"+p.ID, s.withScanURL(p), replayed)
+}
+
+// handlePlacementGet serves GET /v1/placements/:id.
+func (s *Server) handlePlacementGet(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	pl, err := s.svc.Placements.FindPlacementByID(r.Context(), p.ByName("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.withScanURL(pl))
+	return nil
+}
+
+// handlePlacementList serves GET /v1/placements?program_id=&ambassador_id=.
+func (s *Server) handlePlacementList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	q := newQuery(r)
+	f := model.PlacementFilter{ListOptions: q.list(model.PrefixPlacement)}
+	f.ProgramID = q.id("program_id", model.PrefixProgram)
+	f.AmbassadorID = q.id("ambassador_id", model.PrefixAmbassador)
+	if err := q.finish(); err != nil {
+		return err
+	}
+	page, err := s.svc.Placements.FindPlacements(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	for _, p := range page.Data {
+		s.withScanURL(p)
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// handlePlacementUpdate serves PATCH /v1/placements/:id.
+func (s *Server) handlePlacementUpdate(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	o, err := s.readObject(w, r)
+	if err != nil {
+		return err
+	}
+	var u model.PlacementUpdate
+	u.Label = o.strPtr("label")
+	if l, given := o.object("location"); given {
+		u.LocationSet = true
+		if l != nil {
+			u.Location = decodeLocation(l)
+		}
+	}
+	if raw, given := o.raw("active"); given {
+		var active bool
+		if raw == nil || json.Unmarshal(raw, &active) != nil {
+			o.typeError("active", "true or false")
+		} else {
+			u.Active = &active
+		}
+	}
+	u.Metadata = o.metadataPtr("metadata")
+	fe := o.finish()
+	fe.Merge(u.Validate())
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	pl, err := s.svc.Placements.UpdatePlacement(r.Context(), p.ByName("id"), u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.withScanURL(pl))
+	return nil
+}

@@ -1,0 +1,204 @@
+package api_test
+
+import (
+	"bytes"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/model"
+)
+
+const iPhone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+
+type poster struct{ program, ambassador, id, code string }
+
+func (e *env) poster(t *testing.T) poster {
+	t.Helper()
+	p := e.post("/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com/join?utm_source=poster"})
+	a := e.post("/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "amb-" + p["id"].(string) + "@example.com"})
+	pl := e.post("/v1/placements", map[string]any{"program_id": p["id"], "ambassador_id": a["id"], "label": "Library, 2nd floor",
+		"location": map[string]any{"address": "1 Campus Rd", "latitude": 52.5, "longitude": 13.4}})
+	return poster{p["id"].(string), a["id"].(string), pl["id"].(string), pl["code"].(string)}
+}
+
+func (e *env) scan(code, ua, addr string, header map[string]string) response {
+	h := map[string]string{"User-Agent": ua}
+	for k, v := range header {
+		h[k] = v
+	}
+	return e.call(request{Method: "GET", Path: "/s/" + code, Header: h, RemoteAddr: addr})
+}
+
+func TestPlacements(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{PublicBaseURL: "https://go.example.edu/"})
+	p := e.poster(t)
+	if !model.ValidCode(p.code) {
+		t.Fatalf("code %q is not %d characters of the unambiguous alphabet", p.code, model.CodeLen)
+	}
+	got := e.call(request{Method: "GET", Path: "/v1/placements/" + p.id, Token: e.readToken}).JSON(t)
+	if got["scan_url"] != "https://go.example.edu/s/"+p.code || got["active"] != true || got["label"] != "Library, 2nd floor" ||
+		got["location"].(map[string]any)["latitude"] != 52.5 {
+		t.Fatalf("placement: %v", got)
+	}
+	list := e.call(request{Method: "GET", Path: "/v1/placements?ambassador_id=" + p.ambassador, Token: e.readToken}).JSON(t)
+	if n := len(list["data"].([]any)); n != 1 {
+		t.Fatalf("placements of the ambassador: %d", n)
+	}
+	res := e.call(request{Method: "PATCH", Path: "/v1/placements/" + p.id, Token: adminToken, Body: map[string]any{"active": false, "location": nil}})
+	if got := res.JSON(t); got["active"] != false || got["location"] != nil || got["code"] != p.code {
+		t.Fatalf("PATCH: %v", got)
+	}
+	fields := wantProblem(t, e.call(request{Method: "POST", Path: "/v1/placements", Token: adminToken, Body: map[string]any{
+		"program_id": p.program, "ambassador_id": "amb_01jdq3f7k8m2n4p6r8t0v2x4z6", "location": map[string]any{"latitude": 91}}}), 400, "validation_failed")
+	if fields["ambassador_id"] != "not_found" || fields["location.latitude"] != "invalid_value" {
+		t.Fatalf("got %v", fields)
+	}
+
+	// An impression of a placement takes its program and ambassador.
+	imp := e.post("/v1/impressions", map[string]any{"placement_id": p.id})
+	if imp["program_id"] != p.program || imp["ambassador_id"] != p.ambassador || imp["placement_id"] != p.id {
+		t.Fatalf("impression of a placement: %v", imp)
+	}
+	other := e.poster(t)
+	fields = wantProblem(t, e.call(request{Method: "POST", Path: "/v1/impressions", Token: e.writeToken,
+		Body: map[string]any{"placement_id": p.id, "program_id": other.program}}), 400, "validation_failed")
+	if fields["program_id"] != "invalid_value" {
+		t.Fatalf("mismatched program: %v", fields)
+	}
+}
+
+func TestScanRecordsAndRedirects(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	res := e.scan(p.code, iPhone, "198.51.100.7:4000", map[string]string{"Referer": "https://instagram.com/"})
+	if res.Status != 302 || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("scan: %d %v", res.Status, res.Header)
+	}
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || loc.Host != "example.com" || loc.Query().Get("utm_source") != "poster" {
+		t.Fatalf("Location %q: want the landing page with its own query kept", res.Header.Get("Location"))
+	}
+	impID := loc.Query().Get("imp")
+	imp := e.call(request{Method: "GET", Path: "/v1/impressions/" + impID, Token: e.readToken}).JSON(t)
+	if imp["placement_id"] != p.id || imp["program_id"] != p.program || imp["user_agent"] != iPhone ||
+		imp["referrer"] != "https://instagram.com/" || len(imp["flags"].([]any)) != 0 {
+		t.Fatalf("impression: %v", imp)
+	}
+	// A signup from it is a referral of the poster's ambassador.
+	ref := e.post("/v1/referrals", validReferral(impID))
+	if ref["placement_id"] != p.id || ref["ambassador_id"] != p.ambassador {
+		t.Fatalf("referral: %v", ref)
+	}
+
+	// The same phone again: a repeat. Another phone: not. A link preview: a bot.
+	flagsOf := func(res response) string {
+		t.Helper()
+		loc, _ := url.Parse(res.Header.Get("Location"))
+		imp := e.call(request{Method: "GET", Path: "/v1/impressions/" + loc.Query().Get("imp"), Token: e.readToken}).JSON(t)
+		var flags []string
+		for _, f := range imp["flags"].([]any) {
+			flags = append(flags, f.(string))
+		}
+		return strings.Join(flags, ",")
+	}
+	if f := flagsOf(e.scan(p.code, iPhone, "198.51.100.7:4001", nil)); f != "repeat_scan" {
+		t.Fatalf("repeat scan flags: %q", f)
+	}
+	if f := flagsOf(e.scan(p.code, iPhone, "198.51.100.8:4000", nil)); f != "" {
+		t.Fatalf("another phone's flags: %q", f)
+	}
+	if f := flagsOf(e.scan(p.code, "WhatsApp/2.23.20.0 A", "198.51.100.9:4000", nil)); f != "bot" {
+		t.Fatalf("link preview flags: %q", f)
+	}
+	funnel := e.call(request{Method: "GET", Path: "/v1/stats/funnel?placement_id=" + p.id, Token: e.readToken}).JSON(t)
+	if funnel["impressions"] != 4.0 || funnel["excluded_impressions"] != 2.0 || funnel["referrals"] != 1.0 || funnel["scan_to_signup_rate"] != 0.5 {
+		t.Fatalf("funnel of the poster: %v", funnel)
+	}
+
+	// The scanner's IP is nowhere in the store: not in any record, index
+	// or event.
+	backup := e.call(request{Method: "GET", Path: "/v1/admin/backup", Token: adminToken})
+	for _, ip := range []string{"198.51.100.7", "198.51.100.8"} {
+		if bytes.Contains(backup.Body, []byte(ip)) {
+			t.Fatalf("the store holds the raw IP %s", ip)
+		}
+	}
+
+	// Unknown and malformed codes get a small page.
+	for _, code := range []string{"zzzzzzzzzz", "nope", strings.ToUpper(p.code) + "x"} {
+		res := e.scan(code, iPhone, "", nil)
+		if res.Status != 404 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("code %q: %d %v", code, res.Status, res.Header)
+		}
+	}
+	// A code read off a poster in capitals still works.
+	if res := e.scan(strings.ToUpper(p.code), iPhone, "", nil); res.Status != 302 {
+		t.Fatalf("upper-case code: %d", res.Status)
+	}
+}
+
+func TestInactivePoster(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	e.call(request{Method: "PATCH", Path: "/v1/placements/" + p.id, Token: adminToken, Body: map[string]any{"active": false}})
+	res := e.scan(p.code, iPhone, "", nil)
+	if res.Status != 302 || strings.Contains(res.Header.Get("Location"), "imp=") {
+		t.Fatalf("inactive poster: %d %q; want a redirect that records nothing", res.Status, res.Header.Get("Location"))
+	}
+	list := e.call(request{Method: "GET", Path: "/v1/impressions?placement_id=" + p.id, Token: e.readToken}).JSON(t)
+	if n := len(list["data"].([]any)); n != 0 {
+		t.Fatalf("impressions of an inactive poster: %d", n)
+	}
+	e = withServer(e, api.Config{ExpiredPage: true})
+	if res := e.scan(p.code, iPhone, "", nil); res.Status != 410 || !bytes.Contains(res.Body, []byte("expired")) {
+		t.Fatalf("expired page: %d %s", res.Status, res.Body)
+	}
+}
+
+func TestScanBehindAProxy(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	p := e.poster(t)
+	flags := func(addr, xff string) string {
+		t.Helper()
+		res := e.scan(p.code, iPhone, addr, map[string]string{"X-Forwarded-For": xff})
+		loc, _ := url.Parse(res.Header.Get("Location"))
+		imp := e.call(request{Method: "GET", Path: "/v1/impressions/" + loc.Query().Get("imp"), Token: e.readToken}).JSON(t)
+		var out []string
+		for _, f := range imp["flags"].([]any) {
+			out = append(out, f.(string))
+		}
+		return strings.Join(out, ",")
+	}
+	// Through the trusted proxy, two different clients are two visitors;
+	// a client's forged left-most entry does not make it someone else.
+	if f := flags("10.0.0.1:1", "203.0.113.5"); f != "" {
+		t.Fatalf("first client: %q", f)
+	}
+	if f := flags("10.0.0.1:1", "203.0.113.6"); f != "" {
+		t.Fatalf("second client: %q", f)
+	}
+	if f := flags("10.0.0.1:1", "1.2.3.4, 203.0.113.5"); f != "repeat_scan" {
+		t.Fatalf("forged left-most entry: %q, want the real client's repeat", f)
+	}
+	// From an untrusted peer the header is ignored: the peer is the client.
+	if f := flags("198.51.100.1:1", "203.0.113.77"); f != "" {
+		t.Fatalf("untrusted peer: %q", f)
+	}
+	if f := flags("198.51.100.1:1", "203.0.113.78"); f != "repeat_scan" {
+		t.Fatalf("untrusted peer with another forged header: %q, want a repeat", f)
+	}
+}
+
+func TestScanRateLimitPerIP(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{IPRateLimit: api.Bucket{Rate: 1, Burst: 2}})
+	p := e.poster(t)
+	e.scan(p.code, iPhone, "198.51.100.1:1", nil)
+	e.scan(p.code, iPhone, "198.51.100.1:1", nil)
+	wantProblem(t, e.scan(p.code, iPhone, "198.51.100.1:1", nil), 429, "rate_limited")
+	if res := e.scan(p.code, iPhone, "198.51.100.2:1", nil); res.Status != 302 {
+		t.Fatalf("another IP: %d", res.Status)
+	}
+}
