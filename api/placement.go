@@ -1,12 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/poster"
 )
 
 // withScanURL fills in the URL a placement's QR code carries.
@@ -135,4 +139,48 @@ func (s *Server) handlePlacementUpdate(w http.ResponseWriter, r *http.Request, p
 	}
 	writeJSON(w, http.StatusOK, s.withScanURL(pl))
 	return nil
+}
+
+// handlePlacementQR serves GET /v1/placements/:id/qr.png and qr.svg
+// (?size=&margin=&ecc=): the QR code of the placement's scan URL.
+func (s *Server) handlePlacementQR(format string) handler {
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+		q := newQuery(r)
+		o := poster.Options{Margin: poster.DefaultMargin, Level: strings.ToUpper(q.str("ecc"))}
+		for name, dst := range map[string]*int{"size": &o.Size, "margin": &o.Margin} {
+			if v := q.str(name); v != "" {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					q.errs.Add(name, model.FInvalidValue, "must be an integer")
+				}
+				*dst = n
+			}
+		}
+		if err := o.Check(); err != nil && !q.errs.Has("size") && !q.errs.Has("margin") {
+			q.errs.Add(strings.Fields(err.Error())[0], model.FInvalidValue, "%s", err)
+		}
+		if err := q.finish(); err != nil {
+			return err
+		}
+		pl, err := s.svc.Placements.FindPlacementByID(r.Context(), p.ByName("id"))
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		contentType := "image/png"
+		if format == "svg" {
+			contentType = "image/svg+xml"
+			err = poster.SVG(&buf, s.withScanURL(pl).ScanURL, o)
+		} else {
+			err = poster.PNG(&buf, s.withScanURL(pl).ScanURL, o)
+		}
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+		w.Header().Set("Cache-Control", "private, max-age=300")
+		w.Write(buf.Bytes())
+		return nil
+	}
 }

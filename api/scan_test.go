@@ -2,10 +2,14 @@ package api_test
 
 import (
 	"bytes"
+	"image/png"
 	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/referrald/referrald/api"
 	"github.com/referrald/referrald/model"
@@ -201,4 +205,41 @@ func TestScanRateLimitPerIP(t *testing.T) {
 	if res := e.scan(p.code, iPhone, "198.51.100.2:1", nil); res.Status != 302 {
 		t.Fatalf("another IP: %d", res.Status)
 	}
+}
+
+func TestPlacementQRCodes(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{PublicBaseURL: "https://go.example.edu"})
+	p := e.poster(t)
+	res := e.call(request{Method: "GET", Path: "/v1/placements/" + p.id + "/qr.png?size=300&margin=4", Token: e.readToken})
+	if res.Status != 200 || res.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("qr.png: %d %v", res.Status, res.Header)
+	}
+	if got := decodeQR(t, res.Body); got != "https://go.example.edu/s/"+p.code {
+		t.Fatalf("the QR code says %q, want the scan URL", got)
+	}
+	svg := e.call(request{Method: "GET", Path: "/v1/placements/" + p.id + "/qr.svg?ecc=h", Token: e.readToken})
+	if svg.Status != 200 || svg.Header.Get("Content-Type") != "image/svg+xml" || !bytes.Contains(svg.Body, []byte("<path")) {
+		t.Fatalf("qr.svg: %d %v", svg.Status, svg.Header)
+	}
+	for _, q := range []string{"size=10", "margin=99", "ecc=X", "size=big", "colour=red"} {
+		wantProblem(t, e.call(request{Method: "GET", Path: "/v1/placements/" + p.id + "/qr.png?" + q, Token: e.readToken}), 400, "validation_failed")
+	}
+	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/placements/plc_01jdq3f7k8m2n4p6r8t0v2x4z6/qr.png", Token: e.readToken}), 404, "not_found")
+}
+
+func decodeQR(t *testing.T, b []byte) string {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return res.GetText()
 }

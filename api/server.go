@@ -167,6 +167,8 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/placements", model.ScopeRead, s.handlePlacementList)
 	s.handle("GET", "/v1/placements/:id", model.ScopeRead, s.handlePlacementGet)
 	s.handle("PATCH", "/v1/placements/:id", model.ScopeAdmin, s.handlePlacementUpdate)
+	s.handle("GET", "/v1/placements/:id/qr.png", model.ScopeRead, s.handlePlacementQR("png"))
+	s.handle("GET", "/v1/placements/:id/qr.svg", model.ScopeRead, s.handlePlacementQR("svg"))
 
 	s.handle("POST", "/v1/impressions", model.ScopeWrite, s.handleImpressionCreate)
 	s.handle("GET", "/v1/impressions", model.ScopeRead, s.handleImpressionList)

@@ -1,0 +1,75 @@
+package poster
+
+import (
+	"bytes"
+	"encoding/xml"
+	"image/png"
+	"strings"
+	"testing"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+)
+
+// decode reads a QR code out of a PNG, as a phone would.
+func decode(t *testing.T, b []byte) string {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return res.GetText()
+}
+
+func TestPNGDecodesBack(t *testing.T) {
+	const url = "https://go.example.edu/s/k7m2p9x4qa"
+	for _, o := range []Options{{}, {Size: 64, Margin: 4, Level: "L"}, {Size: 1000, Margin: 1, Level: "H"}} {
+		if err := o.Check(); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := PNG(&buf, url, o); err != nil {
+			t.Fatal(err)
+		}
+		if got := decode(t, buf.Bytes()); got != url {
+			t.Fatalf("%+v: decoded %q, want %q", o, got, url)
+		}
+	}
+}
+
+func TestSVGIsWellFormed(t *testing.T) {
+	o := Options{Margin: 4}
+	o.Check()
+	var buf bytes.Buffer
+	if err := SVG(&buf, "https://go.example.edu/s/k7m2p9x4qa", o); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		ViewBox string `xml:"viewBox,attr"`
+		Path    struct {
+			D string `xml:"d,attr"`
+		} `xml:"path"`
+	}
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("not XML: %v", err)
+	}
+	if !strings.HasPrefix(doc.ViewBox, "0 0 ") || strings.Count(doc.Path.D, "M") < 50 {
+		t.Fatalf("viewBox %q, %d runs", doc.ViewBox, strings.Count(doc.Path.D, "M"))
+	}
+}
+
+func TestOptionsBounds(t *testing.T) {
+	for _, o := range []Options{{Size: 10}, {Size: 5000}, {Margin: -1}, {Margin: 40}, {Level: "X"}} {
+		if err := o.Check(); err == nil {
+			t.Errorf("%+v: want an error", o)
+		}
+	}
+}
