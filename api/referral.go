@@ -139,3 +139,15 @@ func (s *Server) handleReferralUpdate(w http.ResponseWriter, r *http.Request, p 
 	writeJSON(w, http.StatusOK, ref)
 	return nil
 }
+
+// handleReferralErase serves DELETE /v1/referrals/:id: erases the
+// person's data and answers with the anonymised tombstone that keeps
+// counts and commissions adding up.
+func (s *Server) handleReferralErase(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	ref, err := s.svc.Referrals.EraseReferral(r.Context(), p.ByName("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ref)
+	return nil
+}

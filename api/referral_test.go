@@ -35,7 +35,7 @@ func TestReferralCreate(t *testing.T) {
 	want := map[string]any{
 		"impression_id": imp, "first_name": "John", "last_name": "Doe", "email": "John.Doe@example.com",
 		"profile_picture_url": "https://example.com/profiles/john-doe.jpg", "metadata": map[string]any{"source": "instagram"},
-		"status": "pending", "program_id": prg, "ambassador_id": amb, "placement_id": nil, "flags": []any{},
+		"status": "pending", "program_id": prg, "ambassador_id": amb, "placement_id": nil, "flags": []any{}, "erased_at": nil,
 	}
 	for k, v := range want {
 		if fmt.Sprint(got[k]) != fmt.Sprint(v) {
@@ -51,7 +51,7 @@ func TestReferralCreate(t *testing.T) {
 			t.Errorf("%s: got %q, want RFC 3339 UTC with milliseconds", k, got[k])
 		}
 	}
-	if len(got) != 14 {
+	if len(got) != 15 {
 		t.Errorf("got %d fields %v, want the 13 of the contract and flags", len(got), got)
 	}
 	if loc := res.Header.Get("Location"); loc != "/v1/referrals/"+id {

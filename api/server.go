@@ -178,6 +178,7 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/referrals", model.ScopeRead, s.handleReferralList)
 	s.handle("GET", "/v1/referrals/:id", model.ScopeRead, s.handleReferralGet)
 	s.handle("PATCH", "/v1/referrals/:id", model.ScopeWrite, s.handleReferralUpdate)
+	s.handle("DELETE", "/v1/referrals/:id", model.ScopeAdmin, s.handleReferralErase)
 
 	s.handle("POST", "/v1/earnings", model.ScopeWrite, s.handleEarningCreate)
 	s.handle("GET", "/v1/earnings", model.ScopeRead, s.handleEarningList)

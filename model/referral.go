@@ -42,7 +42,11 @@ type Referral struct {
 	PlacementID       *string        `json:"placement_id"`
 	// Flags are signals about the signup (from hook plugins, later from
 	// fraud checks); never nil in JSON.
-	Flags     Flags `json:"flags"`
+	Flags Flags `json:"flags"`
+	// ErasedAt is set once the person's data has been erased: names,
+	// email, picture and metadata are gone; the rest keeps counts and
+	// commissions adding up.
+	ErasedAt  *Time `json:"erased_at"`
 	CreatedAt Time  `json:"created_at"`
 	UpdatedAt Time  `json:"updated_at"`
 }
@@ -141,6 +145,10 @@ type ReferralService interface {
 	// UpdateReferral errors: not_found, conflict (illegal status change),
 	// unavailable.
 	UpdateReferral(ctx context.Context, id string, u ReferralUpdate) (*Referral, error)
+	// EraseReferral erases the person's data from the referral, its
+	// indexes, its idempotency snapshot and its events, leaving an
+	// anonymised tombstone. Erasing twice is harmless. Errors: not_found.
+	EraseReferral(ctx context.Context, id string) (*Referral, error)
 	// FindReplayedReferral returns the referral an earlier request with
 	// idem created, or nil if there is none (yet). Errors:
 	// idempotency_key_reused.
@@ -152,6 +160,9 @@ const (
 	EventReferralCreated       = "referral.created"
 	EventReferralStatusChanged = "referral.status_changed"
 	EventImpressionCreated     = "impression.created"
+	// EventReferralErased tells plugins to delete their copies of a
+	// person's data (a CRM contact, say).
+	EventReferralErased = "referral.erased"
 )
 
 // ReferralVerdict is what the hook plugins added to a signup they let

@@ -62,7 +62,7 @@ func writeReferralSized(s *Store, tx *bolt.Tx) error {
 	if err := putIndexes(tx, key, append(fixed, byStatus...)...); err != nil {
 		return err
 	}
-	return s.appendEvent(tx, now, model.EventReferralCreated, r)
+	return s.appendEvent(tx, now, model.EventReferralCreated, key, r)
 }
 
 // BenchmarkCreateReferral measures the store's whole create path with an

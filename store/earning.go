@@ -260,7 +260,7 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 				return nil, err
 			}
 		}
-		if err := s.appendEvent(tx, now, model.EventEarningCreated, e); err != nil {
+		if err := s.appendEvent(tx, now, model.EventEarningCreated, key, e); err != nil {
 			return nil, err
 		}
 		return snapshot(key, val), nil
@@ -431,7 +431,7 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 		}); err != nil {
 			return nil, err
 		}
-		if err := s.appendEvent(tx, now, EventEarningRefunded, struct {
+		if err := s.appendEvent(tx, now, EventEarningRefunded, key, struct {
 			Earning *model.Earning `json:"earning"`
 			Amount  int64          `json:"amount"`
 		}{e, amount}); err != nil {

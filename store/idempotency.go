@@ -63,7 +63,33 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 	if err := entries.Put(key, v); err != nil {
 		return err
 	}
+	if len(snap) >= 16 {
+		// So erasing a record can find the snapshot that copies it.
+		if err := tx.Bucket(bucketIdempotencyByRecord).Put(snap[:16], key); err != nil {
+			return err
+		}
+	}
 	return expiry.Put(cat(exp, key), empty)
+}
+
+// bucketIdempotencyByRecord maps a record key to the idempotency entry
+// whose snapshot holds the record.
+var bucketIdempotencyByRecord = []byte("idempotency_by_record")
+
+// rewriteSnapshot replaces the snapshot of record key, if an idempotency
+// entry keeps one, with val; the entry's fingerprint and expiry stay.
+func rewriteSnapshot(tx *bolt.Tx, key [16]byte, val []byte) error {
+	entryKey := tx.Bucket(bucketIdempotencyByRecord).Get(key[:])
+	if entryKey == nil {
+		return nil
+	}
+	entries := tx.Bucket(bucketIdempotency)
+	old := entries.Get(entryKey)
+	if len(old) < idemHeader+16 || !bytes.Equal(old[idemHeader:idemHeader+16], key[:]) {
+		return nil // swept, or reused for another record since
+	}
+	v := append(append([]byte(nil), old[:idemHeader]...), snapshot(key, val)...)
+	return entries.Put(bytes.Clone(entryKey), v)
 }
 
 // sweepBatch bounds one sweep transaction, so sweeping a large backlog
@@ -83,6 +109,11 @@ func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, e
 			for k, _ := c.First(); k != nil && n < sweepBatch; k, _ = c.Next() {
 				if len(k) != 8+32 || binary.BigEndian.Uint64(k[:8]) > limit {
 					break
+				}
+				if v := entries.Get(k[8:]); len(v) >= idemHeader+16 {
+					if err := tx.Bucket(bucketIdempotencyByRecord).Delete(v[idemHeader : idemHeader+16]); err != nil {
+						return err
+					}
 				}
 				if err := entries.Delete(k[8:]); err != nil {
 					return err

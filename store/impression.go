@@ -155,7 +155,7 @@ func (s *Store) putImpression(tx *bolt.Tx, key [16]byte, m *model.Impression, ip
 	}); err != nil {
 		return err
 	}
-	return s.appendEvent(tx, now, model.EventImpressionCreated, m)
+	return s.appendEvent(tx, now, model.EventImpressionCreated, key, m)
 }
 
 // FindImpressionByID implements model.ImpressionService.

@@ -16,8 +16,14 @@ import (
 // record it reports, so an event exists exactly when its record does; the
 // hook dispatcher reads it after commit, never inside the write.
 
-// appendEvent writes an event whose data is the JSON of payload.
-func (s *Store) appendEvent(tx *bolt.Tx, now time.Time, typ string, payload any) error {
+// bucketOutboxBySubject indexes events by the record they report
+// (subject key ‖ event key), so erasing a person's data can find every
+// event that carries it.
+var bucketOutboxBySubject = []byte("outbox_by_subject")
+
+// appendEvent writes an event about the record subject whose data is the
+// JSON of payload.
+func (s *Store) appendEvent(tx *bolt.Tx, now time.Time, typ string, subject [16]byte, payload any) error {
 	data, err := json.Marshal(payload)
 	if err != nil {
 		return err
@@ -35,7 +41,36 @@ func (s *Store) appendEvent(tx *bolt.Tx, now time.Time, typ string, payload any)
 	e.str(typ)
 	e.time(model.NewTime(now))
 	e.bytes(data)
-	return b.Put(key[:], e.b)
+	if err := b.Put(key[:], e.b); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketOutboxBySubject).Put(cat(subject[:], key[:]), empty)
+}
+
+// rewriteEvents replaces the data of every event about subject with what
+// rewrite makes of it.
+func rewriteEvents(tx *bolt.Tx, subject [16]byte, rewrite func(typ string, data []byte) ([]byte, error)) error {
+	outbox := tx.Bucket(bucketOutbox)
+	c := tx.Bucket(bucketOutboxBySubject).Cursor()
+	for k, _ := c.Seek(subject[:]); k != nil && bytes.HasPrefix(k, subject[:]); k, _ = c.Next() {
+		evKey := k[16:]
+		ev, err := decodeEvent(evKey, outbox.Get(evKey))
+		if err != nil {
+			return err
+		}
+		data, err := rewrite(ev.Type, ev.Data)
+		if err != nil {
+			return err
+		}
+		e := newEncoder()
+		e.str(ev.Type)
+		e.time(ev.CreatedAt)
+		e.bytes(data)
+		if err := outbox.Put(evKey, e.b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // successor is the next 128-bit key after k.

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,6 +57,12 @@ func encodeReferral(r *model.Referral) []byte {
 	for _, f := range r.Flags {
 		e.str(f)
 	}
+	if r.ErasedAt != nil {
+		e.byte(1)
+		e.time(*r.ErasedAt)
+	} else {
+		e.byte(0)
+	}
 	return e.b
 }
 
@@ -76,6 +83,10 @@ func decodeReferral(key, val []byte) (*model.Referral, error) {
 	r.Metadata = d.bytes()
 	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
 		r.Flags = append(r.Flags, d.str())
+	}
+	if d.byte() == 1 {
+		t := d.time()
+		r.ErasedAt = &t
 	}
 	return r, d.err
 }
@@ -155,7 +166,7 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 		}); err != nil {
 			return nil, err
 		}
-		if err := s.appendEvent(tx, now, model.EventReferralCreated, r); err != nil {
+		if err := s.appendEvent(tx, now, model.EventReferralCreated, key, r); err != nil {
 			return nil, err
 		}
 		return snapshot(key, val), nil
@@ -288,6 +299,52 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, u model.ReferralU
 	return r, err
 }
 
+// EraseReferral implements model.ReferralService.
+func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		r, err = getRecord(tx, bucketReferrals, model.PrefixReferral, id, decodeReferral)
+		if err != nil || r.ErasedAt != nil {
+			return err
+		}
+		now := s.now()
+		key := keyOf(model.PrefixReferral, r.ID)
+		oldEmail := indexEntry{bucketReferralsByEmail, hashKey(model.EmailKey(r.Email))}
+		t := model.NewTime(now)
+		r.FirstName, r.LastName, r.Email, r.ProfilePictureURL, r.Metadata = "", "", "", nil, nil
+		r.ErasedAt, r.UpdatedAt = &t, t
+		val := encodeReferral(r)
+		if err := tx.Bucket(bucketReferrals).Put(key[:], val); err != nil {
+			return err
+		}
+		if err := deleteIndexes(tx, key, oldEmail); err != nil {
+			return err
+		}
+		if err := rewriteSnapshot(tx, key, val); err != nil {
+			return err
+		}
+		if err := rewriteEvents(tx, key, func(typ string, data []byte) ([]byte, error) {
+			if typ == model.EventReferralStatusChanged {
+				var ev struct {
+					PreviousStatus model.ReferralStatus `json:"previous_status"`
+				}
+				json.Unmarshal(data, &ev)
+				return json.Marshal(struct {
+					Referral       *model.Referral      `json:"referral"`
+					PreviousStatus model.ReferralStatus `json:"previous_status"`
+				}{r, ev.PreviousStatus})
+			}
+			return json.Marshal(r)
+		}); err != nil {
+			return err
+		}
+		return s.appendEvent(tx, now, model.EventReferralErased, key, struct {
+			ID       string     `json:"id"`
+			ErasedAt model.Time `json:"erased_at"`
+		}{r.ID, t})
+	})
+	return r, err
+}
+
 // putReferralChange writes r, changed from before: the record, its status
 // index entries when the status moved, and the referral.status_changed
 // event.
@@ -311,7 +368,7 @@ func (s *Store) putReferralChange(tx *bolt.Tx, now time.Time, before, r *model.R
 	if err := countStatusChange(tx, r); err != nil {
 		return err
 	}
-	return s.appendEvent(tx, now, model.EventReferralStatusChanged, struct {
+	return s.appendEvent(tx, now, model.EventReferralStatusChanged, key, struct {
 		Referral       *model.Referral      `json:"referral"`
 		PreviousStatus model.ReferralStatus `json:"previous_status"`
 	}{r, before.Status})

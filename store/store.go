@@ -13,17 +13,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
@@ -69,7 +72,7 @@ var allBuckets = [][]byte{
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 3
+const schemaVersion = 4
 
 var keySchemaVersion = []byte("schema_version")
 
@@ -183,7 +186,8 @@ func Open(path string, opt Options) (*Store, error) {
 // migrate creates the buckets and checks the schema version. Later layouts
 // add their steps here, each moving the version up by one.
 func (s *Store) migrate(tx *bolt.Tx) error {
-	for _, name := range append(append(append(allBuckets, moneyBuckets...), placementBuckets...), bucketCounters) {
+	for _, name := range append(append(append(allBuckets, moneyBuckets...), placementBuckets...),
+		bucketCounters, bucketOutboxBySubject, bucketIdempotencyByRecord) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -205,6 +209,7 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 	steps := map[uint64]func(*bolt.Tx) error{
 		1: rebuildCounters,          // 1 → 2: per-day counters, counted from the records
 		2: indexReferralImpressions, // 2 → 3: referrals by impression, for fraud signals
+		3: indexForErasure,          // 3 → 4: events by subject, idempotency snapshots by record
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
@@ -225,6 +230,47 @@ func indexReferralImpressions(tx *bolt.Tx) error {
 		}
 		imp := keyOf(model.PrefixImpression, r.ImpressionID)
 		return idx.Put(cat(imp[:], k), empty)
+	})
+}
+
+// indexForErasure builds the indexes that let erasure find every copy of
+// a record: its events (by the id in their payload) and its idempotency
+// snapshot.
+func indexForErasure(tx *bolt.Tx) error {
+	bySubject := tx.Bucket(bucketOutboxBySubject)
+	err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		ev, err := decodeEvent(k, v)
+		if err != nil {
+			return err
+		}
+		var data struct {
+			ID       string `json:"id"`
+			Referral struct {
+				ID string `json:"id"`
+			} `json:"referral"`
+			Earning struct {
+				ID string `json:"id"`
+			} `json:"earning"`
+		}
+		json.Unmarshal(ev.Data, &data)
+		for _, id := range []string{data.ID, data.Referral.ID, data.Earning.ID} {
+			if _, subject, ok := strings.Cut(id, "_"); ok {
+				if key, err := ulid.ParseStrict(subject); err == nil {
+					return bySubject.Put(cat(key[:], k), empty)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	byRecord := tx.Bucket(bucketIdempotencyByRecord)
+	return tx.Bucket(bucketIdempotency).ForEach(func(k, v []byte) error {
+		if len(v) >= idemHeader+16 {
+			return byRecord.Put(v[idemHeader:idemHeader+16], k)
+		}
+		return nil
 	})
 }
 
@@ -440,15 +486,42 @@ func (s *Store) create(ctx context.Context, idem model.Idempotency,
 	return snap, replayed, err
 }
 
-// Backup implements model.BackupService with bbolt's Tx.WriteTo, which
-// copies the file as of one read transaction while writes go on.
-func (s *Store) Backup(ctx context.Context, w io.Writer, start func(size int64)) (n int64, err error) {
-	err = s.view(func(tx *bolt.Tx) error {
-		start(tx.Size())
-		n, err = tx.WriteTo(w)
-		return err
-	})
-	return n, err
+// Backup implements model.BackupService. The copy is logical: bbolt's
+// Compact rewrites every bucket, as of one read transaction, into a fresh
+// file beside the store, which is then streamed. A raw page copy would
+// also carry pages bbolt has freed but not overwritten, and with them data
+// that was erased; this one holds only what the store holds, and is
+// smaller too.
+func (s *Store) Backup(ctx context.Context, w io.Writer, start func(size int64)) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(s.db.Path()), "backup-*.db")
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	path := tmp.Name()
+	tmp.Close()
+	defer os.Remove(path)
+	dst, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true, Timeout: time.Second})
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	if err := bolt.Compact(dst, s.db, 64<<20); err != nil {
+		dst.Close()
+		return 0, fmt.Errorf("backup: compact: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	start(fi.Size())
+	return io.Copy(w, f)
 }
 
 // Summary describes a store file, for checking a backup.
