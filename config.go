@@ -38,10 +38,18 @@ type Config struct {
 	Log         LogConfig         `yaml:"log"`
 	Shutdown    ShutdownConfig    `yaml:"shutdown"`
 	Scan        ScanConfig        `yaml:"scan"`
+	Privacy     PrivacyConfig     `yaml:"privacy"`
 	// TrustedProxies are CIDRs of proxies whose X-Forwarded-For (or
 	// Forwarded) header is believed; from anyone else it is ignored.
 	TrustedProxies []string    `yaml:"trusted_proxies"`
 	Hooks          HooksConfig `yaml:"hooks"`
+}
+
+// PrivacyConfig bounds how long personal data is kept.
+type PrivacyConfig struct {
+	// ScanRetention is how long a scan's user agent, referrer and IP hash
+	// are kept; older impressions keep only what counts need. 0 keeps them.
+	ScanRetention time.Duration `yaml:"scan_retention"`
 }
 
 // ScanConfig shapes the public scan route /s/<code>.
@@ -130,6 +138,7 @@ func defaultConfig() Config {
 		Log:      LogConfig{Format: "text", Level: "info"},
 		Shutdown: ShutdownConfig{Grace: 8 * time.Second},
 		Scan:     ScanConfig{RepeatWindow: 30 * time.Minute, Inactive: "redirect"},
+		Privacy:  PrivacyConfig{ScanRetention: 90 * 24 * time.Hour},
 	}
 }
 
@@ -398,6 +407,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Scan.RepeatWindow < 0 || c.Scan.RepeatWindow > 7*24*time.Hour {
 		return &configError{"scan.repeat_window", "must be from 0 to 168h"}
+	}
+	if c.Privacy.ScanRetention != 0 && c.Privacy.ScanRetention < 24*time.Hour {
+		return &configError{"privacy.scan_retention", "must be 0 (keep) or at least 24h"}
 	}
 	if c.Scan.Inactive != "redirect" && c.Scan.Inactive != "expired" {
 		return &configError{"scan.inactive", fmt.Sprintf("%q must be redirect or expired", c.Scan.Inactive)}

@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"image/png"
 	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
@@ -242,4 +244,39 @@ func decodeQR(t *testing.T, b []byte) string {
 		t.Fatalf("decode: %v", err)
 	}
 	return res.GetText()
+}
+
+func TestScanDataRetention(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	const oldUA = "Mozilla/5.0 (OldPhone) Retained/1.0"
+	res := e.scan(p.code, oldUA, "198.51.100.7:1", map[string]string{"Referer": "https://old.example/"})
+	oldImp, _ := url.Parse(res.Header.Get("Location"))
+	e.clock.Add(91 * 24 * time.Hour)
+	res = e.scan(p.code, iPhone, "198.51.100.8:1", nil)
+	newImp, _ := url.Parse(res.Header.Get("Location"))
+	before := e.call(request{Method: "GET", Path: "/v1/stats/funnel", Token: e.readToken}).JSON(t)
+
+	n, err := e.st.ScrubOldScans(context.Background(), e.clock.Now().Add(-90*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("scrubbed %d, %v; want the one old scan", n, err)
+	}
+	old := e.call(request{Method: "GET", Path: "/v1/impressions/" + oldImp.Query().Get("imp"), Token: e.readToken}).JSON(t)
+	if old["user_agent"] != nil || old["referrer"] != nil || old["placement_id"] != p.id {
+		t.Fatalf("old scan after retention: %v", old)
+	}
+	if fresh := e.call(request{Method: "GET", Path: "/v1/impressions/" + newImp.Query().Get("imp"), Token: e.readToken}).JSON(t); fresh["user_agent"] != iPhone {
+		t.Fatalf("a recent scan lost its data: %v", fresh)
+	}
+	after := e.call(request{Method: "GET", Path: "/v1/stats/funnel", Token: e.readToken}).JSON(t)
+	if after["impressions"] != before["impressions"] {
+		t.Fatalf("counts changed: %v → %v", before["impressions"], after["impressions"])
+	}
+	backup := e.call(request{Method: "GET", Path: "/v1/admin/backup", Token: adminToken}).Body
+	if bytes.Contains(backup, []byte("Retained/1.0")) || bytes.Contains(backup, []byte("old.example")) {
+		t.Fatal("the old scan's user agent or referrer is still in the store")
+	}
+	if n, _ := e.st.ScrubOldScans(context.Background(), e.clock.Now().Add(-90*24*time.Hour)); n != 0 {
+		t.Fatalf("a second sweep scrubbed %d again", n)
+	}
 }

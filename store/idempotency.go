@@ -155,6 +155,15 @@ func (s *Store) sweepLoop(every time.Duration) {
 			case n > 0:
 				s.log.Debug("swept expired idempotency keys", "count", n)
 			}
+			if s.retention > 0 {
+				n, err := s.ScrubOldScans(context.Background(), s.now().Add(-s.retention))
+				switch {
+				case err != nil && !isModelError(err):
+					s.log.Error("scrubbing old scan data failed", "err", err)
+				case n > 0:
+					s.log.Info("scrubbed scan data past its retention", "impressions", n)
+				}
+			}
 		}
 	}
 }

@@ -103,6 +103,9 @@ type Options struct {
 	// OnCommit, when set, is told of every committed transaction: how
 	// many writes it carried and how long it took, fsync included.
 	OnCommit func(writes int, d time.Duration)
+	// ScanRetention, when positive, is how long scan data (user agent,
+	// referrer, IP hash) is kept; the sweeper scrubs what is older.
+	ScanRetention time.Duration
 }
 
 // Store implements the model's services on bbolt.
@@ -113,6 +116,7 @@ type Store struct {
 	idemWindow time.Duration
 	log        *slog.Logger
 	onCommit   func(writes int, d time.Duration)
+	retention  time.Duration
 
 	// mu guards closed and the send side of writes, so no write is sent
 	// after the writer has been told to finish.
@@ -160,6 +164,7 @@ func Open(path string, opt Options) (*Store, error) {
 		idemWindow: opt.IdempotencyWindow,
 		log:        opt.Logger,
 		onCommit:   opt.OnCommit,
+		retention:  opt.ScanRetention,
 		writes:     make(chan *writeOp, maxBatch),
 		writerDone: make(chan struct{}),
 		stopSweep:  make(chan struct{}),

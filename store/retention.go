@@ -1,0 +1,112 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+// keyRetentionCursor remembers how far scan data has been scrubbed, so a
+// sweep walks only what aged past the retention since the last one.
+var keyRetentionCursor = []byte("retention_cursor")
+
+// retentionBatch bounds one scrubbing transaction.
+const retentionBatch = 500
+
+// ScrubOldScans removes the user agent, referrer and IP hash of every
+// impression created before cutoff, from the record and from its event;
+// counts stay. It also forgets repeat-detection entries older than two
+// days (their daily IP key has changed, so they can never match again).
+// It returns how many impressions it scrubbed.
+func (s *Store) ScrubOldScans(ctx context.Context, cutoff time.Time) (int, error) {
+	limit := model.TimeKey(cutoff)
+	total := 0
+	for ctx.Err() == nil {
+		n, done := 0, false
+		err := s.update(func(tx *bolt.Tx) error {
+			n, done = 0, false
+			meta, imps := tx.Bucket(bucketMeta), tx.Bucket(bucketImpressions)
+			c := imps.Cursor()
+			k, v := c.First()
+			if cur := meta.Get(keyRetentionCursor); cur != nil {
+				if k, v = c.Seek(cur); k != nil && bytes.Equal(k, cur) {
+					k, v = c.Next()
+				}
+			}
+			var last []byte
+			for ; k != nil && bytes.Compare(k, limit[:]) < 0 && n < retentionBatch; k, v = c.Next() {
+				last = bytes.Clone(k)
+				m, err := decodeImpression(k, v)
+				if err != nil {
+					return err
+				}
+				if m.UserAgent == nil && m.Referrer == nil && !hasIPHash(v) {
+					continue
+				}
+				m.UserAgent, m.Referrer = nil, nil
+				if err := imps.Put(last, encodeImpression(m)); err != nil {
+					return err
+				}
+				if err := rewriteEvents(tx, [16]byte(last), func(string, []byte) ([]byte, error) { return json.Marshal(m) }); err != nil {
+					return err
+				}
+				n++
+			}
+			done = k == nil || bytes.Compare(k, limit[:]) >= 0
+			if last == nil {
+				return nil
+			}
+			return meta.Put(keyRetentionCursor, last)
+		})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if done {
+			break
+		}
+	}
+	return total, s.pruneScanRecent(ctx, s.now().Add(-48*time.Hour))
+}
+
+// hasIPHash reports whether an impression value carries the trailing IP
+// hash the scan route adds.
+func hasIPHash(v []byte) bool {
+	m, err := decodeImpression(make([]byte, 16), v)
+	if err != nil {
+		return false
+	}
+	return len(v) > len(encodeImpression(m))
+}
+
+// pruneScanRecent deletes repeat-detection entries last seen before
+// before, in bounded transactions.
+func (s *Store) pruneScanRecent(ctx context.Context, before time.Time) error {
+	limit := before.UnixMilli()
+	for ctx.Err() == nil {
+		n := 0
+		err := s.update(func(tx *bolt.Tx) error {
+			n = 0
+			c := tx.Bucket(bucketScanRecent).Cursor()
+			for k, v := c.First(); k != nil && n < retentionBatch; k, v = c.Next() {
+				if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < limit {
+					if err := c.Delete(); err != nil {
+						return err
+					}
+					n++
+				}
+			}
+			return nil
+		})
+		if err != nil || n < retentionBatch {
+			return err
+		}
+	}
+	return nil
+}
