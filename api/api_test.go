@@ -24,7 +24,7 @@ const adminToken = "test-admin-token-0123456789"
 // env is a server on a real store in a temp dir, driven through the real
 // router.
 type env struct {
-	t          *testing.T
+	t          testing.TB
 	srv        *api.Server
 	st         *store.Store
 	clock      *clock
@@ -44,7 +44,7 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC()}
 	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName),
@@ -81,7 +81,7 @@ type response struct {
 }
 
 // JSON decodes the body into a map.
-func (r response) JSON(t *testing.T) map[string]any {
+func (r response) JSON(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {

@@ -184,3 +184,71 @@ func (s *Server) handlePlacementQR(format string) handler {
 		return nil
 	}
 }
+
+// maxPosters bounds one posters.pdf: each is a new placement.
+const maxPosters = 50
+
+// handlePosters serves GET /v1/ambassadors/:id/posters.pdf
+// ?program_id=&count=&paper=&label=&cta=: it creates count new placements
+// for the ambassador in the program and answers a print-ready PDF with a
+// poster for each. Every call makes new posters (codes are not reused).
+func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	q := newQuery(r)
+	programID := q.id("program_id", model.PrefixProgram)
+	if programID == "" && !q.errs.Has("program_id") {
+		q.errs.Add("program_id", model.FRequired, "is required")
+	}
+	count := 1
+	if v := q.str("count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPosters {
+			q.errs.Add("count", model.FInvalidValue, "must be from 1 to %d", maxPosters)
+		} else {
+			count = n
+		}
+	}
+	paper := strings.ToLower(q.str("paper"))
+	if paper == "" {
+		paper = "a4"
+	} else if _, ok := poster.Papers[paper]; !ok {
+		q.errs.Add("paper", model.FInvalidValue, "must be a4 or letter")
+	}
+	label, cta := q.str("label"), q.str("cta")
+	if cta == "" {
+		cta = "Scan to join"
+	}
+	if len(label) > model.MaxLabelLen || len(cta) > model.MaxLabelLen {
+		q.errs.Add("label", model.FTooLong, "label and cta must be at most %d characters", model.MaxLabelLen)
+	}
+	if err := q.finish(); err != nil {
+		return err
+	}
+	amb, err := s.svc.Ambassadors.FindAmbassadorByID(r.Context(), p.ByName("id"))
+	if err != nil {
+		return err
+	}
+	prg, err := s.svc.Programs.FindProgramByID(r.Context(), programID)
+	if model.ErrorCode(err) == model.ENotFound {
+		return model.FieldNotFound("program_id", model.PrefixProgram, programID)
+	} else if err != nil {
+		return err
+	}
+	posters := make([]poster.Poster, 0, count)
+	for range count {
+		pl, _, err := s.svc.Placements.CreatePlacement(r.Context(), model.PlacementCreate{ProgramID: prg.ID, AmbassadorID: amb.ID, Label: label}, model.Idempotency{})
+		if err != nil {
+			return err
+		}
+		posters = append(posters, poster.Poster{Program: prg.Name, CallToAction: cta, Label: label, Code: pl.Code, ScanURL: s.withScanURL(pl).ScanURL})
+	}
+	var buf bytes.Buffer
+	if err := poster.PDF(&buf, paper, posters); err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/pdf")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Disposition", `attachment; filename="posters-`+amb.ID+`.pdf"`)
+	w.Write(buf.Bytes())
+	return nil
+}

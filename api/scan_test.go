@@ -21,7 +21,7 @@ const iPhone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebK
 
 type poster struct{ program, ambassador, id, code string }
 
-func (e *env) poster(t *testing.T) poster {
+func (e *env) poster(t testing.TB) poster {
 	t.Helper()
 	p := e.post("/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com/join?utm_source=poster"})
 	a := e.post("/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "amb-" + p["id"].(string) + "@example.com"})
@@ -279,4 +279,32 @@ func TestScanDataRetention(t *testing.T) {
 	if n, _ := e.st.ScrubOldScans(context.Background(), e.clock.Now().Add(-90*24*time.Hour)); n != 0 {
 		t.Fatalf("a second sweep scrubbed %d again", n)
 	}
+}
+
+func TestPrintablePosters(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	res := e.call(request{Method: "GET", Path: "/v1/ambassadors/" + p.ambassador + "/posters.pdf?program_id=" + p.program +
+		"&count=3&paper=letter&label=Dorm+lobby", Token: adminToken})
+	if res.Status != 200 || res.Header.Get("Content-Type") != "application/pdf" || !bytes.HasPrefix(res.Body, []byte("%PDF-")) {
+		t.Fatalf("posters.pdf: %d %v", res.Status, res.Header)
+	}
+	pages := 0
+	for _, line := range strings.Split(string(res.Body), "\n") {
+		if strings.Contains(line, "/Type /Page") && !strings.Contains(line, "/Type /Pages") {
+			pages++
+		}
+	}
+	if pages != 3 {
+		t.Fatalf("got %d pages, want 3", pages)
+	}
+	list := e.call(request{Method: "GET", Path: "/v1/placements?ambassador_id=" + p.ambassador, Token: e.readToken}).JSON(t)["data"].([]any)
+	if len(list) != 4 || list[0].(map[string]any)["label"] != "Dorm lobby" {
+		t.Fatalf("placements after printing 3: %d, newest %v", len(list), list[0])
+	}
+	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/ambassadors/" + p.ambassador + "/posters.pdf?program_id=" + p.program, Token: e.writeToken}), 403, "forbidden")
+	for _, q := range []string{"", "program_id=" + p.program + "&count=0", "program_id=" + p.program + "&count=51", "program_id=" + p.program + "&paper=a3"} {
+		wantProblem(t, e.call(request{Method: "GET", Path: "/v1/ambassadors/" + p.ambassador + "/posters.pdf?" + q, Token: adminToken}), 400, "validation_failed")
+	}
+	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/ambassadors/amb_01jdq3f7k8m2n4p6r8t0v2x4z6/posters.pdf?program_id=" + p.program, Token: adminToken}), 404, "not_found")
 }

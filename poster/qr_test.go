@@ -73,3 +73,37 @@ func TestOptionsBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestPDFHasAPagePerPoster(t *testing.T) {
+	var posters []Poster
+	for i := range 3 {
+		posters = append(posters, Poster{Program: "Spring 2027 campus launch – Zoë's café", CallToAction: "Scan to join and get 10 % off",
+			Label: "Library, 2nd floor", Code: "k7m2p9x4q" + string(rune('a'+i)), ScanURL: "https://go.example.edu/s/k7m2p9x4qa"})
+	}
+	for _, paper := range []string{"a4", "letter"} {
+		var buf bytes.Buffer
+		if err := PDF(&buf, paper, posters); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(buf.Bytes(), []byte("%PDF-")) {
+			t.Fatalf("%s: not a PDF", paper)
+		}
+		if n := pageCount(buf.Bytes()); n != 3 {
+			t.Fatalf("%s: %d pages, want 3", paper, n)
+		}
+	}
+	if err := PDF(&bytes.Buffer{}, "a3", posters); err == nil {
+		t.Fatal("a3: want an error")
+	}
+}
+
+// pageCount counts page objects (/Type /Page, not /Pages).
+func pageCount(pdf []byte) int {
+	n := 0
+	for _, line := range strings.Split(string(pdf), "\n") {
+		if strings.Contains(line, "/Type /Page") && !strings.Contains(line, "/Type /Pages") {
+			n++
+		}
+	}
+	return n
+}
