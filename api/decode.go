@@ -306,17 +306,23 @@ func (q *query) id(name, prefix string) string {
 	return v
 }
 
+// limit reads an optional limit from 1 to max.
+func (q *query) limit(name string, def, max int) int {
+	v := q.str(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		q.errs.Add(name, model.FInvalidValue, "must be an integer from 1 to %d", max)
+		return def
+	}
+	return n
+}
+
 // list reads limit and cursor.
 func (q *query) list(prefix string) model.ListOptions {
-	opt := model.ListOptions{Limit: model.DefaultListLimit}
-	if v := q.str("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > model.MaxListLimit {
-			q.errs.Add("limit", model.FInvalidValue, "must be an integer from 1 to %d", model.MaxListLimit)
-		} else {
-			opt.Limit = n
-		}
-	}
+	opt := model.ListOptions{Limit: q.limit("limit", model.DefaultListLimit, model.MaxListLimit)}
 	if v := q.str("cursor"); v != "" {
 		if _, ok := model.ParseID(prefix, v); !ok {
 			q.errs.Add("cursor", model.FInvalidValue, "is not a cursor this list returned")

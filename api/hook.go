@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -111,15 +110,7 @@ func (s *Server) handleHookResultList(w http.ResponseWriter, r *http.Request, _ 
 	q := newQuery(r)
 	plugin := q.str("plugin")
 	amb := q.id("ambassador_id", model.PrefixAmbassador)
-	limit := model.DefaultListLimit
-	if v := q.str("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > model.MaxListLimit {
-			q.errs.Add("limit", model.FInvalidValue, "must be an integer from 1 to %d", model.MaxListLimit)
-		} else {
-			limit = n
-		}
-	}
+	limit := q.limit("limit", model.DefaultListLimit, model.MaxListLimit)
 	if err := q.finish(); err != nil {
 		return err
 	}

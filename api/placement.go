@@ -198,15 +198,7 @@ func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprou
 	if programID == "" && !q.errs.Has("program_id") {
 		q.errs.Add("program_id", model.FRequired, "is required")
 	}
-	count := 1
-	if v := q.str("count"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPosters {
-			q.errs.Add("count", model.FInvalidValue, "must be from 1 to %d", maxPosters)
-		} else {
-			count = n
-		}
-	}
+	count := q.limit("count", 1, maxPosters)
 	paper := strings.ToLower(q.str("paper"))
 	if paper == "" {
 		paper = "a4"

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/julienschmidt/httprouter"
 
@@ -49,15 +48,7 @@ func (s *Server) handleFunnel(w http.ResponseWriter, r *http.Request, _ httprout
 func (s *Server) handleLeaderboard(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := newQuery(r)
 	f := statsFilter(q)
-	limit := 10
-	if v := q.str("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > model.MaxListLimit {
-			q.errs.Add("limit", model.FInvalidValue, "must be an integer from 1 to %d", model.MaxListLimit)
-		} else {
-			limit = n
-		}
-	}
+	limit := q.limit("limit", 10, model.MaxListLimit)
 	if err := q.finish(); err != nil {
 		return err
 	}

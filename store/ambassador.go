@@ -94,15 +94,7 @@ func (s *Store) CreateAmbassador(ctx context.Context, in model.AmbassadorCreate,
 		}
 		return snapshot(key, val), nil
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	key, val, err := splitSnapshot(snap)
-	if err != nil {
-		return nil, false, err
-	}
-	a, err := decodeAmbassador(key[:], val)
-	return a, replayed, err
+	return fromSnapshot(snap, replayed, err, decodeAmbassador)
 }
 
 // FindAmbassadorByID implements model.AmbassadorService.

@@ -265,19 +265,7 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 		}
 		return snapshot(key, val), nil
 	})
-	return earningFromSnapshot(snap, replayed, err)
-}
-
-func earningFromSnapshot(snap []byte, replayed bool, err error) (*model.Earning, bool, error) {
-	if err != nil {
-		return nil, false, err
-	}
-	key, val, err := splitSnapshot(snap)
-	if err != nil {
-		return nil, false, err
-	}
-	e, err := decodeEarning(key[:], val)
-	return e, replayed, err
+	return fromSnapshot(snap, replayed, err, decodeEarning)
 }
 
 // describeRule says in words how a rule made amount, for the basis note.
@@ -439,7 +427,7 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 		}
 		return snapshot(key, val), nil
 	})
-	return earningFromSnapshot(snap, replayed, err)
+	return fromSnapshot(snap, replayed, err, decodeEarning)
 }
 
 // clawbackOf is the basis note that ties a clawback to what it reverses.
@@ -623,13 +611,5 @@ func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem mo
 		}
 		return snapshot(key, val), nil
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	key, val, err := splitSnapshot(snap)
-	if err != nil {
-		return nil, false, err
-	}
-	p, err := decodePayout(key[:], val)
-	return p, replayed, err
+	return fromSnapshot(snap, replayed, err, decodePayout)
 }

@@ -162,3 +162,17 @@ func splitSnapshot(snap []byte) ([16]byte, []byte, error) {
 	copy(k[:], snap)
 	return k, snap[16:], nil
 }
+
+// fromSnapshot decodes the record a create returned as a snapshot.
+func fromSnapshot[T any](snap []byte, replayed bool, err error, decode func(key, val []byte) (T, error)) (T, bool, error) {
+	var zero T
+	if err != nil {
+		return zero, false, err
+	}
+	key, val, err := splitSnapshot(snap)
+	if err != nil {
+		return zero, false, err
+	}
+	rec, err := decode(key[:], val)
+	return rec, replayed, err
+}

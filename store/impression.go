@@ -123,15 +123,7 @@ func (s *Store) CreateImpression(ctx context.Context, in model.ImpressionCreate,
 		}
 		return snapshot(key, encodeImpression(m)), nil
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	key, val, err := splitSnapshot(snap)
-	if err != nil {
-		return nil, false, err
-	}
-	m, err := decodeImpression(key[:], val)
-	return m, replayed, err
+	return fromSnapshot(snap, replayed, err, decodeImpression)
 }
 
 // putImpression writes a new impression with its indexes, counters and

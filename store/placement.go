@@ -143,15 +143,7 @@ func (s *Store) CreatePlacement(ctx context.Context, in model.PlacementCreate, i
 		}
 		return snapshot(key, val), nil
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	key, val, err := splitSnapshot(snap)
-	if err != nil {
-		return nil, false, err
-	}
-	p, err := decodePlacement(key[:], val)
-	return p, replayed, err
+	return fromSnapshot(snap, replayed, err, decodePlacement)
 }
 
 // FindPlacementByID implements model.PlacementService.

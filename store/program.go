@@ -83,15 +83,7 @@ func (s *Store) CreateProgram(ctx context.Context, in model.ProgramCreate, idem 
 		}
 		return snapshot(key, val), nil
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	key, val, err := splitSnapshot(snap)
-	if err != nil {
-		return nil, false, err
-	}
-	p, err := decodeProgram(key[:], val)
-	return p, replayed, err
+	return fromSnapshot(snap, replayed, err, decodeProgram)
 }
 
 // FindProgramByID implements model.ProgramService.

@@ -171,15 +171,7 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 		}
 		return snapshot(key, val), nil
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	key, val, err := splitSnapshot(snap)
-	if err != nil {
-		return nil, false, err
-	}
-	r, err := decodeReferral(key[:], val)
-	return r, replayed, err
+	return fromSnapshot(snap, replayed, err, decodeReferral)
 }
 
 // signupFacts gathers what the fraud rules look at, reading only.
