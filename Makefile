@@ -39,9 +39,15 @@ lint:
 		if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) run $(STATICCHECK) ./...
 
+FUZZ_TARGETS := ./api:FuzzReferralCreateDecode ./api:FuzzListQuery ./api:FuzzIdempotencyKeyHeader \
+	./model:FuzzParseID ./store:FuzzDecodeRecords
+
 ## fuzz: run each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a long run)
 fuzz:
-	$(GO) test ./api -run '^$$' -fuzz '^FuzzReferralCreateDecode$$' -fuzztime $(FUZZTIME)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 ## proto: regenerate the hook contract's Go code after editing hooks.proto
 proto:

@@ -80,3 +80,51 @@ func decodeForFuzz(body []byte, header string) (model.ReferralCreate, model.Idem
 	in, idem, fe := decodeReferralCreate(r, o)
 	return in, idem, fe, true
 }
+
+// FuzzListQuery feeds arbitrary query strings to the list parameters
+// (limit, cursor, filters): no panic, and what is accepted is in bounds.
+func FuzzListQuery(f *testing.F) {
+	for _, s := range []string{"", "limit=5&cursor=ref_01jdq3f7k8m2n4p6r8t0v2x4z6", "limit=0", "limit=101", "cursor=nope",
+		"status=pending&email=a@b.co&program_id=prg_01jdq3f7k8m2n4p6r8t0v2x4z6", "limit=1&limit=2", "%zz", "a=b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r := httptest.NewRequest("GET", "/v1/referrals", nil)
+		r.URL.RawQuery = raw
+		q := newQuery(r)
+		filter := referralFilter(q)
+		opt := q.list(model.PrefixReferral)
+		if q.finish() != nil {
+			return
+		}
+		if opt.Limit < 1 || opt.Limit > model.MaxListLimit {
+			t.Fatalf("accepted limit %d", opt.Limit)
+		}
+		if _, ok := model.ParseID(model.PrefixReferral, opt.Cursor); opt.Cursor != "" && !ok {
+			t.Fatalf("accepted cursor %q", opt.Cursor)
+		}
+		if filter.Status != "" && !filter.Status.Valid() {
+			t.Fatalf("accepted status %q", filter.Status)
+		}
+	})
+}
+
+// FuzzIdempotencyKeyHeader feeds arbitrary Idempotency-Key headers: what is
+// accepted is a valid key, and equal requests fingerprint equally.
+func FuzzIdempotencyKeyHeader(f *testing.F) {
+	for _, s := range []string{"abc", `"abc"`, `"a\"b"`, `"a\\b"`, `"unterminated`, `"bad\escape"`, "", "clé", strings.Repeat("k", 256)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		r := httptest.NewRequest("POST", "/v1/referrals", nil)
+		r.Header.Set("Idempotency-Key", header)
+		key, present, ok := headerIdempotencyKey(r)
+		if ok && (!present || !model.ValidIdempotencyKey(key)) {
+			t.Fatalf("accepted %q as key %q", header, key)
+		}
+		in := model.ReferralCreate{FirstName: header}
+		if fingerprint("POST /v1/referrals", in) != fingerprint("POST /v1/referrals", in) {
+			t.Fatal("fingerprint is not deterministic")
+		}
+	})
+}

@@ -110,3 +110,20 @@ func TestFraudFlags(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseID: whatever ParseID accepts must format back to the same ID
+// (lower-cased) and never panic.
+func FuzzParseID(f *testing.F) {
+	for _, s := range []string{"ref_01jdq3f7k8m2n4p6r8t0v2x4z6", "ref_01JDQ3F7K8M2N4P6R8T0V2X4Z6", "ref_", "ref_81jdq3f7k8m2n4p6r8t0v2x4z6", "imp_123abc", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		key, ok := model.ParseID(model.PrefixReferral, s)
+		if !ok {
+			return
+		}
+		if got := model.FormatID(model.PrefixReferral, key); got != strings.ToLower(s) {
+			t.Fatalf("ParseID(%q) formats back as %q", s, got)
+		}
+	})
+}

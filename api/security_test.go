@@ -1,0 +1,44 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/referrald/referrald/model"
+)
+
+// TestEveryRouteNeedsItsScope walks every registered route: each /v1 route
+// answers 401 without a token and 403 with a token of a smaller scope, so
+// a route added without the right scope cannot slip through.
+func TestEveryRouteNeedsItsScope(t *testing.T) {
+	e := newEnv(t)
+	below := map[model.Scope]string{model.ScopeWrite: e.readToken, model.ScopeAdmin: e.writeToken}
+	checked := 0
+	for _, rt := range e.srv.Routes() {
+		if !strings.HasPrefix(rt.Pattern, "/v1/") {
+			continue
+		}
+		if rt.Scope == "" {
+			t.Errorf("%s %s is not authenticated", rt.Method, rt.Pattern)
+			continue
+		}
+		path := strings.ReplaceAll(rt.Pattern, ":id", "x_01jdq3f7k8m2n4p6r8t0v2x4z6")
+		var body any
+		if rt.Method == "POST" || rt.Method == "PATCH" {
+			body = map[string]any{}
+		}
+		res := e.call(request{Method: rt.Method, Path: path, Body: body})
+		if res.Status != 401 || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s %s without a token: got %d, want 401 with WWW-Authenticate", rt.Method, rt.Pattern, res.Status)
+		}
+		if token, ok := below[rt.Scope]; ok {
+			if res := e.call(request{Method: rt.Method, Path: path, Body: body, Token: token}); res.Status != 403 {
+				t.Errorf("%s %s with a smaller scope: got %d, want 403", rt.Method, rt.Pattern, res.Status)
+			}
+		}
+		checked++
+	}
+	if checked < 30 {
+		t.Fatalf("checked only %d routes", checked)
+	}
+}

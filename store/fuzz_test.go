@@ -1,0 +1,31 @@
+package store
+
+import (
+	"testing"
+
+	"github.com/referrald/referrald/model"
+)
+
+// FuzzDecodeRecords feeds arbitrary bytes to every record decoder: a
+// corrupt record must be an error, never a panic.
+func FuzzDecodeRecords(f *testing.F) {
+	key := make([]byte, 16)
+	f.Add(encodeReferral(&model.Referral{ID: "ref_01jdq3f7k8m2n4p6r8t0v2x4z6", FirstName: "J", Email: "j@x.example"}))
+	f.Add(encodeProgram(&model.Program{Name: "P", Commission: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 10}}))
+	f.Add(encodeCommission(&model.Commission{Kind: model.CommissionEarning, Basis: model.CommissionBasis{Rule: &model.CommissionRule{Type: "flat"}}}))
+	f.Add([]byte{formatV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		decodeReferral(key, v)
+		decodeProgram(key, v)
+		decodeAmbassador(key, v)
+		decodeImpression(key, v)
+		decodeEarning(key, v)
+		decodeCommission(key, v)
+		decodePlacement(key, v)
+		decodePayout(key, v)
+		decodeAPIKey(key, v)
+		decodeCounts(v)
+		decodeEvent(key, v)
+	})
+}
