@@ -184,13 +184,13 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
 	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
 
-	const cycles, clients = 3, 16
+	const cycles, clients = 20, 16
 	var all []acked
 	for cycle := range cycles {
 		if cycle > 0 {
 			srv = startServer(t, dataDir)
 		}
-		killAfter := 100 + rand.IntN(200)
+		killAfter := 20 + rand.IntN(150)
 		var mu sync.Mutex
 		var got []acked
 		var wg sync.WaitGroup
@@ -245,6 +245,34 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 			t.Fatalf("replay of %s: got %d %v %s %v, want the acknowledged referral", a.key, status, h, b, err)
 		}
 	}
+	// No idempotency key made two referrals, not even a key whose request
+	// was in flight at a kill: every key has its own email.
+	seen := map[string]int{}
+	for cursor := ""; ; {
+		status, _, b, err := call(context.Background(), "GET", srv.url+"/v1/referrals?limit=100&cursor="+cursor, nil, nil)
+		if err != nil || status != 200 {
+			t.Fatalf("list: %d %v", status, err)
+		}
+		var page struct {
+			Data       []struct{ Email string }
+			HasMore    bool   `json:"has_more"`
+			NextCursor string `json:"next_cursor"`
+		}
+		json.Unmarshal(b, &page)
+		for _, r := range page.Data {
+			if seen[r.Email]++; seen[r.Email] > 1 {
+				t.Fatalf("idempotency key %s made two referrals", strings.TrimSuffix(r.Email, "@example.com"))
+			}
+		}
+		if !page.HasMore {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if len(seen) < len(all) {
+		t.Fatalf("%d referrals for %d acknowledged", len(seen), len(all))
+	}
+
 	srv.cmd.Process.Signal(syscall.SIGTERM)
 	<-srv.done
 	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
