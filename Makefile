@@ -9,7 +9,7 @@ FUZZTIME    ?= 20s
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
 
-.PHONY: build plugins run test lint fuzz proto proto-tools clean
+.PHONY: build plugins run test lint fuzz bench proto proto-tools clean
 
 ## build: compile bin/referrald with its version stamped in
 build:
@@ -48,6 +48,10 @@ fuzz:
 		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
 		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
+
+## bench: load POST /v1/referrals on a temporary durable store (BENCH_ARGS="-clients 16 -json")
+bench: build
+	./bin/referrald bench $(BENCH_ARGS)
 
 ## proto: regenerate the hook contract's Go code after editing hooks.proto
 proto:

@@ -68,6 +68,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return hooksCommand(args[1:], getenv, stdout, stderr)
 	case "export":
 		return exportCommand(args[1:], getenv, stdout, stderr)
+	case "bench":
+		return benchCommand(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "referrald", version)
 		return exitOK
@@ -91,6 +93,8 @@ commands:
   backup FILE                        write a consistent copy of the store, even while it serves
   export referrals|earnings|commissions [-o FILE] [-program_id ID] ...
                                      write records as CSV, with the list filters
+  bench [-clients 64] [-duration 10s] [-json] [-url URL -token T]
+                                     load POST /v1/referrals and report throughput and latency
   hooks dead-letters --plugin P      list a hook plugin's dead letters
   hooks retry --plugin P [EVENT...]  deliver dead letters again (all of P's when none are named)
   version                            print the version

@@ -531,3 +531,27 @@ func TestBackupNeedsAnExistingStore(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 }
+
+func TestBenchCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"bench", "-clients", "4", "-duration", "300ms", "-get", "0.2", "-scan", "0.2", "-retry", "0.1", "-json"}, noEnv, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var res struct {
+		Durable  bool
+		Requests int
+		Ops      map[string]struct{ Count int } `json:"operations"`
+		Errors   map[string]int                 `json:"errors_by_status"`
+		Commits  uint64                         `json:"store_commits"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if !res.Durable || res.Requests == 0 || res.Ops["create"].Count == 0 || res.Ops["scan"].Count == 0 || len(res.Errors) != 0 || res.Commits == 0 {
+		t.Fatalf("got %+v", res)
+	}
+	if code := run([]string{"bench", "-get", "0.9", "-scan", "0.9"}, noEnv, &out, &errOut); code != exitUsage {
+		t.Fatalf("shares over 1: exit %d, want 2", code)
+	}
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/store"
+)
+
+// benchResult is what `referrald bench` reports; --json prints it.
+type benchResult struct {
+	Target     string              `json:"target"`
+	Durable    bool                `json:"durable"`
+	Clients    int                 `json:"clients"`
+	Seconds    float64             `json:"seconds"`
+	Requests   int                 `json:"requests"`
+	PerSecond  float64             `json:"requests_per_second"`
+	Ops        map[string]*opStats `json:"operations"`
+	Errors     map[string]int      `json:"errors_by_status"`
+	Commits    uint64              `json:"store_commits,omitempty"`
+	AvgBatch   float64             `json:"store_avg_batch,omitempty"`
+	StoreBytes int64               `json:"store_file_bytes,omitempty"`
+	latencies  map[string][]time.Duration
+}
+
+type opStats struct {
+	Count     int     `json:"count"`
+	PerSecond float64 `json:"per_second"`
+	P50ms     float64 `json:"p50_ms"`
+	P95ms     float64 `json:"p95_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	MaxMs     float64 `json:"max_ms"`
+}
+
+// benchCommand drives POST /v1/referrals (and optional mixes) with
+// concurrent keep-alive clients against a server it starts on a temporary
+// store, or against -url.
+func benchCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	clients := fs.Int("clients", 64, "concurrent keep-alive clients")
+	duration := fs.Duration("duration", 10*time.Second, "how long to drive load")
+	target := fs.String("url", "", "a running referrald to load (default: start one on a temporary store)")
+	token := fs.String("token", os.Getenv("REFERRALD_TOKEN"), "an admin token for -url")
+	retryShare := fs.Float64("retry", 0, "share of creates that reuse an earlier idempotency key (0..1)")
+	getShare := fs.Float64("get", 0, "share of requests that GET a referral (0..1)")
+	scanShare := fs.Float64("scan", 0, "share of requests that scan a poster (0..1)")
+	noSync := fs.Bool("no-sync", false, "UNSAFE: commit without fsync (temporary store only)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *clients < 1 || *duration <= 0 || *retryShare < 0 || *getShare < 0 || *scanShare < 0 || *retryShare+*getShare+*scanShare > 1 {
+		fmt.Fprintln(stderr, "referrald: bench: -clients ≥ 1, -duration > 0, and -retry, -get and -scan shares from 0 to 1 with -get + -scan + -retry ≤ 1")
+		return exitUsage
+	}
+	var st *store.Store
+	base, adminToken := *target, *token
+	if base == "" {
+		var stop func()
+		var err error
+		st, base, adminToken, stop, err = benchServer(*noSync)
+		if err != nil {
+			fmt.Fprintln(stderr, "referrald: bench:", err)
+			return exitFailed
+		}
+		defer stop()
+	} else if adminToken == "" {
+		fmt.Fprintln(stderr, "referrald: bench: -url needs -token (or REFERRALD_TOKEN), an admin token")
+		return exitUsage
+	}
+	if *noSync {
+		fmt.Fprintln(stderr, "WARNING: -no-sync: commits are not fsync'd; these figures are NOT durable and not comparable")
+	}
+	res, err := runBench(base, adminToken, *clients, *duration, *retryShare, *getShare, *scanShare)
+	if err != nil {
+		fmt.Fprintln(stderr, "referrald: bench:", err)
+		return exitFailed
+	}
+	res.Durable = !*noSync
+	if st != nil {
+		stats := st.Stats()
+		res.Commits, res.StoreBytes = stats.Commits, stats.FileSize
+		if stats.Commits > 0 {
+			res.AvgBatch = float64(stats.Writes) / float64(stats.Commits)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(res)
+		return exitOK
+	}
+	printBench(stdout, res)
+	return exitOK
+}
+
+// benchServer starts referrald on loopback on a temporary store with the
+// rate limits lifted (they would otherwise be what is measured).
+func benchServer(noSync bool) (*store.Store, string, string, func(), error) {
+	dir, err := os.MkdirTemp("", "referrald-bench-")
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{NoSync: noSync})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", "", nil, err
+	}
+	token := "bench-admin-token-" + fmt.Sprint(rand.Int64())
+	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st,
+		Earnings: st, Stats: st, Backup: st}, api.Config{AdminToken: token, Logger: slog.New(slog.DiscardHandler),
+		KeyRateLimit: api.Bucket{Rate: 1e6, Burst: 1e6}, IPRateLimit: api.Bucket{Rate: 1e6, Burst: 1e6}})
+	srv.SetReady(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		st.Close()
+		os.RemoveAll(dir)
+		return nil, "", "", nil, err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	stop := func() {
+		hs.Shutdown(context.Background())
+		st.Close()
+		os.RemoveAll(dir)
+	}
+	return st, "http://" + ln.Addr().String(), token, stop, nil
+}
+
+func runBench(base, token string, clients int, duration time.Duration, retryShare, getShare, scanShare float64) (*benchResult, error) {
+	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, path string, body any) (int, []byte, error) {
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, base+path, rd)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", "Mozilla/5.0 (referrald bench)")
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		return res.StatusCode, b, err
+	}
+	create := func(path string, body any) (map[string]any, error) {
+		status, b, err := do("POST", path, body)
+		if err != nil || status != 201 {
+			return nil, fmt.Errorf("setup %s: %d %s %v", path, status, b, err)
+		}
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		return m, nil
+	}
+	prg, err := create("/v1/programs", map[string]any{"name": "Bench", "landing_url": "https://example.com/join"})
+	if err != nil {
+		return nil, err
+	}
+	amb, err := create("/v1/ambassadors", map[string]any{"first_name": "Bench", "last_name": "Mark",
+		"email": fmt.Sprintf("bench-%d@example.com", rand.Int64())})
+	if err != nil {
+		return nil, err
+	}
+	plc, err := create("/v1/placements", map[string]any{"program_id": prg["id"], "ambassador_id": amb["id"], "label": "bench"})
+	if err != nil {
+		return nil, err
+	}
+	imps := make([]string, clients)
+	for i := range imps {
+		m, err := create("/v1/impressions", map[string]any{"program_id": prg["id"], "ambassador_id": amb["id"]})
+		if err != nil {
+			return nil, err
+		}
+		imps[i] = m["id"].(string)
+	}
+
+	res := &benchResult{Target: base, Clients: clients, Errors: map[string]int{}, Ops: map[string]*opStats{},
+		latencies: map[string][]time.Duration{}}
+	var mu sync.Mutex
+	run := rand.Int64()
+	deadline := time.Now().Add(duration)
+	began := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := map[string][]time.Duration{}
+			errs := map[string]int{}
+			var made []string
+			for i := 0; time.Now().Before(deadline); i++ {
+				roll := rand.Float64()
+				op, method, path, want := "create", "POST", "/v1/referrals", 201
+				var body any
+				key := fmt.Sprintf("bench-%d-%d-%d", run, c, i)
+				switch {
+				case roll < scanShare:
+					op, method, path, want = "scan", "GET", "/s/"+plc["code"].(string), 302
+				case roll < scanShare+getShare && len(made) > 0:
+					op, method, path, want = "get", "GET", "/v1/referrals/"+made[rand.IntN(len(made))], 200
+				case roll < scanShare+getShare+retryShare && i > 0:
+					op, key = "retry", fmt.Sprintf("bench-%d-%d-%d", run, c, rand.IntN(i))
+				}
+				if method == "POST" {
+					body = map[string]any{"impression_id": imps[c], "first_name": "Ben", "last_name": "Ch",
+						"email": key + "@example.com", "idempotency_key": key}
+				}
+				t0 := time.Now()
+				status, b, err := do(method, path, body)
+				lat[op] = append(lat[op], time.Since(t0))
+				switch {
+				case err != nil:
+					errs["transport"]++
+				case status != want:
+					errs[fmt.Sprint(status)]++
+				case op == "create":
+					var r struct{ ID string }
+					json.Unmarshal(b, &r)
+					made = append(made, r.ID)
+				}
+			}
+			mu.Lock()
+			for op, l := range lat {
+				res.latencies[op] = append(res.latencies[op], l...)
+			}
+			for k, v := range errs {
+				res.Errors[k] += v
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.Seconds = time.Since(began).Seconds()
+	for op, l := range res.latencies {
+		slices.Sort(l)
+		pct := func(p float64) float64 { return float64(l[min(len(l)-1, int(p*float64(len(l))))]) / 1e6 }
+		res.Ops[op] = &opStats{Count: len(l), PerSecond: float64(len(l)) / res.Seconds, P50ms: pct(0.50), P95ms: pct(0.95),
+			P99ms: pct(0.99), MaxMs: float64(l[len(l)-1]) / 1e6}
+		res.Requests += len(l)
+	}
+	res.PerSecond = float64(res.Requests) / res.Seconds
+	if res.Requests == 0 {
+		return nil, errors.New("no request completed")
+	}
+	return res, nil
+}
+
+func printBench(w io.Writer, r *benchResult) {
+	durability := "durable: every answered write was fsync'd first"
+	if !r.Durable {
+		durability = "UNSAFE (-no-sync): writes were NOT fsync'd"
+	}
+	fmt.Fprintf(w, "referrald bench: %d clients for %.1fs against %s (%s)\n", r.Clients, r.Seconds, r.Target, durability)
+	fmt.Fprintf(w, "  %d requests, %.0f requests/s\n", r.Requests, r.PerSecond)
+	ops := make([]string, 0, len(r.Ops))
+	for op := range r.Ops {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	fmt.Fprintf(w, "  %-8s %9s %9s %9s %9s %9s %9s\n", "op", "count", "per s", "p50 ms", "p95 ms", "p99 ms", "max ms")
+	for _, op := range ops {
+		s := r.Ops[op]
+		fmt.Fprintf(w, "  %-8s %9d %9.0f %9.2f %9.2f %9.2f %9.2f\n", op, s.Count, s.PerSecond, s.P50ms, s.P95ms, s.P99ms, s.MaxMs)
+	}
+	if len(r.Errors) == 0 {
+		fmt.Fprintln(w, "  errors: none")
+	} else {
+		var parts []string
+		for k, v := range r.Errors {
+			parts = append(parts, fmt.Sprintf("%s: %d", k, v))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "  errors by status: %s\n", strings.Join(parts, ", "))
+	}
+	if r.Commits > 0 {
+		fmt.Fprintf(w, "  store: %d commits, %.1f writes per commit, file %d bytes\n", r.Commits, r.AvgBatch, r.StoreBytes)
+	}
+}
