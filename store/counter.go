@@ -90,7 +90,7 @@ func decodeCounts(v []byte) (model.Counts, error) {
 	for _, p := range []*int64{&c.Impressions, &c.ExcludedImpressions, &c.Referrals, &c.FlaggedReferrals, &c.Conversions, &c.FlaggedConversions, &c.Rejected} {
 		*p = d.varint()
 	}
-	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+	for n := d.count(); n > 0 && d.err == nil; n-- {
 		c.Money = append(c.Money, model.MoneyCounts{Currency: d.str(), Earnings: d.varint(), Amount: d.varint(),
 			Refunded: d.varint(), Commissions: d.varint()})
 	}

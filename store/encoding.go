@@ -102,6 +102,18 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
+// count reads the length of a list. Every element takes at least one byte,
+// so a count beyond the bytes left is corruption; without this check a
+// damaged record could announce 2^63 elements and exhaust memory.
+func (d *decoder) count() uint64 {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return n
+}
+
 func (d *decoder) take(n uint64) []byte {
 	if uint64(len(d.b)) < n {
 		d.fail()

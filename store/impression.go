@@ -45,7 +45,7 @@ func decodeImpression(key, val []byte) (*model.Impression, error) {
 	m.Referrer = d.optStr()
 	m.Metadata = d.bytes()
 	m.CreatedAt = d.time()
-	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+	for n := d.count(); n > 0 && d.err == nil; n-- {
 		m.Flags = append(m.Flags, d.str())
 	}
 	return m, d.err

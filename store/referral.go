@@ -81,7 +81,7 @@ func decodeReferral(key, val []byte) (*model.Referral, error) {
 	r.Email = d.str()
 	r.ProfilePictureURL = d.optStr()
 	r.Metadata = d.bytes()
-	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+	for n := d.count(); n > 0 && d.err == nil; n-- {
 		r.Flags = append(r.Flags, d.str())
 	}
 	if d.byte() == 1 {
