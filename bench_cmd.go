@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -64,6 +65,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	scanShare := fs.Float64("scan", 0, "share of requests that scan a poster (0..1)")
 	noSync := fs.Bool("no-sync", false, "UNSAFE: commit without fsync (temporary store only)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process server) to this file")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -88,6 +90,19 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	if *noSync {
 		fmt.Fprintln(stderr, "WARNING: -no-sync: commits are not fsync'd; these figures are NOT durable and not comparable")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "referrald: bench:", err)
+			return exitFailed
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "referrald: bench:", err)
+			return exitFailed
+		}
+		defer pprof.StopCPUProfile()
 	}
 	res, err := runBench(base, adminToken, *clients, *duration, *retryShare, *getShare, *scanShare)
 	if err != nil {

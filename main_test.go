@@ -179,7 +179,10 @@ type acked struct {
 // each cycle.
 func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 	dataDir := t.TempDir()
-	srv := startServer(t, dataDir)
+	// The load outruns the default per-key limit; a 429 would only muddle
+	// what is being checked.
+	unlimited := []string{"REFERRALD_RATE_LIMITS_PER_KEY_RATE=1000000", "REFERRALD_RATE_LIMITS_PER_KEY_BURST=1000000"}
+	srv := startServer(t, dataDir, unlimited...)
 	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "Crash", "landing_url": "https://example.com"})
 	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
 	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
@@ -188,7 +191,7 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 	var all []acked
 	for cycle := range cycles {
 		if cycle > 0 {
-			srv = startServer(t, dataDir)
+			srv = startServer(t, dataDir, unlimited...)
 		}
 		killAfter := 20 + rand.IntN(150)
 		var mu sync.Mutex
@@ -232,7 +235,7 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 		all = append(all, got...)
 	}
 
-	srv = startServer(t, dataDir)
+	srv = startServer(t, dataDir, unlimited...)
 	for _, a := range all {
 		status, _, b, err := call(context.Background(), "GET", srv.url+"/v1/referrals/"+a.id, nil, nil)
 		if err != nil || status != 200 {

@@ -55,14 +55,15 @@ func writeReferralSized(s *Store, tx *bolt.Tx) error {
 		FirstName: "John", LastName: "Doe", Email: "john.doe@example.com", Status: model.ReferralPending,
 		ProgramID: model.FormatID(model.PrefixProgram, key), AmbassadorID: model.FormatID(model.PrefixAmbassador, key),
 		Metadata: model.Metadata(`{"source":"instagram"}`), CreatedAt: model.NewTime(now), UpdatedAt: model.NewTime(now)}
-	if err := tx.Bucket(bucketReferrals).Put(key[:], encodeReferral(r)); err != nil {
+	val := encodeReferral(r)
+	if err := tx.Bucket(bucketReferrals).Put(key[:], val); err != nil {
 		return err
 	}
 	fixed, byStatus := referralIndexes(r)
 	if err := putIndexes(tx, key, append(fixed, byStatus...)...); err != nil {
 		return err
 	}
-	return s.appendEvent(tx, now, model.EventReferralCreated, key, r)
+	return s.appendRecordEvent(tx, now, recordReferral, key, val)
 }
 
 // BenchmarkCreateReferral measures the store's whole create path with an

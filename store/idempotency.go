@@ -13,13 +13,32 @@ import (
 )
 
 // An idempotency entry lives under sha256(principal ‖ 0 ‖ key) and holds
-// fingerprint (32) ‖ expiry in Unix ms (8) ‖ snapshot of the record the
-// first request made. Replaying the snapshot, rather than reading the record
-// again, returns the original response even after the record has changed.
+// fingerprint (32) ‖ expiry in Unix ms (8) ‖ the record the first request
+// made, which a replay returns even after the record has changed. The record
+// is kept one of two ways:
+//
+//   - snapInline ‖ key ‖ value: a copy of the record as created;
+//   - snapEvent ‖ key: the record's creation event already holds that copy
+//     (see formatRecordEvent), so the entry points there instead of keeping
+//     a third one. Erasure rewrites the event, and with it the replay.
+//
 // The expiry index holds expiry (8) ‖ entry key (32), so the sweeper finds
 // expired keys by walking from the start.
 
 const idemHeader = 32 + 8
+
+const (
+	snapInline byte = 0
+	snapEvent  byte = 1
+)
+
+// inlineSnapshotKey returns the key of the record an entry value keeps inline.
+func inlineSnapshotKey(v []byte) ([]byte, bool) {
+	if len(v) < idemHeader+1+16 || v[idemHeader] != snapInline {
+		return nil, false
+	}
+	return v[idemHeader+1 : idemHeader+1+16], true
+}
 
 func idempotencyKey(idem model.Idempotency) []byte {
 	h := sha256.New()
@@ -44,7 +63,19 @@ func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Tim
 		return nil, model.Errorf(model.EIdempotencyKeyReused,
 			"this idempotency key was already used with different parameters")
 	}
-	return bytes.Clone(v[idemHeader:]), nil
+	stored := v[idemHeader:]
+	switch {
+	case len(stored) > 1+16 && stored[0] == snapInline:
+		return bytes.Clone(stored[1:]), nil
+	case len(stored) == 1+16 && stored[0] == snapEvent:
+		key := [16]byte(stored[1:])
+		val, ok, err := createdRecord(tx, key)
+		if err != nil || !ok {
+			return nil, errCorrupt
+		}
+		return snapshot(key, val), nil
+	}
+	return nil, errCorrupt
 }
 
 // putIdempotent saves snap under idem until now plus the window, replacing
@@ -57,17 +88,26 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 			return err
 		}
 	}
-	exp := binary.BigEndian.AppendUint64(nil, uint64(now.Add(s.idemWindow).UnixMilli()))
-	v := make([]byte, 0, idemHeader+len(snap))
-	v = append(append(append(v, idem.Fingerprint[:]...), exp...), snap...)
-	if err := entries.Put(key, v); err != nil {
+	recKey, recVal, err := splitSnapshot(snap)
+	if err != nil {
 		return err
 	}
-	if len(snap) >= 16 {
+	exp := binary.BigEndian.AppendUint64(nil, uint64(now.Add(s.idemWindow).UnixMilli()))
+	v := make([]byte, 0, idemHeader+1+len(snap))
+	v = append(append(v, idem.Fingerprint[:]...), exp...)
+	if created, ok, err := createdRecord(tx, recKey); err != nil {
+		return err
+	} else if ok && bytes.Equal(created, recVal) {
+		v = append(append(v, snapEvent), recKey[:]...)
+	} else {
+		v = append(append(v, snapInline), snap...)
 		// So erasing a record can find the snapshot that copies it.
-		if err := tx.Bucket(bucketIdempotencyByRecord).Put(snap[:16], key); err != nil {
+		if err := tx.Bucket(bucketIdempotencyByRecord).Put(recKey[:], key); err != nil {
 			return err
 		}
+	}
+	if err := entries.Put(key, v); err != nil {
+		return err
 	}
 	return expiry.Put(cat(exp, key), empty)
 }
@@ -85,10 +125,10 @@ func rewriteSnapshot(tx *bolt.Tx, key [16]byte, val []byte) error {
 	}
 	entries := tx.Bucket(bucketIdempotency)
 	old := entries.Get(entryKey)
-	if len(old) < idemHeader+16 || !bytes.Equal(old[idemHeader:idemHeader+16], key[:]) {
+	if rec, ok := inlineSnapshotKey(old); !ok || !bytes.Equal(rec, key[:]) {
 		return nil // swept, or reused for another record since
 	}
-	v := append(append([]byte(nil), old[:idemHeader]...), snapshot(key, val)...)
+	v := append(append(append([]byte(nil), old[:idemHeader]...), snapInline), snapshot(key, val)...)
 	return entries.Put(bytes.Clone(entryKey), v)
 }
 
@@ -110,8 +150,8 @@ func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, e
 				if len(k) != 8+32 || binary.BigEndian.Uint64(k[:8]) > limit {
 					break
 				}
-				if v := entries.Get(k[8:]); len(v) >= idemHeader+16 {
-					if err := tx.Bucket(bucketIdempotencyByRecord).Delete(v[idemHeader : idemHeader+16]); err != nil {
+				if rec, ok := inlineSnapshotKey(entries.Get(k[8:])); ok {
+					if err := tx.Bucket(bucketIdempotencyByRecord).Delete(rec); err != nil {
 						return err
 					}
 				}

@@ -130,10 +130,11 @@ func (s *Store) CreateImpression(ctx context.Context, in model.ImpressionCreate,
 // impression.created event.
 func (s *Store) putImpression(tx *bolt.Tx, key [16]byte, m *model.Impression, ipHash []byte, now time.Time) error {
 	val := encodeImpression(m)
+	stored := val
 	if ipHash != nil {
-		val = encodeImpressionWithIP(m, ipHash)
+		stored = encodeImpressionWithIP(m, ipHash)
 	}
-	if err := tx.Bucket(bucketImpressions).Put(key[:], val); err != nil {
+	if err := tx.Bucket(bucketImpressions).Put(key[:], stored); err != nil {
 		return err
 	}
 	if err := putIndexes(tx, key, impressionIndexes(m)...); err != nil {
@@ -147,7 +148,7 @@ func (s *Store) putImpression(tx *bolt.Tx, key [16]byte, m *model.Impression, ip
 	}); err != nil {
 		return err
 	}
-	return s.appendEvent(tx, now, model.EventImpressionCreated, key, m)
+	return s.appendRecordEvent(tx, now, recordImpression, key, val)
 }
 
 // FindImpressionByID implements model.ImpressionService.

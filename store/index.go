@@ -73,36 +73,85 @@ func prefixEnd(prefix []byte) []byte {
 	return nil
 }
 
-// scanDesc calls fn with the record key of each entry under prefix, newest
-// first, starting just before prefix ‖ after when after is set. fn returns
-// false to stop.
-func scanDesc(c *bolt.Cursor, prefix, after []byte, fn func(key []byte) (bool, error)) error {
-	var k []byte
+// descIter walks the entries under one prefix of an index, newest record
+// first.
+type descIter struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k      []byte
+}
+
+// newDescIter starts just before prefix ‖ after when after is set, else at
+// the prefix's newest entry.
+func newDescIter(c *bolt.Cursor, prefix, after []byte) *descIter {
+	it := &descIter{c: c, prefix: prefix}
 	if after != nil {
-		start := cat(prefix, after)
-		k, _ = c.Seek(start)
-		if k == nil {
-			k, _ = c.Last()
+		if it.k, _ = c.Seek(cat(prefix, after)); it.k == nil {
+			it.k, _ = c.Last()
 		} else {
-			k, _ = c.Prev()
+			it.k, _ = c.Prev()
 		}
 	} else if end := prefixEnd(prefix); end == nil {
-		k, _ = c.Last()
-	} else if k, _ = c.Seek(end); k == nil {
-		k, _ = c.Last()
+		it.k, _ = c.Last()
+	} else if it.k, _ = c.Seek(end); it.k == nil {
+		it.k, _ = c.Last()
 	} else {
-		k, _ = c.Prev()
+		it.k, _ = c.Prev()
 	}
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-		if len(k) < len(prefix)+16 {
-			continue
+	it.settle()
+	return it
+}
+
+// settle skips entries too short to end in a record key, and stops at the
+// end of the prefix.
+func (it *descIter) settle() {
+	for ; it.k != nil && bytes.HasPrefix(it.k, it.prefix); it.k, _ = it.c.Prev() {
+		if len(it.k) >= len(it.prefix)+16 {
+			return
 		}
-		more, err := fn(k[len(k)-16:])
+	}
+	it.k = nil
+}
+
+// key is the current record key, nil at the end.
+func (it *descIter) key() []byte {
+	if it.k == nil {
+		return nil
+	}
+	return it.k[len(it.k)-16:]
+}
+
+func (it *descIter) next() {
+	it.k, _ = it.c.Prev()
+	it.settle()
+}
+
+// scanDesc calls fn with the record key of each entry under any of
+// prefixes, newest first, starting just before after when it is set. The
+// prefixes' entries are merged by record key, so one list can be served from
+// several index ranges (a program's referrals, from its range per status).
+// fn returns false to stop.
+func scanDesc(b *bolt.Bucket, prefixes [][]byte, after []byte, fn func(key []byte) (bool, error)) error {
+	its := make([]*descIter, len(prefixes))
+	for i, p := range prefixes {
+		its[i] = newDescIter(b.Cursor(), p, after)
+	}
+	for {
+		var newest *descIter
+		for _, it := range its {
+			if k := it.key(); k != nil && (newest == nil || bytes.Compare(k, newest.key()) > 0) {
+				newest = it
+			}
+		}
+		if newest == nil {
+			return nil
+		}
+		more, err := fn(newest.key())
 		if err != nil || !more {
 			return err
 		}
+		newest.next()
 	}
-	return nil
 }
 
 // scanBudget bounds how many index entries one page may examine, so that a
@@ -116,6 +165,13 @@ func scanBudget(limit int) int { return 10*limit + 100 }
 // empty, else an index), loading each record with load, which reports
 // false for a record the filter does not match.
 func listPage[T any](tx *bolt.Tx, bucket, prefix []byte, idPrefix string, opt model.ListOptions,
+	load func(tx *bolt.Tx, key []byte) (T, bool, error)) (model.Page[T], error) {
+	return listMerged(tx, bucket, [][]byte{prefix}, idPrefix, opt, load)
+}
+
+// listMerged is listPage over the entries under several prefixes of an
+// index, merged newest first.
+func listMerged[T any](tx *bolt.Tx, bucket []byte, prefixes [][]byte, idPrefix string, opt model.ListOptions,
 	load func(tx *bolt.Tx, key []byte) (T, bool, error)) (model.Page[T], error) {
 	if opt.Limit <= 0 || opt.Limit > model.MaxListLimit {
 		opt.Limit = min(max(opt.Limit, model.DefaultListLimit), model.MaxListLimit)
@@ -133,7 +189,7 @@ func listPage[T any](tx *bolt.Tx, bucket, prefix []byte, idPrefix string, opt mo
 	}
 	budget := scanBudget(opt.Limit)
 	var last []byte
-	err := scanDesc(tx.Bucket(bucket).Cursor(), prefix, after, func(key []byte) (bool, error) {
+	err := scanDesc(tx.Bucket(bucket), prefixes, after, func(key []byte) (bool, error) {
 		if budget == 0 {
 			p.HasMore = true
 			return false, nil

@@ -57,3 +57,52 @@ func TestMigrationRebuildsCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A schema 4 store kept every idempotency snapshot inline without saying
+// so; after migration its replays still return the original records.
+func TestMigrationTagsInlineSnapshots(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(path, Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	idem := model.Idempotency{Scope: "k", Key: "prog-1", Fingerprint: [32]byte{1}}
+	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, idem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		entries := tx.Bucket(bucketIdempotency)
+		k := idempotencyKey(idem)
+		v := entries.Get(k)
+		if len(v) <= idemHeader || v[idemHeader] != snapInline {
+			t.Fatalf("a program's snapshot should be kept inline: % x", v)
+		}
+		old := append(append([]byte(nil), v[:idemHeader]...), v[idemHeader+1:]...)
+		if err := entries.Put(k, old); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 4))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path, Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	again, replayed, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, idem)
+	if err != nil || !replayed || again.ID != p.ID || again.Name != "P" {
+		t.Fatalf("replay after migration: %+v replayed=%v %v", again, replayed, err)
+	}
+}

@@ -21,6 +21,27 @@ import (
 // event that carries it.
 var bucketOutboxBySubject = []byte("outbox_by_subject")
 
+// An event value is either formatV1 ‖ type ‖ time ‖ JSON data, or, for an
+// event whose data is a record as it was created, formatRecordEvent ‖
+// record kind ‖ time ‖ record key ‖ record value, the kind standing for the
+// type too (referral.created, impression.created). The second form keeps the record in its
+// compact encoding, a third the size of its JSON, and renders the JSON when
+// the event is read, outside the writer. It also lets an idempotency entry
+// replay the record from the event instead of keeping a third copy.
+const formatRecordEvent = 2
+
+// Record kinds of record events.
+const (
+	recordReferral   byte = 1
+	recordImpression byte = 2
+)
+
+// recordEventTypes are the event types of the record kinds.
+var recordEventTypes = map[byte]string{
+	recordReferral:   model.EventReferralCreated,
+	recordImpression: model.EventImpressionCreated,
+}
+
 // appendEvent writes an event about the record subject whose data is the
 // JSON of payload.
 func (s *Store) appendEvent(tx *bolt.Tx, now time.Time, typ string, subject [16]byte, payload any) error {
@@ -28,6 +49,29 @@ func (s *Store) appendEvent(tx *bolt.Tx, now time.Time, typ string, subject [16]
 	if err != nil {
 		return err
 	}
+	e := newEncoder()
+	e.str(typ)
+	e.time(model.NewTime(now))
+	e.bytes(data)
+	return s.putEvent(tx, now, subject, e.b)
+}
+
+// appendRecordEvent writes the creation event of the record key (of kind),
+// whose data is the record as encoded in val.
+func (s *Store) appendRecordEvent(tx *bolt.Tx, now time.Time, kind byte, key [16]byte, val []byte) error {
+	return s.putEvent(tx, now, key, encodeRecordEvent(kind, model.NewTime(now), key, val))
+}
+
+func encodeRecordEvent(kind byte, at model.Time, key [16]byte, val []byte) []byte {
+	e := &encoder{b: append(make([]byte, 0, 40+len(val)), formatRecordEvent)}
+	e.byte(kind)
+	e.time(at)
+	e.key(key)
+	e.bytes(val)
+	return e.b
+}
+
+func (s *Store) putEvent(tx *bolt.Tx, now time.Time, subject [16]byte, val []byte) error {
 	b := tx.Bucket(bucketOutbox)
 	key := s.ids.New(now)
 	// Hook cursors assume every new event sorts after every older one. A
@@ -37,40 +81,87 @@ func (s *Store) appendEvent(tx *bolt.Tx, now time.Time, typ string, subject [16]
 	if last, _ := b.Cursor().Last(); last != nil && bytes.Compare(key[:], last) <= 0 {
 		key = successor([16]byte(last))
 	}
-	e := newEncoder()
-	e.str(typ)
-	e.time(model.NewTime(now))
-	e.bytes(data)
-	if err := b.Put(key[:], e.b); err != nil {
+	if err := b.Put(key[:], val); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketOutboxBySubject).Put(cat(subject[:], key[:]), empty)
 }
 
-// rewriteEvents replaces the data of every event about subject with what
-// rewrite makes of it.
-func rewriteEvents(tx *bolt.Tx, subject [16]byte, rewrite func(typ string, data []byte) ([]byte, error)) error {
+// rewriteEvents rewrites every event about subject: a record event gets
+// record as its new value, a JSON event the data rewrite makes of its old
+// data.
+func rewriteEvents(tx *bolt.Tx, subject [16]byte, record []byte, rewrite func(typ string, data []byte) ([]byte, error)) error {
 	outbox := tx.Bucket(bucketOutbox)
 	c := tx.Bucket(bucketOutboxBySubject).Cursor()
 	for k, _ := c.Seek(subject[:]); k != nil && bytes.HasPrefix(k, subject[:]); k, _ = c.Next() {
 		evKey := k[16:]
-		ev, err := decodeEvent(evKey, outbox.Get(evKey))
-		if err != nil {
-			return err
+		old := outbox.Get(evKey)
+		var val []byte
+		if len(old) > 0 && old[0] == formatRecordEvent {
+			ev, err := decodeRecordEvent(old)
+			if err != nil {
+				return err
+			}
+			val = encodeRecordEvent(ev.kind, ev.at, ev.key, record)
+		} else {
+			ev, err := decodeEvent(evKey, old)
+			if err != nil {
+				return err
+			}
+			data, err := rewrite(ev.Type, ev.Data)
+			if err != nil {
+				return err
+			}
+			e := newEncoder()
+			e.str(ev.Type)
+			e.time(ev.CreatedAt)
+			e.bytes(data)
+			val = e.b
 		}
-		data, err := rewrite(ev.Type, ev.Data)
-		if err != nil {
-			return err
-		}
-		e := newEncoder()
-		e.str(ev.Type)
-		e.time(ev.CreatedAt)
-		e.bytes(data)
-		if err := outbox.Put(evKey, e.b); err != nil {
+		if err := outbox.Put(evKey, val); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// recordEvent is a decoded record event, its record still encoded.
+type recordEvent struct {
+	kind byte
+	at   model.Time
+	key  [16]byte
+	val  []byte
+}
+
+func decodeRecordEvent(v []byte) (recordEvent, error) {
+	if len(v) == 0 || v[0] != formatRecordEvent {
+		return recordEvent{}, errCorrupt
+	}
+	d := &decoder{b: v[1:]}
+	ev := recordEvent{kind: d.byte(), at: d.time(), key: d.key(), val: d.bytes()}
+	if recordEventTypes[ev.kind] == "" {
+		return ev, errCorrupt
+	}
+	return ev, d.err
+}
+
+// createdRecord returns the record that the first event about subject
+// carries, as that event keeps it: the record as created, or as erasure
+// left it. ok is false when that event is not a record event.
+func createdRecord(tx *bolt.Tx, subject [16]byte) (val []byte, ok bool, err error) {
+	k, _ := tx.Bucket(bucketOutboxBySubject).Cursor().Seek(subject[:])
+	if k == nil || !bytes.HasPrefix(k, subject[:]) {
+		return nil, false, nil
+	}
+	v := tx.Bucket(bucketOutbox).Get(k[16:])
+	if len(v) == 0 || v[0] != formatRecordEvent {
+		return nil, false, nil
+	}
+	ev, err := decodeRecordEvent(v)
+	if err != nil || ev.key != subject {
+		return nil, false, err
+	}
+	return ev.val, true, nil
 }
 
 // successor is the next 128-bit key after k.
@@ -85,6 +176,18 @@ func successor(k [16]byte) [16]byte {
 }
 
 func decodeEvent(key, val []byte) (*model.Event, error) {
+	if len(val) > 0 && val[0] == formatRecordEvent {
+		rec, err := decodeRecordEvent(val)
+		if err != nil {
+			return nil, err
+		}
+		data, err := recordJSON(rec.kind, rec.key, rec.val)
+		if err != nil {
+			return nil, err
+		}
+		return &model.Event{ID: model.FormatID(model.PrefixEvent, [16]byte(key)), Type: recordEventTypes[rec.kind],
+			CreatedAt: rec.at, Data: data}, nil
+	}
 	d := newDecoder(val)
 	ev := &model.Event{
 		ID:        model.FormatID(model.PrefixEvent, [16]byte(key)),
@@ -93,6 +196,22 @@ func decodeEvent(key, val []byte) (*model.Event, error) {
 		Data:      d.bytes(),
 	}
 	return ev, d.err
+}
+
+// recordJSON renders a record event's data as its JSON event payload.
+func recordJSON(kind byte, key [16]byte, val []byte) ([]byte, error) {
+	var rec any
+	var err error
+	switch kind {
+	case recordReferral:
+		rec, err = decodeReferral(key[:], val)
+	case recordImpression:
+		rec, err = decodeImpression(key[:], val)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rec)
 }
 
 // FindEvents returns up to limit outbox events after the event afterID

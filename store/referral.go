@@ -98,8 +98,6 @@ func referralIndexes(r *model.Referral) (fixed, byStatus []indexEntry) {
 	st := []byte{referralStatusByte(r.Status)}
 	imp := keyOf(model.PrefixImpression, r.ImpressionID)
 	fixed = []indexEntry{
-		{bucketReferralsByProgram, prg[:]},
-		{bucketReferralsByAmbassador, amb[:]},
 		{bucketReferralsByEmail, hashKey(model.EmailKey(r.Email))},
 		{bucketReferralsByImpression, imp[:]},
 	}
@@ -166,7 +164,7 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 		}); err != nil {
 			return nil, err
 		}
-		if err := s.appendEvent(tx, now, model.EventReferralCreated, key, r); err != nil {
+		if err := s.appendRecordEvent(tx, now, recordReferral, key, val); err != nil {
 			return nil, err
 		}
 		return snapshot(key, val), nil
@@ -239,22 +237,31 @@ func (s *Store) FindReferralByID(ctx context.Context, id string) (r *model.Refer
 // selective index the filters allow (email, then ambassador, then program,
 // each with status when given) and checks the rest per record.
 func (s *Store) FindReferrals(ctx context.Context, f model.ReferralFilter) (p model.Page[*model.Referral], err error) {
-	bucket, prefix := bucketReferrals, []byte(nil)
-	st := []byte{referralStatusByte(f.Status)}
+	bucket, prefixes := bucketReferrals, [][]byte{nil}
 	emailKey := model.EmailKey(f.Email)
+	// A program's or an ambassador's referrals are listed from its ranges
+	// of the by-status index, one per status (or the one asked for),
+	// merged; a second index without the status would cost each referral
+	// another 50 bytes on disk.
+	statuses := func(owner []byte) [][]byte {
+		if f.Status != "" {
+			return [][]byte{cat(owner, []byte{referralStatusByte(f.Status)})}
+		}
+		var ps [][]byte
+		for _, st := range []byte{referralPending, referralConverted, referralRejected} {
+			ps = append(ps, cat(owner, []byte{st}))
+		}
+		return ps
+	}
 	switch {
 	case f.Email != "":
-		bucket, prefix = bucketReferralsByEmail, hashKey(emailKey)
-	case f.AmbassadorID != "" && f.Status != "":
-		bucket, prefix = bucketReferralsByAmbassadorStatus, cat(idPrefix(model.PrefixAmbassador, f.AmbassadorID), st)
+		bucket, prefixes = bucketReferralsByEmail, [][]byte{hashKey(emailKey)}
 	case f.AmbassadorID != "":
-		bucket, prefix = bucketReferralsByAmbassador, idPrefix(model.PrefixAmbassador, f.AmbassadorID)
-	case f.ProgramID != "" && f.Status != "":
-		bucket, prefix = bucketReferralsByProgramStatus, cat(idPrefix(model.PrefixProgram, f.ProgramID), st)
+		bucket, prefixes = bucketReferralsByAmbassadorStatus, statuses(idPrefix(model.PrefixAmbassador, f.AmbassadorID))
 	case f.ProgramID != "":
-		bucket, prefix = bucketReferralsByProgram, idPrefix(model.PrefixProgram, f.ProgramID)
+		bucket, prefixes = bucketReferralsByProgramStatus, statuses(idPrefix(model.PrefixProgram, f.ProgramID))
 	case f.Status != "":
-		bucket, prefix = bucketReferralsByStatus, st
+		bucket, prefixes = bucketReferralsByStatus, [][]byte{{referralStatusByte(f.Status)}}
 	}
 	load := func(tx *bolt.Tx, key []byte) (*model.Referral, bool, error) {
 		r, err := decodeReferral(key, tx.Bucket(bucketReferrals).Get(key))
@@ -268,7 +275,7 @@ func (s *Store) FindReferrals(ctx context.Context, f model.ReferralFilter) (p mo
 		return r, ok, nil
 	}
 	err = s.view(func(tx *bolt.Tx) error {
-		p, err = listPage(tx, bucket, prefix, model.PrefixReferral, f.ListOptions, load)
+		p, err = listMerged(tx, bucket, prefixes, model.PrefixReferral, f.ListOptions, load)
 		return err
 	})
 	return p, err
@@ -314,7 +321,7 @@ func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral
 		if err := rewriteSnapshot(tx, key, val); err != nil {
 			return err
 		}
-		if err := rewriteEvents(tx, key, func(typ string, data []byte) ([]byte, error) {
+		if err := rewriteEvents(tx, key, val, func(typ string, data []byte) ([]byte, error) {
 			if typ == model.EventReferralStatusChanged {
 				var ev struct {
 					PreviousStatus model.ReferralStatus `json:"previous_status"`

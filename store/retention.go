@@ -50,10 +50,11 @@ func (s *Store) ScrubOldScans(ctx context.Context, cutoff time.Time) (int, error
 					continue
 				}
 				m.UserAgent, m.Referrer = nil, nil
-				if err := imps.Put(last, encodeImpression(m)); err != nil {
+				val := encodeImpression(m)
+				if err := imps.Put(last, val); err != nil {
 					return err
 				}
-				if err := rewriteEvents(tx, [16]byte(last), func(string, []byte) ([]byte, error) { return json.Marshal(m) }); err != nil {
+				if err := rewriteEvents(tx, [16]byte(last), val, func(string, []byte) ([]byte, error) { return json.Marshal(m) }); err != nil {
 					return err
 				}
 				n++

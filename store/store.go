@@ -46,8 +46,6 @@ var (
 	bucketImpressionsByAmbassador     = []byte("impressions_by_ambassador")
 	bucketImpressionsByPlacement      = []byte("impressions_by_placement")
 	bucketReferrals                   = []byte("referrals")
-	bucketReferralsByProgram          = []byte("referrals_by_program")
-	bucketReferralsByAmbassador       = []byte("referrals_by_ambassador")
 	bucketReferralsByStatus           = []byte("referrals_by_status")
 	bucketReferralsByEmail            = []byte("referrals_by_email")
 	bucketReferralsByProgramStatus    = []byte("referrals_by_program_status")
@@ -63,7 +61,7 @@ var (
 var allBuckets = [][]byte{
 	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
 	bucketPlacements, bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador,
-	bucketImpressionsByPlacement, bucketReferrals, bucketReferralsByProgram, bucketReferralsByAmbassador,
+	bucketImpressionsByPlacement, bucketReferrals,
 	bucketReferralsByStatus, bucketReferralsByEmail, bucketReferralsByProgramStatus,
 	bucketReferralsByAmbassadorStatus, bucketReferralsByImpression, bucketIdempotency, bucketIdempotencyExpiry, bucketOutbox,
 	bucketAPIKeys, bucketAPIKeysByHash,
@@ -72,7 +70,7 @@ var allBuckets = [][]byte{
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 4
+const schemaVersion = 5
 
 var keySchemaVersion = []byte("schema_version")
 
@@ -215,6 +213,7 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		1: rebuildCounters,          // 1 → 2: per-day counters, counted from the records
 		2: indexReferralImpressions, // 2 → 3: referrals by impression, for fraud signals
 		3: indexForErasure,          // 3 → 4: events by subject, idempotency snapshots by record
+		4: compactReferrals,         // 4 → 5: tagged idempotency snapshots, no status-less referral indexes
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
@@ -277,6 +276,65 @@ func indexForErasure(tx *bolt.Tx) error {
 		}
 		return nil
 	})
+}
+
+// compactReferrals drops the referral indexes by program and by
+// ambassador, which their by-status twins now serve, and marks every
+// idempotency snapshot written before snapshots could live in events as kept
+// inline.
+func compactReferrals(tx *bolt.Tx) error {
+	for _, name := range []string{"referrals_by_program", "referrals_by_ambassador"} {
+		if err := tx.DeleteBucket([]byte(name)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+	}
+	entries := tx.Bucket(bucketIdempotency)
+	var keys, vals [][]byte
+	err := entries.ForEach(func(k, v []byte) error {
+		if len(v) > idemHeader {
+			keys = append(keys, bytes.Clone(k))
+			vals = append(vals, append(append(bytes.Clone(v[:idemHeader]), snapInline), v[idemHeader:]...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if err := entries.Put(k, vals[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendOrdered are the buckets whose new keys sort after the old ones (a
+// time-ordered ID, alone or after a fixed prefix). bbolt splits a full page
+// in half, which suits keys that land anywhere but leaves these buckets
+// half empty, since nothing is ever inserted behind the split again.
+var appendOrdered = [][]byte{
+	bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador, bucketImpressionsByPlacement,
+	bucketReferrals, bucketReferralsByStatus,
+	bucketReferralsByProgramStatus, bucketReferralsByAmbassadorStatus, bucketReferralsByImpression,
+	bucketIdempotencyExpiry, bucketIdempotencyByRecord, bucketOutbox, bucketOutboxBySubject,
+	bucketEarnings, bucketEarningsByReferral, bucketEarningsByProgram, bucketEarningsByAmbassador,
+	bucketEarningsByStatus, bucketCommissions, bucketCommissionsByAmbassador, bucketCommissionsByEarning,
+	bucketPayouts,
+}
+
+// appendFillPercent is how full those buckets' pages are left when they
+// split. Not quite full: a record rewritten a little longer (an added flag,
+// say) then still fits its page.
+const appendFillPercent = 0.95
+
+// packAppendOrdered sets the fill of the append-ordered buckets for tx; the
+// setting lasts as long as the transaction's bucket handles.
+func packAppendOrdered(tx *bolt.Tx) {
+	for _, name := range appendOrdered {
+		if b := tx.Bucket(name); b != nil {
+			b.FillPercent = appendFillPercent
+		}
+	}
 }
 
 // Close finishes the writes already accepted, refuses new ones, stops the
@@ -381,6 +439,7 @@ func (s *Store) commit(batch []*writeOp) {
 	var opErr error
 	began := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		packAppendOrdered(tx)
 		for i, op := range batch {
 			results[i] = runOp(op, tx)
 			if results[i] != nil && !isModelError(results[i]) {

@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -450,5 +452,90 @@ func TestEventsStayOrderedWhenTheClockStepsBack(t *testing.T) {
 	after, err := s.FindEvents(ctx, last, 10)
 	if err != nil || len(after) != 1 || after[0].Type != model.EventImpressionCreated {
 		t.Fatalf("events after %s: %v %v; want the new impression's", last, after, err)
+	}
+}
+
+// A referral.created event keeps the referral in the store's own encoding;
+// read back, its data is the JSON of the referral as created.
+func TestCreatedEventCarriesTheRecordAsJSON(t *testing.T) {
+	s := MustOpenStore(t, store.Options{SweepInterval: -1})
+	ctx := context.Background()
+	f := mustFixture(t, s, "ada@example.com")
+	in := model.ReferralCreate{ImpressionID: f.impression.ID, FirstName: "J", LastName: "D", Email: "j@example.com",
+		Metadata: model.Metadata(`{"a":1}`)}
+	r, _, err := s.CreateReferral(ctx, in, idem("k", "event"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(r)
+	events, err := s.FindEvents(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, ev := range events {
+		if ev.Type == model.EventReferralCreated {
+			found = true
+			if string(ev.Data) != string(want) {
+				t.Fatalf("event data\n%s\nwant\n%s", ev.Data, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no referral.created event among %d", len(events))
+	}
+}
+
+// A program's and an ambassador's referrals are listed by merging their
+// per-status index ranges: every page is newest first, with no referral
+// missed or repeated across pages, whatever the statuses.
+func TestListReferralsByOwnerMergesStatuses(t *testing.T) {
+	s := MustOpenStore(t, store.Options{SweepInterval: -1})
+	ctx := context.Background()
+	f := mustFixture(t, s, "ada@example.com")
+	other := mustFixture(t, s, "bob@example.com")
+	var want []string
+	statuses := []model.ReferralStatus{model.ReferralPending, model.ReferralConverted, model.ReferralRejected}
+	for i := range 11 {
+		imp := f.impression
+		if i%4 == 3 {
+			imp = other.impression
+		}
+		r, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "R", LastName: "N",
+			Email: fmt.Sprintf("r%d@example.com", i)}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := statuses[(i*7)%3]; st != model.ReferralPending {
+			if _, err := s.UpdateReferral(ctx, r.ID, model.ReferralUpdate{Status: &st}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if imp == f.impression {
+			want = append([]string{r.ID}, want...)
+		}
+	}
+	for name, filter := range map[string]model.ReferralFilter{
+		"program":    {ProgramID: f.program.ID},
+		"ambassador": {AmbassadorID: f.ambassador.ID},
+	} {
+		var got []string
+		filter.Limit = 3
+		for {
+			p, err := s.FindReferrals(ctx, filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range p.Data {
+				got = append(got, r.ID)
+			}
+			if !p.HasMore {
+				break
+			}
+			filter.Cursor = *p.NextCursor
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("by %s: got %v\nwant %v", name, got, want)
+		}
 	}
 }
