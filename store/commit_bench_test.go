@@ -77,15 +77,25 @@ func BenchmarkCreateReferral(b *testing.B) {
 	ctx := context.Background()
 	p, _, _ := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://example.com"}, model.Idempotency{})
 	a, _, _ := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@example.com"}, model.Idempotency{})
-	imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
-	if err != nil {
-		b.Fatal(err)
+	// Like referrald bench: a distinct email per referral, an impression
+	// per client.
+	const clients = 64
+	imps := make(chan string, clients)
+	for range clients {
+		imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		imps <- imp.ID
 	}
 	var n atomic.Int64
 	b.ResetTimer()
-	inParallel(b, 64, func() error {
-		in := model.ReferralCreate{ImpressionID: imp.ID, FirstName: "J", LastName: "D", Email: "j@example.com"}
-		idem := model.Idempotency{Scope: "bench", Key: fmt.Sprintf("k%d", n.Add(1))}
+	inParallel(b, clients, func() error {
+		imp := <-imps
+		defer func() { imps <- imp }()
+		i := n.Add(1)
+		in := model.ReferralCreate{ImpressionID: imp, FirstName: "J", LastName: "D", Email: fmt.Sprintf("j%d@example.com", i)}
+		idem := model.Idempotency{Scope: "bench", Key: fmt.Sprintf("k%d", i)}
 		_, _, err := s.CreateReferral(ctx, in, idem)
 		return err
 	})
