@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -41,7 +42,9 @@ func hookServer(t *testing.T, policy, control string) (*server, string) {
 	state := t.TempDir()
 	os.WriteFile(filepath.Join(state, "control.json"), []byte(control), 0o600)
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`hooks:
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`rate_limits:
+  per_key: {rate: 1000000, burst: 1000000}
+hooks:
   plugins:
     - name: testhook
       path: %s
@@ -173,6 +176,99 @@ func TestHooksEndToEnd(t *testing.T) {
 			t.Fatalf("plugin process %d outlived referrald (state %s)", pid, out)
 		}
 	}
+}
+
+// Under a steady load of signups the plugin crashes at every event, then
+// hangs in both its signup check and its deliveries, then recovers. Every
+// signup is answered 201 throughout (the policy is fail_open), and in the
+// end the plugin has applied every event exactly once, the ones that
+// exhausted their attempts while it was broken after an operator's retry:
+// none is lost. How the API's latency holds up meanwhile is measured with
+// referrald bench (BENCHMARKS.md), not asserted here.
+func TestPluginCrashAndHangUnderLoad(t *testing.T) {
+	srv, state := hookServer(t, "fail_open", `{"before_referral_create": true}`)
+	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})
+	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
+	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
+
+	var acked atomic.Int64
+	var failures sync.Map // status or error → count
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				status, _, b, err := call(context.Background(), "POST", srv.url+"/v1/referrals", map[string]any{
+					"impression_id": imp, "first_name": "L", "last_name": "D", "email": fmt.Sprintf("load-%d-%d@example.com", c, i)}, nil)
+				if err != nil || status != 201 {
+					failures.Store(fmt.Sprintf("%d %s %v", status, b, err), true)
+					continue
+				}
+				acked.Add(1)
+			}
+		}()
+	}
+	for _, phase := range []string{
+		`{"on_event": "crash", "before_referral_create": true}`,
+		`{"on_event": "hang", "before": "hang", "before_referral_create": true}`,
+		`{"before_referral_create": true}`,
+	} {
+		setControl(t, state, phase)
+		target := acked.Load() + 150
+		waitFor(t, 60*time.Second, "150 signups in phase "+phase, func() bool { return acked.Load() >= target })
+	}
+	close(stop)
+	wg.Wait()
+	failures.Range(func(k, _ any) bool {
+		t.Errorf("a signup failed while the plugin was broken: %s", k)
+		return true
+	})
+
+	// One impression.created event, and a referral.created per signup.
+	want := int(acked.Load()) + 1
+	applied := func() int {
+		b, _ := os.ReadFile(filepath.Join(state, "log"))
+		return strings.Count(string(b), "applied ")
+	}
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d events to be applied or dead-lettered", want), func() bool {
+		_, _, b, err := call(context.Background(), "GET", srv.url+"/metrics", nil, nil)
+		return err == nil && applied()+deadLetters(string(b)) >= want
+	})
+	if status, _, b, err := call(context.Background(), "POST", srv.url+"/v1/admin/hooks/dead-letters/retry",
+		map[string]any{"plugin": "testhook"}, nil); err != nil || status != 200 {
+		t.Fatalf("retrying the dead letters: %d %s %v", status, b, err)
+	}
+	waitFor(t, 60*time.Second, fmt.Sprintf("all %d events to be applied", want), func() bool { return applied() >= want })
+	if got := applied(); got != want {
+		t.Fatalf("the plugin applied %d events, want exactly %d", got, want)
+	}
+	// The plugin really was broken: it crashed and was restarted.
+	_, _, metrics, _ := call(context.Background(), "GET", srv.url+"/metrics", nil, nil)
+	if !strings.Contains(string(metrics), `referrald_hook_plugin_restarts_total{plugin="testhook"}`) ||
+		strings.Contains(string(metrics), `referrald_hook_plugin_restarts_total{plugin="testhook"} 0`) {
+		t.Errorf("no plugin restart recorded during the crash phase")
+	}
+	t.Logf("%d signups; server log: %d crashes, %d paused checks", acked.Load(),
+		strings.Count(srv.log(), "plugin process ended"), strings.Count(srv.log(), "skipping the plugin's signup checks"))
+}
+
+// deadLetters reads how many events testhook dead-lettered from a /metrics
+// page.
+func deadLetters(metrics string) int {
+	for _, line := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(line, `referrald_hook_dead_letters_total{plugin="testhook"} `); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return 0
 }
 
 func TestHooksFailClosed(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -409,4 +410,35 @@ func TestConfigValidation(t *testing.T) {
 	if err := c.Validate(); err != nil || c.Policy != host.FailOpen || c.BeforeCreateTimeout != 200*time.Millisecond || c.MaxAttempts != 10 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
+}
+
+// A plugin whose signup check hangs costs signups one timeout: the calls
+// after it skip the plugin at once until the pause ends, when a call
+// reaches the plugin again.
+func TestHangingSignupCheckIsPaused(t *testing.T) {
+	r := newRig(t, host.Config{Name: "testhook", BeforeCreateTimeout: 100 * time.Millisecond})
+	r.control(t, `{"before": "hang", "before_referral_create": true}`)
+	r.host.Start()
+	p := r.host.Plugin("testhook")
+	eventually(t, 20*time.Second, "the plugin to start", func() bool { return r.pid() > 0 && p.WantsBeforeCreate() })
+	ctx := context.Background()
+	req := hooks.ReferralRequest{ImpressionID: r.imp.ID}
+	if _, err := p.BeforeReferralCreate(ctx, req); err == nil || errors.Is(err, host.ErrCheckPaused) {
+		t.Fatalf("first call to a hung plugin: got %v, want its timeout", err)
+	}
+	for i := range 50 {
+		if _, err := p.BeforeReferralCreate(ctx, req); !errors.Is(err, host.ErrCheckPaused) {
+			t.Fatalf("call %d after the timeout: got %v, want ErrCheckPaused", i, err)
+		}
+	}
+	// With the policy fail_open, the signup goes ahead unchecked.
+	if v, err := r.host.CheckReferral(ctx, model.ReferralCreate{ImpressionID: r.imp.ID}, r.imp); err != nil || len(v.Flags) != 0 {
+		t.Fatalf("fail_open during the pause: got %+v, %v", v, err)
+	}
+
+	r.control(t, `{"before": "flag", "before_referral_create": true}`)
+	eventually(t, 5*host.CheckPause, "the recovered plugin to be asked again", func() bool {
+		d, err := p.BeforeReferralCreate(ctx, req)
+		return err == nil && len(d.Flags) == 1
+	})
 }

@@ -161,7 +161,24 @@ type Plugin struct {
 	stopOnce sync.Once
 	stopped  chan struct{}
 	restarts atomic.Int64
+
+	// checkPausedUntil (Unix ns) is set when a BeforeReferralCreate call
+	// times out: until then calls fail at once with ErrCheckPaused, so a
+	// hung plugin costs signups one timeout rather than one each. After
+	// it, a single call at a time (probing) tries the plugin again; a
+	// success, or a new process, ends the pause.
+	checkPausedUntil atomic.Int64
+	probing          atomic.Bool
 }
+
+// CheckPause is how long BeforeReferralCreate calls skip a plugin after
+// one timed out.
+const CheckPause = 2 * time.Second
+
+// ErrCheckPaused means a plugin's BeforeReferralCreate was not called
+// because a recent call timed out; the plugin's policy decides what the
+// signup gets, as for any failed check.
+var ErrCheckPaused = errors.New("plugin's signup check is paused after a timeout")
 
 type process struct {
 	client *plugin.Client
@@ -306,6 +323,7 @@ func (p *Plugin) supervise() {
 		p.mu.Lock()
 		p.live, p.last = proc, &proc.desc
 		p.mu.Unlock()
+		p.checkPausedUntil.Store(0)
 		p.log.Info("plugin started", "name", proc.desc.Name, "version", proc.desc.Version,
 			"events", strings.Join(proc.desc.Events, ","), "before_referral_create", proc.desc.BeforeReferralCreate)
 
@@ -434,11 +452,26 @@ func (p *Plugin) BeforeReferralCreate(ctx context.Context, r hooks.ReferralReque
 	if proc == nil {
 		return hooks.Decision{}, ErrDown
 	}
+	if until := p.checkPausedUntil.Load(); until != 0 {
+		if time.Now().UnixNano() < until || !p.probing.CompareAndSwap(false, true) {
+			p.metrics.beforeCreate(p.cfg.Name, 0, ErrCheckPaused)
+			return hooks.Decision{}, ErrCheckPaused
+		}
+		defer p.probing.Store(false)
+	}
 	callCtx, cancel := context.WithTimeout(ctx, p.cfg.BeforeCreateTimeout)
 	defer cancel()
 	began := time.Now()
 	d, err := proc.hook.BeforeReferralCreate(callCtx, r)
 	p.metrics.beforeCreate(p.cfg.Name, time.Since(began), err)
+	switch {
+	case err == nil:
+		p.checkPausedUntil.Store(0)
+	case ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded):
+		if p.checkPausedUntil.Swap(time.Now().Add(CheckPause).UnixNano()) == 0 {
+			p.log.Warn("BeforeReferralCreate timed out; skipping the plugin's signup checks for a while", "plugin", p.cfg.Name, "pause", CheckPause)
+		}
+	}
 	// Only a process that is gone is replaced from here: a slow answer or
 	// a client that hung up is no reason to restart a plugin.
 	if err != nil && ctx.Err() == nil && status.Code(err) == codes.Unavailable {
