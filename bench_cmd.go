@@ -71,6 +71,8 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process server) to this file")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file")
+	grow := fs.Int("grow", 0, "scale run: time the load on the fresh store, create this many referrals reporting "+
+		"throughput, heap, disk and list/funnel latency as the store grows, then time the load again")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -109,12 +111,20 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	res, err := runBench(base, adminToken, *clients, *duration, *retryShare, *getShare, *scanShare)
+	fx, err := benchSetup(base, adminToken, *clients)
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald: bench:", err)
 		return exitFailed
 	}
-	res.Durable = !*noSync
+	fx.durable = !*noSync
+	if *grow > 0 {
+		return benchGrow(fx, st, *clients, *duration, *grow, *asJSON, stdout, stderr)
+	}
+	res, err := runBench(fx, *clients, *duration, *retryShare, *getShare, *scanShare)
+	if err != nil {
+		fmt.Fprintln(stderr, "referrald: bench:", err)
+		return exitFailed
+	}
 	if *memProfile != "" {
 		if err := writeHeapProfile(*memProfile); err != nil {
 			fmt.Fprintln(stderr, "referrald: bench:", err)
@@ -183,7 +193,20 @@ func benchServer(noSync bool) (*store.Store, string, string, func(), error) {
 	return st, "http://" + ln.Addr().String(), token, stop, nil
 }
 
-func runBench(base, token string, clients int, duration time.Duration, retryShare, getShare, scanShare float64) (*benchResult, error) {
+// benchFixture is what the load refers to: a program, an ambassador with a
+// placement, and an impression per client.
+type benchFixture struct {
+	base, token string
+	durable     bool
+	target      *url.URL
+	program     string
+	ambassador  string
+	placement   string
+	impressions []string
+}
+
+// benchSetup creates the fixture through the API with net/http.
+func benchSetup(base, token string, clients int) (*benchFixture, error) {
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -227,21 +250,23 @@ func runBench(base, token string, clients int, duration time.Duration, retryShar
 	if err != nil {
 		return nil, err
 	}
-	imps := make([]string, clients)
-	for i := range imps {
+	fx := &benchFixture{base: base, token: token, program: prg["id"].(string), ambassador: amb["id"].(string),
+		placement: plc["code"].(string), impressions: make([]string, clients)}
+	for i := range fx.impressions {
 		m, err := create("/v1/impressions", map[string]any{"program_id": prg["id"], "ambassador_id": amb["id"]})
 		if err != nil {
 			return nil, err
 		}
-		imps[i] = m["id"].(string)
+		fx.impressions[i] = m["id"].(string)
 	}
+	fx.target, err = url.Parse(base)
+	return fx, err
+}
 
-	res := &benchResult{Target: base, Clients: clients, Errors: map[string]int{}, Ops: map[string]*opStats{},
+func runBench(fx *benchFixture, clients int, duration time.Duration, retryShare, getShare, scanShare float64) (*benchResult, error) {
+
+	res := &benchResult{Target: fx.base, Durable: fx.durable, Clients: clients, Errors: map[string]int{}, Ops: map[string]*opStats{},
 		latencies: map[string][]time.Duration{}}
-	target, err := url.Parse(base)
-	if err != nil {
-		return nil, err
-	}
 	var mu sync.Mutex
 	run := rand.Int64()
 	deadline := time.Now().Add(duration)
@@ -253,7 +278,7 @@ func runBench(base, token string, clients int, duration time.Duration, retryShar
 			defer wg.Done()
 			lat := map[string][]time.Duration{}
 			errs := map[string]int{}
-			conn := &benchConn{target: target, token: token}
+			conn := &benchConn{target: fx.target, token: fx.token}
 			defer conn.close()
 			var made []string
 			for i := 0; time.Now().Before(deadline); i++ {
@@ -263,14 +288,14 @@ func runBench(base, token string, clients int, duration time.Duration, retryShar
 				key := fmt.Sprintf("bench-%d-%d-%d", run, c, i)
 				switch {
 				case roll < scanShare:
-					op, method, path, want = "scan", "GET", "/s/"+plc["code"].(string), 302
+					op, method, path, want = "scan", "GET", "/s/"+fx.placement, 302
 				case roll < scanShare+getShare && len(made) > 0:
 					op, method, path, want = "get", "GET", "/v1/referrals/"+made[rand.IntN(len(made))], 200
 				case roll < scanShare+getShare+retryShare && i > 0:
 					op, key = "retry", fmt.Sprintf("bench-%d-%d-%d", run, c, rand.IntN(i))
 				}
 				if method == "POST" {
-					body, _ = json.Marshal(benchReferral{ImpressionID: imps[c], FirstName: "Ben", LastName: "Ch",
+					body, _ = json.Marshal(benchReferral{ImpressionID: fx.impressions[c], FirstName: "Ben", LastName: "Ch",
 						Email: key + "@example.com", IdempotencyKey: key})
 				}
 				t0 := time.Now()

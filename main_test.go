@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -551,10 +552,47 @@ func TestBenchCommand(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out.String())
 	}
-	if !res.Durable || res.Requests == 0 || res.Ops["create"].Count == 0 || res.Ops["scan"].Count == 0 || len(res.Errors) != 0 || res.Commits == 0 {
+	if !res.Durable || res.Requests == 0 || res.Ops["create"].Count == 0 || res.Ops["scan"].Count == 0 ||
+		res.Ops["get"].Count == 0 || len(res.Errors) != 0 || res.Commits == 0 {
 		t.Fatalf("got %+v", res)
 	}
 	if code := run([]string{"bench", "-get", "0.9", "-scan", "0.9"}, noEnv, &out, &errOut); code != exitUsage {
 		t.Fatalf("shares over 1: exit %d, want 2", code)
+	}
+}
+
+func TestBenchGrow(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"bench", "-clients", "4", "-duration", "200ms", "-grow", "3000", "-json"}, noEnv, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep struct {
+		Fresh, Grown struct{ Durable bool }
+		Checkpoints  []struct {
+			Referrals int
+			PerSecond float64            `json:"creates_per_second"`
+			Heap      uint64             `json:"heap_live_bytes"`
+			PerRef    float64            `json:"file_bytes_per_referral"`
+			Reads     map[string]float64 `json:"read_p50_ms"`
+		}
+		Ratio float64 `json:"throughput_ratio"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if len(rep.Checkpoints) != 1 || !rep.Fresh.Durable || !rep.Grown.Durable || rep.Ratio <= 0 {
+		t.Fatalf("got %s", out.String())
+	}
+	cp := rep.Checkpoints[0]
+	if cp.Referrals != 3000 || cp.PerSecond <= 0 || cp.Heap == 0 || cp.PerRef <= 0 || len(cp.Reads) != 8 || cp.Reads["list_page_10"] <= 0 {
+		t.Fatalf("checkpoint: %+v", cp)
+	}
+}
+
+func TestGrowTargets(t *testing.T) {
+	got := growTargets(12_345, 1_000_000)
+	want := []int{20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/referrald/referrald/store"
+)
+
+// growReport is what `referrald bench -grow N` reports: the timed load on
+// the fresh store, checkpoints as the store grows to N referrals, and the
+// timed load again on the grown store.
+type growReport struct {
+	Fresh       *benchResult      `json:"fresh"`
+	Checkpoints []*growCheckpoint `json:"checkpoints"`
+	Grown       *benchResult      `json:"grown"`
+	// Ratio is the grown store's create throughput over the fresh one's.
+	Ratio float64 `json:"throughput_ratio"`
+}
+
+// growCheckpoint is measured when the store reaches Referrals referrals.
+type growCheckpoint struct {
+	Referrals int `json:"referrals"`
+	// PerSecond and the latencies are those of the creates since the
+	// previous checkpoint.
+	PerSecond float64 `json:"creates_per_second"`
+	P50ms     float64 `json:"create_p50_ms"`
+	P99ms     float64 `json:"create_p99_ms"`
+	// HeapBytes is the live Go heap after a collection (in-process runs).
+	HeapBytes uint64 `json:"heap_live_bytes,omitempty"`
+	// FileBytesPerReferral is the store file's size over the referrals.
+	FileBytesPerReferral float64 `json:"file_bytes_per_referral,omitempty"`
+	// Reads holds the median latency in ms of each read, over 21 calls.
+	Reads map[string]float64 `json:"read_p50_ms"`
+}
+
+// growReads are the list and stats reads timed at each checkpoint.
+func growReads(fx *benchFixture) map[string]string {
+	return map[string]string{
+		"list":               "/v1/referrals?limit=50",
+		"list_by_program":    "/v1/referrals?limit=50&program_id=" + fx.program,
+		"list_by_status":     "/v1/referrals?limit=50&status=pending&ambassador_id=" + fx.ambassador,
+		"list_page_10":       "", // filled in: the 10th page of the program's list
+		"funnel":             "/v1/stats/funnel",
+		"funnel_by_program":  "/v1/stats/funnel?program_id=" + fx.program,
+		"leaderboard":        "/v1/stats/leaderboard?program_id=" + fx.program,
+		"referral_by_cursor": "", // filled in: a page deep in the list, by cursor
+	}
+}
+
+func benchGrow(fx *benchFixture, st *store.Store, clients int, duration time.Duration, total int, asJSON bool, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "referrald: bench:", err)
+		return exitFailed
+	}
+	rep := &growReport{}
+	var err error
+	fmt.Fprintf(stderr, "timing %s of load on the fresh store\n", duration)
+	if rep.Fresh, err = runBench(fx, clients, duration, 0, 0, 0); err != nil {
+		return fail(err)
+	}
+	made := rep.Fresh.Ops["create"].Count
+	for _, target := range growTargets(made, total) {
+		fmt.Fprintf(stderr, "growing the store to %d referrals\n", target)
+		cp, err := growTo(fx, clients, target-made)
+		if err != nil {
+			return fail(err)
+		}
+		made = target
+		cp.Referrals = made
+		if st != nil {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			cp.HeapBytes = ms.HeapAlloc
+			cp.FileBytesPerReferral = float64(st.Stats().FileSize) / float64(made)
+		}
+		if cp.Reads, err = timeReads(fx); err != nil {
+			return fail(err)
+		}
+		rep.Checkpoints = append(rep.Checkpoints, cp)
+	}
+	fmt.Fprintf(stderr, "timing %s of load on the grown store\n", duration)
+	if rep.Grown, err = runBench(fx, clients, duration, 0, 0, 0); err != nil {
+		return fail(err)
+	}
+	rep.Ratio = rep.Grown.PerSecond / rep.Fresh.PerSecond
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return exitOK
+	}
+	printGrow(stdout, rep)
+	return exitOK
+}
+
+// growTargets are the checkpoints from above start up to total: 10k, 20k,
+// 50k, 100k and so on, and total itself.
+func growTargets(start, total int) []int {
+	var out []int
+	for base := 10_000; base < total; base *= 10 {
+		for _, m := range []int{1, 2, 5} {
+			if n := base * m; n > start && n < total {
+				out = append(out, n)
+			}
+		}
+	}
+	return append(out, total)
+}
+
+// growTo creates n referrals with the lean clients and reports their pace.
+func growTo(fx *benchFixture, clients, n int) (*growCheckpoint, error) {
+	var next atomic.Int64
+	var failed atomic.Value
+	lat := make([][]time.Duration, clients)
+	run := rand.Int64()
+	began := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn := &benchConn{target: fx.target, token: fx.token}
+			defer conn.close()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				key := fmt.Sprintf("grow-%d-%d", run, i)
+				body, _ := json.Marshal(benchReferral{ImpressionID: fx.impressions[c], FirstName: "Gro", LastName: "Wth",
+					Email: key + "@example.com", IdempotencyKey: key})
+				t0 := time.Now()
+				status, b, err := conn.do("POST", "/v1/referrals", body)
+				lat[c] = append(lat[c], time.Since(t0))
+				if err != nil || status != 201 {
+					failed.Store(fmt.Errorf("create: %d %s %v", status, b, err))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		return nil, err
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	ms := func(p float64) float64 { return float64(all[min(len(all)-1, int(p*float64(len(all))))]) / 1e6 }
+	return &growCheckpoint{PerSecond: float64(n) / time.Since(began).Seconds(), P50ms: ms(0.5), P99ms: ms(0.99)}, nil
+}
+
+// timeReads times each read 21 times, one at a time, and keeps the median.
+func timeReads(fx *benchFixture) (map[string]float64, error) {
+	conn := &benchConn{target: fx.target, token: fx.token}
+	defer conn.close()
+	get := func(path string) ([]byte, error) {
+		status, b, err := conn.do("GET", path, nil)
+		if err != nil || status != 200 {
+			return nil, fmt.Errorf("GET %s: %d %s %v", path, status, b, err)
+		}
+		return b, nil
+	}
+	paths := growReads(fx)
+	// Find the 10th page of the program's list, and a cursor 10,000
+	// referrals deep, so that paging deep is timed as well as the first
+	// page.
+	cursor := ""
+	for page := 1; page < 10; page++ {
+		b, err := get("/v1/referrals?limit=50&program_id=" + fx.program + "&cursor=" + url.QueryEscape(cursor))
+		if err != nil {
+			return nil, err
+		}
+		var p struct {
+			NextCursor string `json:"next_cursor"`
+		}
+		json.Unmarshal(b, &p)
+		cursor = p.NextCursor
+	}
+	paths["list_page_10"] = "/v1/referrals?limit=50&program_id=" + fx.program + "&cursor=" + url.QueryEscape(cursor)
+	deep := ""
+	for page := 0; page < 100; page++ {
+		b, err := get("/v1/referrals?limit=100&cursor=" + url.QueryEscape(deep))
+		if err != nil {
+			return nil, err
+		}
+		var p struct {
+			NextCursor string `json:"next_cursor"`
+		}
+		json.Unmarshal(b, &p)
+		deep = p.NextCursor
+	}
+	paths["referral_by_cursor"] = "/v1/referrals?limit=50&cursor=" + url.QueryEscape(deep)
+
+	out := map[string]float64{}
+	for name, path := range paths {
+		var lat []time.Duration
+		for range 21 {
+			t0 := time.Now()
+			if _, err := get(path); err != nil {
+				return nil, err
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		slices.Sort(lat)
+		out[name] = float64(lat[len(lat)/2]) / 1e6
+	}
+	return out, nil
+}
+
+func printGrow(w io.Writer, rep *growReport) {
+	fmt.Fprintln(w, "fresh store:")
+	printBench(w, rep.Fresh)
+	fmt.Fprintln(w, "\nas the store grows (creates since the previous row; reads: median ms of 21 calls):")
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range rep.Checkpoints[0].Reads {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	fmt.Fprintf(w, "  %9s %8s %7s %7s %8s %7s", "referrals", "create/s", "p50 ms", "p99 ms", "heap MB", "B/ref")
+	for _, n := range names {
+		fmt.Fprintf(w, " %s", n)
+	}
+	fmt.Fprintln(w)
+	for _, cp := range rep.Checkpoints {
+		fmt.Fprintf(w, "  %9d %8.0f %7.2f %7.2f %8.1f %7.0f", cp.Referrals, cp.PerSecond, cp.P50ms, cp.P99ms,
+			float64(cp.HeapBytes)/(1<<20), cp.FileBytesPerReferral)
+		for _, n := range names {
+			fmt.Fprintf(w, " %*.2f", len(n), cp.Reads[n])
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "\ngrown store:")
+	printBench(w, rep.Grown)
+	fmt.Fprintf(w, "\nthroughput on the grown store: %.0f%% of the fresh store's\n", 100*rep.Ratio)
+}
