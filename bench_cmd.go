@@ -111,6 +111,13 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *memProfile != "" {
+		defer func() {
+			if err := writeHeapProfile(*memProfile); err != nil {
+				fmt.Fprintln(stderr, "referrald: bench:", err)
+			}
+		}()
+	}
 	fx, err := benchSetup(base, adminToken, *clients)
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald: bench:", err)
@@ -124,12 +131,6 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald: bench:", err)
 		return exitFailed
-	}
-	if *memProfile != "" {
-		if err := writeHeapProfile(*memProfile); err != nil {
-			fmt.Fprintln(stderr, "referrald: bench:", err)
-			return exitFailed
-		}
 	}
 	if st != nil {
 		stats := st.Stats()
