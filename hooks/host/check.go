@@ -2,6 +2,8 @@ package host
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 
 	"github.com/referrald/referrald/hooks"
 	"github.com/referrald/referrald/model"
@@ -34,11 +36,17 @@ func (h *Host) CheckReferral(ctx context.Context, in model.ReferralCreate, imp *
 		}
 		d, err := p.BeforeReferralCreate(ctx, req)
 		if err != nil {
+			// A plugin that is down or paused was reported once, when it
+			// went; a line per signup would flood the log under load.
+			level := slog.LevelWarn
+			if errors.Is(err, ErrDown) || errors.Is(err, ErrCheckPaused) {
+				level = slog.LevelDebug
+			}
 			if p.Config().Policy == FailClosed {
-				h.log.Warn("BeforeReferralCreate failed; refusing the signup (fail_closed)", "plugin", p.Name(), "err", err)
+				h.log.Log(ctx, level, "BeforeReferralCreate failed; refusing the signup (fail_closed)", "plugin", p.Name(), "err", err)
 				return v, model.Errorf(model.EUnavailable, "a required hook plugin (%s) could not check this signup; retry later", p.Name())
 			}
-			h.log.Warn("BeforeReferralCreate failed; creating the referral anyway (fail_open)", "plugin", p.Name(), "err", err)
+			h.log.Log(ctx, level, "BeforeReferralCreate failed; creating the referral anyway (fail_open)", "plugin", p.Name(), "err", err)
 			continue
 		}
 		if d.Reject {
