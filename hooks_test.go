@@ -105,6 +105,16 @@ func TestHooksEndToEnd(t *testing.T) {
 		t.Fatalf("hanging plugin, fail_open: got %d %v after %s, want 201 within the timeout", status, body, took)
 	}
 
+	// That timeout paused the plugin's check for a while, and the admin
+	// view says so; wait it out.
+	if _, _, b, _ := call(context.Background(), "GET", srv.url+"/v1/admin/hooks", nil, nil); !strings.Contains(string(b), `"check_paused_until":"`) {
+		t.Fatalf("admin view after a timed-out check: %s", b)
+	}
+	waitFor(t, 10*time.Second, "the check pause to end", func() bool {
+		_, _, b, err := call(context.Background(), "GET", srv.url+"/v1/admin/hooks", nil, nil)
+		return err == nil && strings.Contains(string(b), `"check_paused_until":null`)
+	})
+
 	setControl(t, state, `{"before": "reject", "before_referral_create": true}`)
 	status, body, _ = signup("no@example.com", nil)
 	if status != 400 || body["code"] != "rejected_by_hook" || !strings.Contains(fmt.Sprint(body["detail"]), "no@example.com are closed") {

@@ -91,6 +91,9 @@ type HookPlugin struct {
 	// when the oldest of them happened.
 	Backlog         int   `json:"backlog"`
 	OldestPendingAt *Time `json:"oldest_pending_at"`
+	// CheckPausedUntil is set while the plugin's BeforeReferralCreate is
+	// skipped after a timeout.
+	CheckPausedUntil *Time `json:"check_paused_until"`
 }
 
 // HookAdmin is the operator's view of hook plugins: their state, their

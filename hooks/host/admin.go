@@ -46,6 +46,10 @@ func (h *Host) HookPlugins(ctx context.Context) ([]model.HookPlugin, error) {
 			t := model.NewTime(lag.Oldest)
 			hp.OldestPendingAt = &t
 		}
+		if until, paused := p.CheckPausedUntil(); paused {
+			t := model.NewTime(until)
+			hp.CheckPausedUntil = &t
+		}
 		out = append(out, hp)
 	}
 	return out, nil

@@ -171,6 +171,16 @@ type Plugin struct {
 	probing          atomic.Bool
 }
 
+// CheckPausedUntil reports whether BeforeReferralCreate calls are being
+// skipped after a timeout, and until when.
+func (p *Plugin) CheckPausedUntil() (time.Time, bool) {
+	until := p.checkPausedUntil.Load()
+	if until == 0 || time.Now().UnixNano() >= until {
+		return time.Time{}, false
+	}
+	return time.Unix(0, until), true
+}
+
 // CheckPause is how long BeforeReferralCreate calls skip a plugin after
 // one timed out.
 const CheckPause = 2 * time.Second
