@@ -14,6 +14,7 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add(encodeProgram(&model.Program{Name: "P", Commission: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 10}}))
 	f.Add(encodeCommission(&model.Commission{Kind: model.CommissionEarning, Basis: model.CommissionBasis{Rule: &model.CommissionRule{Type: "flat"}}}))
 	f.Add([]byte{formatV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add(encodeRecordEvent(recordReferral, model.Time{}, [16]byte{1}, encodeReferral(&model.Referral{FirstName: "J"})))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		decodeReferral(key, v)
