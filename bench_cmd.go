@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/referrald/referrald/api"
@@ -42,7 +43,10 @@ type benchResult struct {
 	Commits    uint64              `json:"store_commits,omitempty"`
 	AvgBatch   float64             `json:"store_avg_batch,omitempty"`
 	StoreBytes int64               `json:"store_file_bytes,omitempty"`
-	latencies  map[string][]time.Duration
+	// ImpressionsReused counts signups that had to reuse an impression
+	// because the pool ran out.
+	ImpressionsReused int64 `json:"impressions_reused,omitempty"`
+	latencies         map[string][]time.Duration
 }
 
 type opStats struct {
@@ -71,6 +75,8 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process server) to this file")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file")
+	perClient := fs.Bool("impression-per-client", false, "sign up every referral of a client from one impression "+
+		"(flagged as reused; a worst case for the index) instead of a fresh impression each, made before timing")
 	grow := fs.Int("grow", 0, "scale run: time the load on the fresh store, create this many referrals reporting "+
 		"throughput, heap, disk and list/funnel latency as the store grows, then time the load again")
 	if err := fs.Parse(args); err != nil {
@@ -118,7 +124,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
-	fx, err := benchSetup(base, adminToken, *clients)
+	fx, err := benchSetup(base, adminToken, *clients, *perClient)
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald: bench:", err)
 		return exitFailed
@@ -126,6 +132,10 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	fx.durable = !*noSync
 	if *grow > 0 {
 		return benchGrow(fx, st, *clients, *duration, *grow, *asJSON, stdout, stderr)
+	}
+	if err := fx.fillPool(int(duration.Seconds()*poolRate), *clients); err != nil {
+		fmt.Fprintln(stderr, "referrald: bench:", err)
+		return exitFailed
 	}
 	res, err := runBench(fx, *clients, *duration, *retryShare, *getShare, *scanShare)
 	if err != nil {
@@ -195,7 +205,7 @@ func benchServer(noSync bool) (*store.Store, string, string, func(), error) {
 }
 
 // benchFixture is what the load refers to: a program, an ambassador with a
-// placement, and an impression per client.
+// placement, and impressions to sign up from.
 type benchFixture struct {
 	base, token string
 	durable     bool
@@ -203,11 +213,72 @@ type benchFixture struct {
 	program     string
 	ambassador  string
 	placement   string
+	// perClient gives each client one impression for all its signups;
+	// otherwise every signup takes the next impression from pool, in the
+	// order they were made, as real signups follow recent scans.
+	perClient   bool
 	impressions []string
+	pool        []string
+	next        atomic.Int64
+	reused      atomic.Int64
 }
 
+// impression is the impression client c signs up from next.
+func (fx *benchFixture) impression(c int) string {
+	if fx.perClient {
+		return fx.impressions[c]
+	}
+	i := fx.next.Add(1) - 1
+	if i >= int64(len(fx.pool)) {
+		fx.reused.Add(1)
+	}
+	return fx.pool[i%int64(len(fx.pool))]
+}
+
+// fillPool makes n more impressions for the pool, untimed, with clients
+// connections.
+func (fx *benchFixture) fillPool(n, clients int) error {
+	if fx.perClient || n <= 0 {
+		return nil
+	}
+	body, _ := json.Marshal(map[string]string{"program_id": fx.program, "ambassador_id": fx.ambassador})
+	made := make([][]string, clients)
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn := &benchConn{target: fx.target, token: fx.token}
+			defer conn.close()
+			for next.Add(1) <= int64(n) {
+				status, b, err := conn.do("POST", "/v1/impressions", body)
+				if err != nil || status != 201 {
+					failed.Store(fmt.Errorf("create an impression: %d %s %v", status, b, err))
+					return
+				}
+				made[c] = append(made[c], jsonID(b))
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		return err
+	}
+	// IDs sort in creation order.
+	fresh := slices.Concat(made...)
+	slices.Sort(fresh)
+	fx.pool = append(fx.pool, fresh...)
+	return nil
+}
+
+// poolRate is the pool's size per second of timed load: above any rate
+// this machine class reaches, so that no impression is used twice.
+const poolRate = 10_000
+
 // benchSetup creates the fixture through the API with net/http.
-func benchSetup(base, token string, clients int) (*benchFixture, error) {
+func benchSetup(base, token string, clients int, perClient bool) (*benchFixture, error) {
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -252,7 +323,10 @@ func benchSetup(base, token string, clients int) (*benchFixture, error) {
 		return nil, err
 	}
 	fx := &benchFixture{base: base, token: token, program: prg["id"].(string), ambassador: amb["id"].(string),
-		placement: plc["code"].(string), impressions: make([]string, clients)}
+		placement: plc["code"].(string), perClient: perClient}
+	if perClient {
+		fx.impressions = make([]string, clients)
+	}
 	for i := range fx.impressions {
 		m, err := create("/v1/impressions", map[string]any{"program_id": prg["id"], "ambassador_id": amb["id"]})
 		if err != nil {
@@ -265,7 +339,6 @@ func benchSetup(base, token string, clients int) (*benchFixture, error) {
 }
 
 func runBench(fx *benchFixture, clients int, duration time.Duration, retryShare, getShare, scanShare float64) (*benchResult, error) {
-
 	res := &benchResult{Target: fx.base, Durable: fx.durable, Clients: clients, Errors: map[string]int{}, Ops: map[string]*opStats{},
 		latencies: map[string][]time.Duration{}}
 	var mu sync.Mutex
@@ -282,22 +355,26 @@ func runBench(fx *benchFixture, clients int, duration time.Duration, retryShare,
 			conn := &benchConn{target: fx.target, token: fx.token}
 			defer conn.close()
 			var made []string
+			// sent keeps each create's body, so a retry repeats one exactly.
+			var sent [][]byte
 			for i := 0; time.Now().Before(deadline); i++ {
 				roll := rand.Float64()
 				op, method, path, want := "create", "POST", "/v1/referrals", 201
 				var body []byte
-				key := fmt.Sprintf("bench-%d-%d-%d", run, c, i)
 				switch {
 				case roll < scanShare:
 					op, method, path, want = "scan", "GET", "/s/"+fx.placement, 302
 				case roll < scanShare+getShare && len(made) > 0:
 					op, method, path, want = "get", "GET", "/v1/referrals/"+made[rand.IntN(len(made))], 200
-				case roll < scanShare+getShare+retryShare && i > 0:
-					op, key = "retry", fmt.Sprintf("bench-%d-%d-%d", run, c, rand.IntN(i))
-				}
-				if method == "POST" {
-					body, _ = json.Marshal(benchReferral{ImpressionID: fx.impressions[c], FirstName: "Ben", LastName: "Ch",
+				case roll < scanShare+getShare+retryShare && len(sent) > 0:
+					op, body = "retry", sent[rand.IntN(len(sent))]
+				default:
+					key := fmt.Sprintf("bench-%d-%d-%d", run, c, i)
+					body, _ = json.Marshal(benchReferral{ImpressionID: fx.impression(c), FirstName: "Ben", LastName: "Ch",
 						Email: key + "@example.com", IdempotencyKey: key})
+					if retryShare > 0 {
+						sent = append(sent, body)
+					}
 				}
 				t0 := time.Now()
 				status, b, err := conn.do(method, path, body)
@@ -333,6 +410,7 @@ func runBench(fx *benchFixture, clients int, duration time.Duration, retryShare,
 		res.Requests += len(l)
 	}
 	res.PerSecond = float64(res.Requests) / res.Seconds
+	res.ImpressionsReused = fx.reused.Swap(0)
 	if res.Requests == 0 {
 		return nil, errors.New("no request completed")
 	}
@@ -474,6 +552,9 @@ func printBench(w io.Writer, r *benchResult) {
 		}
 		sort.Strings(parts)
 		fmt.Fprintf(w, "  errors by status: %s\n", strings.Join(parts, ", "))
+	}
+	if r.ImpressionsReused > 0 {
+		fmt.Fprintf(w, "  %d signups reused an impression: the pool ran out\n", r.ImpressionsReused)
 	}
 	if r.Commits > 0 {
 		fmt.Fprintf(w, "  store: %d commits, %.1f writes per commit, file %d bytes\n", r.Commits, r.AvgBatch, r.StoreBytes)

@@ -36,7 +36,8 @@ type growCheckpoint struct {
 	P99ms     float64 `json:"create_p99_ms"`
 	// HeapBytes is the live Go heap after a collection (in-process runs).
 	HeapBytes uint64 `json:"heap_live_bytes,omitempty"`
-	// FileBytesPerReferral is the store file's size over the referrals.
+	// FileBytesPerReferral is the store file's size over the referrals
+	// (with the pool, each has its impression in the file too).
 	FileBytesPerReferral float64 `json:"file_bytes_per_referral,omitempty"`
 	// Reads holds the median latency in ms of each read, over 21 calls.
 	Reads map[string]float64 `json:"read_p50_ms"`
@@ -63,13 +64,20 @@ func benchGrow(fx *benchFixture, st *store.Store, clients int, duration time.Dur
 	}
 	rep := &growReport{}
 	var err error
+	pool := int(duration.Seconds() * poolRate)
 	fmt.Fprintf(stderr, "timing %s of load on the fresh store\n", duration)
+	if err := fx.fillPool(pool, clients); err != nil {
+		return fail(err)
+	}
 	if rep.Fresh, err = runBench(fx, clients, duration, 0, 0, 0); err != nil {
 		return fail(err)
 	}
 	made := rep.Fresh.Ops["create"].Count
 	for _, target := range growTargets(made, total) {
 		fmt.Fprintf(stderr, "growing the store to %d referrals\n", target)
+		if err := fx.fillPool(target-made, clients); err != nil {
+			return fail(err)
+		}
 		cp, err := growTo(fx, clients, target-made)
 		if err != nil {
 			return fail(err)
@@ -89,6 +97,9 @@ func benchGrow(fx *benchFixture, st *store.Store, clients int, duration time.Dur
 		rep.Checkpoints = append(rep.Checkpoints, cp)
 	}
 	fmt.Fprintf(stderr, "timing %s of load on the grown store\n", duration)
+	if err := fx.fillPool(pool, clients); err != nil {
+		return fail(err)
+	}
 	if rep.Grown, err = runBench(fx, clients, duration, 0, 0, 0); err != nil {
 		return fail(err)
 	}
@@ -133,7 +144,7 @@ func growTo(fx *benchFixture, clients, n int) (*growCheckpoint, error) {
 			defer conn.close()
 			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
 				key := fmt.Sprintf("grow-%d-%d", run, i)
-				body, _ := json.Marshal(benchReferral{ImpressionID: fx.impressions[c], FirstName: "Gro", LastName: "Wth",
+				body, _ := json.Marshal(benchReferral{ImpressionID: fx.impression(c), FirstName: "Gro", LastName: "Wth",
 					Email: key + "@example.com", IdempotencyKey: key})
 				t0 := time.Now()
 				status, b, err := conn.do("POST", "/v1/referrals", body)
