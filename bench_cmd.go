@@ -241,6 +241,7 @@ func (fx *benchFixture) fillPool(n, clients int) error {
 	if fx.perClient || n <= 0 {
 		return nil
 	}
+	fx.trim()
 	body, _ := json.Marshal(map[string]string{"program_id": fx.program, "ambassador_id": fx.ambassador})
 	made := make([][]string, clients)
 	var next atomic.Int64
@@ -271,6 +272,13 @@ func (fx *benchFixture) fillPool(n, clients int) error {
 	slices.Sort(fresh)
 	fx.pool = append(fx.pool, fresh...)
 	return nil
+}
+
+// trim drops the impressions already used, so that a long run's client
+// does not grow the heap -grow measures. No signup may run meanwhile.
+func (fx *benchFixture) trim() {
+	used := min(int(fx.next.Swap(0)), len(fx.pool))
+	fx.pool = append([]string(nil), fx.pool[used:]...)
 }
 
 // poolRate is the pool's size per second of timed load: above any rate

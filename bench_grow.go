@@ -85,6 +85,7 @@ func benchGrow(fx *benchFixture, st *store.Store, clients int, duration time.Dur
 		made = target
 		cp.Referrals = made
 		if st != nil {
+			fx.trim()
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
