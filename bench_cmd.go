@@ -149,14 +149,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 			res.AvgBatch = float64(stats.Writes) / float64(stats.Commits)
 		}
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(res)
-		return exitOK
-	}
-	printBench(stdout, res)
-	return exitOK
+	return printResult(stdout, *asJSON, res, func() { printBench(stdout, res) })
 }
 
 func writeHeapProfile(path string) error {
@@ -244,6 +237,27 @@ func (fx *benchFixture) fillPool(n, clients int) error {
 	fx.trim()
 	body, _ := json.Marshal(map[string]string{"program_id": fx.program, "ambassador_id": fx.ambassador})
 	made := make([][]string, clients)
+	err := fx.spread(clients, n, func(c int, conn *benchConn, _ int64) error {
+		status, b, err := conn.do("POST", "/v1/impressions", body)
+		if err != nil || status != 201 {
+			return fmt.Errorf("create an impression: %d %s %v", status, b, err)
+		}
+		made[c] = append(made[c], jsonID(b))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// IDs sort in creation order.
+	fresh := slices.Concat(made...)
+	slices.Sort(fresh)
+	fx.pool = append(fx.pool, fresh...)
+	return nil
+}
+
+// spread makes n calls of do (the i-th with i from 1 to n) from clients
+// goroutines, each with its own connection, and stops at the first error.
+func (fx *benchFixture) spread(clients, n int, do func(c int, conn *benchConn, i int64) error) error {
 	var next atomic.Int64
 	var failed atomic.Value
 	var wg sync.WaitGroup
@@ -253,25 +267,29 @@ func (fx *benchFixture) fillPool(n, clients int) error {
 			defer wg.Done()
 			conn := &benchConn{target: fx.target, token: fx.token}
 			defer conn.close()
-			for next.Add(1) <= int64(n) {
-				status, b, err := conn.do("POST", "/v1/impressions", body)
-				if err != nil || status != 201 {
-					failed.Store(fmt.Errorf("create an impression: %d %s %v", status, b, err))
+			for i := next.Add(1); i <= int64(n) && failed.Load() == nil; i = next.Add(1) {
+				if err := do(c, conn, i); err != nil {
+					failed.CompareAndSwap(nil, err)
 					return
 				}
-				made[c] = append(made[c], jsonID(b))
 			}
 		}()
 	}
 	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		return err
+	err, _ := failed.Load().(error)
+	return err
+}
+
+// printResult prints v as indented JSON, or as text prints it.
+func printResult(w io.Writer, asJSON bool, v any, text func()) int {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(v)
+	} else {
+		text()
 	}
-	// IDs sort in creation order.
-	fresh := slices.Concat(made...)
-	slices.Sort(fresh)
-	fx.pool = append(fx.pool, fresh...)
-	return nil
+	return exitOK
 }
 
 // trim drops the impressions already used, so that a long run's client

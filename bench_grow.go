@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/referrald/referrald/store"
@@ -105,14 +103,7 @@ func benchGrow(fx *benchFixture, st *store.Store, clients int, duration time.Dur
 		return fail(err)
 	}
 	rep.Ratio = rep.Grown.PerSecond / rep.Fresh.PerSecond
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-		return exitOK
-	}
-	printGrow(stdout, rep)
-	return exitOK
+	return printResult(stdout, asJSON, rep, func() { printGrow(stdout, rep) })
 }
 
 // growTargets are the checkpoints from above start up to total: 10k, 20k,
@@ -131,34 +122,22 @@ func growTargets(start, total int) []int {
 
 // growTo creates n referrals with the lean clients and reports their pace.
 func growTo(fx *benchFixture, clients, n int) (*growCheckpoint, error) {
-	var next atomic.Int64
-	var failed atomic.Value
 	lat := make([][]time.Duration, clients)
 	run := rand.Int64()
 	began := time.Now()
-	var wg sync.WaitGroup
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn := &benchConn{target: fx.target, token: fx.token}
-			defer conn.close()
-			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				key := fmt.Sprintf("grow-%d-%d", run, i)
-				body, _ := json.Marshal(benchReferral{ImpressionID: fx.impression(c), FirstName: "Gro", LastName: "Wth",
-					Email: key + "@example.com", IdempotencyKey: key})
-				t0 := time.Now()
-				status, b, err := conn.do("POST", "/v1/referrals", body)
-				lat[c] = append(lat[c], time.Since(t0))
-				if err != nil || status != 201 {
-					failed.Store(fmt.Errorf("create: %d %s %v", status, b, err))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
+	err := fx.spread(clients, n, func(c int, conn *benchConn, i int64) error {
+		key := fmt.Sprintf("grow-%d-%d", run, i)
+		body, _ := json.Marshal(benchReferral{ImpressionID: fx.impression(c), FirstName: "Gro", LastName: "Wth",
+			Email: key + "@example.com", IdempotencyKey: key})
+		t0 := time.Now()
+		status, b, err := conn.do("POST", "/v1/referrals", body)
+		lat[c] = append(lat[c], time.Since(t0))
+		if err != nil || status != 201 {
+			return fmt.Errorf("create: %d %s %v", status, b, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	all := slices.Concat(lat...)
