@@ -209,6 +209,24 @@ func TestScanRateLimitPerIP(t *testing.T) {
 	}
 }
 
+func TestScanRateLimitPerIPv6Slash64(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{IPRateLimit: api.Bucket{Rate: 1, Burst: 2}})
+	p := e.poster(t)
+	// Addresses of one /64 are one subscriber's: they share a bucket.
+	e.scan(p.code, iPhone, "[2001:db8:1:2::1]:1", nil)
+	e.scan(p.code, iPhone, "[2001:db8:1:2:ffff:ffff:ffff:fffe]:1", nil)
+	wantProblem(t, e.scan(p.code, iPhone, "[2001:db8:1:2:abcd::7]:1", nil), 429, "rate_limited")
+	if res := e.scan(p.code, iPhone, "[2001:db8:1:3::1]:1", nil); res.Status != 302 {
+		t.Fatalf("another /64: %d", res.Status)
+	}
+	// An IPv4 address mapped into IPv6 is still limited as IPv4.
+	e.scan(p.code, iPhone, "[::ffff:198.51.100.7]:1", nil)
+	e.scan(p.code, iPhone, "[::ffff:198.51.100.7]:1", nil)
+	if res := e.scan(p.code, iPhone, "[::ffff:198.51.100.8]:1", nil); res.Status != 302 {
+		t.Fatalf("a neighbouring mapped IPv4 address: %d", res.Status)
+	}
+}
+
 func TestPlacementQRCodes(t *testing.T) {
 	e := withServer(newEnv(t), api.Config{PublicBaseURL: "https://go.example.edu"})
 	p := e.poster(t)

@@ -257,11 +257,22 @@ func (s *Server) handle(method, pattern string, scope model.Scope, h handler) {
 // call only at its own bucket's rate.
 func (s *Server) handlePublic(method, pattern string, h handler) {
 	s.handle(method, pattern, "", func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-		if err := s.limit(w, s.ipLimits, clientIP(r, s.trustedProxies), "ip"); err != nil {
+		if err := s.limit(w, s.ipLimits, ipLimitKey(clientIP(r, s.trustedProxies)), "ip"); err != nil {
 			return err
 		}
 		return h(w, r, p)
 	})
+}
+
+// ipLimitKey is the bucket of a client address: the address itself for
+// IPv4, its /64 for IPv6. One IPv6 subscriber is usually given a whole /64,
+// so a limit per address would let one client make 2^64 buckets.
+func ipLimitKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || addr.Unmap().Is4() {
+		return ip
+	}
+	return netip.PrefixFrom(addr.WithZone(""), 64).Masked().String()
 }
 
 // limit spends a token of key's bucket in l and sets the rate limit
