@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/referrald/referrald/model"
@@ -42,6 +43,12 @@ func hooksCommand(args []string, getenv func(string) string, stdout, stderr io.W
 	switch {
 	case err == nil:
 		defer st.Close()
+		// The server refuses a name it does not run; so does the file,
+		// or a typo would queue nothing and still report success.
+		if !slices.ContainsFunc(cfg.Hooks.Plugins, func(p PluginConfig) bool { return p.Name == *plugin }) {
+			fmt.Fprintf(stderr, "referrald: no hook plugin named %q is configured (hooks.plugins)\n", *plugin)
+			return exitFailed
+		}
 		hs = st
 	case errors.Is(err, store.ErrLocked):
 		token := cmp.Or(getenv("REFERRALD_TOKEN"), cfg.AdminToken)
