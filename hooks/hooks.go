@@ -44,6 +44,8 @@ const (
 	EventReferralStatusChanged = "referral.status_changed"
 	EventImpressionCreated     = "impression.created"
 	EventEarningCreated        = "earning.created"
+	EventEarningRefunded       = "earning.refunded"
+	EventReferralErased        = "referral.erased"
 	// EventAll subscribes to every event type.
 	EventAll = "*"
 )

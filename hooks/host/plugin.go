@@ -82,7 +82,7 @@ const (
 // knownEvents are the event types a plugin can subscribe to; a typo in a
 // configured list would otherwise skip every event for good.
 var knownEvents = []string{hooks.EventReferralCreated, hooks.EventReferralStatusChanged, hooks.EventImpressionCreated,
-	hooks.EventEarningCreated, "earning.refunded", "referral.erased", hooks.EventAll}
+	hooks.EventEarningCreated, hooks.EventEarningRefunded, hooks.EventReferralErased, hooks.EventAll}
 
 // Validate fills defaults and checks c.
 func (c *Config) Validate() error {

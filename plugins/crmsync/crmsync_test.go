@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -97,5 +99,82 @@ func TestClientErrorsAreNotRetried(t *testing.T) {
 	defer srv2.Close()
 	if _, err := newTestSync(t, srv2.URL).OnEvent(context.Background(), referral); err != nil {
 		t.Fatalf("409: got %v, want it counted as already sent", err)
+	}
+}
+
+var erased = hooks.Event{ID: "evt_02", Type: hooks.EventReferralErased,
+	Data: []byte(`{"id":"ref_1","erased_at":"2026-11-30T09:12:44.100Z"}`)}
+
+func TestErasureDeletesTheContact(t *testing.T) {
+	fake := &crm{statuses: []int{201, 503}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	s := newTestSync(t, srv.URL+"/contacts")
+	s.cfg.EraseURL = srv.URL + "/contacts/by-ref/{id}"
+	ctx := context.Background()
+	if d, _ := s.Describe(ctx); !slices.Equal(d.Events, []string{hooks.EventReferralCreated, hooks.EventReferralErased}) {
+		t.Fatalf("subscribes to %v, want the creations and erasures", d.Events)
+	}
+	for _, e := range []hooks.Event{referral, erased, erased} { // the last is a redelivery
+		if _, err := s.OnEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(fake.requests) != 3 {
+		t.Fatalf("got %d requests, want the contact, a failed deletion and its retry", len(fake.requests))
+	}
+	del := fake.requests[2]
+	if del.Method != "DELETE" || del.URL.Path != "/contacts/by-ref/ref_1" || del.Header.Get("X-Api-Key") != "s3cret" ||
+		del.Header.Get("Idempotency-Key") != "evt_02" {
+		t.Fatalf("deletion: %s %s %v", del.Method, del.URL.Path, del.Header)
+	}
+}
+
+func TestErasureOfAnUnknownContactIsDone(t *testing.T) {
+	for _, status := range []int{404, 410} {
+		fake := &crm{statuses: []int{status}}
+		srv := httptest.NewServer(fake)
+		s := newTestSync(t, srv.URL)
+		s.cfg.EraseURL = srv.URL + "/contacts/{id}"
+		if _, err := s.OnEvent(context.Background(), erased); err != nil || len(fake.requests) != 1 {
+			t.Errorf("%d: got %v after %d requests, want the erasure counted as done", status, err, len(fake.requests))
+		}
+		srv.Close()
+	}
+	fake := &crm{statuses: []int{403}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	s := newTestSync(t, srv.URL)
+	s.cfg.EraseURL = srv.URL + "/contacts/{id}"
+	if _, err := s.OnEvent(context.Background(), erased); err == nil {
+		t.Errorf("403: want an error, so the event is retried and dead-lettered")
+	}
+}
+
+func TestErasureIsIgnoredWithoutEraseURL(t *testing.T) {
+	fake := &crm{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	s := newTestSync(t, srv.URL)
+	if d, _ := s.Describe(context.Background()); !slices.Equal(d.Events, []string{hooks.EventReferralCreated}) {
+		t.Fatalf("subscribes to %v, want only referral.created", d.Events)
+	}
+	if _, err := s.OnEvent(context.Background(), erased); err != nil || len(fake.requests) != 0 {
+		t.Fatalf("got %v and %d requests, want nothing sent", err, len(fake.requests))
+	}
+}
+
+func TestConfigEraseURL(t *testing.T) {
+	dir := t.TempDir()
+	for body, ok := range map[string]bool{
+		"erase_url: https://crm.example.com/contacts/{id}\n": true,
+		"erase_url: https://crm.example.com/contacts\n":      false,
+		"erase_url: ftp://crm.example.com/{id}\n":            false,
+	} {
+		path := filepath.Join(dir, "crmsync.yaml")
+		os.WriteFile(path, []byte("url: https://crm.example.com/contacts\nfields:\n  email: email\n"+body), 0o600)
+		if _, err := loadConfig(path); (err == nil) != ok {
+			t.Errorf("%q: got %v, want ok=%v", body, err, ok)
+		}
 	}
 }

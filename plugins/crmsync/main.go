@@ -12,6 +12,7 @@
 //	  referralId: id
 //	  campaign: metadata.campaign     # a key of the referral's metadata
 //	  source: =referrald              # a constant
+//	erase_url: https://crm.example.com/api/contacts/by-ref/{id}
 //	retries: 3                        # extra tries on 5xx or network errors
 //	state_file: /var/lib/referrald/crmsync-sent   # event IDs already sent
 //
@@ -19,6 +20,11 @@
 // state_file (and kept in memory), and every request carries the event ID
 // as Idempotency-Key for CRMs that deduplicate themselves. A 409 counts as
 // already sent.
+//
+// With erase_url, a referral.erased event deletes the contact: DELETE to
+// erase_url with {id} replaced by the referral's ID. A 404 or 410 counts
+// as deleted, so an erasure of a contact that never reached the CRM, or
+// that someone already removed, is done too.
 package main
 
 import (
@@ -31,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -51,6 +58,7 @@ type Config struct {
 	AuthEnv    string            `yaml:"auth_env"`
 	AuthPrefix string            `yaml:"auth_prefix"`
 	Fields     map[string]string `yaml:"fields"`
+	EraseURL   string            `yaml:"erase_url"`
 	Retries    int               `yaml:"retries"`
 	StateFile  string            `yaml:"state_file"`
 }
@@ -70,6 +78,9 @@ func loadConfig(path string) (Config, error) {
 	switch {
 	case !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://"):
 		return c, fmt.Errorf("%s: url must be an http or https URL", path)
+	case c.EraseURL != "" && (!strings.HasPrefix(c.EraseURL, "http://") && !strings.HasPrefix(c.EraseURL, "https://") ||
+		!strings.Contains(c.EraseURL, "{id}")):
+		return c, fmt.Errorf("%s: erase_url must be an http or https URL with {id} where the referral ID goes", path)
 	case len(c.Fields) == 0:
 		return c, fmt.Errorf("%s: fields must map at least one CRM field", path)
 	case c.Retries < 0 || c.Retries > 10:
@@ -111,7 +122,11 @@ func newCRMSync(cfg Config, getenv func(string) string) (*crmsync, error) {
 }
 
 func (s *crmsync) Describe(context.Context) (hooks.Description, error) {
-	return hooks.Description{Name: "crmsync", Version: version, Events: []string{hooks.EventReferralCreated}}, nil
+	events := []string{hooks.EventReferralCreated}
+	if s.cfg.EraseURL != "" {
+		events = append(events, hooks.EventReferralErased)
+	}
+	return hooks.Description{Name: "crmsync", Version: version, Events: events}, nil
 }
 
 // body maps a referral.created payload to the CRM's fields.
@@ -139,17 +154,42 @@ func (s *crmsync) body(data []byte) ([]byte, error) {
 	return json.Marshal(out)
 }
 
-func (s *crmsync) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResult, error) {
-	if e.Type != hooks.EventReferralCreated {
-		return hooks.EventResult{}, nil
+// request is what one event makes the plugin send.
+type request struct {
+	method, url string
+	body        []byte
+}
+
+// requestFor maps an event to its request, or nil for an event the plugin
+// does not act on.
+func (s *crmsync) requestFor(e hooks.Event) (*request, error) {
+	switch {
+	case e.Type == hooks.EventReferralCreated:
+		body, err := s.body(e.Data)
+		if err != nil {
+			return nil, err
+		}
+		return &request{"POST", s.cfg.URL, body}, nil
+	case e.Type == hooks.EventReferralErased && s.cfg.EraseURL != "":
+		var erased struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(e.Data, &erased); err != nil || erased.ID == "" {
+			return nil, fmt.Errorf("referral.erased payload without a referral id: %v", err)
+		}
+		return &request{"DELETE", strings.ReplaceAll(s.cfg.EraseURL, "{id}", url.PathEscape(erased.ID)), nil}, nil
 	}
+	return nil, nil
+}
+
+func (s *crmsync) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock() // one send at a time: referrald delivers in order anyway
 	if s.sent[e.ID] {
 		return hooks.EventResult{}, nil
 	}
-	body, err := s.body(e.Data)
-	if err != nil {
+	req, err := s.requestFor(e)
+	if err != nil || req == nil {
 		return hooks.EventResult{}, err
 	}
 	var last error
@@ -162,7 +202,7 @@ func (s *crmsync) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResult
 			}
 		}
 		var retry bool
-		if retry, last = s.post(ctx, e.ID, body); last == nil {
+		if retry, last = s.send(ctx, e.ID, req); last == nil {
 			return hooks.EventResult{}, s.markSent(e.ID)
 		} else if !retry {
 			return hooks.EventResult{}, last
@@ -171,13 +211,19 @@ func (s *crmsync) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResult
 	return hooks.EventResult{}, last
 }
 
-// post sends one request and says whether a failure is worth retrying.
-func (s *crmsync) post(ctx context.Context, eventID string, body []byte) (retry bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", s.cfg.URL, bytes.NewReader(body))
+// send makes one request and says whether a failure is worth retrying.
+func (s *crmsync) send(ctx context.Context, eventID string, r *request) (retry bool, err error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Idempotency-Key", eventID)
 	if s.cfg.AuthHeader != "" {
 		req.Header.Set(s.cfg.AuthHeader, s.auth)
@@ -188,13 +234,14 @@ func (s *crmsync) post(ctx context.Context, eventID string, body []byte) (retry 
 	}
 	defer res.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	gone := res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusGone
 	switch {
-	case res.StatusCode < 300, res.StatusCode == http.StatusConflict:
+	case res.StatusCode < 300, r.method == "POST" && res.StatusCode == http.StatusConflict, r.method == "DELETE" && gone:
 		return false, nil
 	case res.StatusCode >= 500, res.StatusCode == http.StatusTooManyRequests:
 		return true, fmt.Errorf("CRM answered %s", res.Status)
 	}
-	return false, fmt.Errorf("CRM refused the contact: %s", res.Status)
+	return false, fmt.Errorf("CRM refused the %s: %s", map[string]string{"POST": "contact", "DELETE": "deletion"}[r.method], res.Status)
 }
 
 func (s *crmsync) markSent(id string) error {
