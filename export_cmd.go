@@ -1,20 +1,16 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"time"
 
 	"github.com/referrald/referrald/export"
 	"github.com/referrald/referrald/model"
-	"github.com/referrald/referrald/store"
 )
 
 // exportCommand runs `referrald export referrals|earnings|commissions`:
@@ -71,8 +67,11 @@ func exportCommand(args []string, getenv func(string) string, stdout, stderr io.
 // runExport writes the CSV and returns the rows written (-1 when the
 // server wrote them and did not say).
 func runExport(kind string, filters map[string]*string, cfg Config, baseURL string, getenv func(string) string, w io.Writer) (int, error) {
-	st, err := openExisting(cfg)
-	if err == nil {
+	st, api, err := storeOrServer(cfg, baseURL, getenv, "export")
+	if err != nil {
+		return 0, err
+	}
+	if st != nil {
 		defer st.Close()
 		f, err := exportFilter(filters)
 		if err != nil {
@@ -80,35 +79,13 @@ func runExport(kind string, filters map[string]*string, cfg Config, baseURL stri
 		}
 		return export.Write(context.Background(), export.Services{Referrals: st, Earnings: st}, kind, f, w)
 	}
-	if !errors.Is(err, store.ErrLocked) {
-		return 0, err
-	}
-	token := cmp.Or(getenv("REFERRALD_TOKEN"), cfg.AdminToken)
-	if token == "" {
-		return 0, errors.New("the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to use its API")
-	}
 	q := url.Values{}
 	for name, v := range filters {
 		if *v != "" {
 			q.Set(name, *v)
 		}
 	}
-	req, err := http.NewRequest("GET", cmp.Or(baseURL, "http://"+cfg.Listen)+"/v1/exports/"+kind+".csv?"+q.Encode(), nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := cliClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-		return 0, fmt.Errorf("the server answered %s: %s", res.Status, b)
-	}
-	_, err = io.Copy(w, res.Body)
-	return -1, err
+	return -1, api.copyTo(context.Background(), "/v1/exports/"+kind+".csv?"+q.Encode(), w)
 }
 
 // exportFilter builds the filters from the flags for a store read.

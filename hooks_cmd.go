@@ -1,21 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"text/tabwriter"
 
 	"github.com/referrald/referrald/model"
-	"github.com/referrald/referrald/store"
 )
 
 // hooksCommand runs `referrald hooks dead-letters|retry`. Like backup, it
@@ -39,9 +33,12 @@ func hooksCommand(args []string, getenv func(string) string, stdout, stderr io.W
 		return exitUsage
 	}
 	var hs hookStore
-	st, err := openExisting(cfg)
+	st, api, err := storeOrServer(cfg, *baseURL, getenv, "use the hooks")
 	switch {
-	case err == nil:
+	case err != nil:
+		fmt.Fprintln(stderr, "referrald:", err)
+		return exitFailed
+	case st != nil:
 		defer st.Close()
 		// The server refuses a name it does not run; so does the file,
 		// or a typo would queue nothing and still report success.
@@ -50,16 +47,8 @@ func hooksCommand(args []string, getenv func(string) string, stdout, stderr io.W
 			return exitFailed
 		}
 		hs = st
-	case errors.Is(err, store.ErrLocked):
-		token := cmp.Or(getenv("REFERRALD_TOKEN"), cfg.AdminToken)
-		if token == "" {
-			fmt.Fprintln(stderr, "referrald: the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to use its API")
-			return exitFailed
-		}
-		hs = &hookAPI{base: cmp.Or(*baseURL, "http://"+cfg.Listen), token: token}
 	default:
-		fmt.Fprintln(stderr, "referrald:", err)
-		return exitFailed
+		hs = &hookAPI{api}
 	}
 	ctx := context.Background()
 	if args[0] == "retry" {
@@ -100,38 +89,7 @@ type hookStore interface {
 }
 
 // hookAPI is hookStore over a running server's admin API.
-type hookAPI struct {
-	base, token string
-}
-
-func (c *hookAPI) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := cliClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	if err != nil {
-		return err
-	}
-	if res.StatusCode != http.StatusOK {
-		var p struct{ Detail string }
-		json.Unmarshal(b, &p)
-		return fmt.Errorf("the server answered %s: %s", res.Status, p.Detail)
-	}
-	return json.Unmarshal(b, out)
-}
+type hookAPI struct{ *serverAPI }
 
 func (c *hookAPI) FindDeadLetters(ctx context.Context, plugin string, opt model.ListOptions) (model.Page[*model.DeadLetter], error) {
 	var page model.Page[*model.DeadLetter]
@@ -139,7 +97,7 @@ func (c *hookAPI) FindDeadLetters(ctx context.Context, plugin string, opt model.
 	if opt.Cursor != "" {
 		q.Set("cursor", opt.Cursor)
 	}
-	err := c.do(ctx, "GET", "/v1/admin/hooks/dead-letters?"+q.Encode(), nil, &page)
+	err := c.decode(ctx, "GET", "/v1/admin/hooks/dead-letters?"+q.Encode(), nil, &page)
 	return page, err
 }
 
@@ -149,6 +107,6 @@ func (c *hookAPI) RetryDeadLetters(ctx context.Context, plugin string, eventIDs 
 		body["event_ids"] = eventIDs
 	}
 	var out struct{ Queued int }
-	err := c.do(ctx, "POST", "/v1/admin/hooks/dead-letters/retry", body, &out)
+	err := c.decode(ctx, "POST", "/v1/admin/hooks/dead-letters/retry", body, &out)
 	return out.Queued, err
 }

@@ -12,7 +12,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -448,54 +447,18 @@ func backup(args []string, getenv func(string) string, stderr io.Writer) int {
 	return exitOK
 }
 
-// openExisting opens the store for a command that reads an existing one:
-// a mistyped data dir must be an error, not a new, empty store.
-func openExisting(cfg Config) (*store.Store, error) {
-	if _, err := os.Stat(cfg.StorePath()); err != nil {
-		return nil, fmt.Errorf("no store at %s (check data_dir or REFERRALD_DATA_DIR)", cfg.StorePath())
-	}
-	return store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
-}
-
-// cliClient talks to a running server; it bounds the wait for an answer
-// to start, not the streaming of a large backup or export.
-var cliClient = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: time.Minute}}
-
 // copyStore writes the store to w and says where it came from.
 func copyStore(cfg Config, url string, getenv func(string) string, w io.Writer) (string, error) {
-	st, err := openExisting(cfg)
-	if err == nil {
+	st, api, err := storeOrServer(cfg, url, getenv, "back it up")
+	if err != nil {
+		return "", err
+	}
+	if st != nil {
 		defer st.Close()
 		_, err = st.Backup(context.Background(), w, func(int64) {})
 		return cfg.StorePath(), err
 	}
-	if !errors.Is(err, store.ErrLocked) {
-		return "", err
-	}
-	token := cmp.Or(getenv("REFERRALD_TOKEN"), cfg.AdminToken)
-	if token == "" {
-		return "", errors.New("the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to back it up through the API")
-	}
-	url = cmp.Or(url, "http://"+cfg.Listen)
-	req, err := http.NewRequest("GET", url+"/v1/admin/backup", nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := cliClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("the store is in use, and asking the server failed: %w", err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
-		return "", fmt.Errorf("the server answered %s: %s", res.Status, b)
-	}
-	n, err := io.Copy(w, res.Body)
-	if err == nil && res.ContentLength >= 0 && n != res.ContentLength {
-		err = fmt.Errorf("the server sent %d of %d bytes", n, res.ContentLength)
-	}
-	return url, err
+	return api.base, api.copyTo(context.Background(), "/v1/admin/backup", w)
 }
 
 func syncDir(dir string) error {

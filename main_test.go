@@ -458,6 +458,25 @@ func TestBackupOfALiveStore(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut.String(), "checked") {
 		t.Fatalf("backup: exit %d: %s", code, errOut.String())
 	}
+	// The other commands that read the store also go through the API
+	// while the server holds the file.
+	var csv bytes.Buffer
+	errOut.Reset()
+	if code := run([]string{"export", "referrals", "-url", srv.url, "-program_id", prg}, env, &csv, &errOut); code != 0 ||
+		strings.Count(csv.String(), "\n") < len(ids)+1 {
+		t.Fatalf("export through the API: exit %d, %d lines: %s", code, strings.Count(csv.String(), "\n"), errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"hooks", "dead-letters", "-url", srv.url, "--plugin", "crmsync"}, env, &out, &errOut); code != exitFailed ||
+		!strings.Contains(errOut.String(), "404") || !strings.Contains(errOut.String(), "no hook plugins are configured") {
+		t.Fatalf("hooks through the API of a server without plugins: exit %d: %s", code, errOut.String())
+	}
+	errOut.Reset()
+	noToken := func(k string) string { return map[string]string{"REFERRALD_DATA_DIR": dataDir}[k] }
+	if code := run([]string{"export", "referrals", "-url", srv.url}, noToken, &out, &errOut); code != exitFailed ||
+		!strings.Contains(errOut.String(), "set REFERRALD_TOKEN") {
+		t.Fatalf("export without a token while the server runs: exit %d: %s", code, errOut.String())
+	}
 
 	restored := t.TempDir()
 	b, err := os.ReadFile(backupFile)

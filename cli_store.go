@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/referrald/referrald/store"
+)
+
+// The backup, export and hooks commands read the store file when the
+// server is stopped and ask the server's admin API while it runs, since
+// then it holds the file's lock.
+
+// openExisting opens the store for a command that reads an existing one:
+// a mistyped data dir must be an error, not a new, empty store.
+func openExisting(cfg Config) (*store.Store, error) {
+	if _, err := os.Stat(cfg.StorePath()); err != nil {
+		return nil, fmt.Errorf("no store at %s (check data_dir or REFERRALD_DATA_DIR)", cfg.StorePath())
+	}
+	return store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+}
+
+// storeOrServer opens the store file or, when a running referrald holds
+// it, returns a client for that server's API; exactly one is non-nil.
+// baseURL is the -url flag; what says what the API is needed for, in the
+// error for a missing token.
+func storeOrServer(cfg Config, baseURL string, getenv func(string) string, what string) (*store.Store, *serverAPI, error) {
+	st, err := openExisting(cfg)
+	if err == nil {
+		return st, nil, nil
+	}
+	if !errors.Is(err, store.ErrLocked) {
+		return nil, nil, err
+	}
+	token := cmp.Or(getenv("REFERRALD_TOKEN"), cfg.AdminToken)
+	if token == "" {
+		return nil, nil, fmt.Errorf("the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to %s through its API", what)
+	}
+	return nil, &serverAPI{base: cmp.Or(baseURL, "http://"+cfg.Listen), token: token}, nil
+}
+
+// cliClient talks to a running server; it bounds the wait for an answer
+// to start, not the streaming of a large backup or export.
+var cliClient = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: time.Minute}}
+
+// serverAPI is a running referrald's admin API.
+type serverAPI struct {
+	base, token string
+}
+
+// call sends body (as JSON, when not nil) and returns the response of a
+// 200 OK for the caller to read and close; any other status is an error
+// that carries the server's problem detail.
+func (c *serverAPI) call(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := cliClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("the store is in use, and asking the server failed: %w", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		defer res.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
+		var problem struct{ Detail string }
+		if json.Unmarshal(b, &problem) == nil && problem.Detail != "" {
+			b = []byte(problem.Detail)
+		}
+		return nil, fmt.Errorf("the server answered %s: %s", res.Status, b)
+	}
+	return res, nil
+}
+
+// decode calls the API and reads its JSON answer into out.
+func (c *serverAPI) decode(ctx context.Context, method, path string, body, out any) error {
+	res, err := c.call(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+// copyTo calls the API and streams its answer to w, checking it arrived
+// whole when the server said how long it is.
+func (c *serverAPI) copyTo(ctx context.Context, path string, w io.Writer) error {
+	res, err := c.call(ctx, "GET", path, nil)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	n, err := io.Copy(w, res.Body)
+	if err == nil && res.ContentLength >= 0 && n != res.ContentLength {
+		err = fmt.Errorf("the server sent %d of %d bytes", n, res.ContentLength)
+	}
+	return err
+}
