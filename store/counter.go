@@ -97,19 +97,58 @@ func decodeCounts(v []byte) (model.Counts, error) {
 	return c, d.err
 }
 
-// bump applies change to every counter of subj on day.
-func bump(tx *bolt.Tx, subj subject, day uint32, change func(*model.Counts)) error {
-	b := tx.Bucket(bucketCounters)
+// bump applies change to every counter of subj on day. Within a group
+// commit the changes gather in the commit's countBatch; elsewhere (a
+// migration's own transaction) they are written at once.
+func (s *Store) bump(tx *bolt.Tx, subj subject, day uint32, change func(*model.Counts)) error {
+	if s.counts != nil && s.counts.tx == tx {
+		return s.counts.bump(subj, day, change)
+	}
+	b := &countBatch{tx: tx, pending: map[string]*model.Counts{}}
+	if err := b.bump(subj, day, change); err != nil {
+		return err
+	}
+	return b.flush()
+}
+
+// countBatch holds the counters a transaction has changed. The writes of
+// one group commit mostly count towards the same few counters (the day's
+// total, a program's, an ambassador's), so each is read, decoded, encoded
+// and put once per commit rather than once per write.
+type countBatch struct {
+	tx      *bolt.Tx
+	pending map[string]*model.Counts
+}
+
+func (b *countBatch) bump(subj subject, day uint32, change func(*model.Counts)) error {
 	for _, k := range subj.keys(day) {
-		var c model.Counts
-		if v := b.Get(k); v != nil {
-			var err error
-			if c, err = decodeCounts(v); err != nil {
-				return err
+		c := b.pending[string(k)]
+		if c == nil {
+			c = &model.Counts{}
+			if v := b.tx.Bucket(bucketCounters).Get(k); v != nil {
+				var err error
+				if *c, err = decodeCounts(v); err != nil {
+					return err
+				}
 			}
+			b.pending[string(k)] = c
 		}
-		change(&c)
-		if err := b.Put(k, encodeCounts(&c)); err != nil {
+		change(c)
+	}
+	return nil
+}
+
+// flush writes the changed counters, in key order so each leaf is found
+// from its neighbour's.
+func (b *countBatch) flush() error {
+	keys := make([]string, 0, len(b.pending))
+	for k := range b.pending {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	bucket := b.tx.Bucket(bucketCounters)
+	for _, k := range keys {
+		if err := bucket.Put([]byte(k), encodeCounts(b.pending[k])); err != nil {
 			return err
 		}
 	}
@@ -125,11 +164,11 @@ func referralDay(r *model.Referral) uint32 {
 }
 
 // countStatusChange counts a referral leaving pending, on its signup day.
-func countStatusChange(tx *bolt.Tx, r *model.Referral) error {
+func (s *Store) countStatusChange(tx *bolt.Tx, r *model.Referral) error {
 	if r.Status == model.ReferralPending {
 		return nil
 	}
-	return bump(tx, referralSubject(r), referralDay(r), func(c *model.Counts) {
+	return s.bump(tx, referralSubject(r), referralDay(r), func(c *model.Counts) {
 		switch r.Status {
 		case model.ReferralConverted:
 			c.Conversions++

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,5 +151,88 @@ func TestCountersMatchARecount(t *testing.T) {
 	}
 	if sumConv != converted {
 		t.Fatalf("leaderboard conversions sum to %d, want %d", sumConv, converted)
+	}
+}
+
+// TestCountersMatchARecountUnderConcurrency writes from many goroutines
+// at once, so that group commits carry several changes to the same
+// counters (and writes refused for a client's reason among them), and
+// checks the counters against a recount.
+func TestCountersMatchARecountUnderConcurrency(t *testing.T) {
+	s := MustOpenStore(t, store.Options{SweepInterval: -1})
+	ctx := context.Background()
+	prg, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example",
+		Commission: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 1000}}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ambs []*model.Ambassador
+	for i := range 2 {
+		a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B",
+			Email: fmt.Sprintf("a%d@x.example", i), Status: model.AmbassadorActive}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ambs = append(ambs, a)
+	}
+	before := s.Stats()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- func() error {
+				for i := range 20 {
+					imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: prg.ID, AmbassadorID: ambs[g%2].ID}, model.Idempotency{})
+					if err != nil {
+						return err
+					}
+					// Refused (unknown impression) in the middle of others' writes.
+					if _, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: "imp_01jdq3f7k8m2n4p6r8t0v2x4z6",
+						FirstName: "R", LastName: "S", Email: "x@x.example"}, model.Idempotency{}); model.ErrorCode(err) != model.EValidation {
+						return fmt.Errorf("a referral from an unknown impression: %v", err)
+					}
+					r, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "R", LastName: "S",
+						Email: fmt.Sprintf("r%d-%d@x.example", g, i)}, model.Idempotency{})
+					if err != nil {
+						return err
+					}
+					switch i % 3 {
+					case 0:
+						_, err = s.UpdateReferral(ctx, r.ID, model.ReferralUpdate{Status: ptr(model.ReferralConverted)})
+					case 1:
+						var e *model.Earning
+						if e, _, err = s.CreateEarning(ctx, model.EarningCreate{ReferralID: r.ID, Amount: 1000 + int64(i), Currency: "USD"}, model.Idempotency{}); err == nil {
+							_, _, err = s.RefundEarning(ctx, e.ID, model.EarningRefund{Amount: 250}, model.Idempotency{})
+						}
+					}
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Writes-before.Writes <= st.Commits-before.Commits {
+		t.Fatalf("%d writes in %d commits: no commit carried two writes, so nothing was batched", st.Writes-before.Writes, st.Commits-before.Commits)
+	}
+	if err := s.VerifyCounters(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Funnel(ctx, model.StatsFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Impressions != 16*20 || f.Referrals != 16*20 {
+		t.Fatalf("funnel counts %d impressions and %d referrals, want %d of each", f.Impressions, f.Referrals, 16*20)
 	}
 }

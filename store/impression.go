@@ -140,7 +140,7 @@ func (s *Store) putImpression(tx *bolt.Tx, key [16]byte, m *model.Impression, ip
 	if err := putIndexes(tx, key, impressionIndexes(m)...); err != nil {
 		return err
 	}
-	if err := bump(tx, subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(now), func(c *model.Counts) {
+	if err := s.bump(tx, subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(now), func(c *model.Counts) {
 		c.Impressions++
 		if len(m.Flags) > 0 {
 			c.ExcludedImpressions++

@@ -127,6 +127,10 @@ type Store struct {
 
 	commits    atomic.Uint64
 	batchedOps atomic.Uint64
+
+	// counts gathers the counter changes of the group commit in progress;
+	// only the writer goroutine touches it.
+	counts *countBatch
 }
 
 // Open opens (creating if needed) the store at path. It fails after a second
@@ -440,6 +444,8 @@ func (s *Store) commit(batch []*writeOp) {
 	began := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		packAppendOrdered(tx)
+		s.counts = &countBatch{tx: tx, pending: map[string]*model.Counts{}}
+		defer func() { s.counts = nil }()
 		for i, op := range batch {
 			results[i] = runOp(op, tx)
 			if results[i] != nil && !isModelError(results[i]) {
@@ -447,7 +453,7 @@ func (s *Store) commit(batch []*writeOp) {
 				return opErr
 			}
 		}
-		return nil
+		return s.counts.flush()
 	})
 	if err != nil && len(batch) > 1 {
 		for _, op := range batch {
