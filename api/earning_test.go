@@ -231,3 +231,75 @@ func TestHoldApprovalAndPayout(t *testing.T) {
 		t.Fatalf("paid commissions: %d", len(c.Data))
 	}
 }
+
+func TestPartialRefundsNeverClawBackMoreThanTheCommission(t *testing.T) {
+	e := newEnv(t)
+	ref, _ := moneySetup(t, e, map[string]any{"name": "P", "landing_url": "https://example.com",
+		"commission": map[string]any{"type": "flat", "amount": 3, "currency": "USD"}})
+	id := e.earn(ref, 5, nil).JSON(t)["id"].(string)
+	clawed := func() (sum float64) {
+		for _, c := range e.commissions(t, "earning_id="+id) {
+			if c["kind"] == "clawback" {
+				sum += c["amount"].(float64)
+			}
+		}
+		return sum
+	}
+	// Each refund of 1 is 0.6 of the commission; rounded on its own, each
+	// would claw back 1, and four of them 4 of the 3.
+	for i, want := range []float64{-1, -1, -2, -2, -3} {
+		res := e.call(request{Method: "POST", Path: "/v1/earnings/" + id + "/refund", Token: e.writeToken, Body: map[string]any{"amount": 1}})
+		if res.Status != 200 {
+			t.Fatalf("refund %d: %d %s", i+1, res.Status, res.Body)
+		}
+		if got := clawed(); got != want {
+			t.Fatalf("after %d of 5 refunded: clawed back %v, want %v", i+1, got, want)
+		}
+	}
+}
+
+func TestLargeRefundClawsBackItsShare(t *testing.T) {
+	e := newEnv(t)
+	ref, _ := moneySetup(t, e, map[string]any{"name": "P", "landing_url": "https://example.com",
+		"commission": map[string]any{"type": "percent", "basis_points": 5000}})
+	// 10,000,000,000 minor units (about 96 million rupiah): the commission
+	// times the refund is 1e19, past int64.
+	id := e.earn(ref, 10_000_000_000, nil).JSON(t)["id"].(string)
+	res := e.call(request{Method: "POST", Path: "/v1/earnings/" + id + "/refund", Token: e.writeToken, Body: map[string]any{"amount": 2_000_000_000}})
+	if res.Status != 200 {
+		t.Fatalf("refund: %d %s", res.Status, res.Body)
+	}
+	amounts := map[string]float64{}
+	for _, c := range e.commissions(t, "earning_id="+id) {
+		amounts[c["kind"].(string)] = c["amount"].(float64)
+	}
+	if amounts["earning"] != 5_000_000_000 || amounts["clawback"] != -1_000_000_000 {
+		t.Fatalf("commissions %v, want 5,000,000,000 and a clawback of -1,000,000,000", amounts)
+	}
+}
+
+func TestApprovingACommissionApprovesItsClawbacks(t *testing.T) {
+	e := newEnv(t)
+	ref, amb := moneySetup(t, e, map[string]any{"name": "P", "landing_url": "https://example.com", "hold_days": 30,
+		"commission": map[string]any{"type": "flat", "amount": 100, "currency": "USD"}})
+	id := e.earn(ref, 5000, nil).JSON(t)["id"].(string)
+	if res := e.call(request{Method: "POST", Path: "/v1/earnings/" + id + "/refund", Token: e.writeToken, Body: map[string]any{}}); res.Status != 200 {
+		t.Fatalf("refund: %d %s", res.Status, res.Body)
+	}
+	var commission string
+	for _, c := range e.commissions(t, "earning_id="+id) {
+		if c["kind"] == "earning" {
+			commission = c["id"].(string)
+		}
+	}
+	if res := e.call(request{Method: "POST", Path: "/v1/commissions/" + commission + "/approve", Token: adminToken}); res.Status != 200 {
+		t.Fatalf("approve: %d %s", res.Status, res.Body)
+	}
+	// Approved with its clawback, the refunded commission nets to nothing
+	// to pay; alone, it would have paid 100 for a refunded sale.
+	if b := e.balance(t, amb); b["approved"] != 0.0 || b["pending"] != 0.0 {
+		t.Fatalf("balance: %v", b)
+	}
+	wantProblem(t, e.call(request{Method: "POST", Path: "/v1/payouts", Token: adminToken,
+		Body: map[string]any{"ambassador_id": amb, "currency": "USD", "external_reference": "bank-1"}}), 409, "conflict")
+}

@@ -1,6 +1,10 @@
 package model
 
-import "context"
+import (
+	"context"
+	"math"
+	"math/bits"
+)
 
 // Prefixes of the money records.
 const (
@@ -153,24 +157,40 @@ type CommissionBasis struct {
 const RoundingHalfEven = "half_even"
 
 // PercentOf returns amount × basisPoints / 10000, rounded half to even on
-// the minor unit. Amounts are bounded by MaxAmount, so it cannot overflow.
+// the minor unit.
 func PercentOf(amount, basisPoints int64) int64 { return MulDiv(amount, basisPoints, 10000) }
 
-// MulDiv returns a × b / d rounded half to even (d > 0).
+// MulDiv returns a × b / d rounded half to even (d > 0). The product is
+// taken in 128 bits: a clawback's share of a commission multiplies two
+// amounts, each up to MaxAmount, which int64 cannot hold. A quotient that
+// does not fit in an int64 saturates.
 func MulDiv(a, b, d int64) int64 {
-	num := a * b
-	neg := num < 0
-	if neg {
-		num = -num
+	neg := (a < 0) != (b < 0)
+	hi, lo := bits.Mul64(absU(a), absU(b))
+	ud := uint64(d)
+	if hi >= ud {
+		if neg {
+			return math.MinInt64
+		}
+		return math.MaxInt64
 	}
-	q, r := num/d, num%d
-	if 2*r > d || 2*r == d && q%2 == 1 {
+	q, r := bits.Div64(hi, lo, ud)
+	if q >= math.MaxInt64 {
+		q = math.MaxInt64
+	} else if r > ud-r || r == ud-r && q%2 == 1 {
 		q++
 	}
 	if neg {
-		return -q
+		return -int64(q)
 	}
-	return q
+	return int64(q)
+}
+
+func absU(v int64) uint64 {
+	if v < 0 {
+		return uint64(-v) // -MinInt64 wraps to itself, which is its magnitude
+	}
+	return uint64(v)
 }
 
 // Compute applies the rule to an earning amount in currency: a flat rule

@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -126,4 +127,25 @@ func FuzzParseID(f *testing.F) {
 			t.Fatalf("ParseID(%q) formats back as %q", s, got)
 		}
 	})
+}
+
+func TestMulDiv(t *testing.T) {
+	for _, c := range []struct{ a, b, d, want int64 }{
+		{1001, 333, 10000, 33}, // 33.33
+		{5, 1, 2, 2},           // 2.5, half to even
+		{7, 1, 2, 4},           // 3.5
+		{-7, 1, 2, -4},
+		{-5, 1, 2, -2},
+		{3, -4, 5, -2}, // -2.4
+		// A clawback's share of a large commission: the product is 1e19,
+		// past int64.
+		{5_000_000_000, 2_000_000_000, 10_000_000_000, 1_000_000_000},
+		{-model.MaxAmount, model.MaxAmount, model.MaxAmount, -model.MaxAmount},
+		{math.MaxInt64, math.MaxInt64, 1, math.MaxInt64}, // saturates
+		{math.MinInt64, 1, 1, -math.MaxInt64},
+	} {
+		if got := model.MulDiv(c.a, c.b, c.d); got != c.want {
+			t.Errorf("MulDiv(%d, %d, %d) = %d, want %d", c.a, c.b, c.d, got, c.want)
+		}
+	}
 }

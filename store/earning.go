@@ -380,16 +380,17 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 			if orig.Kind != model.CommissionEarning {
 				continue
 			}
-			remaining := orig.Amount
+			clawed := int64(0)
 			for _, c := range commissions {
 				if c.Kind == model.CommissionClawback && c.Basis.Note == clawbackOf(orig.ID) {
-					remaining += c.Amount
+					clawed += c.Amount
 				}
 			}
-			claw := -model.MulDiv(orig.Amount, amount, e.Amount)
-			if e.Status == model.EarningRefunded {
-				claw = -remaining
-			}
+			// The share of everything refunded so far, less what earlier
+			// refunds clawed back: rounding each refund on its own could
+			// take back more than the commission over several refunds.
+			// Refunded in full, the share is the whole commission.
+			claw := -model.MulDiv(orig.Amount, e.RefundedAmount, e.Amount) - clawed
 			if claw == 0 {
 				continue
 			}
@@ -488,9 +489,39 @@ func (s *Store) ApproveCommission(ctx context.Context, id string) (c *model.Comm
 		}
 		c.Status, c.UpdatedAt = model.CommissionApproved, model.NewTime(now)
 		key := keyOf(model.PrefixCommission, c.ID)
-		return tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(c))
+		if err := tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(c)); err != nil {
+			return err
+		}
+		return approveClawbacks(tx, c, now)
 	})
 	return c, err
+}
+
+// approveClawbacks approves the pending clawbacks of c along with it: a
+// payout pays approved commissions, and without them it would pay what a
+// refund has already taken back.
+func approveClawbacks(tx *bolt.Tx, c *model.Commission, now time.Time) error {
+	if c.EarningID == nil || c.Kind == model.CommissionClawback {
+		return nil
+	}
+	all, err := commissionsOf(tx, *c.EarningID)
+	if err != nil {
+		return err
+	}
+	var approve []*model.Commission
+	for _, cb := range all {
+		if cb.Kind == model.CommissionClawback && cb.Basis.Note == clawbackOf(c.ID) && settle(cb, now).Status == model.CommissionPending {
+			approve = append(approve, cb)
+		}
+	}
+	for _, cb := range approve {
+		cb.Status, cb.UpdatedAt = model.CommissionApproved, model.NewTime(now)
+		key := keyOf(model.PrefixCommission, cb.ID)
+		if err := tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(cb)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ambassadorCommissions calls fn with each of an ambassador's commissions,
