@@ -146,7 +146,9 @@ func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, e
 			n = 0
 			entries, c := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdempotencyExpiry).Cursor()
 			limit := uint64(now.UnixMilli())
-			for k, _ := c.First(); k != nil && n < sweepBatch; k, _ = c.Next() {
+			// Each pass deletes the first entry, so the next is the first
+			// again (bbolt's Next after Delete can skip one).
+			for k, _ := c.First(); k != nil && n < sweepBatch; k, _ = c.First() {
 				if len(k) != 8+32 || binary.BigEndian.Uint64(k[:8]) > limit {
 					break
 				}
@@ -203,6 +205,10 @@ func (s *Store) sweepLoop(every time.Duration) {
 				case n > 0:
 					s.log.Info("scrubbed scan data past its retention", "impressions", n)
 				}
+			} else if err := s.pruneScanRecent(context.Background(), s.now().Add(-scanRecentKept)); err != nil && !isModelError(err) {
+				// Without a retention nothing is scrubbed, but repeat
+				// detection still forgets what it no longer needs.
+				s.log.Error("pruning repeat-scan entries failed", "err", err)
 			}
 		}
 	}

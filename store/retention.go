@@ -73,8 +73,12 @@ func (s *Store) ScrubOldScans(ctx context.Context, cutoff time.Time) (int, error
 			break
 		}
 	}
-	return total, s.pruneScanRecent(ctx, s.now().Add(-48*time.Hour))
+	return total, s.pruneScanRecent(ctx, s.now().Add(-scanRecentKept))
 }
+
+// scanRecentKept is how long a repeat-detection entry is kept: its key
+// holds the day's IP hash, which can match no scan after the next day.
+const scanRecentKept = 48 * time.Hour
 
 // hasIPHash reports whether an impression value carries the trailing IP
 // hash the scan route adds.
@@ -95,13 +99,19 @@ func (s *Store) pruneScanRecent(ctx context.Context, before time.Time) error {
 		err := s.update(func(tx *bolt.Tx) error {
 			n = 0
 			c := tx.Bucket(bucketScanRecent).Cursor()
-			for k, v := c.First(); k != nil && n < retentionBatch; k, v = c.Next() {
-				if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < limit {
-					if err := c.Delete(); err != nil {
-						return err
-					}
-					n++
+			for k, v := c.First(); k != nil && n < retentionBatch; {
+				if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) >= limit {
+					k, v = c.Next()
+					continue
 				}
+				// Seek past the deleted key: bbolt's Next after Delete can
+				// skip the key that follows it (etcd-io/bbolt#146).
+				deleted := bytes.Clone(k)
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+				k, v = c.Seek(deleted)
 			}
 			return nil
 		})

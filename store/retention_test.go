@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func scanRecentEntries(t *testing.T, s *Store) int {
+	t.Helper()
+	n := 0
+	if err := s.view(func(tx *bolt.Tx) error { n = tx.Bucket(bucketScanRecent).Stats().KeyN; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// scanFrom records scans of a new poster from n visitors.
+func scanFrom(t *testing.T, s *Store, n int) {
+	t.Helper()
+	ctx := context.Background()
+	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B",
+		Email: fmt.Sprintf("a%d@x.example", time.Now().UnixNano())}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plc, _, err := s.CreatePlacement(ctx, model.PlacementCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := s.RecordScan(ctx, model.Scan{Code: plc.Code, IPHash: [16]byte{byte(i), byte(i >> 8), 1}}, 60_000); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPruneScanRecentDeletesEveryExpiredEntry deletes a run of expired
+// entries that lie side by side, where bbolt's Next after Delete would
+// skip every other one.
+func TestPruneScanRecentDeletesEveryExpiredEntry(t *testing.T) {
+	clk := &testClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	s, err := Open(filepath.Join(t.TempDir(), FileName), Options{Now: clk.Now, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	scanFrom(t, s, 300)
+	clk.Add(72 * time.Hour)
+	scanFrom(t, s, 5) // recent: kept
+	if err := s.pruneScanRecent(context.Background(), clk.Now().Add(-scanRecentKept)); err != nil {
+		t.Fatal(err)
+	}
+	if n := scanRecentEntries(t, s); n != 5 {
+		t.Fatalf("%d repeat-scan entries left, want the 5 recent ones", n)
+	}
+}
+
+// TestRepeatScanEntriesArePrunedWithoutRetention: with no scan retention
+// the sweeper scrubs nothing, but still forgets old repeat-scan entries.
+func TestRepeatScanEntriesArePrunedWithoutRetention(t *testing.T) {
+	clk := &testClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	s, err := Open(filepath.Join(t.TempDir(), FileName), Options{Now: clk.Now, SweepInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	scanFrom(t, s, 10)
+	clk.Add(72 * time.Hour)
+	deadline := time.Now().Add(10 * time.Second)
+	for scanRecentEntries(t, s) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d repeat-scan entries still there after 10 s of sweeps", scanRecentEntries(t, s))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
