@@ -12,9 +12,13 @@ type Counts struct {
 	Impressions int64 `json:"impressions"`
 	// ExcludedImpressions are bot or repeat scans, left out of rates.
 	ExcludedImpressions int64 `json:"excluded_impressions"`
-	Referrals           int64 `json:"referrals"`
-	FlaggedReferrals    int64 `json:"flagged_referrals"`
-	Conversions         int64 `json:"conversions"`
+	// BotImpressions are the scans by bots among them. In a funnel, bots
+	// are left out of Impressions and ExcludedImpressions and counted
+	// only here.
+	BotImpressions   int64 `json:"bot_impressions"`
+	Referrals        int64 `json:"referrals"`
+	FlaggedReferrals int64 `json:"flagged_referrals"`
+	Conversions      int64 `json:"conversions"`
 	// FlaggedConversions are the conversions among flagged referrals.
 	FlaggedConversions int64 `json:"flagged_conversions"`
 	Rejected           int64 `json:"rejected"`
@@ -36,6 +40,7 @@ type MoneyCounts struct {
 func (c *Counts) Add(o Counts) {
 	c.Impressions += o.Impressions
 	c.ExcludedImpressions += o.ExcludedImpressions
+	c.BotImpressions += o.BotImpressions
 	c.Referrals += o.Referrals
 	c.FlaggedReferrals += o.FlaggedReferrals
 	c.Conversions += o.Conversions

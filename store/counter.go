@@ -81,6 +81,8 @@ func encodeCounts(c *model.Counts) []byte {
 		e.varint(m.Refunded)
 		e.varint(m.Commissions)
 	}
+	// Added after the money (schema 6), so older values decode as none.
+	e.varint(c.BotImpressions)
 	return e.b
 }
 
@@ -93,6 +95,9 @@ func decodeCounts(v []byte) (model.Counts, error) {
 	for n := d.count(); n > 0 && d.err == nil; n-- {
 		c.Money = append(c.Money, model.MoneyCounts{Currency: d.str(), Earnings: d.varint(), Amount: d.varint(),
 			Refunded: d.varint(), Commissions: d.varint()})
+	}
+	if d.err == nil && len(d.b) > 0 {
+		c.BotImpressions = d.varint()
 	}
 	return c, d.err
 }
@@ -155,6 +160,18 @@ func (b *countBatch) flush() error {
 	return nil
 }
 
+// countImpression counts impression m: every one, the flagged ones
+// (bots and repeat scans) and the bots among them.
+func countImpression(c *model.Counts, m *model.Impression) {
+	c.Impressions++
+	if len(m.Flags) > 0 {
+		c.ExcludedImpressions++
+	}
+	if slices.Contains(m.Flags, model.FlagBot) {
+		c.BotImpressions++
+	}
+}
+
 func referralSubject(r *model.Referral) subject {
 	return subject{program: r.ProgramID, ambassador: r.AmbassadorID, placement: r.PlacementID}
 }
@@ -208,6 +225,10 @@ func dayRange(f model.StatsFilter) (from, to uint32) {
 }
 
 func finish(c model.Counts, excludeFlagged bool) model.Funnel {
+	// Bots are recorded but left out of the funnel's counts; every bot
+	// scan is among the excluded ones, so the rate does not change.
+	c.Impressions -= c.BotImpressions
+	c.ExcludedImpressions -= c.BotImpressions
 	if excludeFlagged {
 		c.Referrals -= c.FlaggedReferrals
 		c.Conversions -= c.FlaggedConversions
@@ -312,10 +333,7 @@ func recount(tx *bolt.Tx) (map[string]*model.Counts, error) {
 			return err
 		}
 		add(subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(model.IDTime([16]byte(k))), func(c *model.Counts) {
-			c.Impressions++
-			if len(m.Flags) > 0 {
-				c.ExcludedImpressions++
-			}
+			countImpression(c, m)
 		})
 		return nil
 	})

@@ -141,10 +141,7 @@ func (s *Store) putImpression(tx *bolt.Tx, key [16]byte, m *model.Impression, ip
 		return err
 	}
 	if err := s.bump(tx, subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(now), func(c *model.Counts) {
-		c.Impressions++
-		if len(m.Flags) > 0 {
-			c.ExcludedImpressions++
-		}
+		countImpression(c, m)
 	}); err != nil {
 		return err
 	}

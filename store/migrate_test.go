@@ -106,3 +106,62 @@ func TestMigrationTagsInlineSnapshots(t *testing.T) {
 		t.Fatalf("replay after migration: %+v replayed=%v %v", again, replayed, err)
 	}
 }
+
+// A schema 5 store counted bot scans only among the excluded ones; after
+// migration the funnel leaves them out of its counts.
+func TestMigrationCountsBotsApart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(path, Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, _, _ := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	a, _, _ := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
+	plc, _, _ := s.CreatePlacement(ctx, model.PlacementCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	for i, bot := range []bool{false, true, true} {
+		if _, err := s.RecordScan(ctx, model.Scan{Code: plc.Code, IPHash: [16]byte{byte(i)}, Bot: bot}, 60_000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	// Make it look like a schema 5 store: counters without a bot count.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCounters)
+		var keys, vals [][]byte
+		b.ForEach(func(k, v []byte) error {
+			c, err := decodeCounts(v)
+			c.BotImpressions = 0
+			keys, vals = append(keys, k), append(vals, encodeCounts(&c)[:len(encodeCounts(&c))-1]) // drop the trailing count
+			return err
+		})
+		for i := range keys {
+			if err := b.Put(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 5))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(path, Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f, err := s.Funnel(ctx, model.StatsFilter{})
+	if err != nil || f.Impressions != 1 || f.BotImpressions != 2 || f.ExcludedImpressions != 0 {
+		t.Fatalf("after migration: %+v %v; want 1 impression and 2 bots", f.Counts, err)
+	}
+	if err := s.VerifyCounters(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
