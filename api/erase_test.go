@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"testing"
 )
 
@@ -60,5 +61,36 @@ func TestEraseReferral(t *testing.T) {
 	events, _ := e.st.FindEvents(context.Background(), "", 1000)
 	if last := events[len(events)-1]; last.Type != "referral.erased" || !bytes.Contains(last.Data, []byte(erin)) {
 		t.Fatalf("last event: %s %s", last.Type, last.Data)
+	}
+}
+
+// TestErasureTakesTheScanAlongAndKeepsTheTombstone: the scan a person
+// signed up from is theirs too, and an erased referral cannot be given
+// personal data again.
+func TestErasureTakesTheScanAlongAndKeepsTheTombstone(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	const referrer = "https://social.example/posts/by-erin-e"
+	scan := e.scan(p.code, iPhone, "198.51.100.20:1", map[string]string{"Referer": referrer})
+	loc, _ := url.Parse(scan.Header.Get("Location"))
+	imp := loc.Query().Get("imp")
+	erin := e.post("/v1/referrals", validReferral(imp))["id"].(string)
+	if res := e.call(request{Method: "DELETE", Path: "/v1/referrals/" + erin, Token: adminToken}); res.Status != 200 {
+		t.Fatalf("erase: %d %s", res.Status, res.Body)
+	}
+	got := e.call(request{Method: "GET", Path: "/v1/impressions/" + imp, Token: e.readToken}).JSON(t)
+	if got["user_agent"] != nil || got["referrer"] != nil || got["placement_id"] != p.id {
+		t.Fatalf("the scan after erasure: %v", got)
+	}
+	backup := e.call(request{Method: "GET", Path: "/v1/admin/backup", Token: adminToken}).Body
+	if bytes.Contains(backup, []byte(referrer)) || bytes.Contains(backup, []byte("iPhone")) {
+		t.Fatal("the store still holds the scan's referrer or user agent after erasure")
+	}
+	patch := func(body map[string]any) response {
+		return e.call(request{Method: "PATCH", Path: "/v1/referrals/" + erin, Token: e.writeToken, Body: body})
+	}
+	wantProblem(t, patch(map[string]any{"metadata": map[string]any{"phone": "+49 555"}}), 409, "conflict")
+	if res := patch(map[string]any{"status": "converted"}); res.Status != 200 {
+		t.Fatalf("a status change of an erased referral: %d %s", res.Status, res.Body)
 	}
 }

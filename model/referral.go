@@ -117,6 +117,9 @@ func (u *ReferralUpdate) Apply(r *Referral) error {
 		r.Status = *u.Status
 	}
 	if u.Metadata != nil {
+		if r.ErasedAt != nil {
+			return Errorf(EConflict, "referral %s was erased; its metadata cannot be set again", r.ID)
+		}
 		r.Metadata = *u.Metadata
 	}
 	return nil

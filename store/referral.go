@@ -321,6 +321,20 @@ func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral
 		if err := rewriteSnapshot(tx, key, val); err != nil {
 			return err
 		}
+		// The scan the person signed up from is linked to them through
+		// the referral: its user agent, referrer and IP hash go too.
+		impKey := keyOf(model.PrefixImpression, r.ImpressionID)
+		if v := tx.Bucket(bucketImpressions).Get(impKey[:]); v != nil {
+			imp, err := decodeImpression(impKey[:], v)
+			if err != nil {
+				return err
+			}
+			if imp.UserAgent != nil || imp.Referrer != nil || hasIPHash(v) {
+				if err := scrubImpression(tx, impKey, imp); err != nil {
+					return err
+				}
+			}
+		}
 		if err := rewriteEvents(tx, key, val, func(typ string, data []byte) ([]byte, error) {
 			if typ == model.EventReferralStatusChanged {
 				var ev struct {

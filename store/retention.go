@@ -49,12 +49,7 @@ func (s *Store) ScrubOldScans(ctx context.Context, cutoff time.Time) (int, error
 				if m.UserAgent == nil && m.Referrer == nil && !hasIPHash(v) {
 					continue
 				}
-				m.UserAgent, m.Referrer = nil, nil
-				val := encodeImpression(m)
-				if err := imps.Put(last, val); err != nil {
-					return err
-				}
-				if err := rewriteEvents(tx, [16]byte(last), val, func(string, []byte) ([]byte, error) { return json.Marshal(m) }); err != nil {
+				if err := scrubImpression(tx, [16]byte(last), m); err != nil {
 					return err
 				}
 				n++
@@ -79,6 +74,17 @@ func (s *Store) ScrubOldScans(ctx context.Context, cutoff time.Time) (int, error
 // scanRecentKept is how long a repeat-detection entry is kept: its key
 // holds the day's IP hash, which can match no scan after the next day.
 const scanRecentKept = 48 * time.Hour
+
+// scrubImpression removes the scan data of impression m (key): its user
+// agent, referrer and IP hash, from the record and from its events.
+func scrubImpression(tx *bolt.Tx, key [16]byte, m *model.Impression) error {
+	m.UserAgent, m.Referrer = nil, nil
+	val := encodeImpression(m) // without the IP hash
+	if err := tx.Bucket(bucketImpressions).Put(key[:], val); err != nil {
+		return err
+	}
+	return rewriteEvents(tx, key, val, func(string, []byte) ([]byte, error) { return json.Marshal(m) })
+}
 
 // hasIPHash reports whether an impression value carries the trailing IP
 // hash the scan route adds.
