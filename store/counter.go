@@ -219,7 +219,12 @@ func dayRange(f model.StatsFilter) (from, to uint32) {
 		from = dayOf(f.From.Time)
 	}
 	if !f.To.IsZero() {
+		// The days that cover [from, to): to=now counts today so far, and
+		// only a to at midnight leaves its own day out.
 		to = dayOf(f.To.Time)
+		if f.To.Time.UnixMilli()%(86400*1000) != 0 {
+			to++
+		}
 	}
 	return from, to
 }

@@ -130,10 +130,17 @@ func TestCountersMatchARecount(t *testing.T) {
 	if noFlags.Referrals != all.Referrals-flagged {
 		t.Fatalf("excluding flagged: %d referrals, want %d", noFlags.Referrals, all.Referrals-flagged)
 	}
-	// A range of whole days: the second day only (signups of that day).
-	day2, _ := s.Funnel(ctx, model.StatsFilter{From: model.NewTime(start.Add(24 * time.Hour)), To: model.NewTime(start.Add(48 * time.Hour))})
+	// A range is read as the whole days that cover it: from the second
+	// day's 23:00 to the third's midnight is the second day only; to the
+	// third's 23:00, the second and third days.
+	second, third := time.Date(2026, 11, 2, 23, 0, 0, 0, time.UTC), time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	day2, _ := s.Funnel(ctx, model.StatsFilter{From: model.NewTime(second), To: model.NewTime(third)})
 	if day2.Referrals != 1+2+3 || day2.Impressions != 15 {
 		t.Fatalf("second day: %+v", day2.Counts)
+	}
+	days23, _ := s.Funnel(ctx, model.StatsFilter{From: model.NewTime(second), To: model.NewTime(third.Add(23 * time.Hour))})
+	if days23.Referrals != 2*(1+2+3) || days23.Impressions != 2*15 {
+		t.Fatalf("second and third days: %+v", days23.Counts)
 	}
 	// One ambassador in one program equals the sum of its days.
 	pair, _ := s.Funnel(ctx, model.StatsFilter{ProgramID: percent.ID, AmbassadorID: ambs[2].ID})
