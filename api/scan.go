@@ -49,12 +49,24 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request, p httprouter
 		return err
 	}
 	if res.Impression != nil {
-		q := target.Query()
-		q.Set("imp", res.Impression.ID)
-		target.RawQuery = q.Encode()
+		target.RawQuery = withImpression(target.RawQuery, res.Impression.ID)
 	}
 	http.Redirect(w, r, target.String(), http.StatusFound)
 	return nil
+}
+
+// withImpression adds imp=id to a landing page's raw query. The rest of
+// the query is kept as the program wrote it, in its order and encoding,
+// since the landing page may read it in ways url.Values would not keep
+// (';' separators, repeated keys); an imp already there is replaced.
+func withImpression(rawQuery, id string) string {
+	var kept []string
+	for _, part := range strings.Split(rawQuery, "&") {
+		if key, _, _ := strings.Cut(part, "="); part != "" && key != "imp" {
+			kept = append(kept, part)
+		}
+	}
+	return strings.Join(append(kept, "imp="+url.QueryEscape(id)), "&")
 }
 
 var scanTemplate = template.Must(template.New("scan").Parse(`<!doctype html>

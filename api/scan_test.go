@@ -329,3 +329,16 @@ func TestPrintablePosters(t *testing.T) {
 	}
 	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/ambassadors/amb_01jdq3f7k8m2n4p6r8t0v2x4z6/posters.pdf?program_id=" + p.program, Token: adminToken}), 404, "not_found")
 }
+
+func TestScanKeepsTheLandingQueryAsWritten(t *testing.T) {
+	e := newEnv(t)
+	p := e.post("/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com/join?utm_source=poster&b=2;c=3&a=1&a=0&imp=stale"})
+	a := e.post("/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "amb-q@example.com"})
+	pl := e.post("/v1/placements", map[string]any{"program_id": p["id"], "ambassador_id": a["id"]})
+	res := e.scan(pl["code"].(string), iPhone, "198.51.100.30:1", nil)
+	loc := res.Header.Get("Location")
+	imp, ok := strings.CutPrefix(loc, "https://example.com/join?utm_source=poster&b=2;c=3&a=1&a=0&imp=")
+	if res.Status != 302 || !ok || !strings.HasPrefix(imp, "imp_") {
+		t.Fatalf("redirect: %d %q; want the landing query kept in order, imp replaced", res.Status, loc)
+	}
+}
