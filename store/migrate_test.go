@@ -116,9 +116,18 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	p, _, _ := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
-	a, _, _ := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
-	plc, _, _ := s.CreatePlacement(ctx, model.PlacementCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plc, _, err := s.CreatePlacement(ctx, model.PlacementCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, bot := range []bool{false, true, true} {
 		if _, err := s.RecordScan(ctx, model.Scan{Code: plc.Code, IPHash: [16]byte{byte(i)}, Bot: bot}, 60_000); err != nil {
 			t.Fatal(err)
@@ -134,12 +143,15 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCounters)
 		var keys, vals [][]byte
-		b.ForEach(func(k, v []byte) error {
+		err := b.ForEach(func(k, v []byte) error {
 			c, err := decodeCounts(v)
 			c.BotImpressions = 0
 			keys, vals = append(keys, k), append(vals, encodeCounts(&c)[:len(encodeCounts(&c))-1]) // drop the trailing count
 			return err
 		})
+		if err != nil {
+			return err
+		}
 		for i := range keys {
 			if err := b.Put(keys[i], vals[i]); err != nil {
 				return err

@@ -218,7 +218,7 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		2: indexReferralImpressions, // 2 → 3: referrals by impression, for fraud signals
 		3: indexForErasure,          // 3 → 4: events by subject, idempotency snapshots by record
 		4: compactReferrals,         // 4 → 5: tagged idempotency snapshots, no status-less referral indexes
-		5: rebuildCounters,          // 5 → 6: bot scans counted apart, so the funnel can leave them out
+		5: countBotsApart,           // 5 → 6: bot scans counted apart, so the funnel can leave them out
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
