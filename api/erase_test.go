@@ -86,6 +86,13 @@ func TestErasureTakesTheScanAlongAndKeepsTheTombstone(t *testing.T) {
 	if bytes.Contains(backup, []byte(referrer)) || bytes.Contains(backup, []byte("iPhone")) {
 		t.Fatal("the store still holds the scan's referrer or user agent after erasure")
 	}
+	// Repeat detection forgot the scan too: the same phone again is a new
+	// visitor, not a repeat.
+	again := e.scan(p.code, iPhone, "198.51.100.20:1", nil)
+	loc, _ = url.Parse(again.Header.Get("Location"))
+	if flags := e.call(request{Method: "GET", Path: "/v1/impressions/" + loc.Query().Get("imp"), Token: e.readToken}).JSON(t)["flags"]; len(flags.([]any)) != 0 {
+		t.Fatalf("a scan from the erased person's phone after erasure: flags %v, want none", flags)
+	}
 	patch := func(body map[string]any) response {
 		return e.call(request{Method: "PATCH", Path: "/v1/referrals/" + erin, Token: e.writeToken, Body: body})
 	}

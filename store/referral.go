@@ -329,6 +329,13 @@ func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral
 			if err != nil {
 				return err
 			}
+			if ip := ipHashOf(v); ip != nil && imp.PlacementID != nil {
+				// Repeat detection's entry for that scan holds the hash too.
+				plc := keyOf(model.PrefixPlacement, *imp.PlacementID)
+				if err := tx.Bucket(bucketScanRecent).Delete(cat(plc[:], ip)); err != nil {
+					return err
+				}
+			}
 			if imp.UserAgent != nil || imp.Referrer != nil || hasIPHash(v) {
 				if err := scrubImpression(tx, impKey, imp); err != nil {
 					return err

@@ -88,12 +88,23 @@ func scrubImpression(tx *bolt.Tx, key [16]byte, m *model.Impression) error {
 
 // hasIPHash reports whether an impression value carries the trailing IP
 // hash the scan route adds.
-func hasIPHash(v []byte) bool {
+func hasIPHash(v []byte) bool { return ipHashOf(v) != nil }
+
+// ipHashOf returns the trailing IP hash of an impression value, or nil.
+func ipHashOf(v []byte) []byte {
 	m, err := decodeImpression(make([]byte, 16), v)
 	if err != nil {
-		return false
+		return nil
 	}
-	return len(v) > len(encodeImpression(m))
+	rest := v[len(encodeImpression(m)):]
+	if len(rest) == 0 {
+		return nil
+	}
+	d := &decoder{b: rest}
+	if h := d.bytes(); d.err == nil && len(h) > 0 {
+		return h
+	}
+	return nil
 }
 
 // pruneScanRecent deletes repeat-detection entries last seen before

@@ -172,9 +172,25 @@ func TestConfigEraseURL(t *testing.T) {
 		"erase_url: ftp://crm.example.com/{id}\n":            false,
 	} {
 		path := filepath.Join(dir, "crmsync.yaml")
-		os.WriteFile(path, []byte("url: https://crm.example.com/contacts\nfields:\n  email: email\n"+body), 0o600)
+		if err := os.WriteFile(path, []byte("url: https://crm.example.com/contacts\nfields:\n  email: email\n"+body), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := loadConfig(path); (err == nil) != ok {
 			t.Errorf("%q: got %v, want ok=%v", body, err, ok)
 		}
+	}
+}
+
+func TestAnErasedReferralIsNotSentAgain(t *testing.T) {
+	fake := &crm{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	s := newTestSync(t, srv.URL)
+	// A referral.created delivered late (a retried dead letter) after the
+	// referral was erased carries the anonymised record.
+	late := hooks.Event{ID: "evt_03", Type: hooks.EventReferralCreated,
+		Data: []byte(`{"id":"ref_1","email":"","first_name":"","metadata":{},"erased_at":"2026-11-30T09:12:44.100Z"}`)}
+	if _, err := s.OnEvent(context.Background(), late); err != nil || len(fake.requests) != 0 {
+		t.Fatalf("got %v and %d requests, want nothing sent for an erased referral", err, len(fake.requests))
 	}
 }

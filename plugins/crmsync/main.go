@@ -165,6 +165,15 @@ type request struct {
 func (s *crmsync) requestFor(e hooks.Event) (*request, error) {
 	switch {
 	case e.Type == hooks.EventReferralCreated:
+		var ref struct {
+			ErasedAt *string `json:"erased_at"`
+		}
+		if json.Unmarshal(e.Data, &ref) == nil && ref.ErasedAt != nil {
+			// Erased since (the event now carries the anonymised record):
+			// a late delivery, say a retried dead letter, must not bring
+			// the contact back.
+			return nil, nil
+		}
 		body, err := s.body(e.Data)
 		if err != nil {
 			return nil, err
