@@ -58,12 +58,19 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request, p httprouter
 // withImpression adds imp=id to a landing page's raw query. The rest of
 // the query is kept as the program wrote it, in its order and encoding,
 // since the landing page may read it in ways url.Values would not keep
-// (';' separators, repeated keys); an imp already there is replaced.
+// (';' separators, repeated keys); an imp already there, between '&' or
+// ';', is replaced.
 func withImpression(rawQuery, id string) string {
 	var kept []string
 	for _, part := range strings.Split(rawQuery, "&") {
-		if key, _, _ := strings.Cut(part, "="); part != "" && key != "imp" {
-			kept = append(kept, part)
+		var pairs []string
+		for _, pair := range strings.Split(part, ";") {
+			if key, _, _ := strings.Cut(pair, "="); pair != "" && key != "imp" {
+				pairs = append(pairs, pair)
+			}
+		}
+		if len(pairs) > 0 {
+			kept = append(kept, strings.Join(pairs, ";"))
 		}
 	}
 	return strings.Join(append(kept, "imp="+url.QueryEscape(id)), "&")

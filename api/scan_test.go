@@ -222,9 +222,10 @@ func TestScanRateLimitPerIPv6Slash64(t *testing.T) {
 	if res := e.scan(p.code, iPhone, "[2001:db8:1:3::1]:1", nil); res.Status != 302 {
 		t.Fatalf("another /64: %d", res.Status)
 	}
-	// An IPv4 address mapped into IPv6 is still limited as IPv4.
+	// An IPv4 address mapped into IPv6 is limited as that IPv4 address.
 	e.scan(p.code, iPhone, "[::ffff:198.51.100.7]:1", nil)
-	e.scan(p.code, iPhone, "[::ffff:198.51.100.7]:1", nil)
+	e.scan(p.code, iPhone, "198.51.100.7:2", nil)
+	wantProblem(t, e.scan(p.code, iPhone, "[::ffff:198.51.100.7]:3", nil), 429, "rate_limited")
 	if res := e.scan(p.code, iPhone, "[::ffff:198.51.100.8]:1", nil); res.Status != 302 {
 		t.Fatalf("a neighbouring mapped IPv4 address: %d", res.Status)
 	}
@@ -332,12 +333,15 @@ func TestPrintablePosters(t *testing.T) {
 
 func TestScanKeepsTheLandingQueryAsWritten(t *testing.T) {
 	e := newEnv(t)
-	p := e.post("/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com/join?utm_source=poster&b=2;c=3&a=1&a=0&imp=stale"})
+	p := e.post("/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com/join?utm_source=poster&b=2;c=3;imp=old&a=1&a=0&imp=stale"})
 	a := e.post("/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "amb-q@example.com"})
 	pl := e.post("/v1/placements", map[string]any{"program_id": p["id"], "ambassador_id": a["id"]})
 	res := e.scan(pl["code"].(string), iPhone, "198.51.100.30:1", nil)
 	loc := res.Header.Get("Location")
 	imp, ok := strings.CutPrefix(loc, "https://example.com/join?utm_source=poster&b=2;c=3&a=1&a=0&imp=")
+	if strings.Count(loc, "imp=") != 1 {
+		ok = false
+	}
 	if res.Status != 302 || !ok || !strings.HasPrefix(imp, "imp_") {
 		t.Fatalf("redirect: %d %q; want the landing query kept in order, imp replaced", res.Status, loc)
 	}

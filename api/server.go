@@ -269,8 +269,11 @@ func (s *Server) handlePublic(method, pattern string, h handler) {
 // so a limit per address would let one client make 2^64 buckets.
 func ipLimitKey(ip string) string {
 	addr, err := netip.ParseAddr(ip)
-	if err != nil || addr.Unmap().Is4() {
+	if err != nil {
 		return ip
+	}
+	if addr.Unmap().Is4() {
+		return addr.Unmap().String()
 	}
 	return netip.PrefixFrom(addr.WithZone(""), 64).Masked().String()
 }

@@ -163,14 +163,15 @@ func PercentOf(amount, basisPoints int64) int64 { return MulDiv(amount, basisPoi
 // MulDiv returns a × b / d rounded half to even (d > 0). The product is
 // taken in 128 bits: a clawback's share of a commission multiplies two
 // amounts, each up to MaxAmount, which int64 cannot hold. A quotient that
-// does not fit in an int64 saturates.
+// does not fit in an int64 saturates at ±MaxInt64 (never within
+// MaxAmount).
 func MulDiv(a, b, d int64) int64 {
 	neg := (a < 0) != (b < 0)
 	hi, lo := bits.Mul64(absU(a), absU(b))
 	ud := uint64(d)
 	if hi >= ud {
 		if neg {
-			return math.MinInt64
+			return -math.MaxInt64
 		}
 		return math.MaxInt64
 	}

@@ -69,8 +69,9 @@ func (c *Counts) MoneyFor(currency string) *MoneyCounts {
 // StatsFilter picks the counters a funnel or leaderboard reads.
 type StatsFilter struct {
 	ProgramID, AmbassadorID, PlacementID string
-	// From and To bound the days read: From's day up to, not including,
-	// To's day (UTC). Zero is open.
+	// From and To bound the days read: the UTC days that cover them, From's
+	// day up to and including To's, unless To is exactly midnight, which
+	// leaves its day out. Zero is open.
 	From, To Time
 	// ExcludeFlagged leaves flagged referrals (and conversions among
 	// them) out of the counts.

@@ -190,26 +190,32 @@ func (s *Store) sweepLoop(every time.Duration) {
 		case <-s.stopSweep:
 			return
 		case <-t.C:
-			n, err := s.SweepIdempotencyKeys(context.Background(), s.now())
-			switch {
-			case err != nil && !isModelError(err):
-				s.log.Error("sweeping idempotency keys failed", "err", err)
-			case n > 0:
-				s.log.Debug("swept expired idempotency keys", "count", n)
-			}
-			if s.retention > 0 {
-				n, err := s.ScrubOldScans(context.Background(), s.now().Add(-s.retention))
-				switch {
-				case err != nil && !isModelError(err):
-					s.log.Error("scrubbing old scan data failed", "err", err)
-				case n > 0:
-					s.log.Info("scrubbed scan data past its retention", "impressions", n)
-				}
-			} else if err := s.pruneScanRecent(context.Background(), s.now().Add(-scanRecentKept)); err != nil && !isModelError(err) {
-				// Without a retention nothing is scrubbed, but repeat
-				// detection still forgets what it no longer needs.
-				s.log.Error("pruning repeat-scan entries failed", "err", err)
-			}
+			s.sweep()
 		}
+	}
+}
+
+// sweep is one round of the sweeper: expired idempotency keys, then scan
+// data past its retention (or, without one, old repeat-scan entries).
+func (s *Store) sweep() {
+	n, err := s.SweepIdempotencyKeys(context.Background(), s.now())
+	switch {
+	case err != nil && !isModelError(err):
+		s.log.Error("sweeping idempotency keys failed", "err", err)
+	case n > 0:
+		s.log.Debug("swept expired idempotency keys", "count", n)
+	}
+	if s.retention > 0 {
+		n, err := s.ScrubOldScans(context.Background(), s.now().Add(-s.retention))
+		switch {
+		case err != nil && !isModelError(err):
+			s.log.Error("scrubbing old scan data failed", "err", err)
+		case n > 0:
+			s.log.Info("scrubbed scan data past its retention", "impressions", n)
+		}
+	} else if err := s.pruneScanRecent(context.Background(), s.now().Add(-scanRecentKept)); err != nil && !isModelError(err) {
+		// Without a retention nothing is scrubbed, but repeat detection
+		// still forgets what it no longer needs.
+		s.log.Error("pruning repeat-scan entries failed", "err", err)
 	}
 }
