@@ -96,11 +96,11 @@ func ipHashOf(v []byte) []byte {
 	if err != nil {
 		return nil
 	}
-	rest := v[len(encodeImpression(m)):]
-	if len(rest) == 0 {
+	n := len(encodeImpression(m))
+	if n >= len(v) {
 		return nil
 	}
-	d := &decoder{b: rest}
+	d := &decoder{b: v[n:]}
 	if h := d.bytes(); d.err == nil && len(h) > 0 {
 		return h
 	}
