@@ -185,62 +185,99 @@ func (s *Server) handlePlacementQR(format string) handler {
 	}
 }
 
-// maxPosters bounds one posters.pdf: each is a new placement.
+// maxPosters bounds one poster sheet: each poster is a new placement.
 const maxPosters = 50
 
-// handlePosters serves GET /v1/ambassadors/:id/posters.pdf
-// ?program_id=&count=&paper=&label=&cta=: it creates count new placements
-// for the ambassador in the program and answers a print-ready PDF with a
-// poster for each. Every call makes new posters (codes are not reused).
+// posterRequest is the body of POST /v1/ambassadors/:id/posters.
+type posterRequest struct {
+	ProgramID string `json:"program_id"`
+	Count     int64  `json:"count"`
+	Paper     string `json:"paper"`
+	Label     string `json:"label"`
+	CTA       string `json:"cta"`
+}
+
+// handlePosters serves POST /v1/ambassadors/:id/posters {"program_id",
+// "count", "paper", "label", "cta"}: it creates count new placements for the
+// ambassador in the program, in one transaction, and answers a print-ready
+// PDF with a poster for each. A POST, since every call makes new posters;
+// its idempotency key replays the same posters.
 func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	q := newQuery(r)
-	programID := q.id("program_id", model.PrefixProgram)
-	if programID == "" && !q.errs.Has("program_id") {
-		q.errs.Add("program_id", model.FRequired, "is required")
+	o, err := s.readObject(w, r)
+	if err != nil {
+		return err
 	}
-	count := q.limit("count", 1, maxPosters)
-	paper := strings.ToLower(q.str("paper"))
-	if paper == "" {
-		paper = "a4"
-	} else if _, ok := poster.Papers[paper]; !ok {
-		q.errs.Add("paper", model.FInvalidValue, "must be a4 or letter")
+	in := posterRequest{ProgramID: o.str("program_id"), Count: 1, Paper: strings.ToLower(o.str("paper")),
+		Label: o.str("label"), CTA: o.str("cta")}
+	if raw, _ := o.raw("count"); raw != nil {
+		in.Count = o.int64("count")
 	}
-	label, cta := q.str("label"), q.str("cta")
-	if cta == "" {
-		cta = "Scan to join"
+	idem := idempotency(r, o, "POST /v1/ambassadors/:id/posters", principalOf(r), struct {
+		Ambassador string
+		Request    posterRequest
+	}{p.ByName("id"), in})
+	fe := o.finish()
+	if in.ProgramID == "" {
+		fe.Add("program_id", model.FRequired, "is required")
+	} else if _, ok := model.ParseID(model.PrefixProgram, in.ProgramID); !ok {
+		fe.Add("program_id", model.FNotFound, "program %s does not exist", in.ProgramID)
 	}
-	if len(label) > model.MaxLabelLen || len(cta) > model.MaxLabelLen {
-		q.errs.Add("label", model.FTooLong, "label and cta must be at most %d characters", model.MaxLabelLen)
+	if !fe.Has("count") && (in.Count < 1 || in.Count > maxPosters) {
+		fe.Add("count", model.FInvalidValue, "must be from 1 to %d", maxPosters)
 	}
-	if err := q.finish(); err != nil {
+	if in.Paper == "" {
+		in.Paper = "a4"
+	} else if _, ok := poster.Papers[in.Paper]; !ok {
+		fe.Add("paper", model.FInvalidValue, "must be a4 or letter")
+	}
+	if in.CTA == "" {
+		in.CTA = "Scan to join"
+	}
+	if len(in.Label) > model.MaxLabelLen {
+		fe.Add("label", model.FTooLong, "must be at most %d characters", model.MaxLabelLen)
+	}
+	if len(in.CTA) > model.MaxLabelLen {
+		fe.Add("cta", model.FTooLong, "must be at most %d characters", model.MaxLabelLen)
+	}
+	if err := fe.Err(); err != nil {
 		return err
 	}
 	amb, err := s.svc.Ambassadors.FindAmbassadorByID(r.Context(), p.ByName("id"))
 	if err != nil {
 		return err
 	}
-	prg, err := s.svc.Programs.FindProgramByID(r.Context(), programID)
+	prg, err := s.svc.Programs.FindProgramByID(r.Context(), in.ProgramID)
 	if model.ErrorCode(err) == model.ENotFound {
-		return model.FieldNotFound("program_id", model.PrefixProgram, programID)
+		return model.FieldNotFound("program_id", model.PrefixProgram, in.ProgramID)
 	} else if err != nil {
 		return err
 	}
-	posters := make([]poster.Poster, 0, count)
-	for range count {
-		pl, _, err := s.svc.Placements.CreatePlacement(r.Context(), model.PlacementCreate{ProgramID: prg.ID, AmbassadorID: amb.ID, Label: label}, model.Idempotency{})
-		if err != nil {
-			return err
+	made, replayed, err := s.svc.Placements.CreatePlacements(r.Context(),
+		model.PlacementCreate{ProgramID: prg.ID, AmbassadorID: amb.ID, Label: in.Label}, int(in.Count), idem)
+	if err != nil {
+		return err
+	}
+	posters := make([]poster.Poster, 0, len(made))
+	for _, pl := range made {
+		label := ""
+		if pl.Label != nil {
+			label = *pl.Label
 		}
-		posters = append(posters, poster.Poster{Program: prg.Name, CallToAction: cta, Label: label, Code: pl.Code, ScanURL: s.withScanURL(pl).ScanURL})
+		posters = append(posters, poster.Poster{Program: prg.Name, CallToAction: in.CTA, Label: label, Code: pl.Code, ScanURL: s.withScanURL(pl).ScanURL})
 	}
 	var buf bytes.Buffer
-	if err := poster.PDF(&buf, paper, posters); err != nil {
+	if err := poster.PDF(&buf, in.Paper, posters); err != nil {
 		return err
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/pdf")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	h.Set("Content-Disposition", `attachment; filename="posters-`+amb.ID+`.pdf"`)
+	if replayed {
+		h.Set("Idempotent-Replayed", "true")
+		s.metrics.IdempotentReplay(routeOf(r))
+	}
+	w.WriteHeader(http.StatusCreated)
 	w.Write(buf.Bytes())
 	return nil
 }

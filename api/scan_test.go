@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"image/png"
+	"io"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -306,29 +309,82 @@ func TestScanDataRetention(t *testing.T) {
 func TestPrintablePosters(t *testing.T) {
 	e := newEnv(t)
 	p := e.poster(t)
-	res := e.call(request{Method: "GET", Path: "/v1/ambassadors/" + p.ambassador + "/posters.pdf?program_id=" + p.program +
-		"&count=3&paper=letter&label=Dorm+lobby", Token: adminToken})
-	if res.Status != 200 || res.Header.Get("Content-Type") != "application/pdf" || !bytes.HasPrefix(res.Body, []byte("%PDF-")) {
-		t.Fatalf("posters.pdf: %d %v", res.Status, res.Header)
+	print := func(token string, body map[string]any, header map[string]string) response {
+		return e.call(request{Method: "POST", Path: "/v1/ambassadors/" + p.ambassador + "/posters", Token: token, Body: body, Header: header})
 	}
-	pages := 0
-	for _, line := range strings.Split(string(res.Body), "\n") {
-		if strings.Contains(line, "/Type /Page") && !strings.Contains(line, "/Type /Pages") {
-			pages++
+	pagesOf := func(pdf []byte) int {
+		pages := 0
+		for _, line := range strings.Split(string(pdf), "\n") {
+			if strings.Contains(line, "/Type /Page") && !strings.Contains(line, "/Type /Pages") {
+				pages++
+			}
 		}
+		return pages
 	}
-	if pages != 3 {
+	sheet := map[string]any{"program_id": p.program, "count": 3, "paper": "letter", "label": "Dorm lobby"}
+	key := map[string]string{"Idempotency-Key": "print-dorm-1"}
+	res := print(adminToken, sheet, key)
+	if res.Status != 201 || res.Header.Get("Content-Type") != "application/pdf" || !bytes.HasPrefix(res.Body, []byte("%PDF-")) {
+		t.Fatalf("posters: %d %v %s", res.Status, res.Header, res.Body)
+	}
+	if pages := pagesOf(res.Body); pages != 3 {
 		t.Fatalf("got %d pages, want 3", pages)
 	}
-	list := e.call(request{Method: "GET", Path: "/v1/placements?ambassador_id=" + p.ambassador, Token: e.readToken}).JSON(t)["data"].([]any)
+	placements := func() []any {
+		return e.call(request{Method: "GET", Path: "/v1/placements?ambassador_id=" + p.ambassador, Token: e.readToken}).JSON(t)["data"].([]any)
+	}
+	list := placements()
 	if len(list) != 4 || list[0].(map[string]any)["label"] != "Dorm lobby" {
 		t.Fatalf("placements after printing 3: %d, newest %v", len(list), list[0])
 	}
-	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/ambassadors/" + p.ambassador + "/posters.pdf?program_id=" + p.program, Token: e.writeToken}), 403, "forbidden")
-	for _, q := range []string{"", "program_id=" + p.program + "&count=0", "program_id=" + p.program + "&count=51", "program_id=" + p.program + "&paper=a3"} {
-		wantProblem(t, e.call(request{Method: "GET", Path: "/v1/ambassadors/" + p.ambassador + "/posters.pdf?" + q, Token: adminToken}), 400, "validation_failed")
+	// A retry with the key prints the same posters and makes none.
+	again := print(adminToken, sheet, key)
+	if again.Status != 201 || again.Header.Get("Idempotent-Replayed") != "true" || pagesOf(again.Body) != 3 {
+		t.Fatalf("retry: %d %v", again.Status, again.Header)
 	}
-	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/ambassadors/amb_01jdq3f7k8m2n4p6r8t0v2x4z6/posters.pdf?program_id=" + p.program, Token: adminToken}), 404, "not_found")
+	for _, pl := range list[:3] {
+		code := pl.(map[string]any)["code"].(string)
+		if !strings.Contains(pdfText(t, res.Body), code) || !strings.Contains(pdfText(t, again.Body), code) {
+			t.Fatalf("poster %s is not on both the first and the retried sheet", code)
+		}
+	}
+	if n := len(placements()); n != 4 {
+		t.Fatalf("%d placements after a retry, want still 4", n)
+	}
+	wantProblem(t, print(adminToken, map[string]any{"program_id": p.program, "count": 2}, key), 422, "idempotency_key_reused")
+	// Printing is a POST: a GET (a link prefetcher, say) makes nothing.
+	if res := e.call(request{Method: "GET", Path: "/v1/ambassadors/" + p.ambassador + "/posters", Token: adminToken}); res.Status != 405 {
+		t.Fatalf("GET posters: %d, want 405", res.Status)
+	}
+	wantProblem(t, print(e.writeToken, map[string]any{"program_id": p.program}, nil), 403, "forbidden")
+	for field, body := range map[string]map[string]any{
+		"program_id": {},
+		"count":      {"program_id": p.program, "count": 51},
+		"paper":      {"program_id": p.program, "paper": "a3"},
+		"cta":        {"program_id": p.program, "cta": strings.Repeat("x", 201)},
+	} {
+		if fields := wantProblem(t, print(adminToken, body, nil), 400, "validation_failed"); fields[field] == "" {
+			t.Errorf("%v: problems %v, want one for %s", body, fields, field)
+		}
+	}
+	wantProblem(t, e.call(request{Method: "POST", Path: "/v1/ambassadors/amb_01jdq3f7k8m2n4p6r8t0v2x4z6/posters", Token: adminToken,
+		Body: map[string]any{"program_id": p.program}}), 404, "not_found")
+}
+
+// pdfText is what a PDF's compressed content streams say, concatenated:
+// enough to find the codes printed on its posters.
+func pdfText(t *testing.T, pdf []byte) string {
+	t.Helper()
+	var out strings.Builder
+	for _, m := range regexp.MustCompile(`(?s)stream\r?\n(.*?)endstream`).FindAllSubmatch(pdf, -1) {
+		zr, err := zlib.NewReader(bytes.NewReader(m[1]))
+		if err != nil {
+			continue // not compressed
+		}
+		b, _ := io.ReadAll(zr)
+		out.Write(b)
+	}
+	return out.String()
 }
 
 func TestScanKeepsTheLandingQueryAsWritten(t *testing.T) {

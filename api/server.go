@@ -162,7 +162,7 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/ambassadors", model.ScopeRead, s.handleAmbassadorList)
 	s.handle("GET", "/v1/ambassadors/:id", model.ScopeRead, s.handleAmbassadorGet)
 	s.handle("PATCH", "/v1/ambassadors/:id", model.ScopeAdmin, s.handleAmbassadorUpdate)
-	s.handle("GET", "/v1/ambassadors/:id/posters.pdf", model.ScopeAdmin, s.handlePosters)
+	s.handle("POST", "/v1/ambassadors/:id/posters", model.ScopeAdmin, s.handlePosters)
 
 	s.handle("POST", "/v1/placements", model.ScopeAdmin, s.handlePlacementCreate)
 	s.handle("GET", "/v1/placements", model.ScopeRead, s.handlePlacementList)

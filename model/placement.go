@@ -164,6 +164,10 @@ type PlacementService interface {
 	// CreatePlacement errors: validation_failed (not_found for an unknown
 	// program or ambassador), idempotency_key_reused, unavailable.
 	CreatePlacement(ctx context.Context, in PlacementCreate, idem Idempotency) (*Placement, bool, error)
+	// CreatePlacements makes n placements like in, all or none, under one
+	// idempotency key; a replay returns the same placements. Errors as
+	// CreatePlacement.
+	CreatePlacements(ctx context.Context, in PlacementCreate, n int, idem Idempotency) ([]*Placement, bool, error)
 	// FindPlacementByID errors: not_found.
 	FindPlacementByID(ctx context.Context, id string) (*Placement, error)
 	FindPlacements(ctx context.Context, f PlacementFilter) (Page[*Placement], error)

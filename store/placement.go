@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,7 +22,8 @@ var (
 	// bucketScanRecent holds placement ‖ IP hash → time of the last scan,
 	// to tell a repeat scan from a new visitor.
 	bucketScanRecent = []byte("scan_recent")
-	placementBuckets = [][]byte{bucketPlacementsByCode, bucketPlacementsByProgram, bucketPlacementsByAmbassador, bucketScanRecent}
+	placementBuckets = [][]byte{bucketPlacementsByCode, bucketPlacementsByProgram, bucketPlacementsByAmbassador, bucketScanRecent,
+		bucketPlacementBatches}
 )
 
 func encodePlacement(p *model.Placement) []byte {
@@ -109,41 +111,102 @@ func newCode(tx *bolt.Tx) (string, error) {
 // CreatePlacement implements model.PlacementService.
 func (s *Store) CreatePlacement(ctx context.Context, in model.PlacementCreate, idem model.Idempotency) (*model.Placement, bool, error) {
 	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
-		var fe model.FieldErrors
-		if !exists(tx, bucketPrograms, model.PrefixProgram, in.ProgramID) {
-			fe.Add("program_id", model.FNotFound, "program %s does not exist", in.ProgramID)
-		}
-		if !exists(tx, bucketAmbassadors, model.PrefixAmbassador, in.AmbassadorID) {
-			fe.Add("ambassador_id", model.FNotFound, "ambassador %s does not exist", in.AmbassadorID)
-		}
-		if err := fe.Err(); err != nil {
+		if err := placementOwnersExist(tx, in); err != nil {
 			return nil, err
 		}
-		code, err := newCode(tx)
+		key, val, err := s.putPlacement(tx, now, in)
 		if err != nil {
-			return nil, err
-		}
-		key := s.ids.New(now)
-		t := model.NewTime(now)
-		p := &model.Placement{ID: model.FormatID(model.PrefixPlacement, key), ProgramID: in.ProgramID, AmbassadorID: in.AmbassadorID,
-			Location: in.Location, Code: code, Active: true, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
-		if in.Label != "" {
-			p.Label = &in.Label
-		}
-		val := encodePlacement(p)
-		if err := tx.Bucket(bucketPlacements).Put(key[:], val); err != nil {
-			return nil, err
-		}
-		if err := tx.Bucket(bucketPlacementsByCode).Put([]byte(code), key[:]); err != nil {
-			return nil, err
-		}
-		prg, amb := keyOf(model.PrefixProgram, p.ProgramID), keyOf(model.PrefixAmbassador, p.AmbassadorID)
-		if err := putIndexes(tx, key, indexEntry{bucketPlacementsByProgram, prg[:]}, indexEntry{bucketPlacementsByAmbassador, amb[:]}); err != nil {
 			return nil, err
 		}
 		return snapshot(key, val), nil
 	})
 	return fromSnapshot(snap, replayed, err, decodePlacement)
+}
+
+// bucketPlacementBatches records the placements each CreatePlacements
+// call made (batch key → their keys), so that its idempotency key replays
+// the same placements.
+var bucketPlacementBatches = []byte("placement_batches")
+
+// CreatePlacements implements model.PlacementService: n placements like in,
+// made in one transaction under one idempotency key. A replay returns the
+// same placements, as they are now.
+func (s *Store) CreatePlacements(ctx context.Context, in model.PlacementCreate, n int, idem model.Idempotency) ([]*model.Placement, bool, error) {
+	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+		if err := placementOwnersExist(tx, in); err != nil {
+			return nil, err
+		}
+		keys := make([]byte, 0, 16*n)
+		for range n {
+			key, _, err := s.putPlacement(tx, now, in)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, key[:]...)
+		}
+		batch := s.ids.New(now)
+		if err := tx.Bucket(bucketPlacementBatches).Put(batch[:], keys); err != nil {
+			return nil, err
+		}
+		return snapshot(batch, keys), nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	_, keys, err := splitSnapshot(snap)
+	if err != nil || len(keys)%16 != 0 {
+		return nil, false, errCorrupt
+	}
+	out := make([]*model.Placement, 0, len(keys)/16)
+	err = s.view(func(tx *bolt.Tx) error {
+		for k := range slices.Chunk(keys, 16) {
+			p, err := decodePlacement(k, tx.Bucket(bucketPlacements).Get(k))
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, replayed, err
+}
+
+// placementOwnersExist reports an unknown program or ambassador of in as
+// field errors.
+func placementOwnersExist(tx *bolt.Tx, in model.PlacementCreate) error {
+	var fe model.FieldErrors
+	if !exists(tx, bucketPrograms, model.PrefixProgram, in.ProgramID) {
+		fe.Add("program_id", model.FNotFound, "program %s does not exist", in.ProgramID)
+	}
+	if !exists(tx, bucketAmbassadors, model.PrefixAmbassador, in.AmbassadorID) {
+		fe.Add("ambassador_id", model.FNotFound, "ambassador %s does not exist", in.AmbassadorID)
+	}
+	return fe.Err()
+}
+
+// putPlacement writes a new placement like in, with a fresh code, and its
+// indexes.
+func (s *Store) putPlacement(tx *bolt.Tx, now time.Time, in model.PlacementCreate) ([16]byte, []byte, error) {
+	code, err := newCode(tx)
+	if err != nil {
+		return [16]byte{}, nil, err
+	}
+	key := s.ids.New(now)
+	t := model.NewTime(now)
+	p := &model.Placement{ID: model.FormatID(model.PrefixPlacement, key), ProgramID: in.ProgramID, AmbassadorID: in.AmbassadorID,
+		Location: in.Location, Code: code, Active: true, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
+	if in.Label != "" {
+		p.Label = &in.Label
+	}
+	val := encodePlacement(p)
+	if err := tx.Bucket(bucketPlacements).Put(key[:], val); err != nil {
+		return key, nil, err
+	}
+	if err := tx.Bucket(bucketPlacementsByCode).Put([]byte(code), key[:]); err != nil {
+		return key, nil, err
+	}
+	prg, amb := keyOf(model.PrefixProgram, p.ProgramID), keyOf(model.PrefixAmbassador, p.AmbassadorID)
+	return key, val, putIndexes(tx, key, indexEntry{bucketPlacementsByProgram, prg[:]}, indexEntry{bucketPlacementsByAmbassador, amb[:]})
 }
 
 // FindPlacementByID implements model.PlacementService.
