@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"time"
@@ -48,6 +49,17 @@ func idempotencyKey(idem model.Idempotency) []byte {
 	return h.Sum(nil)
 }
 
+// keyedFingerprint is what an entry keeps of the request's fingerprint:
+// an HMAC of it under a secret of the store's. The fingerprint is a plain
+// hash of the request, the person's email and name included, and the
+// entry outlives an erasure by up to a window; keyed, it cannot be used
+// to test a guess of what the request said.
+func (s *Store) keyedFingerprint(idem model.Idempotency) []byte {
+	h := hmac.New(sha256.New, s.fingerprintKey)
+	h.Write(idem.Fingerprint[:])
+	return h.Sum(nil)
+}
+
 // findIdempotent returns a copy of the snapshot saved under idem, nil if
 // there is none or it has expired, or idempotency_key_reused if the key was
 // used for a different request.
@@ -59,7 +71,9 @@ func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Tim
 	if int64(binary.BigEndian.Uint64(v[32:40])) <= now.UnixMilli() {
 		return nil, nil
 	}
-	if !bytes.Equal(v[:32], idem.Fingerprint[:]) {
+	// Entries written before fingerprints were keyed hold the bare one;
+	// they expire within a window of the upgrade.
+	if !bytes.Equal(v[:32], s.keyedFingerprint(idem)) && !bytes.Equal(v[:32], idem.Fingerprint[:]) {
 		return nil, model.Errorf(model.EIdempotencyKeyReused,
 			"this idempotency key was already used with different parameters")
 	}
@@ -94,7 +108,7 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 	}
 	exp := binary.BigEndian.AppendUint64(nil, uint64(now.Add(s.idemWindow).UnixMilli()))
 	v := make([]byte, 0, idemHeader+1+len(snap))
-	v = append(append(v, idem.Fingerprint[:]...), exp...)
+	v = append(append(v, s.keyedFingerprint(idem)...), exp...)
 	if created, ok, err := createdRecord(tx, recKey); err != nil {
 		return err
 	} else if ok && bytes.Equal(created, recVal) {

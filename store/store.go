@@ -131,6 +131,10 @@ type Store struct {
 	// counts gathers the counter changes of the group commit in progress;
 	// only the writer goroutine touches it.
 	counts *countBatch
+
+	// fingerprintKey keys the request fingerprints kept in idempotency
+	// entries (see keyedFingerprint).
+	fingerprintKey []byte
 }
 
 // Open opens (creating if needed) the store at path. It fails after a second
@@ -186,6 +190,10 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	go s.writeLoop()
+	if s.fingerprintKey, err = s.Secret("idempotency-fingerprint"); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	go s.sweepLoop(opt.SweepInterval)
 	return s, nil
 }
