@@ -29,26 +29,7 @@ func TestMigrationRebuildsCounters(t *testing.T) {
 	s.Close()
 
 	// Make it look like a schema 1 store: no counters.
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(bucketCounters); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 1))
-	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(path, Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopenAsSchema(t, path, 1, func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketCounters) })
 	f, err := s.Funnel(ctx, model.StatsFilter{})
 	if err != nil || f.Impressions != 1 || f.Referrals != 1 {
 		t.Fatalf("after migration: %+v %v; want the counts rebuilt", f.Counts, err)
@@ -74,11 +55,7 @@ func TestMigrationTagsInlineSnapshots(t *testing.T) {
 	}
 	s.Close()
 
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	s = reopenAsSchema(t, path, 4, func(tx *bolt.Tx) error {
 		entries := tx.Bucket(bucketIdempotency)
 		k := idempotencyKey(idem)
 		v := entries.Get(k)
@@ -89,18 +66,8 @@ func TestMigrationTagsInlineSnapshots(t *testing.T) {
 		if err := entries.Put(k, old); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 4))
+		return nil
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(path, Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	again, replayed, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, idem)
 	if err != nil || !replayed || again.ID != p.ID || again.Name != "P" {
 		t.Fatalf("replay after migration: %+v replayed=%v %v", again, replayed, err)
@@ -136,11 +103,7 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 	s.Close()
 
 	// Make it look like a schema 5 store: counters without a bot count.
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	s = reopenAsSchema(t, path, 5, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCounters)
 		var keys, vals [][]byte
 		err := b.ForEach(func(k, v []byte) error {
@@ -157,18 +120,8 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 				return err
 			}
 		}
-		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, 5))
+		return nil
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(path, Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	f, err := s.Funnel(ctx, model.StatsFilter{})
 	if err != nil || f.Impressions != 1 || f.BotImpressions != 2 || f.ExcludedImpressions != 0 {
 		t.Fatalf("after migration: %+v %v; want 1 impression and 2 bots", f.Counts, err)
@@ -176,4 +129,31 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 	if err := s.VerifyCounters(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// reopenAsSchema rewrites the store file at path with change, marks it as
+// written by schema version, and opens it again, which migrates it. The
+// store is closed at cleanup after bbolt's consistency check.
+func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *bolt.Tx) error) *Store {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, version))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAndCloseAtCleanup(t, s)
+	return s
 }

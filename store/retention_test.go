@@ -21,13 +21,19 @@ func openTestStore(t *testing.T, opt Options) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkAndCloseAtCleanup(t, s)
+	return s
+}
+
+// checkAndCloseAtCleanup runs bbolt's consistency check over s's file and
+// closes it when the test ends.
+func checkAndCloseAtCleanup(t *testing.T, s *Store) {
 	t.Cleanup(func() {
 		if err := s.Check(); err != nil {
 			t.Error(err)
 		}
 		s.Close()
 	})
-	return s
 }
 
 type testClock struct {
