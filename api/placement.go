@@ -217,11 +217,13 @@ func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprou
 		Request    posterRequest
 	}{p.ByName("id"), in})
 	fe := o.finish()
-	if in.ProgramID == "" {
-		fe.Add("program_id", model.FRequired, "is required")
-	} else if _, ok := model.ParseID(model.PrefixProgram, in.ProgramID); !ok {
-		fe.Add("program_id", model.FNotFound, "program %s does not exist", in.ProgramID)
+	// The placements' own rules check the program and the label (trimmed).
+	pc := model.PlacementCreate{ProgramID: in.ProgramID, AmbassadorID: p.ByName("id"), Label: in.Label}
+	problems := pc.Validate()
+	if problems.Has("ambassador_id") {
+		return model.NotFound(model.PrefixAmbassador, pc.AmbassadorID) // a malformed ID in the path
 	}
+	fe.Merge(problems)
 	if !fe.Has("count") && (in.Count < 1 || in.Count > maxPosters) {
 		fe.Add("count", model.FInvalidValue, "must be from 1 to %d", maxPosters)
 	}
@@ -233,27 +235,23 @@ func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprou
 	if in.CTA == "" {
 		in.CTA = "Scan to join"
 	}
-	if len(in.Label) > model.MaxLabelLen {
-		fe.Add("label", model.FTooLong, "must be at most %d characters", model.MaxLabelLen)
-	}
 	if len(in.CTA) > model.MaxLabelLen {
 		fe.Add("cta", model.FTooLong, "must be at most %d characters", model.MaxLabelLen)
 	}
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	amb, err := s.svc.Ambassadors.FindAmbassadorByID(r.Context(), p.ByName("id"))
+	amb, err := s.svc.Ambassadors.FindAmbassadorByID(r.Context(), pc.AmbassadorID)
 	if err != nil {
 		return err
 	}
-	prg, err := s.svc.Programs.FindProgramByID(r.Context(), in.ProgramID)
+	prg, err := s.svc.Programs.FindProgramByID(r.Context(), pc.ProgramID)
 	if model.ErrorCode(err) == model.ENotFound {
-		return model.FieldNotFound("program_id", model.PrefixProgram, in.ProgramID)
+		return model.FieldNotFound("program_id", model.PrefixProgram, pc.ProgramID)
 	} else if err != nil {
 		return err
 	}
-	made, replayed, err := s.svc.Placements.CreatePlacements(r.Context(),
-		model.PlacementCreate{ProgramID: prg.ID, AmbassadorID: amb.ID, Label: in.Label}, int(in.Count), idem)
+	made, replayed, err := s.svc.Placements.CreatePlacements(r.Context(), pc, int(in.Count), idem)
 	if err != nil {
 		return err
 	}
@@ -273,10 +271,7 @@ func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprou
 	h.Set("Content-Type", "application/pdf")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	h.Set("Content-Disposition", `attachment; filename="posters-`+amb.ID+`.pdf"`)
-	if replayed {
-		h.Set("Idempotent-Replayed", "true")
-		s.metrics.IdempotentReplay(routeOf(r))
-	}
+	s.markReplayed(w, r, replayed)
 	w.WriteHeader(http.StatusCreated)
 	w.Write(buf.Bytes())
 	return nil

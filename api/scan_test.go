@@ -362,13 +362,16 @@ func TestPrintablePosters(t *testing.T) {
 		"count":      {"program_id": p.program, "count": 51},
 		"paper":      {"program_id": p.program, "paper": "a3"},
 		"cta":        {"program_id": p.program, "cta": strings.Repeat("x", 201)},
+		"label":      {"program_id": p.program, "label": "Dorm\x00lobby"}, // as POST /v1/placements checks it
 	} {
 		if fields := wantProblem(t, print(adminToken, body, nil), 400, "validation_failed"); fields[field] == "" {
 			t.Errorf("%v: problems %v, want one for %s", body, fields, field)
 		}
 	}
-	wantProblem(t, e.call(request{Method: "POST", Path: "/v1/ambassadors/amb_01jdq3f7k8m2n4p6r8t0v2x4z6/posters", Token: adminToken,
-		Body: map[string]any{"program_id": p.program}}), 404, "not_found")
+	for _, amb := range []string{"amb_01jdq3f7k8m2n4p6r8t0v2x4z6", "not-an-id"} {
+		wantProblem(t, e.call(request{Method: "POST", Path: "/v1/ambassadors/" + amb + "/posters", Token: adminToken,
+			Body: map[string]any{"program_id": p.program}}), 404, "not_found")
+	}
 }
 
 // pdfText is what a PDF's compressed content streams say, concatenated:

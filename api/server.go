@@ -353,12 +353,18 @@ func writeBody(w http.ResponseWriter, status int, contentType string, v any) {
 // Idempotent-Replayed when it replays an earlier request's answer.
 func (s *Server) writeCreated(w http.ResponseWriter, r *http.Request, location string, v any, replayed bool) error {
 	w.Header().Set("Location", location)
+	s.markReplayed(w, r, replayed)
+	writeJSON(w, http.StatusCreated, v)
+	return nil
+}
+
+// markReplayed says, in a header and a metric, that a create answered
+// from its idempotency key's first response.
+func (s *Server) markReplayed(w http.ResponseWriter, r *http.Request, replayed bool) {
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 		s.metrics.IdempotentReplay(routeOf(r))
 	}
-	writeJSON(w, http.StatusCreated, v)
-	return nil
 }
 
 // handleMetrics serves GET /metrics.

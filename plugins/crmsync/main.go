@@ -158,6 +158,7 @@ func (s *crmsync) body(data []byte) ([]byte, error) {
 type request struct {
 	method, url string
 	body        []byte
+	what        string // what the CRM is asked for, in errors
 }
 
 // requestFor maps an event to its request, or nil for an event the plugin
@@ -178,7 +179,7 @@ func (s *crmsync) requestFor(e hooks.Event) (*request, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &request{"POST", s.cfg.URL, body}, nil
+		return &request{"POST", s.cfg.URL, body, "contact"}, nil
 	case e.Type == hooks.EventReferralErased && s.cfg.EraseURL != "":
 		var erased struct {
 			ID string `json:"id"`
@@ -186,7 +187,7 @@ func (s *crmsync) requestFor(e hooks.Event) (*request, error) {
 		if err := json.Unmarshal(e.Data, &erased); err != nil || erased.ID == "" {
 			return nil, fmt.Errorf("referral.erased payload without a referral id: %v", err)
 		}
-		return &request{"DELETE", strings.ReplaceAll(s.cfg.EraseURL, "{id}", url.PathEscape(erased.ID)), nil}, nil
+		return &request{"DELETE", strings.ReplaceAll(s.cfg.EraseURL, "{id}", url.PathEscape(erased.ID)), nil, "deletion"}, nil
 	}
 	return nil, nil
 }
@@ -250,7 +251,7 @@ func (s *crmsync) send(ctx context.Context, eventID string, r *request) (retry b
 	case res.StatusCode >= 500, res.StatusCode == http.StatusTooManyRequests:
 		return true, fmt.Errorf("CRM answered %s", res.Status)
 	}
-	return false, fmt.Errorf("CRM refused the %s: %s", map[string]string{"POST": "contact", "DELETE": "deletion"}[r.method], res.Status)
+	return false, fmt.Errorf("CRM refused the %s: %s", r.what, res.Status)
 }
 
 func (s *crmsync) markSent(id string) error {
