@@ -178,9 +178,24 @@ func (o *object) finish() model.FieldErrors {
 	}
 	sort.Strings(unknown)
 	for _, name := range unknown {
-		o.errs.Add(o.path+name, model.FUnknownField, "is not a known field")
+		o.errs.Add(o.path+unknownFieldName(name), model.FUnknownField, "is not a known field")
 	}
 	return *o.errs
+}
+
+// unknownFieldName is how an unknown key appears in a field path. A key
+// that is empty, holds a dot or is not printable ASCII is quoted as a JSON
+// string, so that the path stays unambiguous and never blank.
+func unknownFieldName(name string) string {
+	if name == "" || strings.ContainsRune(name, '.') {
+		return strconv.Quote(name)
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] < 0x21 || name[i] > 0x7e || name[i] == '"' {
+			return strconv.Quote(name)
+		}
+	}
+	return name
 }
 
 // idempotency reads the request's idempotency key from the body field or

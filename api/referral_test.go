@@ -117,6 +117,8 @@ func TestReferralFieldRules(t *testing.T) {
 		{"unknown field", map[string]any{"emial": "x@example.com"}, "emial", "unknown_field"},
 		{"program cannot be set", map[string]any{"program_id": "prg_01jdq3e0a1b2c3d4e5f6g7h8j9"}, "program_id", "unknown_field"},
 		{"status cannot be set", map[string]any{"status": "converted"}, "status", "unknown_field"},
+		{"empty key is quoted", map[string]any{"": 1}, `""`, "unknown_field"},
+		{"dotted key is quoted", map[string]any{"first.name": "x"}, `"first.name"`, "unknown_field"},
 		{"idempotency key too long", map[string]any{"idempotency_key": long(256)}, "idempotency_key", "invalid_value"},
 		{"idempotency key empty", map[string]any{"idempotency_key": ""}, "idempotency_key", "invalid_value"},
 		{"idempotency key not ASCII", map[string]any{"idempotency_key": "clé"}, "idempotency_key", "invalid_value"},
