@@ -41,12 +41,35 @@ func inlineSnapshotKey(v []byte) ([]byte, bool) {
 	return v[idemHeader+1 : idemHeader+1+16], true
 }
 
-func idempotencyKey(idem model.Idempotency) []byte {
+func idempotencyKey(idem model.Idempotency) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(idem.Scope))
 	h.Write([]byte{0})
 	h.Write([]byte(idem.Key))
-	return h.Sum(nil)
+	return [32]byte(h.Sum(nil))
+}
+
+// entryExpired reports whether entry value v is past its expiry at now.
+func entryExpired(v []byte, now time.Time) bool {
+	return int64(binary.BigEndian.Uint64(v[32:40])) <= now.UnixMilli()
+}
+
+// dropIdempotent deletes what points at entry value v of key: its expiry
+// and the way back to it from a record it keeps inline.
+func dropIdempotent(tx *bolt.Tx, key, v []byte) error {
+	if err := unlinkSnapshot(tx, v); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketIdempotencyExpiry).Delete(cat(v[32:40], key))
+}
+
+// unlinkSnapshot deletes the way back from a record that entry value v
+// keeps inline, if it keeps one.
+func unlinkSnapshot(tx *bolt.Tx, v []byte) error {
+	if rec, ok := inlineSnapshotKey(v); ok {
+		return tx.Bucket(bucketIdempotencyByRecord).Delete(rec)
+	}
+	return nil
 }
 
 // keyedFingerprint is what an entry keeps of the request's fingerprint:
@@ -64,11 +87,8 @@ func (s *Store) keyedFingerprint(idem model.Idempotency) []byte {
 // there is none or it has expired, or idempotency_key_reused if the key was
 // used for a different request.
 func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time) ([]byte, error) {
-	v := tx.Bucket(bucketIdempotency).Get(idempotencyKey(idem))
-	if len(v) < idemHeader {
-		return nil, nil
-	}
-	if int64(binary.BigEndian.Uint64(v[32:40])) <= now.UnixMilli() {
+	v := s.idemGet(tx, idempotencyKey(idem))
+	if len(v) < idemHeader || entryExpired(v, now) {
 		return nil, nil
 	}
 	// Entries written before fingerprints were keyed hold the bare one;
@@ -96,9 +116,9 @@ func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Tim
 // an expired entry that the sweeper has not reached yet.
 func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time, snap []byte) error {
 	key := idempotencyKey(idem)
-	entries, expiry := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdempotencyExpiry)
-	if old := entries.Get(key); len(old) >= idemHeader {
-		if err := expiry.Delete(cat(old[32:40], key)); err != nil {
+	expiry := tx.Bucket(bucketIdempotencyExpiry)
+	if old := s.idemGet(tx, key); len(old) >= idemHeader {
+		if err := expiry.Delete(cat(old[32:40], key[:])); err != nil {
 			return err
 		}
 	}
@@ -116,34 +136,34 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 	} else {
 		v = append(append(v, snapInline), snap...)
 		// So erasing a record can find the snapshot that copies it.
-		if err := tx.Bucket(bucketIdempotencyByRecord).Put(recKey[:], key); err != nil {
+		if err := tx.Bucket(bucketIdempotencyByRecord).Put(recKey[:], key[:]); err != nil {
 			return err
 		}
 	}
-	if err := entries.Put(key, v); err != nil {
+	if err := s.idemPut(tx, key, v); err != nil {
 		return err
 	}
-	return expiry.Put(cat(exp, key), empty)
+	return expiry.Put(cat(exp, key[:]), empty)
 }
 
 // bucketIdempotencyByRecord maps a record key to the idempotency entry
 // whose snapshot holds the record.
 var bucketIdempotencyByRecord = []byte("idempotency_by_record")
 
-// rewriteSnapshot replaces the snapshot of record key, if an idempotency
-// entry keeps one, with val; the entry's fingerprint and expiry stay.
-func rewriteSnapshot(tx *bolt.Tx, key [16]byte, val []byte) error {
+// rewriteSnapshot replaces the snapshot of record key, wherever an
+// idempotency entry keeps one, with val; the entry's fingerprint and
+// expiry stay.
+func (s *Store) rewriteSnapshot(tx *bolt.Tx, key [16]byte, val []byte) error {
 	entryKey := tx.Bucket(bucketIdempotencyByRecord).Get(key[:])
-	if entryKey == nil {
+	if len(entryKey) != 32 {
 		return nil
 	}
-	entries := tx.Bucket(bucketIdempotency)
-	old := entries.Get(entryKey)
-	if rec, ok := inlineSnapshotKey(old); !ok || !bytes.Equal(rec, key[:]) {
-		return nil // swept, or reused for another record since
-	}
-	v := append(append(append([]byte(nil), old[:idemHeader]...), snapInline), snapshot(key, val)...)
-	return entries.Put(bytes.Clone(entryKey), v)
+	return s.idemRewrite(tx, [32]byte(entryKey), func(old []byte) []byte {
+		if rec, ok := inlineSnapshotKey(old); !ok || !bytes.Equal(rec, key[:]) {
+			return nil // swept, or reused for another record since
+		}
+		return append(append(append([]byte(nil), old[:idemHeader]...), snapInline), snapshot(key, val)...)
+	})
 }
 
 // sweepBatch bounds one sweep transaction, so sweeping a large backlog
@@ -158,7 +178,7 @@ func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, e
 		n := 0
 		err := s.update(func(tx *bolt.Tx) error {
 			n = 0
-			entries, c := tx.Bucket(bucketIdempotency), tx.Bucket(bucketIdempotencyExpiry).Cursor()
+			c := tx.Bucket(bucketIdempotencyExpiry).Cursor()
 			limit := uint64(now.UnixMilli())
 			// Each pass deletes the first entry, so the next is the first
 			// again (bbolt's Next after Delete can skip one).
@@ -166,12 +186,13 @@ func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, e
 				if len(k) != 8+32 || binary.BigEndian.Uint64(k[:8]) > limit {
 					break
 				}
-				if rec, ok := inlineSnapshotKey(entries.Get(k[8:])); ok {
-					if err := tx.Bucket(bucketIdempotencyByRecord).Delete(rec); err != nil {
+				key := [32]byte(k[8:])
+				if v := s.idemGet(tx, key); len(v) >= idemHeader && bytes.Equal(v[32:40], k[:8]) {
+					if err := unlinkSnapshot(tx, v); err != nil {
 						return err
 					}
 				}
-				if err := entries.Delete(k[8:]); err != nil {
+				if err := s.idemDelete(tx, key, k[:8]); err != nil {
 					return err
 				}
 				if err := c.Delete(); err != nil {
@@ -209,9 +230,24 @@ func (s *Store) sweepLoop(every time.Duration) {
 	}
 }
 
-// sweep is one round of the sweeper: expired idempotency keys, then scan
-// data past its retention (or, without one, old repeat-scan entries).
+// settleJournal commits until the journal has nothing left to freeze or
+// carry. Busy stores carry as they write; this is for quiet ones.
+func (s *Store) settleJournal() error {
+	for s.journal.due(s.now()) {
+		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweep is one round of the sweeper: the idempotency journal and expired
+// idempotency keys, then scan data past its retention (or, without one,
+// old repeat-scan entries).
 func (s *Store) sweep() {
+	if err := s.settleJournal(); err != nil && !isModelError(err) {
+		s.log.Error("carrying the idempotency journal failed", "err", err)
+	}
 	n, err := s.SweepIdempotencyKeys(context.Background(), s.now())
 	switch {
 	case err != nil && !isModelError(err):

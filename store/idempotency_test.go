@@ -24,7 +24,7 @@ func TestIdempotencyEntriesKeepAKeyedFingerprint(t *testing.T) {
 	}
 	var stored []byte
 	s.view(func(tx *bolt.Tx) error {
-		stored = bytes.Clone(tx.Bucket(bucketIdempotency).Get(idempotencyKey(idem))[:32])
+		stored = bytes.Clone(s.idemGet(tx, idempotencyKey(idem))[:32])
 		return nil
 	})
 	if bytes.Equal(stored, idem.Fingerprint[:]) || !bytes.Equal(stored, s.keyedFingerprint(idem)) {
@@ -32,10 +32,11 @@ func TestIdempotencyEntriesKeepAKeyedFingerprint(t *testing.T) {
 	}
 	// As written before: the bare fingerprint.
 	err = s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketIdempotency)
-		v := bytes.Clone(b.Get(idempotencyKey(idem)))
-		copy(v, idem.Fingerprint[:])
-		return b.Put(idempotencyKey(idem), v)
+		return s.idemRewrite(tx, idempotencyKey(idem), func(old []byte) []byte {
+			v := bytes.Clone(old)
+			copy(v, idem.Fingerprint[:])
+			return v
+		})
 	})
 	if err != nil {
 		t.Fatal(err)

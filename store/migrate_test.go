@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"path/filepath"
@@ -58,12 +59,12 @@ func TestMigrationTagsInlineSnapshots(t *testing.T) {
 	s = reopenAsSchema(t, path, 4, func(tx *bolt.Tx) error {
 		entries := tx.Bucket(bucketIdempotency)
 		k := idempotencyKey(idem)
-		v := entries.Get(k)
+		v := entries.Get(k[:])
 		if len(v) <= idemHeader || v[idemHeader] != snapInline {
 			t.Fatalf("a program's snapshot should be kept inline: % x", v)
 		}
 		old := append(append([]byte(nil), v[:idemHeader]...), v[idemHeader+1:]...)
-		if err := entries.Put(k, old); err != nil {
+		if err := entries.Put(k[:], old); err != nil {
 			return err
 		}
 		return nil
@@ -134,6 +135,21 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 // reopenAsSchema rewrites the store file at path with change, marks it as
 // written by schema version, and opens it again, which migrates it. The
 // store is closed at cleanup after bbolt's consistency check.
+// withoutJournal puts the journal's entries where a store before schema 7
+// kept them, in the entries bucket, and removes the journal.
+func withoutJournal(tx *bolt.Tx) error {
+	root, entries := tx.Bucket(bucketIdempotencyJournal), tx.Bucket(bucketIdempotency)
+	err := root.ForEachBucket(func(name []byte) error {
+		return root.Bucket(name).ForEach(func(_, v []byte) error {
+			return entries.Put(bytes.Clone(v[:32]), bytes.Clone(v[32:]))
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return tx.DeleteBucket(bucketIdempotencyJournal)
+}
+
 func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *bolt.Tx) error) *Store {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
@@ -141,6 +157,11 @@ func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *b
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		if version < 7 {
+			if err := withoutJournal(tx); err != nil {
+				return err
+			}
+		}
 		if err := change(tx); err != nil {
 			return err
 		}

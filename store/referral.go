@@ -318,7 +318,7 @@ func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral
 		if err := deleteIndexes(tx, key, oldEmail); err != nil {
 			return err
 		}
-		if err := rewriteSnapshot(tx, key, val); err != nil {
+		if err := s.rewriteSnapshot(tx, key, val); err != nil {
 			return err
 		}
 		// The scan the person signed up from is linked to them through

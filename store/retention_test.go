@@ -29,6 +29,12 @@ func openTestStore(t *testing.T, opt Options) *Store {
 // closes it when the test ends.
 func checkAndCloseAtCleanup(t *testing.T, s *Store) {
 	t.Cleanup(func() {
+		s.mu.RLock()
+		closed := s.closed
+		s.mu.RUnlock()
+		if closed {
+			return // the test closed it itself
+		}
 		if err := s.Check(); err != nil {
 			t.Error(err)
 		}

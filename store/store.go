@@ -70,7 +70,7 @@ var allBuckets = [][]byte{
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 6
+const schemaVersion = 7
 
 var keySchemaVersion = []byte("schema_version")
 
@@ -132,6 +132,9 @@ type Store struct {
 	// only the writer goroutine touches it.
 	counts *countBatch
 
+	// journal takes new idempotency entries (see journal.go).
+	journal *journal
+
 	// fingerprintKey keys the request fingerprints kept in idempotency
 	// entries (see keyedFingerprint).
 	fingerprintKey []byte
@@ -189,6 +192,10 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if s.journal, err = loadJournal(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	go s.writeLoop()
 	if s.fingerprintKey, err = s.Secret("idempotency-fingerprint"); err != nil {
 		s.Close()
@@ -202,7 +209,7 @@ func Open(path string, opt Options) (*Store, error) {
 // add their steps here, each moving the version up by one.
 func (s *Store) migrate(tx *bolt.Tx) error {
 	for _, name := range append(append(append(allBuckets, moneyBuckets...), placementBuckets...),
-		bucketCounters, bucketOutboxBySubject, bucketIdempotencyByRecord) {
+		bucketCounters, bucketOutboxBySubject, bucketIdempotencyByRecord, bucketIdempotencyJournal) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -227,6 +234,9 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		3: indexForErasure,          // 3 → 4: events by subject, idempotency snapshots by record
 		4: compactReferrals,         // 4 → 5: tagged idempotency snapshots, no status-less referral indexes
 		5: countBotsApart,           // 5 → 6: bot scans counted apart, so the funnel can leave them out
+		// 6 → 7: the idempotency journal, which Open starts; an older
+		// referrald would not look there.
+		6: func(*bolt.Tx) error { return nil },
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
@@ -451,8 +461,12 @@ func (s *Store) commit(batch []*writeOp) {
 	results := make([]error, len(batch))
 	var opErr error
 	began := time.Now()
+	now := s.now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		packAppendOrdered(tx)
+		if err := s.journal.begin(tx, now); err != nil {
+			return err
+		}
 		s.counts = &countBatch{tx: tx, pending: map[string]*model.Counts{}}
 		defer func() { s.counts = nil }()
 		for i, op := range batch {
@@ -462,8 +476,16 @@ func (s *Store) commit(batch []*writeOp) {
 				return opErr
 			}
 		}
+		if err := s.carryJournal(tx, len(batch), now); err != nil {
+			return err
+		}
 		return s.counts.flush()
 	})
+	if err == nil {
+		s.journal.committed(now)
+	} else {
+		s.journal.rolledBack()
+	}
 	if err != nil && len(batch) > 1 {
 		for _, op := range batch {
 			s.commit([]*writeOp{op})

@@ -1,0 +1,415 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The idempotency journal.
+//
+// An idempotency entry is keyed by a hash, so putting it straight into the
+// entries bucket dirties a leaf chosen at random: a commit of 64 creates
+// wrote 64 such leaves, spread over the file, and their fsync was about a
+// third of the commit (BENCHMARKS.md). New entries go to a journal
+// instead, a bucket keyed by sequence number, whose appends share a page,
+// and a map in memory finds them by key. When the journal holds
+// journalLimit entries, or its oldest is journalMaxAge old, it is frozen
+// and a fresh one started; from then on every commit carries a slice of
+// the frozen entries, in key order, into the entries bucket, where
+// neighbouring keys share a leaf, so a leaf is written once for many
+// entries. Once all are carried, the frozen journal's bucket is dropped
+// whole.
+//
+// Every entry is on disk in the transaction that made it, as before; the
+// map only says where to look. Lookups try the journal's generations,
+// newest first, then the entries bucket. A reader whose snapshot predates
+// an entry the map points to does not find it there and falls through;
+// that is safe because Store.create looks again in the writer before it
+// creates anything.
+//
+// Layout: bucket idempotency_journal holds one bucket per generation (at
+// most two: the active one and the one being carried), named by the first
+// sequence number it holds (8 bytes, big endian). Each maps sequence (8)
+// → entry key (32) ‖ entry value. Open reads the generations back into
+// memory; if two are left, the older one's carrying starts again from its
+// first key, which is harmless, since it puts the values already there.
+
+var bucketIdempotencyJournal = []byte("idempotency_journal")
+
+const (
+	// journalLimit bounds the entries the journal keeps in memory
+	// (about 60 bytes each, twice over while one generation is carried).
+	// The larger it is, the more entries share a leaf when carried.
+	journalLimit = 1 << 16
+	// journalMaxAge bounds how long an entry waits in the journal, so a
+	// quiet store carries its entries too, and the sweeper (which leaves
+	// journal entries to the carrying) is never held up for long.
+	journalMaxAge = 10 * time.Minute
+	// journalCarryMin is the least a commit carries. It carries twice its
+	// own writes when that is more, so carrying outpaces new entries.
+	journalCarryMin = 256
+)
+
+// generation is one journal bucket's entries, by key.
+type generation struct {
+	name   uint64
+	seqs   map[[32]byte]uint64
+	oldest time.Time // when its first entry was committed
+}
+
+type journal struct {
+	limit    int
+	maxAge   time.Duration
+	carryMin int
+
+	// mu guards active and frozen, which readers consult; only the
+	// writer goroutine changes them, and only after a commit.
+	mu     sync.RWMutex
+	active generation
+	frozen *generation // being carried; nil otherwise
+
+	// The rest belongs to the writer goroutine.
+	nextSeq uint64
+	carry   [][32]byte // frozen's keys in order
+	carried int        // how many of carry are in the entries bucket
+	tx      journalTx  // what the transaction in progress does
+}
+
+// journalTx is a write transaction's effect on the journal, applied to
+// memory only once the transaction has committed.
+type journalTx struct {
+	firstSeq uint64
+	pending  map[[32]byte]uint64 // entries it put, in the active generation
+	freezeAs uint64              // when non-zero, it froze active and began this generation
+	carried  int                 // carry position it reached
+	dropped  bool                // it dropped the frozen generation
+	removed  []removal           // entries the sweeper deleted
+}
+
+// removal is an entry the sweeper deleted from the journal.
+type removal struct {
+	key [32]byte
+	at  location
+}
+
+func genName(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+// loadJournal reads the journal's generations back into memory, starting
+// the first one on a store that has none.
+func loadJournal(db *bolt.DB) (*journal, error) {
+	j := &journal{limit: journalLimit, maxAge: journalMaxAge, carryMin: journalCarryMin, nextSeq: 1}
+	var gens []generation
+	err := db.Update(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketIdempotencyJournal)
+		err := root.ForEachBucket(func(name []byte) error {
+			if len(name) != 8 {
+				return fmt.Errorf("idempotency journal: bucket %x: %w", name, errCorrupt)
+			}
+			g := generation{name: binary.BigEndian.Uint64(name), seqs: map[[32]byte]uint64{}}
+			j.nextSeq = max(j.nextSeq, g.name)
+			err := root.Bucket(name).ForEach(func(k, v []byte) error {
+				if len(k) != 8 || len(v) < 32+idemHeader {
+					return fmt.Errorf("idempotency journal: entry %x: %w", k, errCorrupt)
+				}
+				seq := binary.BigEndian.Uint64(k)
+				g.seqs[[32]byte(v[:32])] = seq
+				j.nextSeq = max(j.nextSeq, seq+1)
+				return nil
+			})
+			gens = append(gens, g)
+			return err
+		})
+		if err != nil || len(gens) > 0 {
+			return err
+		}
+		_, err = root.CreateBucket(genName(j.nextSeq))
+		gens = append(gens, generation{name: j.nextSeq, seqs: map[[32]byte]uint64{}})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	switch len(gens) {
+	case 1:
+	case 2:
+		j.frozen = &gens[0]
+		j.carry = sortedKeys(gens[0].seqs)
+	default:
+		return nil, fmt.Errorf("idempotency journal: %d generations: %w", len(gens), errCorrupt)
+	}
+	j.active = gens[len(gens)-1]
+	if len(j.active.seqs) > 0 {
+		// When the entries came is not kept; counting from now delays
+		// the next freeze by at most maxAge.
+		j.active.oldest = now
+	}
+	return j, nil
+}
+
+func sortedKeys(m map[[32]byte]uint64) [][32]byte {
+	keys := make([][32]byte, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	return keys
+}
+
+// begin starts the journal's part of a write transaction: it freezes the
+// active generation when that is due and none is being carried.
+func (j *journal) begin(tx *bolt.Tx, now time.Time) error {
+	j.tx = journalTx{firstSeq: j.nextSeq, pending: j.tx.pending, carried: j.carried, removed: j.tx.removed[:0]}
+	clear(j.tx.pending)
+	if j.tx.pending == nil {
+		j.tx.pending = map[[32]byte]uint64{}
+	}
+	if j.frozen != nil || !j.freezeDue(now) {
+		return nil
+	}
+	if _, err := tx.Bucket(bucketIdempotencyJournal).CreateBucket(genName(j.nextSeq)); err != nil {
+		return err
+	}
+	j.tx.freezeAs = j.nextSeq
+	return nil
+}
+
+func (j *journal) freezeDue(now time.Time) bool {
+	n := len(j.active.seqs)
+	return n >= j.limit || n > 0 && now.Sub(j.active.oldest) >= j.maxAge
+}
+
+// due reports whether the journal has work that a commit would do.
+func (j *journal) due(now time.Time) bool {
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	return j.frozen != nil || j.freezeDue(now)
+}
+
+// writing is the generation the transaction in progress puts into.
+func (j *journal) writing() uint64 {
+	if j.tx.freezeAs != 0 {
+		return j.tx.freezeAs
+	}
+	return j.active.name
+}
+
+// committed applies the transaction's effect to memory.
+func (j *journal) committed(now time.Time) {
+	t := &j.tx
+	var carry [][32]byte
+	if t.freezeAs != 0 {
+		carry = sortedKeys(j.active.seqs) // before locking out readers
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if t.freezeAs != 0 {
+		frozen := j.active
+		j.frozen = &frozen
+		j.active = generation{name: t.freezeAs, seqs: map[[32]byte]uint64{}}
+		j.carry, j.carried = carry, 0
+	} else {
+		j.carried = t.carried
+	}
+	if t.dropped {
+		j.frozen, j.carry, j.carried = nil, nil, 0
+	}
+	for _, r := range t.removed {
+		for _, g := range []*generation{&j.active, j.frozen} {
+			if g != nil && g.name == r.at.gen && g.seqs[r.key] == r.at.seq {
+				delete(g.seqs, r.key)
+			}
+		}
+	}
+	if len(t.pending) > 0 && len(j.active.seqs) == 0 {
+		j.active.oldest = now
+	}
+	for k, seq := range t.pending {
+		j.active.seqs[k] = seq
+	}
+}
+
+// rolledBack forgets the transaction's effect.
+func (j *journal) rolledBack() {
+	j.nextSeq = j.tx.firstSeq
+	clear(j.tx.pending)
+	j.tx.removed = j.tx.removed[:0]
+}
+
+// location is where a generation keeps a key's entry.
+type location struct{ gen, seq uint64 }
+
+// locate lists where the journal keeps key, newest first. In the writer,
+// that includes the transaction's own entries.
+func (j *journal) locate(tx *bolt.Tx, key [32]byte) []location {
+	var locs []location
+	if tx.Writable() {
+		if seq, ok := j.tx.pending[key]; ok {
+			locs = append(locs, location{j.writing(), seq})
+		}
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	if seq, ok := j.active.seqs[key]; ok {
+		locs = append(locs, location{j.active.name, seq})
+	}
+	if j.frozen != nil {
+		if seq, ok := j.frozen.seqs[key]; ok {
+			locs = append(locs, location{j.frozen.name, seq})
+		}
+	}
+	return locs
+}
+
+// idemDelete deletes the journal's entries of key that expire at exp
+// (8 bytes, as in the value) and the entries bucket's.
+func (s *Store) idemDelete(tx *bolt.Tx, key [32]byte, exp []byte) error {
+	j := s.journal
+	root := tx.Bucket(bucketIdempotencyJournal)
+	for _, l := range j.locate(tx, key) {
+		g := root.Bucket(genName(l.gen))
+		if g == nil {
+			continue
+		}
+		if v := g.Get(genName(l.seq)); len(v) >= 32+idemHeader && bytes.Equal(v[32+32:32+40], exp) {
+			if err := g.Delete(genName(l.seq)); err != nil {
+				return err
+			}
+			if pending, ok := j.tx.pending[key]; ok && pending == l.seq {
+				delete(j.tx.pending, key)
+			} else {
+				j.tx.removed = append(j.tx.removed, removal{key, l})
+			}
+		}
+	}
+	return tx.Bucket(bucketIdempotency).Delete(key[:])
+}
+
+// idemGet returns the newest entry value of key that tx can see.
+func (s *Store) idemGet(tx *bolt.Tx, key [32]byte) []byte {
+	root := tx.Bucket(bucketIdempotencyJournal)
+	for _, l := range s.journal.locate(tx, key) {
+		if g := root.Bucket(genName(l.gen)); g != nil {
+			if v := g.Get(genName(l.seq)); len(v) > 32 {
+				return v[32:]
+			}
+		}
+	}
+	return tx.Bucket(bucketIdempotency).Get(key[:])
+}
+
+// idemPut journals val as key's entry.
+func (s *Store) idemPut(tx *bolt.Tx, key [32]byte, val []byte) error {
+	j := s.journal
+	g := tx.Bucket(bucketIdempotencyJournal).Bucket(genName(j.writing()))
+	if g == nil {
+		return fmt.Errorf("idempotency journal: generation %d: %w", j.writing(), errCorrupt)
+	}
+	g.FillPercent = appendFillPercent
+	seq := j.nextSeq
+	if err := g.Put(genName(seq), cat(key[:], val)); err != nil {
+		return err
+	}
+	j.nextSeq++
+	j.tx.pending[key] = seq
+	return nil
+}
+
+// idemRewrite replaces each stored value of key (in the journal and in
+// the entries bucket) for which edit returns a new one, so that no older
+// copy survives to be carried back over it.
+func (s *Store) idemRewrite(tx *bolt.Tx, key [32]byte, edit func(old []byte) []byte) error {
+	root := tx.Bucket(bucketIdempotencyJournal)
+	for _, l := range s.journal.locate(tx, key) {
+		g := root.Bucket(genName(l.gen))
+		if g == nil {
+			continue
+		}
+		if v := g.Get(genName(l.seq)); len(v) > 32 {
+			if nv := edit(v[32:]); nv != nil {
+				if err := g.Put(genName(l.seq), cat(key[:], nv)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	entries := tx.Bucket(bucketIdempotency)
+	if v := entries.Get(key[:]); v != nil {
+		if nv := edit(v); nv != nil {
+			return entries.Put(bytes.Clone(key[:]), nv)
+		}
+	}
+	return nil
+}
+
+// carryJournal moves the next slice of the frozen generation, in key
+// order, into the entries bucket, at least twice writes entries. An entry
+// that has expired meanwhile is dropped as the sweeper would; one a newer
+// entry has replaced stays behind, since the newer one is carried later.
+func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
+	j := s.journal
+	if j.frozen == nil {
+		return nil
+	}
+	root := tx.Bucket(bucketIdempotencyJournal)
+	g := root.Bucket(genName(j.frozen.name))
+	if g == nil {
+		return fmt.Errorf("idempotency journal: generation %d: %w", j.frozen.name, errCorrupt)
+	}
+	entries := tx.Bucket(bucketIdempotency)
+	end := min(len(j.carry), j.carried+max(j.carryMin, 2*writes))
+	for _, key := range j.carry[j.carried:end] {
+		if _, newer := j.active.seqs[key]; newer {
+			continue
+		}
+		if _, newer := j.tx.pending[key]; newer {
+			continue
+		}
+		seq, ok := j.frozen.seqs[key]
+		if !ok || j.removedInTx(key) {
+			continue // swept
+		}
+		v := g.Get(genName(seq))
+		if len(v) < 32+idemHeader {
+			return fmt.Errorf("idempotency journal: entry %d: %w", seq, errCorrupt)
+		}
+		// Copied: the frozen pages are freed below, and a remap at
+		// commit would move them.
+		val := bytes.Clone(v[32:])
+		if entryExpired(val, now) {
+			if err := dropIdempotent(tx, key[:], val); err != nil {
+				return err
+			}
+			if err := entries.Delete(key[:]); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := entries.Put(bytes.Clone(key[:]), val); err != nil {
+			return err
+		}
+	}
+	j.tx.carried = end
+	if end == len(j.carry) {
+		if err := root.DeleteBucket(genName(j.frozen.name)); err != nil {
+			return err
+		}
+		j.tx.dropped = true
+	}
+	return nil
+}
+
+func (j *journal) removedInTx(key [32]byte) bool {
+	for _, r := range j.tx.removed {
+		if r.key == key {
+			return true
+		}
+	}
+	return false
+}

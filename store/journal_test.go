@@ -1,0 +1,282 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+// journalFixture is a store with one impression to sign up from.
+type journalFixture struct {
+	s   *Store
+	imp string
+}
+
+func newJournalFixture(t *testing.T, path string, opt Options) journalFixture {
+	t.Helper()
+	s, err := Open(path, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAndCloseAtCleanup(t, s)
+	ctx := context.Background()
+	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "amb@example.com"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return journalFixture{s, imp.ID}
+}
+
+func (f journalFixture) create(t *testing.T, i int) *model.Referral {
+	t.Helper()
+	in := model.ReferralCreate{ImpressionID: f.imp, FirstName: "J", LastName: "D", Email: fmt.Sprintf("j%d@example.com", i)}
+	r, replayed, err := f.s.CreateReferral(context.Background(), in, journalIdem(i))
+	if err != nil || replayed {
+		t.Fatalf("create %d: %v replayed=%v", i, err, replayed)
+	}
+	return r
+}
+
+func journalIdem(i int) model.Idempotency {
+	return model.Idempotency{Scope: "key_test", Key: fmt.Sprintf("signup-%d", i), Fingerprint: [32]byte{byte(i), byte(i >> 8)}}
+}
+
+// replaysAll checks that each key still answers with its referral.
+func (f journalFixture) replaysAll(t *testing.T, ids []string) {
+	t.Helper()
+	for i, id := range ids {
+		in := model.ReferralCreate{ImpressionID: f.imp, FirstName: "J", LastName: "D", Email: fmt.Sprintf("j%d@example.com", i)}
+		r, replayed, err := f.s.CreateReferral(context.Background(), in, journalIdem(i))
+		if err != nil || !replayed || r.ID != id {
+			t.Fatalf("key %d: got %v replayed=%v %v; want a replay of %s", i, r, replayed, err, id)
+		}
+	}
+}
+
+// journalShape counts the journal's generations and entries and the
+// entries bucket's entries, as committed.
+func journalShape(t *testing.T, s *Store) (gens, journaled, carried int) {
+	t.Helper()
+	s.view(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketIdempotencyJournal)
+		root.ForEachBucket(func(name []byte) error {
+			gens++
+			journaled += root.Bucket(name).Stats().KeyN
+			return nil
+		})
+		carried = tx.Bucket(bucketIdempotency).Stats().KeyN
+		return nil
+	})
+	return gens, journaled, carried
+}
+
+// TestJournalCarriesEntriesAndKeepsEveryKey: entries pass from the journal
+// into the entries bucket while creates go on, every key replays at every
+// stage and after a restart, and a settled journal is one empty generation.
+func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	f := newJournalFixture(t, path, Options{SweepInterval: -1})
+	f.s.journal.limit, f.s.journal.carryMin = 40, 8
+	var ids []string
+	sawCarrying := false
+	for i := range 300 {
+		ids = append(ids, f.create(t, i).ID)
+		if gens, _, carried := journalShape(t, f.s); gens == 2 && carried > 0 {
+			sawCarrying = true
+		}
+	}
+	if gens, journaled, carried := journalShape(t, f.s); !sawCarrying || carried == 0 || gens > 2 || journaled+carried < 300 {
+		t.Fatalf("after 300 creates: carrying seen %v, %d generations, %d journaled, %d carried", sawCarrying, gens, journaled, carried)
+	}
+	f.replaysAll(t, ids)
+
+	if err := f.s.settleJournal(); err != nil {
+		t.Fatal(err)
+	}
+	// A commit carries at least twice its writes, so once settled
+	// nothing but the open generation's last entries are left.
+	gens, journaled, carried := journalShape(t, f.s)
+	if gens != 1 || journaled >= f.s.journal.limit || carried+journaled != 300 {
+		t.Fatalf("settled: %d generations, %d journaled, %d carried", gens, journaled, carried)
+	}
+	f.replaysAll(t, ids)
+
+	if err := f.s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	f.s.Close()
+	again, err := Open(path, Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAndCloseAtCleanup(t, again)
+	f.s = again
+	f.replaysAll(t, ids)
+	if n := len(again.journal.active.seqs); n != journaled {
+		t.Fatalf("reopened journal holds %d keys, want %d", n, journaled)
+	}
+}
+
+// TestJournalResumesCarryingAfterARestart: a store closed (or killed)
+// while a generation was being carried carries it again from the start.
+func TestJournalResumesCarryingAfterARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	f := newJournalFixture(t, path, Options{SweepInterval: -1})
+	f.s.journal.limit, f.s.journal.carryMin = 100, 1
+	var ids []string
+	for i := range 110 {
+		ids = append(ids, f.create(t, i).ID)
+	}
+	if gens, _, carried := journalShape(t, f.s); gens != 2 || carried == 0 || carried >= 100 {
+		t.Fatalf("want a generation half carried; got %d generations, %d carried", gens, carried)
+	}
+	if err := f.s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	f.s.Close()
+
+	s, err := Open(path, Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAndCloseAtCleanup(t, s)
+	f.s = s
+	if s.journal.frozen == nil || len(s.journal.frozen.seqs) != 100 || len(s.journal.carry) != 100 {
+		t.Fatalf("reopened: frozen %+v, %d to carry", s.journal.frozen, len(s.journal.carry))
+	}
+	f.replaysAll(t, ids)
+	if err := s.settleJournal(); err != nil {
+		t.Fatal(err)
+	}
+	if gens, journaled, carried := journalShape(t, s); gens != 1 || journaled != 10 || carried != 100 {
+		t.Fatalf("settled: %d generations, %d journaled, %d carried", gens, journaled, carried)
+	}
+	f.replaysAll(t, ids)
+}
+
+// TestJournalDropsExpiredEntries: entries that expire in the journal are
+// swept from it, or dropped when carried, together with their expiry
+// entries, so neither the journal nor the indexes keep dead keys.
+func TestJournalDropsExpiredEntries(t *testing.T) {
+	for _, how := range []string{"swept", "carried"} {
+		t.Run(how, func(t *testing.T) {
+			clk := &testClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+			f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
+			for i := range 20 {
+				f.create(t, i)
+			}
+			clk.Add(2 * time.Minute)
+			switch how {
+			case "swept":
+				n, err := f.s.SweepIdempotencyKeys(context.Background(), clk.Now())
+				if err != nil || n != 20 {
+					t.Fatalf("swept %d, %v; want 20", n, err)
+				}
+			case "carried":
+				clk.Add(journalMaxAge)
+				if err := f.s.settleJournal(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if gens, journaled, carried := journalShape(t, f.s); gens != 1 || journaled != 0 || carried != 0 {
+				t.Fatalf("%d generations, %d journaled, %d carried; want nothing left", gens, journaled, carried)
+			}
+			f.s.view(func(tx *bolt.Tx) error {
+				if n := tx.Bucket(bucketIdempotencyExpiry).Stats().KeyN; n != 0 {
+					t.Errorf("%d expiry entries left", n)
+				}
+				return nil
+			})
+			if len(f.s.journal.active.seqs) != 0 {
+				t.Fatalf("the journal's map still holds %d keys", len(f.s.journal.active.seqs))
+			}
+			// The keys are free again.
+			f.create(t, 3)
+		})
+	}
+}
+
+// TestJournalRewriteReachesEveryCopy: while an entry is carried it has a
+// copy in the frozen generation and one in the entries bucket. Erasing the
+// record it keeps inline must rewrite both, or carrying again after a
+// restart would bring the person's data back.
+func TestJournalRewriteReachesEveryCopy(t *testing.T) {
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	s := f.s
+	r := f.create(t, 0)
+	rKey := keyOf(model.PrefixReferral, r.ID)
+	entryKey := idempotencyKey(journalIdem(0))
+	// Keys that sort after the first, so that a commit, which carries
+	// two keys when it has one write, leaves some behind, even after the
+	// erasure's own commit has carried two more.
+	for i, n := 1, 0; n < 5; i++ {
+		if k := idempotencyKey(journalIdem(i)); bytes.Compare(k[:], entryKey[:]) > 0 {
+			f.create(t, i)
+			n++
+		}
+	}
+	// Keep the record inline, as entries written before schema 4 do.
+	err := s.update(func(tx *bolt.Tx) error {
+		val := bytes.Clone(tx.Bucket(bucketReferrals).Get(rKey[:]))
+		if err := tx.Bucket(bucketIdempotencyByRecord).Put(rKey[:], entryKey[:]); err != nil {
+			return err
+		}
+		// Journaled anew; the first entry stays behind in the bucket.
+		old := s.idemGet(tx, entryKey)
+		return s.idemPut(tx, entryKey, append(append(bytes.Clone(old[:idemHeader]), snapInline), snapshot(rKey, val)...))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.journal.limit, s.journal.carryMin = 1, 1
+	for range 2 { // freeze, then carry the first key
+		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gens, journaled, carried := journalShape(t, s); gens != 2 || journaled != 7 || carried != 2 {
+		t.Fatalf("want two of six keys carried; got %d generations, %d journaled, %d carried", gens, journaled, carried)
+	}
+	if _, err := s.EraseReferral(context.Background(), r.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.view(func(tx *bolt.Tx) error {
+		var copies int
+		check := func(v []byte) {
+			if bytes.Contains(v, []byte("j0@example.com")) {
+				t.Errorf("a copy still holds the email: %q", v)
+			}
+			copies++
+		}
+		root := tx.Bucket(bucketIdempotencyJournal)
+		root.ForEachBucket(func(name []byte) error {
+			return root.Bucket(name).ForEach(func(_, v []byte) error {
+				if bytes.HasPrefix(v, entryKey[:]) {
+					check(v)
+				}
+				return nil
+			})
+		})
+		check(tx.Bucket(bucketIdempotency).Get(entryKey[:]))
+		// The first entry, its inline successor, and the carried copy.
+		if copies != 3 {
+			t.Errorf("checked %d copies, want 3", copies)
+		}
+		return nil
+	})
+}
