@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
@@ -178,11 +180,33 @@ type acked struct {
 // referral.created event exists. The kill lands after a random number of
 // acknowledgements, so it strikes at a different point of the write path
 // each cycle.
+// journalGenerations counts the idempotency journal's generations in the
+// store file of a stopped server: two means one was being carried.
+func journalGenerations(t *testing.T, dataDir string) int {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dataDir, store.FileName), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := 0
+	db.View(func(tx *bolt.Tx) error {
+		if root := tx.Bucket([]byte("idempotency_journal")); root != nil {
+			root.ForEachBucket(func([]byte) error { n++; return nil })
+		}
+		return nil
+	})
+	return n
+}
+
 func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 	dataDir := t.TempDir()
 	// The load outruns the default per-key limit; a 429 would only muddle
 	// what is being checked.
-	unlimited := []string{"REFERRALD_RATE_LIMITS_PER_KEY_RATE=1000000", "REFERRALD_RATE_LIMITS_PER_KEY_BURST=1000000"}
+	unlimited := []string{"REFERRALD_RATE_LIMITS_PER_KEY_RATE=1000000", "REFERRALD_RATE_LIMITS_PER_KEY_BURST=1000000",
+		// A small idempotency journal is frozen and carried many times
+		// over the run, so kills land in the middle of carrying too.
+		"REFERRALD_IDEMPOTENCY_JOURNAL_ENTRIES=64"}
 	srv := startServer(t, dataDir, unlimited...)
 	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "Crash", "landing_url": "https://example.com"})
 	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
@@ -190,6 +214,7 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 
 	const cycles, clients = 20, 16
 	var all []acked
+	midCarry := 0 // kills that left a journal generation being carried
 	for cycle := range cycles {
 		if cycle > 0 {
 			srv = startServer(t, dataDir, unlimited...)
@@ -234,7 +259,14 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 			t.Fatalf("cycle %d: server died after %d acknowledgements, before the kill at %d:\n%s", cycle, len(got), killAfter, srv.log())
 		}
 		all = append(all, got...)
+		if journalGenerations(t, dataDir) > 1 {
+			midCarry++
+		}
 	}
+	if midCarry == 0 {
+		t.Fatalf("no kill in %d landed while the idempotency journal was being carried", cycles)
+	}
+	t.Logf("%d of %d kills landed while the idempotency journal was being carried", midCarry, cycles)
 
 	srv = startServer(t, dataDir, unlimited...)
 	for _, a := range all {

@@ -231,9 +231,12 @@ func (s *Store) sweepLoop(every time.Duration) {
 }
 
 // settleJournal commits until the journal has nothing left to freeze or
-// carry. Busy stores carry as they write; this is for quiet ones.
+// carry, for quiet stores: busy ones carry as they write. It stops after
+// enough commits to carry two generations, because under steady load
+// there is always more, and the sweep has other work.
 func (s *Store) settleJournal() error {
-	for s.journal.due(s.now()) {
+	j := s.journal
+	for n := 2 * (j.limit/j.carryMin + 2); n > 0 && j.due(s.now()); n-- {
 		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
 			return err
 		}

@@ -43,9 +43,10 @@ import (
 var bucketIdempotencyJournal = []byte("idempotency_journal")
 
 const (
-	// journalLimit bounds the entries the journal keeps in memory
-	// (about 60 bytes each, twice over while one generation is carried).
-	// The larger it is, the more entries share a leaf when carried.
+	// journalLimit is the default bound on the entries the journal keeps
+	// in memory (about 60 bytes each, twice over while one generation is
+	// carried). The larger it is, the more entries share a leaf when
+	// carried.
 	journalLimit = 1 << 16
 	// journalMaxAge bounds how long an entry waits in the journal, so a
 	// quiet store carries its entries too, and the sweeper (which leaves
@@ -102,8 +103,12 @@ func genName(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 // loadJournal reads the journal's generations back into memory, starting
 // the first one on a store that has none.
-func loadJournal(db *bolt.DB) (*journal, error) {
-	j := &journal{limit: journalLimit, maxAge: journalMaxAge, carryMin: journalCarryMin, nextSeq: 1}
+func loadJournal(db *bolt.DB, limit int) (*journal, error) {
+	if limit <= 0 {
+		limit = journalLimit
+	}
+	// A small journal is carried in a few commits too, not in one.
+	j := &journal{limit: limit, maxAge: journalMaxAge, carryMin: min(journalCarryMin, max(1, limit/8)), nextSeq: 1}
 	var gens []generation
 	err := db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketIdempotencyJournal)

@@ -90,6 +90,10 @@ const maxBatch = 512
 type Options struct {
 	// IdempotencyWindow is how long an idempotency key is remembered.
 	IdempotencyWindow time.Duration
+	// IdempotencyJournal is how many new idempotency entries the journal
+	// holds before they are moved into their tree (see journal.go); 0
+	// means 65,536.
+	IdempotencyJournal int
 	// SweepInterval is how often expired idempotency keys are deleted; 0
 	// means every minute, a negative value never (tests sweep by hand).
 	SweepInterval time.Duration
@@ -192,7 +196,7 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if s.journal, err = loadJournal(db); err != nil {
+	if s.journal, err = loadJournal(db, opt.IdempotencyJournal); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
