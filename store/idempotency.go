@@ -118,7 +118,16 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 	key := idempotencyKey(idem)
 	expiry := tx.Bucket(bucketIdempotencyExpiry)
 	if old := s.idemGet(tx, key); len(old) >= idemHeader {
+		// The old entry has expired (Store.create replays a live one), so
+		// nothing of it is kept: not its expiry, not the way back from its
+		// record, and no copy in the journal or the tree.
 		if err := expiry.Delete(cat(old[32:40], key[:])); err != nil {
+			return err
+		}
+		if err := unlinkSnapshot(tx, old); err != nil {
+			return err
+		}
+		if err := s.idemDelete(tx, key, func([]byte) bool { return true }); err != nil {
 			return err
 		}
 	}
@@ -192,7 +201,8 @@ func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, e
 						return err
 					}
 				}
-				if err := s.idemDelete(tx, key, k[:8]); err != nil {
+				exp := k[:8]
+				if err := s.idemDelete(tx, key, func(v []byte) bool { return bytes.Equal(v[32:40], exp) }); err != nil {
 					return err
 				}
 				if err := c.Delete(); err != nil {
@@ -232,11 +242,11 @@ func (s *Store) sweepLoop(every time.Duration) {
 
 // settleJournal commits until the journal has nothing left to freeze or
 // carry, for quiet stores: busy ones carry as they write. It stops after
-// enough commits to carry two generations, because under steady load
-// there is always more, and the sweep has other work.
+// enough commits to carry two generations (or 1,024), because under
+// steady load there is always more, and the sweep has other work.
 func (s *Store) settleJournal() error {
 	j := s.journal
-	for n := 2 * (j.limit/j.carryMin + 2); n > 0 && j.due(s.now()); n-- {
+	for n := min(1024, 2*(j.limit/j.carryMin+2)); n > 0 && j.due(s.now()); n-- {
 		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
 			return err
 		}

@@ -23,15 +23,17 @@ import (
 // and a fresh one started; from then on every commit carries a slice of
 // the frozen entries, in key order, into the entries bucket, where
 // neighbouring keys share a leaf, so a leaf is written once for many
-// entries. Once all are carried, the frozen journal's bucket is dropped
-// whole.
+// entries. The carried generation stays, bucket and map, until the next
+// one is frozen, and is dropped whole then.
 //
 // Every entry is on disk in the transaction that made it, as before; the
 // map only says where to look. Lookups try the journal's generations,
 // newest first, then the entries bucket. A reader whose snapshot predates
-// an entry the map points to does not find it there and falls through;
-// that is safe because Store.create looks again in the writer before it
-// creates anything.
+// an entry the map points to does not find it there and falls through.
+// Keeping a carried generation until the next freeze means a reader finds
+// every entry its snapshot holds unless it pauses for a whole generation
+// between beginning and looking; and a miss costs little, because
+// Store.create looks again in the writer before it creates anything.
 //
 // Layout: bucket idempotency_journal holds one bucket per generation (at
 // most two: the active one and the one being carried), named by the first
@@ -49,8 +51,7 @@ const (
 	// carried.
 	journalLimit = 1 << 16
 	// journalMaxAge bounds how long an entry waits in the journal, so a
-	// quiet store carries its entries too, and the sweeper (which leaves
-	// journal entries to the carrying) is never held up for long.
+	// quiet store carries its entries too.
 	journalMaxAge = 10 * time.Minute
 	// journalCarryMin is the least a commit carries. It carries twice its
 	// own writes when that is more, so carrying outpaces new entries.
@@ -71,26 +72,28 @@ type journal struct {
 
 	// mu guards active and frozen, which readers consult; only the
 	// writer goroutine changes them, and only after a commit.
-	mu     sync.RWMutex
-	active generation
-	frozen *generation // being carried; nil otherwise
+	mu      sync.RWMutex
+	active  generation
+	frozen  *generation // being carried, or carried; nil before the first freeze
+	carried int         // how many of carry are in the entries bucket
 
 	// The rest belongs to the writer goroutine.
+	now     func() time.Time
 	nextSeq uint64
 	carry   [][32]byte // frozen's keys in order
-	carried int        // how many of carry are in the entries bucket
 	tx      journalTx  // what the transaction in progress does
 }
 
 // journalTx is a write transaction's effect on the journal, applied to
 // memory only once the transaction has committed.
 type journalTx struct {
+	begun    bool // begin ran; false once committed or rolled back
 	firstSeq uint64
 	pending  map[[32]byte]uint64 // entries it put, in the active generation
 	freezeAs uint64              // when non-zero, it froze active and began this generation
 	carried  int                 // carry position it reached
-	dropped  bool                // it dropped the frozen generation
-	removed  []removal           // entries the sweeper deleted
+	removed  []removal           // entries it deleted from the journal
+	gone     map[[32]byte]bool   // their keys
 }
 
 // removal is an entry the sweeper deleted from the journal.
@@ -103,12 +106,12 @@ func genName(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 // loadJournal reads the journal's generations back into memory, starting
 // the first one on a store that has none.
-func loadJournal(db *bolt.DB, limit int) (*journal, error) {
+func loadJournal(db *bolt.DB, limit int, now func() time.Time) (*journal, error) {
 	if limit <= 0 {
 		limit = journalLimit
 	}
 	// A small journal is carried in a few commits too, not in one.
-	j := &journal{limit: limit, maxAge: journalMaxAge, carryMin: min(journalCarryMin, max(1, limit/8)), nextSeq: 1}
+	j := &journal{limit: limit, maxAge: journalMaxAge, carryMin: min(journalCarryMin, max(1, limit/8)), now: now, nextSeq: 1}
 	var gens []generation
 	err := db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketIdempotencyJournal)
@@ -140,7 +143,6 @@ func loadJournal(db *bolt.DB, limit int) (*journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	switch len(gens) {
 	case 1:
 	case 2:
@@ -153,7 +155,7 @@ func loadJournal(db *bolt.DB, limit int) (*journal, error) {
 	if len(j.active.seqs) > 0 {
 		// When the entries came is not kept; counting from now delays
 		// the next freeze by at most maxAge.
-		j.active.oldest = now
+		j.active.oldest = now()
 	}
 	return j, nil
 }
@@ -168,22 +170,34 @@ func sortedKeys(m map[[32]byte]uint64) [][32]byte {
 }
 
 // begin starts the journal's part of a write transaction: it freezes the
-// active generation when that is due and none is being carried.
+// active generation when that is due and none is being carried, dropping
+// the one carried before.
 func (j *journal) begin(tx *bolt.Tx, now time.Time) error {
-	j.tx = journalTx{firstSeq: j.nextSeq, pending: j.tx.pending, carried: j.carried, removed: j.tx.removed[:0]}
+	j.tx = journalTx{begun: true, firstSeq: j.nextSeq, pending: j.tx.pending, carried: j.carried,
+		removed: j.tx.removed[:0], gone: j.tx.gone}
 	clear(j.tx.pending)
+	clear(j.tx.gone)
 	if j.tx.pending == nil {
-		j.tx.pending = map[[32]byte]uint64{}
+		j.tx.pending, j.tx.gone = map[[32]byte]uint64{}, map[[32]byte]bool{}
 	}
-	if j.frozen != nil || !j.freezeDue(now) {
+	if j.carrying() || !j.freezeDue(now) {
 		return nil
 	}
-	if _, err := tx.Bucket(bucketIdempotencyJournal).CreateBucket(genName(j.nextSeq)); err != nil {
+	root := tx.Bucket(bucketIdempotencyJournal)
+	if j.frozen != nil {
+		if err := root.DeleteBucket(genName(j.frozen.name)); err != nil {
+			return err
+		}
+	}
+	if _, err := root.CreateBucket(genName(j.nextSeq)); err != nil {
 		return err
 	}
 	j.tx.freezeAs = j.nextSeq
 	return nil
 }
+
+// carrying reports whether a frozen generation is not yet all carried.
+func (j *journal) carrying() bool { return j.frozen != nil && j.carried < len(j.carry) }
 
 func (j *journal) freezeDue(now time.Time) bool {
 	n := len(j.active.seqs)
@@ -194,7 +208,7 @@ func (j *journal) freezeDue(now time.Time) bool {
 func (j *journal) due(now time.Time) bool {
 	j.mu.RLock()
 	defer j.mu.RUnlock()
-	return j.frozen != nil || j.freezeDue(now)
+	return j.carrying() || j.freezeDue(now)
 }
 
 // writing is the generation the transaction in progress puts into.
@@ -208,6 +222,10 @@ func (j *journal) writing() uint64 {
 // committed applies the transaction's effect to memory.
 func (j *journal) committed(now time.Time) {
 	t := &j.tx
+	if !t.begun {
+		return
+	}
+	t.begun = false
 	var carry [][32]byte
 	if t.freezeAs != 0 {
 		carry = sortedKeys(j.active.seqs) // before locking out readers
@@ -221,9 +239,6 @@ func (j *journal) committed(now time.Time) {
 		j.carry, j.carried = carry, 0
 	} else {
 		j.carried = t.carried
-	}
-	if t.dropped {
-		j.frozen, j.carry, j.carried = nil, nil, 0
 	}
 	for _, r := range t.removed {
 		for _, g := range []*generation{&j.active, j.frozen} {
@@ -240,11 +255,14 @@ func (j *journal) committed(now time.Time) {
 	}
 }
 
-// rolledBack forgets the transaction's effect.
+// rolledBack forgets the transaction's effect. A transaction that failed
+// before begin ran has none.
 func (j *journal) rolledBack() {
+	if !j.tx.begun {
+		return
+	}
+	j.tx.begun = false
 	j.nextSeq = j.tx.firstSeq
-	clear(j.tx.pending)
-	j.tx.removed = j.tx.removed[:0]
 }
 
 // location is where a generation keeps a key's entry.
@@ -272,17 +290,13 @@ func (j *journal) locate(tx *bolt.Tx, key [32]byte) []location {
 	return locs
 }
 
-// idemDelete deletes the journal's entries of key that expire at exp
-// (8 bytes, as in the value) and the entries bucket's.
-func (s *Store) idemDelete(tx *bolt.Tx, key [32]byte, exp []byte) error {
+// idemDelete deletes the journal's entries of key whose value match
+// accepts, and the entries bucket's.
+func (s *Store) idemDelete(tx *bolt.Tx, key [32]byte, match func(v []byte) bool) error {
 	j := s.journal
 	root := tx.Bucket(bucketIdempotencyJournal)
 	for _, l := range j.locate(tx, key) {
-		g := root.Bucket(genName(l.gen))
-		if g == nil {
-			continue
-		}
-		if v := g.Get(genName(l.seq)); len(v) >= 32+idemHeader && bytes.Equal(v[32+32:32+40], exp) {
+		if g, v := journalValue(root, l, key); v != nil && match(v) {
 			if err := g.Delete(genName(l.seq)); err != nil {
 				return err
 			}
@@ -290,20 +304,33 @@ func (s *Store) idemDelete(tx *bolt.Tx, key [32]byte, exp []byte) error {
 				delete(j.tx.pending, key)
 			} else {
 				j.tx.removed = append(j.tx.removed, removal{key, l})
+				j.tx.gone[key] = true
 			}
 		}
 	}
 	return tx.Bucket(bucketIdempotency).Delete(key[:])
 }
 
+// journalValue returns the value the journal keeps at l for key, if tx
+// can see it.
+func journalValue(root *bolt.Bucket, l location, key [32]byte) (*bolt.Bucket, []byte) {
+	g := root.Bucket(genName(l.gen))
+	if g == nil {
+		return nil, nil
+	}
+	v := g.Get(genName(l.seq))
+	if len(v) < 32+idemHeader || !bytes.Equal(v[:32], key[:]) {
+		return g, nil
+	}
+	return g, v[32:]
+}
+
 // idemGet returns the newest entry value of key that tx can see.
 func (s *Store) idemGet(tx *bolt.Tx, key [32]byte) []byte {
 	root := tx.Bucket(bucketIdempotencyJournal)
 	for _, l := range s.journal.locate(tx, key) {
-		if g := root.Bucket(genName(l.gen)); g != nil {
-			if v := g.Get(genName(l.seq)); len(v) > 32 {
-				return v[32:]
-			}
+		if _, v := journalValue(root, l, key); v != nil {
+			return v
 		}
 	}
 	return tx.Bucket(bucketIdempotency).Get(key[:])
@@ -332,12 +359,8 @@ func (s *Store) idemPut(tx *bolt.Tx, key [32]byte, val []byte) error {
 func (s *Store) idemRewrite(tx *bolt.Tx, key [32]byte, edit func(old []byte) []byte) error {
 	root := tx.Bucket(bucketIdempotencyJournal)
 	for _, l := range s.journal.locate(tx, key) {
-		g := root.Bucket(genName(l.gen))
-		if g == nil {
-			continue
-		}
-		if v := g.Get(genName(l.seq)); len(v) > 32 {
-			if nv := edit(v[32:]); nv != nil {
+		if g, v := journalValue(root, l, key); v != nil {
+			if nv := edit(v); nv != nil {
 				if err := g.Put(genName(l.seq), cat(key[:], nv)); err != nil {
 					return err
 				}
@@ -359,7 +382,7 @@ func (s *Store) idemRewrite(tx *bolt.Tx, key [32]byte, edit func(old []byte) []b
 // entry has replaced stays behind, since the newer one is carried later.
 func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
 	j := s.journal
-	if j.frozen == nil {
+	if !j.carrying() {
 		return nil
 	}
 	root := tx.Bucket(bucketIdempotencyJournal)
@@ -377,15 +400,14 @@ func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
 			continue
 		}
 		seq, ok := j.frozen.seqs[key]
-		if !ok || j.removedInTx(key) {
+		if !ok || j.tx.gone[key] {
 			continue // swept
 		}
 		v := g.Get(genName(seq))
 		if len(v) < 32+idemHeader {
 			return fmt.Errorf("idempotency journal: entry %d: %w", seq, errCorrupt)
 		}
-		// Copied: the frozen pages are freed below, and a remap at
-		// commit would move them.
+		// Copied: a remap at commit would move the page.
 		val := bytes.Clone(v[32:])
 		if entryExpired(val, now) {
 			if err := dropIdempotent(tx, key[:], val); err != nil {
@@ -401,20 +423,5 @@ func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
 		}
 	}
 	j.tx.carried = end
-	if end == len(j.carry) {
-		if err := root.DeleteBucket(genName(j.frozen.name)); err != nil {
-			return err
-		}
-		j.tx.dropped = true
-	}
 	return nil
-}
-
-func (j *journal) removedInTx(key [32]byte) bool {
-	for _, r := range j.tx.removed {
-		if r.key == key {
-			return true
-		}
-	}
-	return false
 }

@@ -108,11 +108,11 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 	if err := f.s.settleJournal(); err != nil {
 		t.Fatal(err)
 	}
-	// A commit carries at least twice its writes, so once settled
-	// nothing but the open generation's last entries are left.
-	gens, journaled, carried := journalShape(t, f.s)
-	if gens != 1 || journaled >= f.s.journal.limit || carried+journaled != 300 {
-		t.Fatalf("settled: %d generations, %d journaled, %d carried", gens, journaled, carried)
+	// Once settled, every key is in the tree but the open generation's.
+	j := f.s.journal
+	open := len(j.active.seqs)
+	if _, _, carried := journalShape(t, f.s); j.carrying() || open >= j.limit || carried+open != 300 {
+		t.Fatalf("settled: carrying %v, %d open, %d carried", j.carrying(), open, carried)
 	}
 	f.replaysAll(t, ids)
 
@@ -127,8 +127,8 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 	checkAndCloseAtCleanup(t, again)
 	f.s = again
 	f.replaysAll(t, ids)
-	if n := len(again.journal.active.seqs); n != journaled {
-		t.Fatalf("reopened journal holds %d keys, want %d", n, journaled)
+	if n := len(again.journal.active.seqs); n != open {
+		t.Fatalf("reopened journal holds %d open keys, want %d", n, open)
 	}
 }
 
@@ -163,7 +163,8 @@ func TestJournalResumesCarryingAfterARestart(t *testing.T) {
 	if err := s.settleJournal(); err != nil {
 		t.Fatal(err)
 	}
-	if gens, journaled, carried := journalShape(t, s); gens != 1 || journaled != 10 || carried != 100 {
+	// The carried generation stays until the next freeze.
+	if gens, journaled, carried := journalShape(t, s); gens != 2 || journaled != 110 || carried != 100 || s.journal.carrying() {
 		t.Fatalf("settled: %d generations, %d journaled, %d carried", gens, journaled, carried)
 	}
 	f.replaysAll(t, ids)
@@ -193,8 +194,10 @@ func TestJournalDropsExpiredEntries(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if gens, journaled, carried := journalShape(t, f.s); gens != 1 || journaled != 0 || carried != 0 {
-				t.Fatalf("%d generations, %d journaled, %d carried; want nothing left", gens, journaled, carried)
+			// Carrying leaves a generation's entries where they are until
+			// the next freeze drops it; they are expired.
+			if _, journaled, carried := journalShape(t, f.s); carried != 0 || how == "swept" && journaled != 0 {
+				t.Fatalf("%d journaled, %d carried; want nothing live left", journaled, carried)
 			}
 			f.s.view(func(tx *bolt.Tx) error {
 				if n := tx.Bucket(bucketIdempotencyExpiry).Stats().KeyN; n != 0 {
@@ -230,26 +233,14 @@ func TestJournalRewriteReachesEveryCopy(t *testing.T) {
 			n++
 		}
 	}
-	// Keep the record inline, as entries written before schema 4 do.
-	err := s.update(func(tx *bolt.Tx) error {
-		val := bytes.Clone(tx.Bucket(bucketReferrals).Get(rKey[:]))
-		if err := tx.Bucket(bucketIdempotencyByRecord).Put(rKey[:], entryKey[:]); err != nil {
-			return err
-		}
-		// Journaled anew; the first entry stays behind in the bucket.
-		old := s.idemGet(tx, entryKey)
-		return s.idemPut(tx, entryKey, append(append(bytes.Clone(old[:idemHeader]), snapInline), snapshot(rKey, val)...))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keepInline(t, s, rKey, entryKey)
 	s.journal.limit, s.journal.carryMin = 1, 1
 	for range 2 { // freeze, then carry the first key
 		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if gens, journaled, carried := journalShape(t, s); gens != 2 || journaled != 7 || carried != 2 {
+	if gens, journaled, carried := journalShape(t, s); gens != 2 || journaled != 6 || carried != 2 {
 		t.Fatalf("want two of six keys carried; got %d generations, %d journaled, %d carried", gens, journaled, carried)
 	}
 	if _, err := s.EraseReferral(context.Background(), r.ID); err != nil {
@@ -273,10 +264,100 @@ func TestJournalRewriteReachesEveryCopy(t *testing.T) {
 			})
 		})
 		check(tx.Bucket(bucketIdempotency).Get(entryKey[:]))
-		// The first entry, its inline successor, and the carried copy.
-		if copies != 3 {
-			t.Errorf("checked %d copies, want 3", copies)
+		// The frozen generation's and the carried one.
+		if copies != 2 {
+			t.Errorf("checked %d copies, want 2", copies)
 		}
 		return nil
 	})
+}
+
+// keepInline makes the journaled entry of entryKey keep record rKey
+// inline, as entries written before schema 4 do, by rewriting it in place.
+func keepInline(t *testing.T, s *Store, rKey [16]byte, entryKey [32]byte) {
+	t.Helper()
+	err := s.update(func(tx *bolt.Tx) error {
+		val := bytes.Clone(tx.Bucket(bucketReferrals).Get(rKey[:]))
+		if err := tx.Bucket(bucketIdempotencyByRecord).Put(rKey[:], entryKey[:]); err != nil {
+			return err
+		}
+		l := s.journal.locate(tx, entryKey)[0]
+		g, old := journalValue(tx.Bucket(bucketIdempotencyJournal), l, entryKey)
+		inline := append(append(bytes.Clone(old[:idemHeader]), snapInline), snapshot(rKey, val)...)
+		return g.Put(genName(l.seq), cat(entryKey[:], inline))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJournalReuseOfAnExpiredKeyLeavesNoCopy: a key used again after its
+// window replaces every copy of its old entry, so an old inline snapshot
+// of another person cannot outlive the reuse in the journal.
+func TestJournalReuseOfAnExpiredKeyLeavesNoCopy(t *testing.T) {
+	clk := &testClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
+	s := f.s
+	first := f.create(t, 0)
+	rKey, entryKey := keyOf(model.PrefixReferral, first.ID), idempotencyKey(journalIdem(0))
+	keepInline(t, s, rKey, entryKey)
+	clk.Add(2 * time.Minute)
+	in := model.ReferralCreate{ImpressionID: f.imp, FirstName: "K", LastName: "L", Email: "someone.else@example.com"}
+	second, replayed, err := s.CreateReferral(context.Background(), in, journalIdem(0))
+	if err != nil || replayed || second.ID == first.ID {
+		t.Fatalf("reuse after the window: %v replayed=%v %v", second, replayed, err)
+	}
+	s.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketIdempotencyByRecord).Get(rKey[:]) != nil {
+			t.Error("the first record still points at the reused entry")
+		}
+		root := tx.Bucket(bucketIdempotencyJournal)
+		copies := 0
+		root.ForEachBucket(func(name []byte) error {
+			return root.Bucket(name).ForEach(func(_, v []byte) error {
+				if bytes.HasPrefix(v, entryKey[:]) {
+					copies++
+					if bytes.Contains(v, []byte("j0@example.com")) {
+						t.Errorf("the first person's snapshot is still journaled")
+					}
+				}
+				return nil
+			})
+		})
+		if copies != 1 {
+			t.Errorf("%d journaled copies of the key, want 1", copies)
+		}
+		return nil
+	})
+}
+
+// TestJournalReaderKeepsItsSnapshot: a read transaction that began before
+// a generation was carried still finds every entry of it afterwards.
+func TestJournalReaderKeepsItsSnapshot(t *testing.T) {
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	s := f.s
+	s.journal.limit, s.journal.carryMin = 20, 4
+	for i := range 20 {
+		f.create(t, i)
+	}
+	if err := s.update(func(*bolt.Tx) error { return nil }); err != nil { // freezes
+		t.Fatal(err)
+	}
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if err := s.settleJournal(); err != nil {
+		t.Fatal(err)
+	}
+	if s.journal.carrying() {
+		t.Fatal("not settled")
+	}
+	for i := range 20 {
+		snap, err := s.findIdempotent(tx, journalIdem(i), time.Now())
+		if err != nil || snap == nil {
+			t.Fatalf("key %d: %v; the old snapshot no longer finds it", i, err)
+		}
+	}
 }

@@ -132,9 +132,6 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 	}
 }
 
-// reopenAsSchema rewrites the store file at path with change, marks it as
-// written by schema version, and opens it again, which migrates it. The
-// store is closed at cleanup after bbolt's consistency check.
 // withoutJournal puts the journal's entries where a store before schema 7
 // kept them, in the entries bucket, and removes the journal.
 func withoutJournal(tx *bolt.Tx) error {
@@ -150,6 +147,9 @@ func withoutJournal(tx *bolt.Tx) error {
 	return tx.DeleteBucket(bucketIdempotencyJournal)
 }
 
+// reopenAsSchema rewrites the store file at path with change, marks it as
+// written by schema version, and opens it again, which migrates it. The
+// store is closed at cleanup after bbolt's consistency check.
 func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *bolt.Tx) error) *Store {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)

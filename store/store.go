@@ -196,7 +196,7 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if s.journal, err = loadJournal(db, opt.IdempotencyJournal); err != nil {
+	if s.journal, err = loadJournal(db, opt.IdempotencyJournal, s.now); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
