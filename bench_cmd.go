@@ -42,6 +42,7 @@ type benchResult struct {
 	Errors     map[string]int      `json:"errors_by_status"`
 	Commits    uint64              `json:"store_commits,omitempty"`
 	AvgBatch   float64             `json:"store_avg_batch,omitempty"`
+	AvgPages   float64             `json:"store_pages_per_commit,omitempty"`
 	StoreBytes int64               `json:"store_file_bytes,omitempty"`
 	// ImpressionsReused counts signups that had to reuse an impression
 	// because the pool ran out.
@@ -147,6 +148,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		res.Commits, res.StoreBytes = stats.Commits, stats.FileSize
 		if stats.Commits > 0 {
 			res.AvgBatch = float64(stats.Writes) / float64(stats.Commits)
+			res.AvgPages = float64(stats.PageWrites) / float64(stats.Commits)
 		}
 	}
 	return printResult(stdout, *asJSON, res, func() { printBench(stdout, res) })
@@ -583,6 +585,7 @@ func printBench(w io.Writer, r *benchResult) {
 		fmt.Fprintf(w, "  %d signups reused an impression: the pool ran out\n", r.ImpressionsReused)
 	}
 	if r.Commits > 0 {
-		fmt.Fprintf(w, "  store: %d commits, %.1f writes per commit, file %d bytes\n", r.Commits, r.AvgBatch, r.StoreBytes)
+		fmt.Fprintf(w, "  store: %d commits, %.1f writes and %.1f pages written per commit, file %d bytes\n",
+			r.Commits, r.AvgBatch, r.AvgPages, r.StoreBytes)
 	}
 }

@@ -34,6 +34,10 @@ type growCheckpoint struct {
 	P99ms     float64 `json:"create_p99_ms"`
 	// HeapBytes is the live Go heap after a collection (in-process runs).
 	HeapBytes uint64 `json:"heap_live_bytes,omitempty"`
+	// PagesPerCommit is how many pages bbolt wrote per commit since the
+	// previous checkpoint (in-process runs): the disk's work, which its
+	// speed on the day does not change.
+	PagesPerCommit float64 `json:"pages_per_commit,omitempty"`
 	// FileBytesPerReferral is the store file's size over the referrals
 	// (with the pool, each has its impression in the file too).
 	FileBytesPerReferral float64 `json:"file_bytes_per_referral,omitempty"`
@@ -76,9 +80,18 @@ func benchGrow(fx *benchFixture, st *store.Store, clients int, duration time.Dur
 		if err := fx.fillPool(target-made, clients); err != nil {
 			return fail(err)
 		}
+		var before store.Stats
+		if st != nil {
+			before = st.Stats()
+		}
 		cp, err := growTo(fx, clients, target-made)
 		if err != nil {
 			return fail(err)
+		}
+		if st != nil {
+			if after := st.Stats(); after.Commits > before.Commits {
+				cp.PagesPerCommit = float64(after.PageWrites-before.PageWrites) / float64(after.Commits-before.Commits)
+			}
 		}
 		made = target
 		cp.Referrals = made
@@ -215,14 +228,14 @@ func printGrow(w io.Writer, rep *growReport) {
 			}
 		}
 	})
-	fmt.Fprintf(w, "  %9s %8s %7s %7s %8s %7s", "referrals", "create/s", "p50 ms", "p99 ms", "heap MB", "B/ref")
+	fmt.Fprintf(w, "  %9s %8s %7s %7s %8s %7s %7s", "referrals", "create/s", "p50 ms", "p99 ms", "pages/c", "heap MB", "B/ref")
 	for _, n := range names {
 		fmt.Fprintf(w, " %s", n)
 	}
 	fmt.Fprintln(w)
 	for _, cp := range rep.Checkpoints {
-		fmt.Fprintf(w, "  %9d %8.0f %7.2f %7.2f %8.1f %7.0f", cp.Referrals, cp.PerSecond, cp.P50ms, cp.P99ms,
-			float64(cp.HeapBytes)/(1<<20), cp.FileBytesPerReferral)
+		fmt.Fprintf(w, "  %9d %8.0f %7.2f %7.2f %7.1f %8.1f %7.0f", cp.Referrals, cp.PerSecond, cp.P50ms, cp.P99ms,
+			cp.PagesPerCommit, float64(cp.HeapBytes)/(1<<20), cp.FileBytesPerReferral)
 		for _, n := range names {
 			fmt.Fprintf(w, " %*.2f", len(n), cp.Reads[n])
 		}

@@ -390,13 +390,18 @@ type Stats struct {
 	Commits uint64
 	// Writes is the number of writes those transactions carried.
 	Writes uint64
+	// PageWrites is the number of page writes bbolt made for them (a page
+	// and its overflow count once, and so does each commit's meta page):
+	// what the disk is asked to do, whatever its speed on the day.
+	PageWrites int64
 	// FileSize is the size of the bbolt file in bytes.
 	FileSize int64
 }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	st := Stats{Commits: s.commits.Load(), Writes: s.batchedOps.Load()}
+	db := s.db.Stats()
+	st := Stats{Commits: s.commits.Load(), Writes: s.batchedOps.Load(), PageWrites: db.TxStats.GetWrite()}
 	if fi, err := os.Stat(s.db.Path()); err == nil {
 		st.FileSize = fi.Size()
 	}
