@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -50,6 +52,23 @@ func (f journalFixture) create(t *testing.T, i int) *model.Referral {
 		t.Fatalf("create %d: %v replayed=%v", i, err, replayed)
 	}
 	return r
+}
+
+// reopen checks and closes the fixture's store and opens it again, as a
+// restart would.
+func (f *journalFixture) reopen(t *testing.T, path string) *Store {
+	t.Helper()
+	if err := f.s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	f.s.Close()
+	s, err := Open(path, Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAndCloseAtCleanup(t, s)
+	f.s = s
+	return s
 }
 
 func journalIdem(i int) model.Idempotency {
@@ -116,16 +135,7 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 	}
 	f.replaysAll(t, ids)
 
-	if err := f.s.Check(); err != nil {
-		t.Fatal(err)
-	}
-	f.s.Close()
-	again, err := Open(path, Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAndCloseAtCleanup(t, again)
-	f.s = again
+	again := f.reopen(t, path)
 	f.replaysAll(t, ids)
 	if n := len(again.journal.active.seqs); n != open {
 		t.Fatalf("reopened journal holds %d open keys, want %d", n, open)
@@ -145,17 +155,7 @@ func TestJournalResumesCarryingAfterARestart(t *testing.T) {
 	if gens, _, carried := journalShape(t, f.s); gens != 2 || carried == 0 || carried >= 100 {
 		t.Fatalf("want a generation half carried; got %d generations, %d carried", gens, carried)
 	}
-	if err := f.s.Check(); err != nil {
-		t.Fatal(err)
-	}
-	f.s.Close()
-
-	s, err := Open(path, Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAndCloseAtCleanup(t, s)
-	f.s = s
+	s := f.reopen(t, path)
 	if s.journal.frozen == nil || len(s.journal.frozen.seqs) != 100 || len(s.journal.carry) != 100 {
 		t.Fatalf("reopened: frozen %+v, %d to carry", s.journal.frozen, len(s.journal.carry))
 	}
@@ -360,4 +360,93 @@ func TestJournalReaderKeepsItsSnapshot(t *testing.T) {
 			t.Fatalf("key %d: %v; the old snapshot no longer finds it", i, err)
 		}
 	}
+}
+
+// TestJournalBatchRetryKeepsEntriesApart: when a group commit fails as a
+// whole and each write is run again alone, the journal's sequence starts
+// again where the failed transaction began, so no entry overwrites
+// another and each key is journaled once.
+func TestJournalBatchRetryKeepsEntriesApart(t *testing.T) {
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	s := f.s
+	f.create(t, 0)
+	put := func(i int) *writeOp {
+		return &writeOp{done: make(chan error, 1), fn: func(tx *bolt.Tx) error {
+			key := idempotencyKey(journalIdem(i))
+			v := make([]byte, idemHeader+1+16)
+			binary.BigEndian.PutUint64(v[32:40], uint64(time.Now().Add(time.Hour).UnixMilli()))
+			v[idemHeader] = snapEvent
+			return s.idemPut(tx, key, v)
+		}}
+	}
+	broken := &writeOp{done: make(chan error, 1), fn: func(*bolt.Tx) error { return errors.New("disk on fire") }}
+	// The writer goroutine is idle between writes; the last one's answer
+	// orders this call after it.
+	s.commit([]*writeOp{put(1), broken, put(2)})
+	if err := <-broken.done; err == nil {
+		t.Fatal("the broken write succeeded")
+	}
+	f.create(t, 3)
+	s.view(func(tx *bolt.Tx) error {
+		seen := map[[32]byte]int{}
+		root := tx.Bucket(bucketIdempotencyJournal)
+		root.ForEachBucket(func(name []byte) error {
+			return root.Bucket(name).ForEach(func(_, v []byte) error {
+				seen[[32]byte(v[:32])]++
+				return nil
+			})
+		})
+		for _, i := range []int{0, 1, 2, 3} {
+			if n := seen[idempotencyKey(journalIdem(i))]; n != 1 {
+				t.Errorf("key %d is journaled %d times, want once", i, n)
+			}
+			if s.idemGet(tx, idempotencyKey(journalIdem(i))) == nil {
+				t.Errorf("key %d is not found", i)
+			}
+		}
+		return nil
+	})
+}
+
+// TestJournalKeyInBothGenerations: a key reused after its window while
+// its old entry waits in the frozen generation is carried with its new
+// entry, never the old one; the other, expired, entries are dropped.
+func TestJournalKeyInBothGenerations(t *testing.T) {
+	clk := &testClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
+	s := f.s
+	s.journal.limit, s.journal.carryMin = 40, 1
+	for i := range 40 {
+		f.create(t, i)
+	}
+	if err := s.update(func(*bolt.Tx) error { return nil }); err != nil { // freezes
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	in := model.ReferralCreate{ImpressionID: f.imp, FirstName: "K", LastName: "L", Email: "again@example.com"}
+	again, replayed, err := s.CreateReferral(context.Background(), in, journalIdem(7))
+	if err != nil || replayed {
+		t.Fatalf("reuse: %v replayed=%v", err, replayed)
+	}
+	if err := s.settleJournal(); err != nil {
+		t.Fatal(err)
+	}
+	s.journal.limit = 1 // so the new entry is frozen and carried too
+	if err := s.settleJournal(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, carried := journalShape(t, s); s.journal.carrying() || len(s.journal.active.seqs) != 0 || carried != 1 {
+		t.Fatalf("not settled: %d open, %d carried", len(s.journal.active.seqs), carried)
+	}
+	r, replayed, err := s.CreateReferral(context.Background(), in, journalIdem(7))
+	if err != nil || !replayed || r.ID != again.ID {
+		t.Fatalf("after carrying: %v replayed=%v %v; want a replay of %s", r, replayed, err, again.ID)
+	}
+	s.view(func(tx *bolt.Tx) error {
+		key := idempotencyKey(journalIdem(7))
+		if v := tx.Bucket(bucketIdempotency).Get(key[:]); len(v) < idemHeader || entryExpired(v, clk.Now()) {
+			t.Errorf("the tree holds the old, expired entry of the reused key")
+		}
+		return nil
+	})
 }
