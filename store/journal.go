@@ -31,24 +31,26 @@ import (
 // newest first, then the entries bucket. A reader whose snapshot predates
 // an entry the map points to does not find it there and falls through.
 // Keeping a carried generation until the next freeze means a reader finds
-// every entry its snapshot holds unless it pauses for a whole generation
-// between beginning and looking; and a miss costs little, because
-// Store.create looks again in the writer before it creates anything.
+// every entry its snapshot holds, unless it pauses for a whole generation
+// between beginning and looking, or looks in the instant between a commit
+// and its entries reaching the map. A miss costs little: Store.create
+// looks again in the writer before it creates anything.
 //
 // Layout: bucket idempotency_journal holds one bucket per generation (at
-// most two: the active one and the one being carried), named by the first
+// most two: the active one and the frozen one), named by the first
 // sequence number it holds (8 bytes, big endian). Each maps sequence (8)
 // → entry key (32) ‖ entry value. Open reads the generations back into
-// memory; if two are left, the older one's carrying starts again from its
-// first key, which is harmless, since it puts the values already there.
+// memory; if two are left and the older one is not marked as all carried
+// (keyCarried), its carrying starts again from its first key, which is
+// harmless, since it puts the values already there.
 
 var bucketIdempotencyJournal = []byte("idempotency_journal")
 
 const (
-	// journalLimit is the default bound on the entries the journal keeps
-	// in memory (about 60 bytes each, twice over while one generation is
-	// carried). The larger it is, the more entries share a leaf when
-	// carried.
+	// journalLimit is the default bound on a generation's entries; the
+	// active and the frozen generation's maps take about 75 bytes an
+	// entry together. The larger it is, the more entries share a leaf
+	// when carried.
 	journalLimit = 1 << 16
 	// journalMaxAge bounds how long an entry waits in the journal, so a
 	// quiet store carries its entries too.
@@ -113,8 +115,10 @@ func loadJournal(db *bolt.DB, limit int, now func() time.Time) (*journal, error)
 	// A small journal is carried in a few commits too, not in one.
 	j := &journal{limit: limit, maxAge: journalMaxAge, carryMin: min(journalCarryMin, max(1, limit/8)), now: now, nextSeq: 1}
 	var gens []generation
+	var carriedMark []byte
 	err := db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketIdempotencyJournal)
+		carriedMark = bytes.Clone(root.Get(keyCarried))
 		err := root.ForEachBucket(func(name []byte) error {
 			if len(name) != 8 {
 				return fmt.Errorf("idempotency journal: bucket %x: %w", name, errCorrupt)
@@ -148,6 +152,9 @@ func loadJournal(db *bolt.DB, limit int, now func() time.Time) (*journal, error)
 	case 2:
 		j.frozen = &gens[0]
 		j.carry = sortedKeys(gens[0].seqs)
+		if bytes.Equal(carriedMark, genName(gens[0].name)) {
+			j.carried = len(j.carry)
+		}
 	default:
 		return nil, fmt.Errorf("idempotency journal: %d generations: %w", len(gens), errCorrupt)
 	}
@@ -392,16 +399,12 @@ func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
 	}
 	entries := tx.Bucket(bucketIdempotency)
 	end := min(len(j.carry), j.carried+max(j.carryMin, 2*writes))
+	// A newer entry of a key deletes the frozen one (putIdempotent), so
+	// every frozen entry still there is its key's latest.
 	for _, key := range j.carry[j.carried:end] {
-		if _, newer := j.active.seqs[key]; newer {
-			continue
-		}
-		if _, newer := j.tx.pending[key]; newer {
-			continue
-		}
 		seq, ok := j.frozen.seqs[key]
 		if !ok || j.tx.gone[key] {
-			continue // swept
+			continue // swept or replaced
 		}
 		v := g.Get(genName(seq))
 		if len(v) < 32+idemHeader {
@@ -410,12 +413,19 @@ func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
 		// Copied: a remap at commit would move the page.
 		val := bytes.Clone(v[32:])
 		if entryExpired(val, now) {
+			// Dropped from the generation too: nothing points at it
+			// any more, so neither sweeping nor erasure would find it.
 			if err := dropIdempotent(tx, key[:], val); err != nil {
 				return err
 			}
 			if err := entries.Delete(key[:]); err != nil {
 				return err
 			}
+			if err := g.Delete(genName(seq)); err != nil {
+				return err
+			}
+			j.tx.removed = append(j.tx.removed, removal{key, location{j.frozen.name, seq}})
+			j.tx.gone[key] = true
 			continue
 		}
 		if err := entries.Put(bytes.Clone(key[:]), val); err != nil {
@@ -423,5 +433,13 @@ func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
 		}
 	}
 	j.tx.carried = end
+	if end == len(j.carry) {
+		// So that a restart does not carry it all again.
+		return root.Put(keyCarried, genName(j.frozen.name))
+	}
 	return nil
 }
+
+// keyCarried, in the journal's root bucket, names the frozen generation
+// once all of it is carried.
+var keyCarried = []byte("carried")

@@ -137,8 +137,8 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 
 	again := f.reopen(t, path)
 	f.replaysAll(t, ids)
-	if n := len(again.journal.active.seqs); n != open {
-		t.Fatalf("reopened journal holds %d open keys, want %d", n, open)
+	if n := len(again.journal.active.seqs); n != open || again.journal.carrying() {
+		t.Fatalf("reopened journal holds %d open keys (want %d), carrying again: %v", n, open, again.journal.carrying())
 	}
 }
 
@@ -194,10 +194,8 @@ func TestJournalDropsExpiredEntries(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Carrying leaves a generation's entries where they are until
-			// the next freeze drops it; they are expired.
-			if _, journaled, carried := journalShape(t, f.s); carried != 0 || how == "swept" && journaled != 0 {
-				t.Fatalf("%d journaled, %d carried; want nothing live left", journaled, carried)
+			if _, journaled, carried := journalShape(t, f.s); carried != 0 || journaled != 0 {
+				t.Fatalf("%d journaled, %d carried; want nothing left", journaled, carried)
 			}
 			f.s.view(func(tx *bolt.Tx) error {
 				if n := tx.Bucket(bucketIdempotencyExpiry).Stats().KeyN; n != 0 {
@@ -449,4 +447,50 @@ func TestJournalKeyInBothGenerations(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestJournalSweepWhileCarrying: a sweep that deletes frozen entries in
+// the very commit that carries them leaves them out of the carry.
+func TestJournalSweepWhileCarrying(t *testing.T) {
+	clk := &testClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
+	s := f.s
+	s.journal.limit, s.journal.carryMin = 30, 30
+	for i := range 30 {
+		f.create(t, i)
+	}
+	if err := s.update(func(*bolt.Tx) error { return nil }); err != nil { // freezes
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	// The sweep's own commit carries all 30 after deleting them.
+	if n, err := s.SweepIdempotencyKeys(context.Background(), clk.Now()); err != nil || n != 30 {
+		t.Fatalf("swept %d, %v; want 30", n, err)
+	}
+	if _, journaled, carried := journalShape(t, s); journaled != 0 || carried != 0 || s.journal.carrying() {
+		t.Fatalf("%d journaled, %d carried, carrying %v; want nothing left", journaled, carried, s.journal.carrying())
+	}
+}
+
+// TestJournalAgesOnTheStoreClock: a reopened journal dates its entries by
+// the store's clock, so the age that freezes it is the store's too.
+func TestJournalAgesOnTheStoreClock(t *testing.T) {
+	clk := &testClock{t: time.Date(2020, 1, 1, 9, 0, 0, 0, time.UTC)} // long before the wall clock
+	path := filepath.Join(t.TempDir(), FileName)
+	opt := Options{SweepInterval: -1, Now: clk.Now}
+	f := newJournalFixture(t, path, opt)
+	f.create(t, 0)
+	if err := f.s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	f.s.Close()
+	s, err := Open(path, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAndCloseAtCleanup(t, s)
+	clk.Add(journalMaxAge)
+	if !s.journal.due(clk.Now()) {
+		t.Fatalf("an entry journaled %v ago is not due to be carried", journalMaxAge)
+	}
 }
