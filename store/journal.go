@@ -80,9 +80,8 @@ type journal struct {
 	carried int         // how many of carry are in the entries bucket
 
 	// The rest belongs to the writer goroutine.
-	now     func() time.Time
 	nextSeq uint64
-	carry   [][32]byte // frozen's keys in order
+	carry   [][32]byte // frozen's keys in order, while it is being carried
 	tx      journalTx  // what the transaction in progress does
 }
 
@@ -98,7 +97,8 @@ type journalTx struct {
 	gone     map[[32]byte]bool   // their keys
 }
 
-// removal is an entry the sweeper deleted from the journal.
+// removal is an entry deleted from the journal: swept, replaced by a new
+// entry of its key, or found expired when carried.
 type removal struct {
 	key [32]byte
 	at  location
@@ -113,7 +113,7 @@ func loadJournal(db *bolt.DB, limit int, now func() time.Time) (*journal, error)
 		limit = journalLimit
 	}
 	// A small journal is carried in a few commits too, not in one.
-	j := &journal{limit: limit, maxAge: journalMaxAge, carryMin: min(journalCarryMin, max(1, limit/8)), now: now, nextSeq: 1}
+	j := &journal{limit: limit, maxAge: journalMaxAge, carryMin: min(journalCarryMin, max(1, limit/8)), nextSeq: 1}
 	var gens []generation
 	var carriedMark []byte
 	err := db.Update(func(tx *bolt.Tx) error {
@@ -151,9 +151,8 @@ func loadJournal(db *bolt.DB, limit int, now func() time.Time) (*journal, error)
 	case 1:
 	case 2:
 		j.frozen = &gens[0]
-		j.carry = sortedKeys(gens[0].seqs)
-		if bytes.Equal(carriedMark, genName(gens[0].name)) {
-			j.carried = len(j.carry)
+		if !bytes.Equal(carriedMark, genName(gens[0].name)) {
+			j.carry = sortedKeys(gens[0].seqs)
 		}
 	default:
 		return nil, fmt.Errorf("idempotency journal: %d generations: %w", len(gens), errCorrupt)
@@ -244,8 +243,8 @@ func (j *journal) committed(now time.Time) {
 		j.frozen = &frozen
 		j.active = generation{name: t.freezeAs, seqs: map[[32]byte]uint64{}}
 		j.carry, j.carried = carry, 0
-	} else {
-		j.carried = t.carried
+	} else if j.carried = t.carried; j.carried == len(j.carry) {
+		j.carry, j.carried = nil, 0 // all carried; the keys are not needed
 	}
 	for _, r := range t.removed {
 		for _, g := range []*generation{&j.active, j.frozen} {
