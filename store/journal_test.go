@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,13 +58,13 @@ func (f journalFixture) create(t *testing.T, i int) *model.Referral {
 
 // reopen checks and closes the fixture's store and opens it again, as a
 // restart would.
-func (f *journalFixture) reopen(t *testing.T, path string) *Store {
+func (f *journalFixture) reopen(t *testing.T, path string, opt Options) *Store {
 	t.Helper()
 	if err := f.s.Check(); err != nil {
 		t.Fatal(err)
 	}
 	f.s.Close()
-	s, err := Open(path, Options{SweepInterval: -1})
+	s, err := Open(path, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +137,7 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 	}
 	f.replaysAll(t, ids)
 
-	again := f.reopen(t, path)
+	again := f.reopen(t, path, Options{SweepInterval: -1})
 	f.replaysAll(t, ids)
 	if n := len(again.journal.active.seqs); n != open || again.journal.carrying() {
 		t.Fatalf("reopened journal holds %d open keys (want %d), carrying again: %v", n, open, again.journal.carrying())
@@ -155,7 +157,11 @@ func TestJournalResumesCarryingAfterARestart(t *testing.T) {
 	if gens, _, carried := journalShape(t, f.s); gens != 2 || carried == 0 || carried >= 100 {
 		t.Fatalf("want a generation half carried; got %d generations, %d carried", gens, carried)
 	}
-	s := f.reopen(t, path)
+	var log bytes.Buffer
+	s := f.reopen(t, path, Options{SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if !strings.Contains(log.String(), "resuming the idempotency journal's move into its tree") || !strings.Contains(log.String(), "entries=100") {
+		t.Fatalf("the restart does not say it resumes carrying: %q", log.String())
+	}
 	if s.journal.frozen == nil || len(s.journal.frozen.seqs) != 100 || len(s.journal.carry) != 100 {
 		t.Fatalf("reopened: frozen %+v, %d to carry", s.journal.frozen, len(s.journal.carry))
 	}
@@ -480,15 +486,7 @@ func TestJournalAgesOnTheStoreClock(t *testing.T) {
 	opt := Options{SweepInterval: -1, Now: clk.Now}
 	f := newJournalFixture(t, path, opt)
 	f.create(t, 0)
-	if err := f.s.Check(); err != nil {
-		t.Fatal(err)
-	}
-	f.s.Close()
-	s, err := Open(path, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAndCloseAtCleanup(t, s)
+	s := f.reopen(t, path, opt)
 	clk.Add(journalMaxAge)
 	if !s.journal.due(clk.Now()) {
 		t.Fatalf("an entry journaled %v ago is not due to be carried", journalMaxAge)

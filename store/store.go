@@ -200,6 +200,10 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if j := s.journal; j.carrying() {
+		// Only after a crash: the commits ahead carry it as they go.
+		s.log.Info("resuming the idempotency journal's move into its tree", "entries", len(j.carry), "open_entries", len(j.active.seqs))
+	}
 	go s.writeLoop()
 	if s.fingerprintKey, err = s.Secret("idempotency-fingerprint"); err != nil {
 		s.Close()
