@@ -375,13 +375,7 @@ func TestJournalBatchRetryKeepsEntriesApart(t *testing.T) {
 	s := f.s
 	f.create(t, 0)
 	put := func(i int) *writeOp {
-		return &writeOp{done: make(chan error, 1), fn: func(tx *bolt.Tx) error {
-			key := idempotencyKey(journalIdem(i))
-			v := make([]byte, idemHeader+1+16)
-			binary.BigEndian.PutUint64(v[32:40], uint64(time.Now().Add(time.Hour).UnixMilli()))
-			v[idemHeader] = snapEvent
-			return s.idemPut(tx, key, v)
-		}}
+		return &writeOp{done: make(chan error, 1), fn: func(tx *bolt.Tx) error { return journalEntry(s, tx, i) }}
 	}
 	broken := &writeOp{done: make(chan error, 1), fn: func(*bolt.Tx) error { return errors.New("disk on fire") }}
 	// The writer goroutine is idle between writes; the last one's answer
@@ -410,6 +404,14 @@ func TestJournalBatchRetryKeepsEntriesApart(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// journalEntry journals an entry for key i that expires in an hour.
+func journalEntry(s *Store, tx *bolt.Tx, i int) error {
+	v := make([]byte, idemHeader+1+16)
+	binary.BigEndian.PutUint64(v[32:40], uint64(time.Now().Add(time.Hour).UnixMilli()))
+	v[idemHeader] = snapEvent
+	return s.idemPut(tx, idempotencyKey(journalIdem(i)), v)
 }
 
 // TestJournalKeyInBothGenerations: a key reused after its window while
@@ -490,5 +492,35 @@ func TestJournalAgesOnTheStoreClock(t *testing.T) {
 	clk.Add(journalMaxAge)
 	if !s.journal.due(clk.Now()) {
 		t.Fatalf("an entry journaled %v ago is not due to be carried", journalMaxAge)
+	}
+}
+
+// TestJournalSettleIsBounded: one sweep round's nudge to the journal
+// stops after 1,024 commits, even with more to carry, so the sweep gets on
+// with its other work.
+func TestJournalSettleIsBounded(t *testing.T) {
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, NoSync: true})
+	s := f.s
+	s.journal.limit, s.journal.carryMin = 2100, 1
+	// Entries straight into the journal, in one commit: the records
+	// they would point at do not matter here.
+	if err := s.update(func(tx *bolt.Tx) error {
+		for i := range 2100 {
+			if err := journalEntry(s, tx, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats().Commits
+	if err := s.settleJournal(); err != nil {
+		t.Fatal(err)
+	}
+	// One commit freezes; each later one, with its single write, carries
+	// two keys: 1,023 carry 2,046 of 2,100.
+	if n := s.Stats().Commits - before; n != 1024 || !s.journal.carrying() || s.journal.carried != 2046 {
+		t.Fatalf("%d commits, carrying %v, %d carried; want 1,024 commits and the carry half done", n, s.journal.carrying(), s.journal.carried)
 	}
 }
