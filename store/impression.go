@@ -36,6 +36,13 @@ func encodeImpressionWithIP(m *model.Impression, ipHash []byte) []byte {
 }
 
 func decodeImpression(key, val []byte) (*model.Impression, error) {
+	m, _, err := decodeImpressionWithIP(key, val)
+	return m, err
+}
+
+// decodeImpressionWithIP also returns the IP hash encodeImpressionWithIP
+// appended, or nil.
+func decodeImpressionWithIP(key, val []byte) (*model.Impression, []byte, error) {
 	d := newDecoder(val)
 	m := &model.Impression{ID: model.FormatID(model.PrefixImpression, [16]byte(key))}
 	m.ProgramID = d.id(model.PrefixProgram)
@@ -48,7 +55,16 @@ func decodeImpression(key, val []byte) (*model.Impression, error) {
 	for n := d.count(); n > 0 && d.err == nil; n-- {
 		m.Flags = append(m.Flags, d.str())
 	}
-	return m, d.err
+	var ipHash []byte
+	if d.err == nil && len(d.b) > 0 {
+		// Read apart, so a tail this code does not know never fails the
+		// record itself.
+		tail := &decoder{b: d.b}
+		if h := tail.bytes(); tail.err == nil && len(h) > 0 {
+			ipHash = h
+		}
+	}
+	return m, ipHash, d.err
 }
 
 func impressionIndexes(m *model.Impression) []indexEntry {

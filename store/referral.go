@@ -325,18 +325,18 @@ func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral
 		// the referral: its user agent, referrer and IP hash go too.
 		impKey := keyOf(model.PrefixImpression, r.ImpressionID)
 		if v := tx.Bucket(bucketImpressions).Get(impKey[:]); v != nil {
-			imp, err := decodeImpression(impKey[:], v)
+			imp, ip, err := decodeImpressionWithIP(impKey[:], v)
 			if err != nil {
 				return err
 			}
-			if ip := ipHashOf(v); ip != nil && imp.PlacementID != nil {
+			if ip != nil && imp.PlacementID != nil {
 				// Repeat detection's entry for that scan holds the hash too.
 				plc := keyOf(model.PrefixPlacement, *imp.PlacementID)
 				if err := tx.Bucket(bucketScanRecent).Delete(cat(plc[:], ip)); err != nil {
 					return err
 				}
 			}
-			if imp.UserAgent != nil || imp.Referrer != nil || hasIPHash(v) {
+			if imp.UserAgent != nil || imp.Referrer != nil || ip != nil {
 				if err := scrubImpression(tx, impKey, imp); err != nil {
 					return err
 				}

@@ -42,11 +42,11 @@ func (s *Store) ScrubOldScans(ctx context.Context, cutoff time.Time) (int, error
 			var last []byte
 			for ; k != nil && bytes.Compare(k, limit[:]) < 0 && n < retentionBatch; k, v = c.Next() {
 				last = bytes.Clone(k)
-				m, err := decodeImpression(k, v)
+				m, ip, err := decodeImpressionWithIP(k, v)
 				if err != nil {
 					return err
 				}
-				if m.UserAgent == nil && m.Referrer == nil && !hasIPHash(v) {
+				if m.UserAgent == nil && m.Referrer == nil && ip == nil {
 					continue
 				}
 				if err := scrubImpression(tx, [16]byte(last), m); err != nil {
@@ -84,27 +84,6 @@ func scrubImpression(tx *bolt.Tx, key [16]byte, m *model.Impression) error {
 		return err
 	}
 	return rewriteEvents(tx, key, val, func(string, []byte) ([]byte, error) { return json.Marshal(m) })
-}
-
-// hasIPHash reports whether an impression value carries the trailing IP
-// hash the scan route adds.
-func hasIPHash(v []byte) bool { return ipHashOf(v) != nil }
-
-// ipHashOf returns the trailing IP hash of an impression value, or nil.
-func ipHashOf(v []byte) []byte {
-	m, err := decodeImpression(make([]byte, 16), v)
-	if err != nil {
-		return nil
-	}
-	n := len(encodeImpression(m))
-	if n >= len(v) {
-		return nil
-	}
-	d := &decoder{b: v[n:]}
-	if h := d.bytes(); d.err == nil && len(h) > 0 {
-		return h
-	}
-	return nil
 }
 
 // pruneScanRecent deletes repeat-detection entries last seen before
