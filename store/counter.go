@@ -102,20 +102,6 @@ func decodeCounts(v []byte) (model.Counts, error) {
 	return c, d.err
 }
 
-// bump applies change to every counter of subj on day. Within a group
-// commit the changes gather in the commit's countBatch; elsewhere (a
-// migration's own transaction) they are written at once.
-func (s *Store) bump(tx *bolt.Tx, subj subject, day uint32, change func(*model.Counts)) error {
-	if s.counts != nil && s.counts.tx == tx {
-		return s.counts.bump(subj, day, change)
-	}
-	b := &countBatch{tx: tx, pending: map[string]*model.Counts{}}
-	if err := b.bump(subj, day, change); err != nil {
-		return err
-	}
-	return b.flush()
-}
-
 // countBatch holds the counters a transaction has changed. The writes of
 // one group commit mostly count towards the same few counters (the day's
 // total, a program's, an ambassador's), so each is read, decoded, encoded
@@ -125,6 +111,8 @@ type countBatch struct {
 	pending map[string]*model.Counts
 }
 
+// bump applies change to every counter of subj on day. Writes reach it as
+// s.counts, which commit sets for the group commit they run in.
 func (b *countBatch) bump(subj subject, day uint32, change func(*model.Counts)) error {
 	for _, k := range subj.keys(day) {
 		c := b.pending[string(k)]
@@ -181,11 +169,11 @@ func referralDay(r *model.Referral) uint32 {
 }
 
 // countStatusChange counts a referral leaving pending, on its signup day.
-func (s *Store) countStatusChange(tx *bolt.Tx, r *model.Referral) error {
+func (s *Store) countStatusChange(r *model.Referral) error {
 	if r.Status == model.ReferralPending {
 		return nil
 	}
-	return s.bump(tx, referralSubject(r), referralDay(r), func(c *model.Counts) {
+	return s.counts.bump(referralSubject(r), referralDay(r), func(c *model.Counts) {
 		switch r.Status {
 		case model.ReferralConverted:
 			c.Conversions++

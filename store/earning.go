@@ -243,7 +243,7 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 			}
 			commission = c
 		}
-		if err := s.bump(tx, subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(now), func(c *model.Counts) {
+		if err := s.counts.bump(subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(now), func(c *model.Counts) {
 			m := c.MoneyFor(e.Currency)
 			m.Earnings++
 			m.Amount += e.Amount
@@ -412,7 +412,7 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 			clawbacks = append(clawbacks, c)
 		}
 		// On the earning's day: refunds and clawbacks belong to its cohort.
-		if err := s.bump(tx, subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(model.IDTime(key)), func(c *model.Counts) {
+		if err := s.counts.bump(subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(model.IDTime(key)), func(c *model.Counts) {
 			c.MoneyFor(e.Currency).Refunded += amount
 			for _, cb := range clawbacks {
 				c.MoneyFor(cb.Currency).Commissions += cb.Amount

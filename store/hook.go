@@ -167,7 +167,7 @@ func (s *Store) recordPluginCommission(tx *bolt.Tx, eventKey [16]byte, r *model.
 		}
 		subj, day = earningSubject(e, ref), dayOf(model.IDTime(keyOf(model.PrefixEarning, e.ID)))
 	}
-	return s.bump(tx, subj, day, func(counts *model.Counts) { counts.MoneyFor(cm.Currency).Commissions += cm.Amount })
+	return s.counts.bump(subj, day, func(counts *model.Counts) { counts.MoneyFor(cm.Currency).Commissions += cm.Amount })
 }
 
 func encodeDeadLetter(dl model.DeadLetter) []byte {

@@ -156,7 +156,7 @@ func (s *Store) putImpression(tx *bolt.Tx, key [16]byte, m *model.Impression, ip
 	if err := putIndexes(tx, key, impressionIndexes(m)...); err != nil {
 		return err
 	}
-	if err := s.bump(tx, subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(now), func(c *model.Counts) {
+	if err := s.counts.bump(subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(now), func(c *model.Counts) {
 		countImpression(c, m)
 	}); err != nil {
 		return err

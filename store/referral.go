@@ -153,7 +153,7 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 		if err := putIndexes(tx, key, append(fixed, byStatus...)...); err != nil {
 			return nil, err
 		}
-		if err := s.bump(tx, referralSubject(r), dayOf(now), func(c *model.Counts) {
+		if err := s.counts.bump(referralSubject(r), dayOf(now), func(c *model.Counts) {
 			c.Referrals++
 			if len(r.Flags) > 0 {
 				c.FlaggedReferrals++
@@ -385,7 +385,7 @@ func (s *Store) putReferralChange(tx *bolt.Tx, now time.Time, before, r *model.R
 	if err := putIndexes(tx, key, newIdx...); err != nil {
 		return err
 	}
-	if err := s.countStatusChange(tx, r); err != nil {
+	if err := s.countStatusChange(r); err != nil {
 		return err
 	}
 	return s.appendEvent(tx, now, model.EventReferralStatusChanged, key, struct {
