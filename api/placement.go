@@ -232,11 +232,9 @@ func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprou
 	} else if _, ok := poster.Papers[in.Paper]; !ok {
 		fe.Add("paper", model.FInvalidValue, "must be a4 or letter")
 	}
-	if in.CTA == "" {
+	// The call to action is text like the label, and follows its rules.
+	if model.CheckText(&fe, "cta", &in.CTA, model.MaxLabelLen, false); in.CTA == "" {
 		in.CTA = "Scan to join"
-	}
-	if len(in.CTA) > model.MaxLabelLen {
-		fe.Add("cta", model.FTooLong, "must be at most %d characters", model.MaxLabelLen)
 	}
 	if err := fe.Err(); err != nil {
 		return err

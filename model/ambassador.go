@@ -41,10 +41,10 @@ type AmbassadorCreate struct {
 // problems.
 func (c *AmbassadorCreate) Validate() FieldErrors {
 	var fe FieldErrors
-	checkText(&fe, "first_name", &c.FirstName, MaxNameLen, true)
-	checkText(&fe, "last_name", &c.LastName, MaxNameLen, true)
+	CheckText(&fe, "first_name", &c.FirstName, MaxNameLen, true)
+	CheckText(&fe, "last_name", &c.LastName, MaxNameLen, true)
 	checkEmail(&fe, "email", &c.Email, true)
-	checkText(&fe, "school", &c.School, MaxLabelLen, false)
+	CheckText(&fe, "school", &c.School, MaxLabelLen, false)
 	if c.Status == "" {
 		c.Status = AmbassadorActive
 	} else if !c.Status.Valid() {
@@ -70,16 +70,16 @@ type AmbassadorUpdate struct {
 func (u *AmbassadorUpdate) Validate() FieldErrors {
 	var fe FieldErrors
 	if u.FirstName != nil {
-		checkText(&fe, "first_name", u.FirstName, MaxNameLen, true)
+		CheckText(&fe, "first_name", u.FirstName, MaxNameLen, true)
 	}
 	if u.LastName != nil {
-		checkText(&fe, "last_name", u.LastName, MaxNameLen, true)
+		CheckText(&fe, "last_name", u.LastName, MaxNameLen, true)
 	}
 	if u.Email != nil {
 		checkEmail(&fe, "email", u.Email, true)
 	}
 	if u.School != nil {
-		checkText(&fe, "school", u.School, MaxLabelLen, false)
+		CheckText(&fe, "school", u.School, MaxLabelLen, false)
 	}
 	if u.Status != nil && !u.Status.Valid() {
 		fe.Add("status", FInvalidValue, "must be active or paused")

@@ -53,7 +53,7 @@ type APIKeyCreate struct {
 // Validate normalizes c in place and returns its problems.
 func (c *APIKeyCreate) Validate() FieldErrors {
 	var fe FieldErrors
-	checkText(&fe, "name", &c.Name, MaxLabelLen, true)
+	CheckText(&fe, "name", &c.Name, MaxLabelLen, true)
 	if !c.Scope.Valid() {
 		fe.Add("scope", FInvalidValue, "must be read, write or admin")
 	}

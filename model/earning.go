@@ -72,7 +72,7 @@ func (c *EarningCreate) Validate() FieldErrors {
 	} else if !ValidCurrency(c.Currency) {
 		fe.Add("currency", FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
 	}
-	checkText(&fe, "external_id", &c.ExternalID, MaxLabelLen, false)
+	CheckText(&fe, "external_id", &c.ExternalID, MaxLabelLen, false)
 	checkMetadata(&fe, "metadata", c.Metadata)
 	return fe
 }
@@ -250,7 +250,7 @@ func (c *PayoutCreate) Validate() FieldErrors {
 	if !ValidCurrency(c.Currency) {
 		fe.Add("currency", FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
 	}
-	checkText(&fe, "external_reference", &c.ExternalReference, MaxLabelLen, true)
+	CheckText(&fe, "external_reference", &c.ExternalReference, MaxLabelLen, true)
 	return fe
 }
 

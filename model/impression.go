@@ -40,8 +40,8 @@ func (c *ImpressionCreate) Validate() FieldErrors {
 		checkID(&fe, "program_id", PrefixProgram, c.ProgramID, true)
 		checkID(&fe, "ambassador_id", PrefixAmbassador, c.AmbassadorID, true)
 	}
-	checkText(&fe, "user_agent", &c.UserAgent, MaxUserAgentLen, false)
-	checkText(&fe, "referrer", &c.Referrer, MaxURLLen, false)
+	CheckText(&fe, "user_agent", &c.UserAgent, MaxUserAgentLen, false)
+	CheckText(&fe, "referrer", &c.Referrer, MaxURLLen, false)
 	checkMetadata(&fe, "metadata", c.Metadata)
 	return fe
 }

@@ -33,7 +33,7 @@ type Location struct {
 }
 
 func (l *Location) check(fe *FieldErrors) {
-	checkText(fe, "location.address", &l.Address, MaxLabelLen, false)
+	CheckText(fe, "location.address", &l.Address, MaxLabelLen, false)
 	if l.Latitude != nil && (math.IsNaN(*l.Latitude) || *l.Latitude < -90 || *l.Latitude > 90) {
 		fe.Add("location.latitude", FInvalidValue, "must be from -90 to 90")
 	}
@@ -78,7 +78,7 @@ func (c *PlacementCreate) Validate() FieldErrors {
 	var fe FieldErrors
 	checkID(&fe, "program_id", PrefixProgram, c.ProgramID, true)
 	checkID(&fe, "ambassador_id", PrefixAmbassador, c.AmbassadorID, true)
-	checkText(&fe, "label", &c.Label, MaxLabelLen, false)
+	CheckText(&fe, "label", &c.Label, MaxLabelLen, false)
 	if c.Location != nil {
 		c.Location.check(&fe)
 	}
@@ -101,7 +101,7 @@ type PlacementUpdate struct {
 func (u *PlacementUpdate) Validate() FieldErrors {
 	var fe FieldErrors
 	if u.Label != nil {
-		checkText(&fe, "label", u.Label, MaxLabelLen, false)
+		CheckText(&fe, "label", u.Label, MaxLabelLen, false)
 	}
 	if u.Location != nil {
 		u.Location.check(&fe)

@@ -138,7 +138,7 @@ const MaxHoldDays = 365
 // Validate normalizes c in place and returns its problems.
 func (c *ProgramCreate) Validate() FieldErrors {
 	var fe FieldErrors
-	checkText(&fe, "name", &c.Name, MaxLabelLen, true)
+	CheckText(&fe, "name", &c.Name, MaxLabelLen, true)
 	checkURL(&fe, "landing_url", &c.LandingURL, true)
 	if c.Commission != nil {
 		c.Commission.check(&fe, "commission")
@@ -168,7 +168,7 @@ type ProgramUpdate struct {
 func (u *ProgramUpdate) Validate() FieldErrors {
 	var fe FieldErrors
 	if u.Name != nil {
-		checkText(&fe, "name", u.Name, MaxLabelLen, true)
+		CheckText(&fe, "name", u.Name, MaxLabelLen, true)
 	}
 	if u.LandingURL != nil {
 		checkURL(&fe, "landing_url", u.LandingURL, true)

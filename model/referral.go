@@ -81,8 +81,8 @@ type ReferralCreate struct {
 func (c *ReferralCreate) Validate() FieldErrors {
 	var fe FieldErrors
 	checkID(&fe, "impression_id", PrefixImpression, c.ImpressionID, true)
-	checkText(&fe, "first_name", &c.FirstName, MaxNameLen, true)
-	checkText(&fe, "last_name", &c.LastName, MaxNameLen, true)
+	CheckText(&fe, "first_name", &c.FirstName, MaxNameLen, true)
+	CheckText(&fe, "last_name", &c.LastName, MaxNameLen, true)
 	checkEmail(&fe, "email", &c.Email, true)
 	checkURL(&fe, "profile_picture_url", &c.ProfilePictureURL, false)
 	checkMetadata(&fe, "metadata", c.Metadata)

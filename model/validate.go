@@ -21,10 +21,10 @@ const (
 	MaxIdempotencyLen = 255
 )
 
-// checkText trims *s and checks it has 1..max characters (runes) and no
+// CheckText trims *s and checks it has 1..max characters (runes) and no
 // control characters. An empty value is reported as required when required
 // is set, and accepted otherwise.
-func checkText(fe *FieldErrors, field string, s *string, max int, required bool) {
+func CheckText(fe *FieldErrors, field string, s *string, max int, required bool) {
 	*s = strings.TrimSpace(*s)
 	n := utf8.RuneCountInString(*s)
 	switch {
