@@ -22,8 +22,7 @@ var (
 	// bucketScanRecent holds placement ‖ IP hash → time of the last scan,
 	// to tell a repeat scan from a new visitor.
 	bucketScanRecent = []byte("scan_recent")
-	placementBuckets = [][]byte{bucketPlacementsByCode, bucketPlacementsByProgram, bucketPlacementsByAmbassador, bucketScanRecent,
-		bucketPlacementBatches}
+	placementBuckets = [][]byte{bucketPlacementsByCode, bucketPlacementsByProgram, bucketPlacementsByAmbassador, bucketScanRecent}
 )
 
 func encodePlacement(p *model.Placement) []byte {
@@ -123,14 +122,10 @@ func (s *Store) CreatePlacement(ctx context.Context, in model.PlacementCreate, i
 	return fromSnapshot(snap, replayed, err, decodePlacement)
 }
 
-// bucketPlacementBatches records the placements each CreatePlacements
-// call made (batch key → their keys), so that its idempotency key replays
-// the same placements.
-var bucketPlacementBatches = []byte("placement_batches")
-
 // CreatePlacements implements model.PlacementService: n placements like in,
 // made in one transaction under one idempotency key. A replay returns the
-// same placements, as they are now.
+// same placements, as they are now: the idempotency entry keeps their
+// keys, under a key of the batch's own.
 func (s *Store) CreatePlacements(ctx context.Context, in model.PlacementCreate, n int, idem model.Idempotency) ([]*model.Placement, bool, error) {
 	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
 		if err := placementOwnersExist(tx, in); err != nil {
@@ -144,11 +139,7 @@ func (s *Store) CreatePlacements(ctx context.Context, in model.PlacementCreate, 
 			}
 			keys = append(keys, key[:]...)
 		}
-		batch := s.ids.New(now)
-		if err := tx.Bucket(bucketPlacementBatches).Put(batch[:], keys); err != nil {
-			return nil, err
-		}
-		return snapshot(batch, keys), nil
+		return snapshot(s.ids.New(now), keys), nil
 	})
 	if err != nil {
 		return nil, false, err
