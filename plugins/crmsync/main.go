@@ -76,10 +76,9 @@ func loadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	switch {
-	case !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://"):
+	case !isHTTPURL(c.URL):
 		return c, fmt.Errorf("%s: url must be an http or https URL", path)
-	case c.EraseURL != "" && (!strings.HasPrefix(c.EraseURL, "http://") && !strings.HasPrefix(c.EraseURL, "https://") ||
-		!strings.Contains(c.EraseURL, "{id}")):
+	case c.EraseURL != "" && (!isHTTPURL(c.EraseURL) || !strings.Contains(c.EraseURL, "{id}")):
 		return c, fmt.Errorf("%s: erase_url must be an http or https URL with {id} where the referral ID goes", path)
 	case len(c.Fields) == 0:
 		return c, fmt.Errorf("%s: fields must map at least one CRM field", path)
@@ -89,6 +88,10 @@ func loadConfig(path string) (Config, error) {
 		return c, fmt.Errorf("%s: auth_header needs auth_env, the variable holding the credential", path)
 	}
 	return c, nil
+}
+
+func isHTTPURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
 type crmsync struct {
@@ -129,11 +132,17 @@ func (s *crmsync) Describe(context.Context) (hooks.Description, error) {
 	return hooks.Description{Name: "crmsync", Version: version, Events: events}, nil
 }
 
-// body maps a referral.created payload to the CRM's fields.
+// body maps a referral.created payload to the CRM's fields, or returns
+// nil for a referral erased since (the event now carries the anonymised
+// record): a late delivery, say a retried dead letter, must not bring the
+// contact back.
 func (s *crmsync) body(data []byte) ([]byte, error) {
 	var ref map[string]any
 	if err := json.Unmarshal(data, &ref); err != nil {
 		return nil, fmt.Errorf("referral.created payload: %w", err)
+	}
+	if ref["erased_at"] != nil {
+		return nil, nil
 	}
 	meta, _ := ref["metadata"].(map[string]any)
 	out := map[string]any{}
@@ -166,17 +175,8 @@ type request struct {
 func (s *crmsync) requestFor(e hooks.Event) (*request, error) {
 	switch {
 	case e.Type == hooks.EventReferralCreated:
-		var ref struct {
-			ErasedAt *string `json:"erased_at"`
-		}
-		if json.Unmarshal(e.Data, &ref) == nil && ref.ErasedAt != nil {
-			// Erased since (the event now carries the anonymised record):
-			// a late delivery, say a retried dead letter, must not bring
-			// the contact back.
-			return nil, nil
-		}
 		body, err := s.body(e.Data)
-		if err != nil {
+		if err != nil || body == nil {
 			return nil, err
 		}
 		return &request{"POST", s.cfg.URL, body, "contact"}, nil
