@@ -88,20 +88,19 @@ func benchGrow(fx *benchFixture, st *store.Store, clients int, duration time.Dur
 		if err != nil {
 			return fail(err)
 		}
-		if st != nil {
-			if after := st.Stats(); after.Commits > before.Commits {
-				cp.PagesPerCommit = float64(after.PageWrites-before.PageWrites) / float64(after.Commits-before.Commits)
-			}
-		}
 		made = target
 		cp.Referrals = made
 		if st != nil {
+			after := st.Stats()
+			if after.Commits > before.Commits {
+				cp.PagesPerCommit = float64(after.PageWrites-before.PageWrites) / float64(after.Commits-before.Commits)
+			}
+			cp.FileBytesPerReferral = float64(after.FileSize) / float64(made)
 			fx.trim()
 			runtime.GC()
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			cp.HeapBytes = ms.HeapAlloc
-			cp.FileBytesPerReferral = float64(st.Stats().FileSize) / float64(made)
 		}
 		if cp.Reads, err = timeReads(fx); err != nil {
 			return fail(err)
