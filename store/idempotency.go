@@ -116,15 +116,11 @@ func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Tim
 // an expired entry that the sweeper has not reached yet.
 func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time, snap []byte) error {
 	key := idempotencyKey(idem)
-	expiry := tx.Bucket(bucketIdempotencyExpiry)
 	if old := s.idemGet(tx, key); len(old) >= idemHeader {
 		// The old entry has expired (Store.create replays a live one), so
 		// nothing of it is kept: not its expiry, not the way back from its
 		// record, and no copy in the journal or the tree.
-		if err := expiry.Delete(cat(old[32:40], key[:])); err != nil {
-			return err
-		}
-		if err := unlinkSnapshot(tx, old); err != nil {
+		if err := dropIdempotent(tx, key[:], old); err != nil {
 			return err
 		}
 		if err := s.idemDelete(tx, key, func([]byte) bool { return true }); err != nil {
@@ -152,7 +148,7 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 	if err := s.idemPut(tx, key, v); err != nil {
 		return err
 	}
-	return expiry.Put(cat(exp, key[:]), empty)
+	return tx.Bucket(bucketIdempotencyExpiry).Put(cat(exp, key[:]), empty)
 }
 
 // bucketIdempotencyByRecord maps a record key to the idempotency entry
