@@ -16,7 +16,7 @@ import (
 // from the records, then reads the funnel and leaderboard from them.
 func TestCountersMatchARecount(t *testing.T) {
 	start := time.Date(2026, 11, 1, 23, 0, 0, 0, time.UTC)
-	clk := &clock{t: start}
+	clk := &store.TestClock{T: start}
 	s := MustOpenStore(t, store.Options{Now: clk.Now, SweepInterval: -1})
 	ctx := context.Background()
 	must := func(err error) {

@@ -182,7 +182,7 @@ func TestJournalResumesCarryingAfterARestart(t *testing.T) {
 func TestJournalDropsExpiredEntries(t *testing.T) {
 	for _, how := range []string{"swept", "carried"} {
 		t.Run(how, func(t *testing.T) {
-			clk := &testClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+			clk := &TestClock{T: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 			f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
 			for i := range 20 {
 				f.create(t, i)
@@ -299,7 +299,7 @@ func keepInline(t *testing.T, s *Store, rKey [16]byte, entryKey [32]byte) {
 // window replaces every copy of its old entry, so an old inline snapshot
 // of another person cannot outlive the reuse in the journal.
 func TestJournalReuseOfAnExpiredKeyLeavesNoCopy(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	clk := &TestClock{T: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
 	s := f.s
 	first := f.create(t, 0)
@@ -418,7 +418,7 @@ func journalEntry(s *Store, tx *bolt.Tx, i int) error {
 // its old entry waits in the frozen generation is carried with its new
 // entry, never the old one; the other, expired, entries are dropped.
 func TestJournalKeyInBothGenerations(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	clk := &TestClock{T: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
 	s := f.s
 	s.journal.limit, s.journal.carryMin = 40, 1
@@ -460,7 +460,7 @@ func TestJournalKeyInBothGenerations(t *testing.T) {
 // TestJournalSweepWhileCarrying: a sweep that deletes frozen entries in
 // the very commit that carries them leaves them out of the carry.
 func TestJournalSweepWhileCarrying(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	clk := &TestClock{T: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
 	s := f.s
 	s.journal.limit, s.journal.carryMin = 30, 30
@@ -483,7 +483,7 @@ func TestJournalSweepWhileCarrying(t *testing.T) {
 // TestJournalAgesOnTheStoreClock: a reopened journal dates its entries by
 // the store's clock, so the age that freezes it is the store's too.
 func TestJournalAgesOnTheStoreClock(t *testing.T) {
-	clk := &testClock{t: time.Date(2020, 1, 1, 9, 0, 0, 0, time.UTC)} // long before the wall clock
+	clk := &TestClock{T: time.Date(2020, 1, 1, 9, 0, 0, 0, time.UTC)} // long before the wall clock
 	path := filepath.Join(t.TempDir(), FileName)
 	opt := Options{SweepInterval: -1, Now: clk.Now}
 	f := newJournalFixture(t, path, opt)

@@ -42,16 +42,18 @@ func checkAndCloseAtCleanup(t *testing.T, s *Store) {
 	})
 }
 
-type testClock struct {
+// TestClock is a clock that only moves when told to, for the store's
+// tests inside the package and out (store_test).
+type TestClock struct {
 	mu sync.Mutex
-	t  time.Time
+	T  time.Time
 }
 
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
+func (c *TestClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.T }
+func (c *TestClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	c.T = c.T.Add(d)
 }
 
 func scanRecentEntries(t *testing.T, s *Store) int {
@@ -91,7 +93,7 @@ func scanFrom(t *testing.T, s *Store, n int) {
 // entries that lie side by side, where bbolt's Next after Delete would
 // skip every other one.
 func TestPruneScanRecentDeletesEveryExpiredEntry(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	s := openTestStore(t, Options{Now: clk.Now, SweepInterval: -1})
 	scanFrom(t, s, 300)
 	clk.Add(72 * time.Hour)
@@ -107,7 +109,7 @@ func TestPruneScanRecentDeletesEveryExpiredEntry(t *testing.T) {
 // TestRepeatScanEntriesArePrunedWithoutRetention: with no scan retention
 // the sweeper scrubs nothing, but still forgets old repeat-scan entries.
 func TestRepeatScanEntriesArePrunedWithoutRetention(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	s := openTestStore(t, Options{Now: clk.Now, SweepInterval: -1})
 	scanFrom(t, s, 10)
 	clk.Add(72 * time.Hour)

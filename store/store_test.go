@@ -15,19 +15,6 @@ import (
 	"github.com/referrald/referrald/store"
 )
 
-// clock is a test clock that only moves when told to.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // MustOpenStore opens a store in a temp dir and, at cleanup, closes it and
 // runs bbolt's consistency check over the file.
 func MustOpenStore(tb testing.TB, opt store.Options) *store.Store {
@@ -124,7 +111,7 @@ func asError(err error, me **model.Error) bool {
 }
 
 func TestIdempotency(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	clk := &store.TestClock{T: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	s := MustOpenStore(t, store.Options{Now: clk.Now, IdempotencyWindow: time.Hour, SweepInterval: -1})
 	ctx := context.Background()
 	f := mustFixture(t, s, "ada@example.com")
@@ -161,7 +148,7 @@ func TestIdempotency(t *testing.T) {
 }
 
 func TestIdempotencyExpiredButNotSweptCreatesAnew(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	clk := &store.TestClock{T: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	s := MustOpenStore(t, store.Options{Now: clk.Now, IdempotencyWindow: time.Minute, SweepInterval: -1})
 	ctx := context.Background()
 	f := mustFixture(t, s, "ada@example.com")
@@ -439,7 +426,7 @@ func TestSparseFilterPagesAreBounded(t *testing.T) {
 // A clock that steps back must not put new events behind older ones: a
 // hook cursor past them would never deliver them.
 func TestEventsStayOrderedWhenTheClockStepsBack(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	clk := &store.TestClock{T: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	s := MustOpenStore(t, store.Options{Now: clk.Now, SweepInterval: -1})
 	ctx := context.Background()
 	f := mustFixture(t, s, "ada@example.com")
