@@ -32,6 +32,7 @@ type Config struct {
 	DataDir     string            `yaml:"data_dir"`
 	AdminToken  string            `yaml:"admin_token"`
 	Idempotency IdempotencyConfig `yaml:"idempotency"`
+	Store       StoreConfig       `yaml:"store"`
 	Limits      LimitsConfig      `yaml:"limits"`
 	RateLimits  RateLimitsConfig  `yaml:"rate_limits"`
 	Metrics     MetricsConfig     `yaml:"metrics"`
@@ -87,9 +88,14 @@ type PluginConfig struct {
 // IdempotencyConfig tunes idempotency keys.
 type IdempotencyConfig struct {
 	Window time.Duration `yaml:"window"`
-	// JournalEntries is how many new entries the store keeps in its
-	// append-ordered journal before moving them into their tree in key
-	// order: more means fewer page writes per entry and more memory.
+}
+
+// StoreConfig tunes the store.
+type StoreConfig struct {
+	// JournalEntries is how many new entries each of the store's
+	// append-ordered journals (idempotency entries, the email index)
+	// keeps before moving them into their tree in key order: more means
+	// fewer page writes per entry and more memory.
 	JournalEntries int `yaml:"journal_entries"`
 }
 
@@ -133,7 +139,8 @@ func defaultConfig() Config {
 	return Config{
 		Listen:      "127.0.0.1:8080",
 		DataDir:     "./data",
-		Idempotency: IdempotencyConfig{Window: 24 * time.Hour, JournalEntries: 1 << 16},
+		Idempotency: IdempotencyConfig{Window: 24 * time.Hour},
+		Store:       StoreConfig{JournalEntries: 1 << 16},
 		Limits:      LimitsConfig{MaxBodyBytes: 64 << 10},
 		RateLimits: RateLimitsConfig{
 			PerKey: BucketConfig{Rate: 1000, Burst: 2000},
@@ -380,8 +387,8 @@ func (c *Config) Validate() error {
 	if c.Idempotency.Window < time.Minute {
 		return &configError{"idempotency.window", "must be at least 1m"}
 	}
-	if c.Idempotency.JournalEntries < 16 || c.Idempotency.JournalEntries > 1<<20 {
-		return &configError{"idempotency.journal_entries", "must be from 16 to 1048576"}
+	if c.Store.JournalEntries < 16 || c.Store.JournalEntries > 1<<20 {
+		return &configError{"store.journal_entries", "must be from 16 to 1048576"}
 	}
 	if c.Limits.MaxBodyBytes < 1<<10 || c.Limits.MaxBodyBytes > 1<<20 {
 		return &configError{"limits.max_body_bytes", "must be from 1024 to 1048576"}

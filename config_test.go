@@ -98,18 +98,18 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(path, []byte("listen: 127.0.0.1:1111\nrate_limits:\n  per_key:\n    rate: 5\n    burst: 7\nlog:\n  format: json\n"), 0o600)
 	env := map[string]string{
-		"REFERRALD_LISTEN":                      "127.0.0.1:2222",
-		"REFERRALD_RATE_LIMITS_PER_KEY_BURST":   "9",
-		"REFERRALD_IDEMPOTENCY_WINDOW":          "1h",
-		"REFERRALD_IDEMPOTENCY_JOURNAL_ENTRIES": "4096",
-		"REFERRALD_DATA_DIR":                    "/var/lib/referrald",
+		"REFERRALD_LISTEN":                    "127.0.0.1:2222",
+		"REFERRALD_RATE_LIMITS_PER_KEY_BURST": "9",
+		"REFERRALD_IDEMPOTENCY_WINDOW":        "1h",
+		"REFERRALD_STORE_JOURNAL_ENTRIES":     "4096",
+		"REFERRALD_DATA_DIR":                  "/var/lib/referrald",
 	}
 	cfg, err := loadConfig(path, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:2222" || cfg.RateLimits.PerKey.Rate != 5 || cfg.RateLimits.PerKey.Burst != 9 ||
-		cfg.Log.Format != "json" || cfg.Idempotency.Window != time.Hour || cfg.Idempotency.JournalEntries != 4096 || cfg.DataDir != "/var/lib/referrald" {
+		cfg.Log.Format != "json" || cfg.Idempotency.Window != time.Hour || cfg.Store.JournalEntries != 4096 || cfg.DataDir != "/var/lib/referrald" {
 		t.Fatalf("got %+v", cfg)
 	}
 	env["REFERRALD_RATE_LIMITS_PER_IP_RATE"] = "fast"

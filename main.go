@@ -163,7 +163,7 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 	// every commit from the first: the pointer is filled in once it exists.
 	var hookHost atomic.Pointer[host.Host]
 	st, err := store.Open(cfg.StorePath(), store.Options{
-		IdempotencyWindow: cfg.Idempotency.Window, IdempotencyJournal: cfg.Idempotency.JournalEntries, Logger: log, ScanRetention: cfg.Privacy.ScanRetention,
+		IdempotencyWindow: cfg.Idempotency.Window, JournalEntries: cfg.Store.JournalEntries, Logger: log, ScanRetention: cfg.Privacy.ScanRetention,
 		OnCommit: func(writes int, d time.Duration) {
 			m.StoreCommit(writes, d)
 			if h := hookHost.Load(); h != nil {

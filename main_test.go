@@ -174,9 +174,9 @@ type acked struct {
 }
 
 // carryingJournal reports whether the store file of a stopped server has
-// an idempotency journal generation that is frozen (an older one beside
-// the open one) and not yet all carried into the idempotency tree.
-func carryingJournal(t *testing.T, dataDir string) bool {
+// a generation of the journal in bucket root that is frozen (an older one
+// beside the open one) and not yet all carried into the bucket tree.
+func carryingJournal(t *testing.T, dataDir, root, tree string) bool {
 	t.Helper()
 	db, err := bolt.Open(filepath.Join(dataDir, store.FileName), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
@@ -185,14 +185,13 @@ func carryingJournal(t *testing.T, dataDir string) bool {
 	defer db.Close()
 	uncarried := 0
 	db.View(func(tx *bolt.Tx) error {
-		root, tree := tx.Bucket([]byte("idempotency_journal")), tx.Bucket([]byte("idempotency"))
-		if root == nil || root.Stats().BucketN < 3 { // root and two generations
+		gens, carried := tx.Bucket([]byte(root)), tx.Bucket([]byte(tree)).Cursor()
+		if gens == nil || gens.Stats().BucketN < 3 { // root and two generations
 			return nil
 		}
-		c := root.Cursor()
-		k, _ := c.First() // the older generation
-		return root.Bucket(k).ForEach(func(_, v []byte) error {
-			if tree.Get(v[:32]) == nil {
+		k, _ := gens.Cursor().First() // the older generation
+		return gens.Bucket(k).ForEach(func(_, v []byte) error {
+			if k, _ := carried.Seek(v[:32]); !bytes.Equal(k, v[:32]) {
 				uncarried++
 			}
 			return nil
@@ -213,9 +212,9 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 	// The load outruns the default per-key limit; a 429 would only muddle
 	// what is being checked.
 	unlimited := []string{"REFERRALD_RATE_LIMITS_PER_KEY_RATE=1000000", "REFERRALD_RATE_LIMITS_PER_KEY_BURST=1000000",
-		// A small idempotency journal is frozen and carried many times
-		// over the run, so kills land in the middle of carrying too.
-		"REFERRALD_IDEMPOTENCY_JOURNAL_ENTRIES=64"}
+		// Small journals are frozen and carried many times over the run,
+		// so kills land in the middle of carrying too.
+		"REFERRALD_STORE_JOURNAL_ENTRIES=64"}
 	srv := startServer(t, dataDir, unlimited...)
 	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "Crash", "landing_url": "https://example.com"})
 	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
@@ -223,7 +222,9 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 
 	const cycles, clients = 20, 16
 	var all []acked
-	midCarry := 0 // kills that left a journal generation being carried
+	// Kills that left a journal generation being carried, by journal.
+	journals := map[string]string{"idempotency_journal": "idempotency", "referrals_by_email_journal": "referrals_by_email"}
+	midCarry := map[string]int{}
 	for cycle := range cycles {
 		if cycle > 0 {
 			srv = startServer(t, dataDir, unlimited...)
@@ -268,14 +269,18 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 			t.Fatalf("cycle %d: server died after %d acknowledgements, before the kill at %d:\n%s", cycle, len(got), killAfter, srv.log())
 		}
 		all = append(all, got...)
-		if carryingJournal(t, dataDir) {
-			midCarry++
+		for root, tree := range journals {
+			if carryingJournal(t, dataDir, root, tree) {
+				midCarry[root]++
+			}
 		}
 	}
-	if midCarry == 0 {
-		t.Fatalf("no kill in %d landed while the idempotency journal was being carried", cycles)
+	for root := range journals {
+		if midCarry[root] == 0 {
+			t.Fatalf("no kill in %d landed while %s was being carried", cycles, root)
+		}
 	}
-	t.Logf("%d of %d kills landed while the idempotency journal was being carried", midCarry, cycles)
+	t.Logf("of %d kills, these landed while a journal was being carried: %v", cycles, midCarry)
 
 	srv = startServer(t, dataDir, unlimited...)
 	for _, a := range all {
@@ -288,6 +293,13 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 		status, h, b, err := call(context.Background(), "POST", srv.url+"/v1/referrals", body, nil)
 		if err != nil || status != 201 || h.Get("Idempotent-Replayed") != "true" || !bytes.Contains(b, []byte(a.id)) {
 			t.Fatalf("replay of %s: got %d %v %s %v, want the acknowledged referral", a.key, status, h, b, err)
+		}
+		// The email index, journaled too, lists it under its email alone.
+		status, _, b, err = call(context.Background(), "GET", srv.url+"/v1/referrals?email="+a.key+"@example.com", nil, nil)
+		var byEmail struct{ Data []struct{ ID string } }
+		json.Unmarshal(b, &byEmail)
+		if err != nil || status != 200 || len(byEmail.Data) != 1 || byEmail.Data[0].ID != a.id {
+			t.Fatalf("referrals of %s@example.com: got %d %s %v, want %s alone", a.key, status, b, err, a.id)
 		}
 	}
 	// No idempotency key made two referrals, not even a key whose request

@@ -87,7 +87,7 @@ func (s *Store) keyedFingerprint(idem model.Idempotency) []byte {
 // there is none or it has expired, or idempotency_key_reused if the key was
 // used for a different request.
 func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time) ([]byte, error) {
-	v := s.idemGet(tx, idempotencyKey(idem))
+	v := s.idemJournal.get(tx, idempotencyKey(idem))
 	if len(v) < idemHeader || entryExpired(v, now) {
 		return nil, nil
 	}
@@ -116,14 +116,14 @@ func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Tim
 // an expired entry that the sweeper has not reached yet.
 func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time, snap []byte) error {
 	key := idempotencyKey(idem)
-	if old := s.idemGet(tx, key); len(old) >= idemHeader {
+	if old := s.idemJournal.get(tx, key); len(old) >= idemHeader {
 		// The old entry has expired (Store.create replays a live one), so
 		// nothing of it is kept: not its expiry, not the way back from its
 		// record, and no copy in the journal or the tree.
 		if err := dropIdempotent(tx, key[:], old); err != nil {
 			return err
 		}
-		if err := s.idemDelete(tx, key, func([]byte) bool { return true }); err != nil {
+		if err := s.idemJournal.delete(tx, key, func([]byte) bool { return true }); err != nil {
 			return err
 		}
 	}
@@ -145,7 +145,7 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 			return err
 		}
 	}
-	if err := s.idemPut(tx, key, v); err != nil {
+	if err := s.idemJournal.put(tx, key, v); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketIdempotencyExpiry).Put(cat(exp, key[:]), empty)
@@ -163,7 +163,7 @@ func (s *Store) rewriteSnapshot(tx *bolt.Tx, key [16]byte, val []byte) error {
 	if len(entryKey) != 32 {
 		return nil
 	}
-	return s.idemRewrite(tx, [32]byte(entryKey), func(old []byte) []byte {
+	return s.idemJournal.rewrite(tx, [32]byte(entryKey), func(old []byte) []byte {
 		if rec, ok := inlineSnapshotKey(old); !ok || !bytes.Equal(rec, key[:]) {
 			return nil // swept, or reused for another record since
 		}
@@ -192,13 +192,13 @@ func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, e
 					break
 				}
 				key := [32]byte(k[8:])
-				if v := s.idemGet(tx, key); len(v) >= idemHeader && bytes.Equal(v[32:40], k[:8]) {
+				if v := s.idemJournal.get(tx, key); len(v) >= idemHeader && bytes.Equal(v[32:40], k[:8]) {
 					if err := unlinkSnapshot(tx, v); err != nil {
 						return err
 					}
 				}
 				exp := k[:8]
-				if err := s.idemDelete(tx, key, func(v []byte) bool { return bytes.Equal(v[32:40], exp) }); err != nil {
+				if err := s.idemJournal.delete(tx, key, func(v []byte) bool { return bytes.Equal(v[32:40], exp) }); err != nil {
 					return err
 				}
 				if err := c.Delete(); err != nil {
@@ -236,13 +236,24 @@ func (s *Store) sweepLoop(every time.Duration) {
 	}
 }
 
-// settleJournal commits until the journal has nothing left to freeze or
-// carry, for quiet stores: busy ones carry as they write. It stops after
-// enough commits to carry two generations (or 1,024), because under
+// settleJournals commits until the journals have nothing left to freeze
+// or carry, for quiet stores: busy ones carry as they write. It stops
+// after enough commits to carry two generations (or 1,024), because under
 // steady load there is always more, and the sweep has other work.
-func (s *Store) settleJournal() error {
-	j := s.journal
-	for n := min(1024, 2*(j.limit/j.carryMin+2)); n > 0 && j.due(s.now()); n-- {
+func (s *Store) settleJournals() error {
+	n := 0
+	for _, j := range s.journals() {
+		n = max(n, min(1024, 2*(j.limit/j.carryMin+2)))
+	}
+	due := func() bool {
+		for _, j := range s.journals() {
+			if j.due(s.now()) {
+				return true
+			}
+		}
+		return false
+	}
+	for ; n > 0 && due(); n-- {
 		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
 			return err
 		}
@@ -250,12 +261,12 @@ func (s *Store) settleJournal() error {
 	return nil
 }
 
-// sweep is one round of the sweeper: the idempotency journal and expired
+// sweep is one round of the sweeper: the journals and expired
 // idempotency keys, then scan data past its retention (or, without one,
 // old repeat-scan entries).
 func (s *Store) sweep() {
-	if err := s.settleJournal(); err != nil && !isModelError(err) {
-		s.log.Error("carrying the idempotency journal failed", "err", err)
+	if err := s.settleJournals(); err != nil && !isModelError(err) {
+		s.log.Error("carrying the journals into their trees failed", "err", err)
 	}
 	n, err := s.SweepIdempotencyKeys(context.Background(), s.now())
 	switch {

@@ -24,7 +24,7 @@ func TestIdempotencyEntriesKeepAKeyedFingerprint(t *testing.T) {
 	}
 	var stored []byte
 	s.view(func(tx *bolt.Tx) error {
-		stored = bytes.Clone(s.idemGet(tx, idempotencyKey(idem))[:32])
+		stored = bytes.Clone(s.idemJournal.get(tx, idempotencyKey(idem))[:32])
 		return nil
 	})
 	if bytes.Equal(stored, idem.Fingerprint[:]) || !bytes.Equal(stored, s.keyedFingerprint(idem)) {
@@ -32,7 +32,7 @@ func TestIdempotencyEntriesKeepAKeyedFingerprint(t *testing.T) {
 	}
 	// As written before: the bare fingerprint.
 	err = s.update(func(tx *bolt.Tx) error {
-		return s.idemRewrite(tx, idempotencyKey(idem), func(old []byte) []byte {
+		return s.idemJournal.rewrite(tx, idempotencyKey(idem), func(old []byte) []byte {
 			v := bytes.Clone(old)
 			copy(v, idem.Fingerprint[:])
 			return v

@@ -11,46 +11,77 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The idempotency journal.
+// Journals: the idempotency entries and the email index.
 //
-// An idempotency entry is keyed by a hash, so putting it straight into the
-// entries bucket dirties a leaf chosen at random: a commit of 64 creates
-// wrote 64 such leaves, spread over the file, and their fsync was about a
-// third of the commit (BENCHMARKS.md). New entries go to a journal
-// instead, a bucket keyed by sequence number, whose appends share a page,
-// and a map in memory finds them by key. When the journal holds
-// journalLimit entries, or its oldest is journalMaxAge old, it is frozen
-// and a fresh one started; from then on every commit carries a slice of
-// the frozen entries, in key order, into the entries bucket, where
+// Both are keyed by a hash, so putting an entry straight into its tree
+// dirties a leaf chosen at random: a commit of 64 creates wrote 64 such
+// leaves of each, spread over the file, and with the branch pages above
+// them they were most of what the commit wrote (BENCHMARKS.md). New entries
+// go to a journal instead, a bucket keyed by sequence number, whose appends
+// share a page, and a map in memory finds them by key. When the journal
+// holds journalLimit entries, or its oldest is journalMaxAge old, it is
+// frozen and a fresh one started; from then on every commit carries a
+// slice of the frozen entries, in key order, into the tree, where
 // neighbouring keys share a leaf, so a leaf is written once for many
-// entries. The carried generation stays, bucket and map, until the next
-// one is frozen, and is dropped whole then.
+// entries. The carried generation stays, bucket and map, until the next one
+// is frozen, and is dropped whole then.
 //
 // Every entry is on disk in the transaction that made it, as before; the
-// map only says where to look. Lookups try the journal's generations,
-// newest first, then the entries bucket. A reader whose snapshot predates
-// an entry the map points to does not find it there and falls through.
-// Keeping a carried generation until the next freeze means a reader finds
-// every entry its snapshot holds, unless it pauses for a whole generation
-// between beginning and looking, or looks in the instant between a commit
-// and its entries reaching the map. A miss costs little: Store.create
-// looks again in the writer before it creates anything.
+// map only says where to look. A reader whose snapshot predates an entry
+// the map points to does not find it there.
 //
-// Layout: bucket idempotency_journal holds one bucket per generation (at
-// most two: the active one and the frozen one), named by the first
-// sequence number it holds (8 bytes, big endian). Each maps sequence (8)
-// → entry key (32) ‖ entry value. Open reads the generations back into
-// memory; if two are left and the older one is not marked as all carried
+// The idempotency lookup (get) tries the journal's generations, newest
+// first, then the tree. It can miss an entry its snapshot holds if it
+// pauses for a whole generation between beginning and looking, or looks in
+// the instant between a commit and its entries reaching the map; a miss
+// costs little, since Store.create looks again in the writer before it
+// creates anything. A list by prefix (keysUnder, for the email index)
+// misses nothing: it reads whole any generation its snapshot holds that
+// memory no longer (or not yet) knows, and the active one's entries past
+// the last the map has taken in.
+//
+// Layout: a journal's root bucket holds one bucket per generation (at most
+// two: the active one and the frozen one), named by the first sequence
+// number it holds (8 bytes, big endian). Each maps sequence (8) → entry
+// key (32) ‖ entry value. Open reads the generations back into memory; if
+// two are left and the older one is not marked as all carried
 // (keyCarried), its carrying starts again from its first key, which is
 // harmless, since it puts the values already there.
 
-var bucketIdempotencyJournal = []byte("idempotency_journal")
+var (
+	bucketIdempotencyJournal = []byte("idempotency_journal")
+	bucketEmailJournal       = []byte("referrals_by_email_journal")
+)
+
+// journalKind says what a journal holds and where it carries its entries.
+type journalKind struct {
+	what     string // names it in errors and logs
+	root     []byte // the bucket of its generations
+	tree     []byte // the bucket its entries are carried into
+	valueMin int    // the least length of an entry's value
+	// byPrefix keeps each generation's keys by their first 16 bytes too,
+	// for keysUnder.
+	byPrefix bool
+	// expired, when set, reports a value due to be dropped when carried,
+	// with drop deleting what points at it.
+	expired func(val []byte, now time.Time) bool
+	drop    func(tx *bolt.Tx, key, val []byte) error
+}
+
+var (
+	idempotencyJournal = journalKind{what: "idempotency journal", root: bucketIdempotencyJournal,
+		tree: bucketIdempotency, valueMin: idemHeader, expired: entryExpired, drop: dropIdempotent}
+	// The email index's entries are keys alone: email hash (16) ‖
+	// referral key (16).
+	emailJournal = journalKind{what: "email index journal", root: bucketEmailJournal,
+		tree: bucketReferralsByEmail, byPrefix: true}
+)
 
 const (
 	// journalLimit is the default bound on a generation's entries; the
 	// active and the frozen generation's maps take about 75 bytes an
-	// entry together. The larger it is, the more entries share a leaf
-	// when carried.
+	// entry together (about 140 with the map by prefix). The larger it
+	// is, the more entries share a leaf when carried.
 	journalLimit = 1 << 16
 	// journalMaxAge bounds how long an entry waits in the journal, so a
 	// quiet store carries its entries too.
@@ -64,20 +95,57 @@ const (
 type generation struct {
 	name   uint64
 	seqs   map[[32]byte]uint64
-	oldest time.Time // when its first entry was committed
+	under  map[[16]byte][]uint64 // byPrefix only: the sequences of each prefix's keys
+	oldest time.Time             // when its first entry was committed
+}
+
+func newGeneration(name uint64, byPrefix bool) generation {
+	g := generation{name: name, seqs: map[[32]byte]uint64{}}
+	if byPrefix {
+		g.under = map[[16]byte][]uint64{}
+	}
+	return g
+}
+
+func (g *generation) add(key [32]byte, seq uint64) {
+	g.seqs[key] = seq
+	if g.under != nil {
+		p := [16]byte(key[:16])
+		g.under[p] = append(g.under[p], seq)
+	}
+}
+
+// remove forgets key's entry if it is the one at seq.
+func (g *generation) remove(key [32]byte, seq uint64) {
+	if s, ok := g.seqs[key]; !ok || s != seq {
+		return
+	}
+	delete(g.seqs, key)
+	if g.under != nil {
+		p := [16]byte(key[:16])
+		if rest := slices.DeleteFunc(g.under[p], func(s uint64) bool { return s == seq }); len(rest) > 0 {
+			g.under[p] = rest
+		} else {
+			delete(g.under, p)
+		}
+	}
 }
 
 type journal struct {
+	kind     *journalKind
 	limit    int
 	maxAge   time.Duration
 	carryMin int
 
-	// mu guards active and frozen, which readers consult; only the
-	// writer goroutine changes them, and only after a commit.
+	// mu guards active, frozen and published, which readers consult;
+	// only the writer goroutine changes them, and only after a commit.
 	mu      sync.RWMutex
 	active  generation
 	frozen  *generation // being carried, or carried; nil before the first freeze
-	carried int         // how many of carry are in the entries bucket
+	carried int         // how many of carry are in the tree
+	// published is the sequence number after the last entry the maps
+	// have taken in.
+	published uint64
 
 	// The rest belongs to the writer goroutine.
 	nextSeq uint64
@@ -98,7 +166,7 @@ type journalTx struct {
 }
 
 // removal is an entry deleted from the journal: swept, replaced by a new
-// entry of its key, or found expired when carried.
+// entry of its key, erased, or found expired when carried.
 type removal struct {
 	key [32]byte
 	at  location
@@ -108,29 +176,29 @@ func genName(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 
 // loadJournal reads the journal's generations back into memory, starting
 // the first one on a store that has none.
-func loadJournal(db *bolt.DB, limit int, now func() time.Time) (*journal, error) {
+func loadJournal(db *bolt.DB, kind *journalKind, limit int, now func() time.Time) (*journal, error) {
 	if limit <= 0 {
 		limit = journalLimit
 	}
 	// A small journal is carried in a few commits too, not in one.
-	j := &journal{limit: limit, maxAge: journalMaxAge, carryMin: min(journalCarryMin, max(1, limit/8)), nextSeq: 1}
+	j := &journal{kind: kind, limit: limit, maxAge: journalMaxAge, carryMin: min(journalCarryMin, max(1, limit/8)), nextSeq: 1}
 	var gens []generation
 	var carriedMark []byte
 	err := db.Update(func(tx *bolt.Tx) error {
-		root := tx.Bucket(bucketIdempotencyJournal)
+		root := tx.Bucket(kind.root)
 		carriedMark = bytes.Clone(root.Get(keyCarried))
 		err := root.ForEachBucket(func(name []byte) error {
 			if len(name) != 8 {
-				return fmt.Errorf("idempotency journal: bucket %x: %w", name, errCorrupt)
+				return fmt.Errorf("%s: bucket %x: %w", kind.what, name, errCorrupt)
 			}
-			g := generation{name: binary.BigEndian.Uint64(name), seqs: map[[32]byte]uint64{}}
+			g := newGeneration(binary.BigEndian.Uint64(name), kind.byPrefix)
 			j.nextSeq = max(j.nextSeq, g.name)
 			err := root.Bucket(name).ForEach(func(k, v []byte) error {
-				if len(k) != 8 || len(v) < 32+idemHeader {
-					return fmt.Errorf("idempotency journal: entry %x: %w", k, errCorrupt)
+				if len(k) != 8 || len(v) < 32+kind.valueMin {
+					return fmt.Errorf("%s: entry %x: %w", kind.what, k, errCorrupt)
 				}
 				seq := binary.BigEndian.Uint64(k)
-				g.seqs[[32]byte(v[:32])] = seq
+				g.add([32]byte(v[:32]), seq)
 				j.nextSeq = max(j.nextSeq, seq+1)
 				return nil
 			})
@@ -141,7 +209,7 @@ func loadJournal(db *bolt.DB, limit int, now func() time.Time) (*journal, error)
 			return err
 		}
 		_, err = root.CreateBucket(genName(j.nextSeq))
-		gens = append(gens, generation{name: j.nextSeq, seqs: map[[32]byte]uint64{}})
+		gens = append(gens, newGeneration(j.nextSeq, kind.byPrefix))
 		return err
 	})
 	if err != nil {
@@ -155,9 +223,10 @@ func loadJournal(db *bolt.DB, limit int, now func() time.Time) (*journal, error)
 			j.carry = sortedKeys(gens[0].seqs)
 		}
 	default:
-		return nil, fmt.Errorf("idempotency journal: %d generations: %w", len(gens), errCorrupt)
+		return nil, fmt.Errorf("%s: %d generations: %w", kind.what, len(gens), errCorrupt)
 	}
 	j.active = gens[len(gens)-1]
+	j.published = j.nextSeq
 	if len(j.active.seqs) > 0 {
 		// When the entries came is not kept; counting from now delays
 		// the next freeze by at most maxAge.
@@ -189,7 +258,7 @@ func (j *journal) begin(tx *bolt.Tx, now time.Time) error {
 	if j.carrying() || !j.freezeDue(now) {
 		return nil
 	}
-	root := tx.Bucket(bucketIdempotencyJournal)
+	root := tx.Bucket(j.kind.root)
 	if j.frozen != nil {
 		if err := root.DeleteBucket(genName(j.frozen.name)); err != nil {
 			return err
@@ -241,15 +310,15 @@ func (j *journal) committed(now time.Time) {
 	if t.freezeAs != 0 {
 		frozen := j.active
 		j.frozen = &frozen
-		j.active = generation{name: t.freezeAs, seqs: map[[32]byte]uint64{}}
+		j.active = newGeneration(t.freezeAs, j.kind.byPrefix)
 		j.carry, j.carried = carry, 0
 	} else if j.carried = t.carried; j.carried == len(j.carry) {
 		j.carry, j.carried = nil, 0 // all carried; the keys are not needed
 	}
 	for _, r := range t.removed {
 		for _, g := range []*generation{&j.active, j.frozen} {
-			if g != nil && g.name == r.at.gen && g.seqs[r.key] == r.at.seq {
-				delete(g.seqs, r.key)
+			if g != nil && g.name == r.at.gen {
+				g.remove(r.key, r.at.seq)
 			}
 		}
 	}
@@ -257,8 +326,9 @@ func (j *journal) committed(now time.Time) {
 		j.active.oldest = now
 	}
 	for k, seq := range t.pending {
-		j.active.seqs[k] = seq
+		j.active.add(k, seq)
 	}
+	j.published = j.nextSeq
 }
 
 // rolledBack forgets the transaction's effect. A transaction that failed
@@ -296,13 +366,12 @@ func (j *journal) locate(tx *bolt.Tx, key [32]byte) []location {
 	return locs
 }
 
-// idemDelete deletes the journal's entries of key whose value match
-// accepts, and the entries bucket's.
-func (s *Store) idemDelete(tx *bolt.Tx, key [32]byte, match func(v []byte) bool) error {
-	j := s.journal
-	root := tx.Bucket(bucketIdempotencyJournal)
+// delete deletes the journal's entries of key whose value match accepts,
+// and the tree's.
+func (j *journal) delete(tx *bolt.Tx, key [32]byte, match func(v []byte) bool) error {
+	root := tx.Bucket(j.kind.root)
 	for _, l := range j.locate(tx, key) {
-		if g, v := journalValue(root, l, key); v != nil && match(v) {
+		if g, v := j.value(root, l, key); v != nil && match(v) {
 			if err := g.Delete(genName(l.seq)); err != nil {
 				return err
 			}
@@ -314,40 +383,39 @@ func (s *Store) idemDelete(tx *bolt.Tx, key [32]byte, match func(v []byte) bool)
 			}
 		}
 	}
-	return tx.Bucket(bucketIdempotency).Delete(key[:])
+	return tx.Bucket(j.kind.tree).Delete(key[:])
 }
 
-// journalValue returns the value the journal keeps at l for key, if tx
-// can see it.
-func journalValue(root *bolt.Bucket, l location, key [32]byte) (*bolt.Bucket, []byte) {
+// value returns the value the journal keeps at l for key, if tx can see
+// it.
+func (j *journal) value(root *bolt.Bucket, l location, key [32]byte) (*bolt.Bucket, []byte) {
 	g := root.Bucket(genName(l.gen))
 	if g == nil {
 		return nil, nil
 	}
 	v := g.Get(genName(l.seq))
-	if len(v) < 32+idemHeader || !bytes.Equal(v[:32], key[:]) {
+	if len(v) < 32+j.kind.valueMin || !bytes.Equal(v[:32], key[:]) {
 		return g, nil
 	}
 	return g, v[32:]
 }
 
-// idemGet returns the newest entry value of key that tx can see.
-func (s *Store) idemGet(tx *bolt.Tx, key [32]byte) []byte {
-	root := tx.Bucket(bucketIdempotencyJournal)
-	for _, l := range s.journal.locate(tx, key) {
-		if _, v := journalValue(root, l, key); v != nil {
+// get returns the newest value of key that tx can see.
+func (j *journal) get(tx *bolt.Tx, key [32]byte) []byte {
+	root := tx.Bucket(j.kind.root)
+	for _, l := range j.locate(tx, key) {
+		if _, v := j.value(root, l, key); v != nil {
 			return v
 		}
 	}
-	return tx.Bucket(bucketIdempotency).Get(key[:])
+	return tx.Bucket(j.kind.tree).Get(key[:])
 }
 
-// idemPut journals val as key's entry.
-func (s *Store) idemPut(tx *bolt.Tx, key [32]byte, val []byte) error {
-	j := s.journal
-	g := tx.Bucket(bucketIdempotencyJournal).Bucket(genName(j.writing()))
+// put journals val as key's entry.
+func (j *journal) put(tx *bolt.Tx, key [32]byte, val []byte) error {
+	g := tx.Bucket(j.kind.root).Bucket(genName(j.writing()))
 	if g == nil {
-		return fmt.Errorf("idempotency journal: generation %d: %w", j.writing(), errCorrupt)
+		return fmt.Errorf("%s: generation %d: %w", j.kind.what, j.writing(), errCorrupt)
 	}
 	g.FillPercent = appendFillPercent
 	seq := j.nextSeq
@@ -359,13 +427,13 @@ func (s *Store) idemPut(tx *bolt.Tx, key [32]byte, val []byte) error {
 	return nil
 }
 
-// idemRewrite replaces each stored value of key (in the journal and in
-// the entries bucket) for which edit returns a new one, so that no older
-// copy survives to be carried back over it.
-func (s *Store) idemRewrite(tx *bolt.Tx, key [32]byte, edit func(old []byte) []byte) error {
-	root := tx.Bucket(bucketIdempotencyJournal)
-	for _, l := range s.journal.locate(tx, key) {
-		if g, v := journalValue(root, l, key); v != nil {
+// rewrite replaces each stored value of key (in the journal and in the
+// tree) for which edit returns a new one, so that no older copy survives
+// to be carried back over it.
+func (j *journal) rewrite(tx *bolt.Tx, key [32]byte, edit func(old []byte) []byte) error {
+	root := tx.Bucket(j.kind.root)
+	for _, l := range j.locate(tx, key) {
+		if g, v := j.value(root, l, key); v != nil {
 			if nv := edit(v); nv != nil {
 				if err := g.Put(genName(l.seq), cat(key[:], nv)); err != nil {
 					return err
@@ -373,51 +441,93 @@ func (s *Store) idemRewrite(tx *bolt.Tx, key [32]byte, edit func(old []byte) []b
 			}
 		}
 	}
-	entries := tx.Bucket(bucketIdempotency)
-	if v := entries.Get(key[:]); v != nil {
+	tree := tx.Bucket(j.kind.tree)
+	if v := tree.Get(key[:]); v != nil {
 		if nv := edit(v); nv != nil {
-			return entries.Put(bytes.Clone(key[:]), nv)
+			return tree.Put(bytes.Clone(key[:]), nv)
 		}
 	}
 	return nil
 }
 
-// carryJournal moves the next slice of the frozen generation, in key
-// order, into the entries bucket, at least twice writes entries. An entry
-// that has expired meanwhile is dropped as the sweeper would; one a newer
-// entry has replaced stays behind, since the newer one is carried later.
-func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
-	j := s.journal
+// keysUnder returns the key of every journal entry under prefix that tx
+// can see, in no order. A carried generation's entries are in the tree
+// too.
+func (j *journal) keysUnder(tx *bolt.Tx, prefix [16]byte) ([][32]byte, error) {
+	root := tx.Bucket(j.kind.root)
+	var keys [][32]byte
+	take := func(v []byte) {
+		if len(v) >= 32 && bytes.Equal(v[:16], prefix[:]) {
+			keys = append(keys, [32]byte(v[:32]))
+		}
+	}
+	j.mu.RLock()
+	defer j.mu.RUnlock()
+	err := root.ForEachBucket(func(name []byte) error {
+		b := root.Bucket(name)
+		var g *generation
+		switch n := binary.BigEndian.Uint64(name); {
+		case n == j.active.name:
+			g = &j.active
+		case j.frozen != nil && n == j.frozen.name:
+			g = j.frozen
+		default:
+			// Dropped from memory since tx began, or begun by tx or by a
+			// commit memory has not taken in yet: read it whole.
+			return b.ForEach(func(_, v []byte) error { take(v); return nil })
+		}
+		for _, seq := range g.under[prefix] {
+			take(b.Get(genName(seq)))
+		}
+		if g == &j.active {
+			// Committed after the map was last brought up to date, or
+			// put by tx itself.
+			c := b.Cursor()
+			for k, v := c.Seek(genName(j.published)); k != nil; k, v = c.Next() {
+				take(v)
+			}
+		}
+		return nil
+	})
+	return keys, err
+}
+
+// carryOn moves the next slice of the frozen generation, in key order,
+// into the tree, at least twice writes entries. An entry that has expired
+// meanwhile is dropped as the sweeper would; one a newer entry has
+// replaced stays behind, since the newer one is carried later.
+func (j *journal) carryOn(tx *bolt.Tx, writes int, now time.Time) error {
 	if !j.carrying() {
 		return nil
 	}
-	root := tx.Bucket(bucketIdempotencyJournal)
+	root := tx.Bucket(j.kind.root)
 	g := root.Bucket(genName(j.frozen.name))
 	if g == nil {
-		return fmt.Errorf("idempotency journal: generation %d: %w", j.frozen.name, errCorrupt)
+		return fmt.Errorf("%s: generation %d: %w", j.kind.what, j.frozen.name, errCorrupt)
 	}
-	entries := tx.Bucket(bucketIdempotency)
+	tree := tx.Bucket(j.kind.tree)
 	end := min(len(j.carry), j.carried+max(j.carryMin, 2*writes))
-	// A newer entry of a key deletes the frozen one (putIdempotent), so
-	// every frozen entry still there is its key's latest.
+	// A newer entry of a key deletes the frozen one (putIdempotent; an
+	// email entry's key is never put twice), so every frozen entry still
+	// there is its key's latest.
 	for _, key := range j.carry[j.carried:end] {
 		seq, ok := j.frozen.seqs[key]
 		if !ok || j.tx.gone[key] {
-			continue // swept or replaced
+			continue // deleted
 		}
 		v := g.Get(genName(seq))
-		if len(v) < 32+idemHeader {
-			return fmt.Errorf("idempotency journal: entry %d: %w", seq, errCorrupt)
+		if len(v) < 32+j.kind.valueMin {
+			return fmt.Errorf("%s: entry %d: %w", j.kind.what, seq, errCorrupt)
 		}
 		// Copied: a remap at commit would move the page.
 		val := bytes.Clone(v[32:])
-		if entryExpired(val, now) {
+		if j.kind.expired != nil && j.kind.expired(val, now) {
 			// Dropped from the generation too: nothing points at it
 			// any more, so neither sweeping nor erasure would find it.
-			if err := dropIdempotent(tx, key[:], val); err != nil {
+			if err := j.kind.drop(tx, key[:], val); err != nil {
 				return err
 			}
-			if err := entries.Delete(key[:]); err != nil {
+			if err := tree.Delete(key[:]); err != nil {
 				return err
 			}
 			if err := g.Delete(genName(seq)); err != nil {
@@ -427,7 +537,7 @@ func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
 			j.tx.gone[key] = true
 			continue
 		}
-		if err := entries.Put(bytes.Clone(key[:]), val); err != nil {
+		if err := tree.Put(bytes.Clone(key[:]), val); err != nil {
 			return err
 		}
 	}
@@ -439,6 +549,6 @@ func (s *Store) carryJournal(tx *bolt.Tx, writes int, now time.Time) error {
 	return nil
 }
 
-// keyCarried, in the journal's root bucket, names the frozen generation
-// once all of it is carried.
+// keyCarried, in a journal's root bucket, names the frozen generation once
+// all of it is carried.
 var keyCarried = []byte("carried")

@@ -89,18 +89,25 @@ func (f journalFixture) replaysAll(t *testing.T, ids []string) {
 	}
 }
 
-// journalShape counts the journal's generations and entries and the
-// entries bucket's entries, as committed.
+// journalShape counts the idempotency journal's generations and entries
+// and the entries bucket's entries, as committed.
 func journalShape(t *testing.T, s *Store) (gens, journaled, carried int) {
 	t.Helper()
+	return shapeOf(t, s, &idempotencyJournal)
+}
+
+// shapeOf counts a journal's generations and entries and its tree's
+// entries, as committed.
+func shapeOf(t *testing.T, s *Store, kind *journalKind) (gens, journaled, carried int) {
+	t.Helper()
 	s.view(func(tx *bolt.Tx) error {
-		root := tx.Bucket(bucketIdempotencyJournal)
+		root := tx.Bucket(kind.root)
 		root.ForEachBucket(func(name []byte) error {
 			gens++
 			journaled += root.Bucket(name).Stats().KeyN
 			return nil
 		})
-		carried = tx.Bucket(bucketIdempotency).Stats().KeyN
+		carried = tx.Bucket(kind.tree).Stats().KeyN
 		return nil
 	})
 	return gens, journaled, carried
@@ -112,7 +119,7 @@ func journalShape(t *testing.T, s *Store) (gens, journaled, carried int) {
 func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	f := newJournalFixture(t, path, Options{SweepInterval: -1})
-	f.s.journal.limit, f.s.journal.carryMin = 40, 8
+	f.s.idemJournal.limit, f.s.idemJournal.carryMin = 40, 8
 	var ids []string
 	sawCarrying := false
 	for i := range 300 {
@@ -126,11 +133,11 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 	}
 	f.replaysAll(t, ids)
 
-	if err := f.s.settleJournal(); err != nil {
+	if err := f.s.settleJournals(); err != nil {
 		t.Fatal(err)
 	}
 	// Once settled, every key is in the tree but the open generation's.
-	j := f.s.journal
+	j := f.s.idemJournal
 	open := len(j.active.seqs)
 	if _, _, carried := journalShape(t, f.s); j.carrying() || open >= j.limit || carried+open != 300 {
 		t.Fatalf("settled: carrying %v, %d open, %d carried", j.carrying(), open, carried)
@@ -139,8 +146,8 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 
 	again := f.reopen(t, path, Options{SweepInterval: -1})
 	f.replaysAll(t, ids)
-	if n := len(again.journal.active.seqs); n != open || again.journal.carrying() {
-		t.Fatalf("reopened journal holds %d open keys (want %d), carrying again: %v", n, open, again.journal.carrying())
+	if n := len(again.idemJournal.active.seqs); n != open || again.idemJournal.carrying() {
+		t.Fatalf("reopened journal holds %d open keys (want %d), carrying again: %v", n, open, again.idemJournal.carrying())
 	}
 }
 
@@ -149,7 +156,7 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 func TestJournalResumesCarryingAfterARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	f := newJournalFixture(t, path, Options{SweepInterval: -1})
-	f.s.journal.limit, f.s.journal.carryMin = 100, 1
+	f.s.idemJournal.limit, f.s.idemJournal.carryMin = 100, 1
 	var ids []string
 	for i := range 110 {
 		ids = append(ids, f.create(t, i).ID)
@@ -159,18 +166,18 @@ func TestJournalResumesCarryingAfterARestart(t *testing.T) {
 	}
 	var log bytes.Buffer
 	s := f.reopen(t, path, Options{SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(&log, nil))})
-	if !strings.Contains(log.String(), "resuming the idempotency journal's move into its tree") || !strings.Contains(log.String(), "entries=100") {
+	if !strings.Contains(log.String(), "resuming a journal's move into its tree") || !strings.Contains(log.String(), `journal="idempotency journal" entries=100`) {
 		t.Fatalf("the restart does not say it resumes carrying: %q", log.String())
 	}
-	if s.journal.frozen == nil || len(s.journal.frozen.seqs) != 100 || len(s.journal.carry) != 100 {
-		t.Fatalf("reopened: frozen %+v, %d to carry", s.journal.frozen, len(s.journal.carry))
+	if s.idemJournal.frozen == nil || len(s.idemJournal.frozen.seqs) != 100 || len(s.idemJournal.carry) != 100 {
+		t.Fatalf("reopened: frozen %+v, %d to carry", s.idemJournal.frozen, len(s.idemJournal.carry))
 	}
 	f.replaysAll(t, ids)
-	if err := s.settleJournal(); err != nil {
+	if err := s.settleJournals(); err != nil {
 		t.Fatal(err)
 	}
 	// The carried generation stays until the next freeze.
-	if gens, journaled, carried := journalShape(t, s); gens != 2 || journaled != 110 || carried != 100 || s.journal.carrying() {
+	if gens, journaled, carried := journalShape(t, s); gens != 2 || journaled != 110 || carried != 100 || s.idemJournal.carrying() {
 		t.Fatalf("settled: %d generations, %d journaled, %d carried", gens, journaled, carried)
 	}
 	f.replaysAll(t, ids)
@@ -196,7 +203,7 @@ func TestJournalDropsExpiredEntries(t *testing.T) {
 				}
 			case "carried":
 				clk.Add(journalMaxAge)
-				if err := f.s.settleJournal(); err != nil {
+				if err := f.s.settleJournals(); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -209,8 +216,8 @@ func TestJournalDropsExpiredEntries(t *testing.T) {
 				}
 				return nil
 			})
-			if len(f.s.journal.active.seqs) != 0 {
-				t.Fatalf("the journal's map still holds %d keys", len(f.s.journal.active.seqs))
+			if len(f.s.idemJournal.active.seqs) != 0 {
+				t.Fatalf("the journal's map still holds %d keys", len(f.s.idemJournal.active.seqs))
 			}
 			// The keys are free again.
 			f.create(t, 3)
@@ -238,7 +245,7 @@ func TestJournalRewriteReachesEveryCopy(t *testing.T) {
 		}
 	}
 	keepInline(t, s, rKey, entryKey)
-	s.journal.limit, s.journal.carryMin = 1, 1
+	s.idemJournal.limit, s.idemJournal.carryMin = 1, 1
 	for range 2 { // freeze, then carry the first key
 		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
 			t.Fatal(err)
@@ -285,8 +292,8 @@ func keepInline(t *testing.T, s *Store, rKey [16]byte, entryKey [32]byte) {
 		if err := tx.Bucket(bucketIdempotencyByRecord).Put(rKey[:], entryKey[:]); err != nil {
 			return err
 		}
-		l := s.journal.locate(tx, entryKey)[0]
-		g, old := journalValue(tx.Bucket(bucketIdempotencyJournal), l, entryKey)
+		l := s.idemJournal.locate(tx, entryKey)[0]
+		g, old := s.idemJournal.value(tx.Bucket(bucketIdempotencyJournal), l, entryKey)
 		inline := append(append(bytes.Clone(old[:idemHeader]), snapInline), snapshot(rKey, val)...)
 		return g.Put(genName(l.seq), cat(entryKey[:], inline))
 	})
@@ -340,7 +347,7 @@ func TestJournalReuseOfAnExpiredKeyLeavesNoCopy(t *testing.T) {
 func TestJournalReaderKeepsItsSnapshot(t *testing.T) {
 	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
 	s := f.s
-	s.journal.limit, s.journal.carryMin = 20, 4
+	s.idemJournal.limit, s.idemJournal.carryMin = 20, 4
 	for i := range 20 {
 		f.create(t, i)
 	}
@@ -352,10 +359,10 @@ func TestJournalReaderKeepsItsSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if err := s.settleJournal(); err != nil {
+	if err := s.settleJournals(); err != nil {
 		t.Fatal(err)
 	}
-	if s.journal.carrying() {
+	if s.idemJournal.carrying() {
 		t.Fatal("not settled")
 	}
 	for i := range 20 {
@@ -398,7 +405,7 @@ func TestJournalBatchRetryKeepsEntriesApart(t *testing.T) {
 			if n := seen[idempotencyKey(journalIdem(i))]; n != 1 {
 				t.Errorf("key %d is journaled %d times, want once", i, n)
 			}
-			if s.idemGet(tx, idempotencyKey(journalIdem(i))) == nil {
+			if s.idemJournal.get(tx, idempotencyKey(journalIdem(i))) == nil {
 				t.Errorf("key %d is not found", i)
 			}
 		}
@@ -411,7 +418,7 @@ func journalEntry(s *Store, tx *bolt.Tx, i int) error {
 	v := make([]byte, idemHeader+1+16)
 	binary.BigEndian.PutUint64(v[32:40], uint64(time.Now().Add(time.Hour).UnixMilli()))
 	v[idemHeader] = snapEvent
-	return s.idemPut(tx, idempotencyKey(journalIdem(i)), v)
+	return s.idemJournal.put(tx, idempotencyKey(journalIdem(i)), v)
 }
 
 // TestJournalKeyInBothGenerations: a key reused after its window while
@@ -421,7 +428,7 @@ func TestJournalKeyInBothGenerations(t *testing.T) {
 	clk := &TestClock{T: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
 	s := f.s
-	s.journal.limit, s.journal.carryMin = 40, 1
+	s.idemJournal.limit, s.idemJournal.carryMin = 40, 1
 	for i := range 40 {
 		f.create(t, i)
 	}
@@ -434,15 +441,15 @@ func TestJournalKeyInBothGenerations(t *testing.T) {
 	if err != nil || replayed {
 		t.Fatalf("reuse: %v replayed=%v", err, replayed)
 	}
-	if err := s.settleJournal(); err != nil {
+	if err := s.settleJournals(); err != nil {
 		t.Fatal(err)
 	}
-	s.journal.limit = 1 // so the new entry is frozen and carried too
-	if err := s.settleJournal(); err != nil {
+	s.idemJournal.limit = 1 // so the new entry is frozen and carried too
+	if err := s.settleJournals(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, carried := journalShape(t, s); s.journal.carrying() || len(s.journal.active.seqs) != 0 || carried != 1 {
-		t.Fatalf("not settled: %d open, %d carried", len(s.journal.active.seqs), carried)
+	if _, _, carried := journalShape(t, s); s.idemJournal.carrying() || len(s.idemJournal.active.seqs) != 0 || carried != 1 {
+		t.Fatalf("not settled: %d open, %d carried", len(s.idemJournal.active.seqs), carried)
 	}
 	r, replayed, err := s.CreateReferral(context.Background(), in, journalIdem(7))
 	if err != nil || !replayed || r.ID != again.ID {
@@ -463,7 +470,7 @@ func TestJournalSweepWhileCarrying(t *testing.T) {
 	clk := &TestClock{T: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
 	s := f.s
-	s.journal.limit, s.journal.carryMin = 30, 30
+	s.idemJournal.limit, s.idemJournal.carryMin = 30, 30
 	for i := range 30 {
 		f.create(t, i)
 	}
@@ -475,8 +482,8 @@ func TestJournalSweepWhileCarrying(t *testing.T) {
 	if n, err := s.SweepIdempotencyKeys(context.Background(), clk.Now()); err != nil || n != 30 {
 		t.Fatalf("swept %d, %v; want 30", n, err)
 	}
-	if _, journaled, carried := journalShape(t, s); journaled != 0 || carried != 0 || s.journal.carrying() {
-		t.Fatalf("%d journaled, %d carried, carrying %v; want nothing left", journaled, carried, s.journal.carrying())
+	if _, journaled, carried := journalShape(t, s); journaled != 0 || carried != 0 || s.idemJournal.carrying() {
+		t.Fatalf("%d journaled, %d carried, carrying %v; want nothing left", journaled, carried, s.idemJournal.carrying())
 	}
 }
 
@@ -490,7 +497,7 @@ func TestJournalAgesOnTheStoreClock(t *testing.T) {
 	f.create(t, 0)
 	s := f.reopen(t, path, opt)
 	clk.Add(journalMaxAge)
-	if !s.journal.due(clk.Now()) {
+	if !s.idemJournal.due(clk.Now()) {
 		t.Fatalf("an entry journaled %v ago is not due to be carried", journalMaxAge)
 	}
 }
@@ -501,7 +508,7 @@ func TestJournalAgesOnTheStoreClock(t *testing.T) {
 func TestJournalSettleIsBounded(t *testing.T) {
 	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, NoSync: true})
 	s := f.s
-	s.journal.limit, s.journal.carryMin = 2100, 1
+	s.idemJournal.limit, s.idemJournal.carryMin = 2100, 1
 	// Entries straight into the journal, in one commit: the records
 	// they would point at do not matter here.
 	if err := s.update(func(tx *bolt.Tx) error {
@@ -515,12 +522,12 @@ func TestJournalSettleIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := s.Stats().Commits
-	if err := s.settleJournal(); err != nil {
+	if err := s.settleJournals(); err != nil {
 		t.Fatal(err)
 	}
 	// One commit freezes; each later one, with its single write, carries
 	// two keys: 1,023 carry 2,046 of 2,100.
-	if n := s.Stats().Commits - before; n != 1024 || !s.journal.carrying() || s.journal.carried != 2046 {
-		t.Fatalf("%d commits, carrying %v, %d carried; want 1,024 commits and the carry half done", n, s.journal.carrying(), s.journal.carried)
+	if n := s.Stats().Commits - before; n != 1024 || !s.idemJournal.carrying() || s.idemJournal.carried != 2046 {
+		t.Fatalf("%d commits, carrying %v, %d carried; want 1,024 commits and the carry half done", n, s.idemJournal.carrying(), s.idemJournal.carried)
 	}
 }

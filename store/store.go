@@ -70,7 +70,7 @@ var allBuckets = [][]byte{
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 7
+const schemaVersion = 8
 
 var keySchemaVersion = []byte("schema_version")
 
@@ -90,10 +90,10 @@ const maxBatch = 512
 type Options struct {
 	// IdempotencyWindow is how long an idempotency key is remembered.
 	IdempotencyWindow time.Duration
-	// IdempotencyJournal is how many new idempotency entries the journal
-	// holds before they are moved into their tree (see journal.go); 0
-	// means 65,536.
-	IdempotencyJournal int
+	// JournalEntries is how many new entries each journal (idempotency
+	// entries, the email index) holds before they are moved into their
+	// tree (see journal.go); 0 means 65,536.
+	JournalEntries int
 	// SweepInterval is how often expired idempotency keys are deleted; 0
 	// means every minute, a negative value never (tests sweep by hand).
 	SweepInterval time.Duration
@@ -136,8 +136,9 @@ type Store struct {
 	// only the writer goroutine touches it.
 	counts *countBatch
 
-	// journal takes new idempotency entries (see journal.go).
-	journal *journal
+	// The journals take new idempotency entries and email index entries
+	// (see journal.go).
+	idemJournal, emailJournal *journal
 
 	// fingerprintKey keys the request fingerprints kept in idempotency
 	// entries (see keyedFingerprint).
@@ -196,13 +197,19 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if s.journal, err = loadJournal(db, opt.IdempotencyJournal, s.now); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
-	if j := s.journal; j.carrying() {
-		// Only after a crash: the commits ahead carry it as they go.
-		s.log.Info("resuming the idempotency journal's move into its tree", "entries", len(j.carry), "open_entries", len(j.active.seqs))
+	for _, j := range []struct {
+		to   **journal
+		kind *journalKind
+	}{{&s.idemJournal, &idempotencyJournal}, {&s.emailJournal, &emailJournal}} {
+		if *j.to, err = loadJournal(db, j.kind, opt.JournalEntries, s.now); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		if j := *j.to; j.carrying() {
+			// Only after a crash: the commits ahead carry it as they go.
+			s.log.Info("resuming a journal's move into its tree", "journal", j.kind.what,
+				"entries", len(j.carry), "open_entries", len(j.active.seqs))
+		}
 	}
 	go s.writeLoop()
 	if s.fingerprintKey, err = s.Secret("idempotency-fingerprint"); err != nil {
@@ -217,7 +224,7 @@ func Open(path string, opt Options) (*Store, error) {
 // add their steps here, each moving the version up by one.
 func (s *Store) migrate(tx *bolt.Tx) error {
 	for _, name := range append(append(append(allBuckets, moneyBuckets...), placementBuckets...),
-		bucketCounters, bucketOutboxBySubject, bucketIdempotencyByRecord, bucketIdempotencyJournal) {
+		bucketCounters, bucketOutboxBySubject, bucketIdempotencyByRecord, bucketIdempotencyJournal, bucketEmailJournal) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -245,6 +252,8 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// 6 → 7: the idempotency journal, which Open starts; an older
 		// referrald would not look there.
 		6: func(*bolt.Tx) error { return nil },
+		// 7 → 8: the email index journal, likewise.
+		7: func(*bolt.Tx) error { return nil },
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
@@ -477,8 +486,10 @@ func (s *Store) commit(batch []*writeOp) {
 	now := s.now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		packAppendOrdered(tx)
-		if err := s.journal.begin(tx, now); err != nil {
-			return err
+		for _, j := range s.journals() {
+			if err := j.begin(tx, now); err != nil {
+				return err
+			}
 		}
 		s.counts = &countBatch{tx: tx, pending: map[string]*model.Counts{}}
 		defer func() { s.counts = nil }()
@@ -489,15 +500,19 @@ func (s *Store) commit(batch []*writeOp) {
 				return opErr
 			}
 		}
-		if err := s.carryJournal(tx, len(batch), now); err != nil {
-			return err
+		for _, j := range s.journals() {
+			if err := j.carryOn(tx, len(batch), now); err != nil {
+				return err
+			}
 		}
 		return s.counts.flush()
 	})
-	if err == nil {
-		s.journal.committed(now)
-	} else {
-		s.journal.rolledBack()
+	for _, j := range s.journals() {
+		if err == nil {
+			j.committed(now)
+		} else {
+			j.rolledBack()
+		}
 	}
 	if err != nil && len(batch) > 1 {
 		for _, op := range batch {
@@ -547,6 +562,8 @@ func isIOError(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EIO) ||
 		errors.Is(err, syscall.EROFS) || errors.Is(err, bolterrors.ErrDatabaseNotOpen)
 }
+
+func (s *Store) journals() [2]*journal { return [2]*journal{s.idemJournal, s.emailJournal} }
 
 // view runs fn in a read transaction.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }
