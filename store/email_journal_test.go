@@ -139,7 +139,7 @@ func TestEmailJournalErasureLeavesNoEntry(t *testing.T) {
 	places := map[string]bool{}
 	for i := range 150 {
 		f.create(t, i)
-		if i%5 != 4 {
+		if i%7 != 6 {
 			continue
 		}
 		j := f.s.emailJournal

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -59,9 +60,6 @@ type journalKind struct {
 	root     []byte // the bucket of its generations
 	tree     []byte // the bucket its entries are carried into
 	valueMin int    // the least length of an entry's value
-	// byPrefix keeps each generation's keys by their first 16 bytes too,
-	// for keysUnder.
-	byPrefix bool
 	// expired, when set, reports a value due to be dropped when carried,
 	// with drop deleting what points at it.
 	expired func(val []byte, now time.Time) bool
@@ -73,15 +71,13 @@ var (
 		tree: bucketIdempotency, valueMin: idemHeader, expired: entryExpired, drop: dropIdempotent}
 	// The email index's entries are keys alone: email hash (16) ‖
 	// referral key (16).
-	emailJournal = journalKind{what: "email index journal", root: bucketEmailJournal,
-		tree: bucketReferralsByEmail, byPrefix: true}
+	emailJournal = journalKind{what: "email index journal", root: bucketEmailJournal, tree: bucketReferralsByEmail}
 )
 
 const (
-	// journalLimit is the default bound on a generation's entries; the
-	// active and the frozen generation's maps take about 75 bytes an
-	// entry together (about 140 with the map by prefix). The larger it
-	// is, the more entries share a leaf when carried.
+	// journalLimit is the default bound on a generation's entries; a
+	// generation's maps take about 20 bytes an entry. The larger it is,
+	// the more entries share a leaf when carried.
 	journalLimit = 1 << 16
 	// journalMaxAge bounds how long an entry waits in the journal, so a
 	// quiet store carries its entries too.
@@ -91,43 +87,52 @@ const (
 	journalCarryMin = 256
 )
 
-// generation is one journal bucket's entries, by key.
+// noOffset ends a generation's chain of offsets.
+const noOffset = ^uint32(0)
+
+// generation finds one journal bucket's entries by the first 4 bytes of
+// their key (a hash, or begins with one). That is a hint, not an answer:
+// every caller checks the key the entry holds, so keys that share the 4
+// bytes only cost a look each, and an entry deleted from the bucket, which
+// the maps keep until the generation is dropped, is no longer found.
+// About 20 bytes an entry, against 70 for a map by whole key.
 type generation struct {
 	name   uint64
-	seqs   map[[32]byte]uint64
-	under  map[[16]byte][]uint64 // byPrefix only: the sequences of each prefix's keys
-	oldest time.Time             // when its first entry was committed
+	n      int               // entries put into it
+	latest map[uint32]uint32 // 4 key bytes → offset (seq − name) of the newest entry with them
+	prev   []uint32          // by offset: the next older offset with the same 4 bytes, or noOffset
+	oldest time.Time         // when its first entry was committed
 }
 
-func newGeneration(name uint64, byPrefix bool) generation {
-	g := generation{name: name, seqs: map[[32]byte]uint64{}}
-	if byPrefix {
-		g.under = map[[16]byte][]uint64{}
-	}
-	return g
+func newGeneration(name uint64) generation {
+	return generation{name: name, latest: map[uint32]uint32{}}
 }
 
-func (g *generation) add(key [32]byte, seq uint64) {
-	g.seqs[key] = seq
-	if g.under != nil {
-		p := [16]byte(key[:16])
-		g.under[p] = append(g.under[p], seq)
+func hintOf(key []byte) uint32 { return binary.BigEndian.Uint32(key) }
+
+// add takes in key's entry at seq; entries come in sequence order.
+func (g *generation) add(key []byte, seq uint64) {
+	off := uint32(seq - g.name)
+	for uint32(len(g.prev)) < off {
+		g.prev = append(g.prev, noOffset) // deleted before a restart read the bucket
 	}
+	h := hintOf(key)
+	last, ok := g.latest[h]
+	if !ok {
+		last = noOffset
+	}
+	g.prev = append(g.prev, last)
+	g.latest[h] = off
+	g.n++
 }
 
-// remove forgets key's entry if it is the one at seq.
-func (g *generation) remove(key [32]byte, seq uint64) {
-	if s, ok := g.seqs[key]; !ok || s != seq {
-		return
-	}
-	delete(g.seqs, key)
-	if g.under != nil {
-		p := [16]byte(key[:16])
-		if rest := slices.DeleteFunc(g.under[p], func(s uint64) bool { return s == seq }); len(rest) > 0 {
-			g.under[p] = rest
-		} else {
-			delete(g.under, p)
-		}
+// seqsOf calls yield with the sequence number of each entry whose key may
+// begin as key does, newest first.
+func (g *generation) seqsOf(key []byte, yield func(seq uint64)) {
+	off, ok := g.latest[hintOf(key)]
+	for ok && off != noOffset {
+		yield(g.name + uint64(off))
+		off = g.prev[off]
 	}
 }
 
@@ -149,8 +154,8 @@ type journal struct {
 
 	// The rest belongs to the writer goroutine.
 	nextSeq uint64
-	carry   [][32]byte // frozen's keys in order, while it is being carried
-	tx      journalTx  // what the transaction in progress does
+	carry   []uint64  // frozen's sequence numbers in key order, while it is being carried
+	tx      journalTx // what the transaction in progress does
 }
 
 // journalTx is a write transaction's effect on the journal, applied to
@@ -160,16 +165,8 @@ type journalTx struct {
 	firstSeq uint64
 	pending  map[[32]byte]uint64 // entries it put, in the active generation
 	freezeAs uint64              // when non-zero, it froze active and began this generation
+	carry    []uint64            // when it froze, the frozen entries in key order
 	carried  int                 // carry position it reached
-	removed  []removal           // entries it deleted from the journal
-	gone     map[[32]byte]bool   // their keys
-}
-
-// removal is an entry deleted from the journal: swept, replaced by a new
-// entry of its key, erased, or found expired when carried.
-type removal struct {
-	key [32]byte
-	at  location
 }
 
 func genName(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
@@ -183,51 +180,52 @@ func loadJournal(db *bolt.DB, kind *journalKind, limit int, now func() time.Time
 	// A small journal is carried in a few commits too, not in one.
 	j := &journal{kind: kind, limit: limit, maxAge: journalMaxAge, carryMin: min(journalCarryMin, max(1, limit/8)), nextSeq: 1}
 	var gens []generation
-	var carriedMark []byte
 	err := db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(kind.root)
-		carriedMark = bytes.Clone(root.Get(keyCarried))
 		err := root.ForEachBucket(func(name []byte) error {
 			if len(name) != 8 {
 				return fmt.Errorf("%s: bucket %x: %w", kind.what, name, errCorrupt)
 			}
-			g := newGeneration(binary.BigEndian.Uint64(name), kind.byPrefix)
+			g := newGeneration(binary.BigEndian.Uint64(name))
 			j.nextSeq = max(j.nextSeq, g.name)
 			err := root.Bucket(name).ForEach(func(k, v []byte) error {
 				if len(k) != 8 || len(v) < 32+kind.valueMin {
 					return fmt.Errorf("%s: entry %x: %w", kind.what, k, errCorrupt)
 				}
 				seq := binary.BigEndian.Uint64(k)
-				g.add([32]byte(v[:32]), seq)
+				g.add(v, seq)
 				j.nextSeq = max(j.nextSeq, seq+1)
 				return nil
 			})
 			gens = append(gens, g)
 			return err
 		})
-		if err != nil || len(gens) > 0 {
+		if err != nil {
 			return err
 		}
-		_, err = root.CreateBucket(genName(j.nextSeq))
-		gens = append(gens, newGeneration(j.nextSeq, kind.byPrefix))
+		switch len(gens) {
+		case 0:
+			_, err = root.CreateBucket(genName(j.nextSeq))
+			gens = append(gens, newGeneration(j.nextSeq))
+		case 1:
+		case 2:
+			if !bytes.Equal(root.Get(keyCarried), genName(gens[0].name)) {
+				j.carry, err = keyOrder(root.Bucket(genName(gens[0].name)))
+			}
+		default:
+			err = fmt.Errorf("%s: %d generations: %w", kind.what, len(gens), errCorrupt)
+		}
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	switch len(gens) {
-	case 1:
-	case 2:
+	if len(gens) == 2 {
 		j.frozen = &gens[0]
-		if !bytes.Equal(carriedMark, genName(gens[0].name)) {
-			j.carry = sortedKeys(gens[0].seqs)
-		}
-	default:
-		return nil, fmt.Errorf("%s: %d generations: %w", kind.what, len(gens), errCorrupt)
 	}
 	j.active = gens[len(gens)-1]
 	j.published = j.nextSeq
-	if len(j.active.seqs) > 0 {
+	if j.active.n > 0 {
 		// When the entries came is not kept; counting from now delays
 		// the next freeze by at most maxAge.
 		j.active.oldest = now()
@@ -235,30 +233,46 @@ func loadJournal(db *bolt.DB, kind *journalKind, limit int, now func() time.Time
 	return j, nil
 }
 
-func sortedKeys(m map[[32]byte]uint64) [][32]byte {
-	keys := make([][32]byte, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// keyOrder lists the sequence numbers of generation g's entries in the
+// order of their keys, the order they are carried in.
+func keyOrder(g *bolt.Bucket) ([]uint64, error) {
+	type entry struct {
+		key [32]byte
+		seq uint64
 	}
-	slices.SortFunc(keys, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
-	return keys
+	var entries []entry
+	err := g.ForEach(func(k, v []byte) error {
+		if len(k) != 8 || len(v) < 32 {
+			return fmt.Errorf("journal entry %x: %w", k, errCorrupt)
+		}
+		entries = append(entries, entry{[32]byte(v), binary.BigEndian.Uint64(k)})
+		return nil
+	})
+	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.key[:], b.key[:]) })
+	seqs := make([]uint64, len(entries))
+	for i, e := range entries {
+		seqs[i] = e.seq
+	}
+	return seqs, err
 }
 
 // begin starts the journal's part of a write transaction: it freezes the
 // active generation when that is due and none is being carried, dropping
 // the one carried before.
 func (j *journal) begin(tx *bolt.Tx, now time.Time) error {
-	j.tx = journalTx{begun: true, firstSeq: j.nextSeq, pending: j.tx.pending, carried: j.carried,
-		removed: j.tx.removed[:0], gone: j.tx.gone}
+	j.tx = journalTx{begun: true, firstSeq: j.nextSeq, pending: j.tx.pending, carried: j.carried}
 	clear(j.tx.pending)
-	clear(j.tx.gone)
 	if j.tx.pending == nil {
-		j.tx.pending, j.tx.gone = map[[32]byte]uint64{}, map[[32]byte]bool{}
+		j.tx.pending = map[[32]byte]uint64{}
 	}
 	if j.carrying() || !j.freezeDue(now) {
 		return nil
 	}
 	root := tx.Bucket(j.kind.root)
+	var err error
+	if j.tx.carry, err = keyOrder(root.Bucket(genName(j.active.name))); err != nil {
+		return err
+	}
 	if j.frozen != nil {
 		if err := root.DeleteBucket(genName(j.frozen.name)); err != nil {
 			return err
@@ -275,7 +289,7 @@ func (j *journal) begin(tx *bolt.Tx, now time.Time) error {
 func (j *journal) carrying() bool { return j.frozen != nil && j.carried < len(j.carry) }
 
 func (j *journal) freezeDue(now time.Time) bool {
-	n := len(j.active.seqs)
+	n := j.active.n
 	return n >= j.limit || n > 0 && now.Sub(j.active.oldest) >= j.maxAge
 }
 
@@ -301,32 +315,30 @@ func (j *journal) committed(now time.Time) {
 		return
 	}
 	t.begun = false
-	var carry [][32]byte
-	if t.freezeAs != 0 {
-		carry = sortedKeys(j.active.seqs) // before locking out readers
+	type put struct {
+		key [32]byte
+		seq uint64
 	}
+	puts := make([]put, 0, len(t.pending))
+	for k, seq := range t.pending {
+		puts = append(puts, put{k, seq})
+	}
+	slices.SortFunc(puts, func(a, b put) int { return cmp.Compare(a.seq, b.seq) })
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if t.freezeAs != 0 {
 		frozen := j.active
 		j.frozen = &frozen
-		j.active = newGeneration(t.freezeAs, j.kind.byPrefix)
-		j.carry, j.carried = carry, 0
+		j.active = newGeneration(t.freezeAs)
+		j.carry, j.carried = t.carry, 0
 	} else if j.carried = t.carried; j.carried == len(j.carry) {
-		j.carry, j.carried = nil, 0 // all carried; the keys are not needed
+		j.carry, j.carried = nil, 0 // all carried; the order is not needed
 	}
-	for _, r := range t.removed {
-		for _, g := range []*generation{&j.active, j.frozen} {
-			if g != nil && g.name == r.at.gen {
-				g.remove(r.key, r.at.seq)
-			}
-		}
-	}
-	if len(t.pending) > 0 && len(j.active.seqs) == 0 {
+	if len(puts) > 0 && j.active.n == 0 {
 		j.active.oldest = now
 	}
-	for k, seq := range t.pending {
-		j.active.add(k, seq)
+	for _, p := range puts {
+		j.active.add(p.key[:], p.seq)
 	}
 	j.published = j.nextSeq
 }
@@ -341,11 +353,12 @@ func (j *journal) rolledBack() {
 	j.nextSeq = j.tx.firstSeq
 }
 
-// location is where a generation keeps a key's entry.
+// location is where a generation may keep a key's entry.
 type location struct{ gen, seq uint64 }
 
-// locate lists where the journal keeps key, newest first. In the writer,
-// that includes the transaction's own entries.
+// locate lists where the journal may keep key, newest first; value says
+// whether it does. In the writer, that includes the transaction's own
+// entries.
 func (j *journal) locate(tx *bolt.Tx, key [32]byte) []location {
 	var locs []location
 	if tx.Writable() {
@@ -355,12 +368,9 @@ func (j *journal) locate(tx *bolt.Tx, key [32]byte) []location {
 	}
 	j.mu.RLock()
 	defer j.mu.RUnlock()
-	if seq, ok := j.active.seqs[key]; ok {
-		locs = append(locs, location{j.active.name, seq})
-	}
-	if j.frozen != nil {
-		if seq, ok := j.frozen.seqs[key]; ok {
-			locs = append(locs, location{j.frozen.name, seq})
+	for _, g := range []*generation{&j.active, j.frozen} {
+		if g != nil {
+			g.seqsOf(key[:], func(seq uint64) { locs = append(locs, location{g.name, seq}) })
 		}
 	}
 	return locs
@@ -374,12 +384,6 @@ func (j *journal) delete(tx *bolt.Tx, key [32]byte, match func(v []byte) bool) e
 		if g, v := j.value(root, l, key); v != nil && match(v) {
 			if err := g.Delete(genName(l.seq)); err != nil {
 				return err
-			}
-			if pending, ok := j.tx.pending[key]; ok && pending == l.seq {
-				delete(j.tx.pending, key)
-			} else {
-				j.tx.removed = append(j.tx.removed, removal{key, l})
-				j.tx.gone[key] = true
 			}
 		}
 	}
@@ -476,9 +480,7 @@ func (j *journal) keysUnder(tx *bolt.Tx, prefix [16]byte) ([][32]byte, error) {
 			// commit memory has not taken in yet: read it whole.
 			return b.ForEach(func(_, v []byte) error { take(v); return nil })
 		}
-		for _, seq := range g.under[prefix] {
-			take(b.Get(genName(seq)))
-		}
+		g.seqsOf(prefix[:], func(seq uint64) { take(b.Get(genName(seq))) })
 		if g == &j.active {
 			// Committed after the map was last brought up to date, or
 			// put by tx itself.
@@ -510,34 +512,31 @@ func (j *journal) carryOn(tx *bolt.Tx, writes int, now time.Time) error {
 	// A newer entry of a key deletes the frozen one (putIdempotent; an
 	// email entry's key is never put twice), so every frozen entry still
 	// there is its key's latest.
-	for _, key := range j.carry[j.carried:end] {
-		seq, ok := j.frozen.seqs[key]
-		if !ok || j.tx.gone[key] {
-			continue // deleted
-		}
+	for _, seq := range j.carry[j.carried:end] {
 		v := g.Get(genName(seq))
+		if v == nil {
+			continue // deleted: swept, replaced or erased
+		}
 		if len(v) < 32+j.kind.valueMin {
 			return fmt.Errorf("%s: entry %d: %w", j.kind.what, seq, errCorrupt)
 		}
 		// Copied: a remap at commit would move the page.
-		val := bytes.Clone(v[32:])
+		key, val := bytes.Clone(v[:32]), bytes.Clone(v[32:])
 		if j.kind.expired != nil && j.kind.expired(val, now) {
 			// Dropped from the generation too: nothing points at it
 			// any more, so neither sweeping nor erasure would find it.
-			if err := j.kind.drop(tx, key[:], val); err != nil {
+			if err := j.kind.drop(tx, key, val); err != nil {
 				return err
 			}
-			if err := tree.Delete(key[:]); err != nil {
+			if err := tree.Delete(key); err != nil {
 				return err
 			}
 			if err := g.Delete(genName(seq)); err != nil {
 				return err
 			}
-			j.tx.removed = append(j.tx.removed, removal{key, location{j.frozen.name, seq}})
-			j.tx.gone[key] = true
 			continue
 		}
-		if err := tree.Put(bytes.Clone(key[:]), val); err != nil {
+		if err := tree.Put(key, val); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,7 +139,7 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 	}
 	// Once settled, every key is in the tree but the open generation's.
 	j := f.s.idemJournal
-	open := len(j.active.seqs)
+	open := j.active.n
 	if _, _, carried := journalShape(t, f.s); j.carrying() || open >= j.limit || carried+open != 300 {
 		t.Fatalf("settled: carrying %v, %d open, %d carried", j.carrying(), open, carried)
 	}
@@ -146,7 +147,7 @@ func TestJournalCarriesEntriesAndKeepsEveryKey(t *testing.T) {
 
 	again := f.reopen(t, path, Options{SweepInterval: -1})
 	f.replaysAll(t, ids)
-	if n := len(again.idemJournal.active.seqs); n != open || again.idemJournal.carrying() {
+	if n := again.idemJournal.active.n; n != open || again.idemJournal.carrying() {
 		t.Fatalf("reopened journal holds %d open keys (want %d), carrying again: %v", n, open, again.idemJournal.carrying())
 	}
 }
@@ -169,7 +170,7 @@ func TestJournalResumesCarryingAfterARestart(t *testing.T) {
 	if !strings.Contains(log.String(), "resuming a journal's move into its tree") || !strings.Contains(log.String(), `journal="idempotency journal" entries=100`) {
 		t.Fatalf("the restart does not say it resumes carrying: %q", log.String())
 	}
-	if s.idemJournal.frozen == nil || len(s.idemJournal.frozen.seqs) != 100 || len(s.idemJournal.carry) != 100 {
+	if s.idemJournal.frozen == nil || s.idemJournal.frozen.n != 100 || len(s.idemJournal.carry) != 100 {
 		t.Fatalf("reopened: frozen %+v, %d to carry", s.idemJournal.frozen, len(s.idemJournal.carry))
 	}
 	f.replaysAll(t, ids)
@@ -216,9 +217,14 @@ func TestJournalDropsExpiredEntries(t *testing.T) {
 				}
 				return nil
 			})
-			if len(f.s.idemJournal.active.seqs) != 0 {
-				t.Fatalf("the journal's map still holds %d keys", len(f.s.idemJournal.active.seqs))
-			}
+			f.s.view(func(tx *bolt.Tx) error {
+				for i := range 20 {
+					if v := f.s.idemJournal.get(tx, idempotencyKey(journalIdem(i))); v != nil {
+						t.Errorf("key %d still finds an entry", i)
+					}
+				}
+				return nil
+			})
 			// The keys are free again.
 			f.create(t, 3)
 		})
@@ -448,8 +454,8 @@ func TestJournalKeyInBothGenerations(t *testing.T) {
 	if err := s.settleJournals(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, carried := journalShape(t, s); s.idemJournal.carrying() || len(s.idemJournal.active.seqs) != 0 || carried != 1 {
-		t.Fatalf("not settled: %d open, %d carried", len(s.idemJournal.active.seqs), carried)
+	if _, _, carried := journalShape(t, s); s.idemJournal.carrying() || s.idemJournal.active.n != 0 || carried != 1 {
+		t.Fatalf("not settled: %d open, %d carried", s.idemJournal.active.n, carried)
 	}
 	r, replayed, err := s.CreateReferral(context.Background(), in, journalIdem(7))
 	if err != nil || !replayed || r.ID != again.ID {
@@ -530,4 +536,58 @@ func TestJournalSettleIsBounded(t *testing.T) {
 	if n := s.Stats().Commits - before; n != 1024 || !s.idemJournal.carrying() || s.idemJournal.carried != 2046 {
 		t.Fatalf("%d commits, carrying %v, %d carried; want 1,024 commits and the carry half done", n, s.idemJournal.carrying(), s.idemJournal.carried)
 	}
+}
+
+// TestJournalKeysSharingAHint: a generation finds entries by their key's
+// first 4 bytes, so keys that share them must still each find their own
+// entry, lose only their own when deleted, and list only under their own
+// prefix.
+func TestJournalKeysSharingAHint(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAndCloseAtCleanup(t, s)
+	keys := [][32]byte{{1, 2, 3, 4, 'a'}, {1, 2, 3, 4, 'b'}, {1, 2, 3, 4, 'b', 20: 1}}
+	value := func(i int) []byte { return bytes.Repeat([]byte{byte('0' + i)}, idemHeader) }
+	err = s.update(func(tx *bolt.Tx) error {
+		for i, k := range keys {
+			if err := s.idemJournal.put(tx, k, value(i)); err != nil {
+				return err
+			}
+			if err := s.emailJournal.put(tx, k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, present ...int) {
+		t.Helper()
+		s.view(func(tx *bolt.Tx) error {
+			for i, k := range keys {
+				want := []byte(nil)
+				if slices.Contains(present, i) {
+					want = value(i)
+				}
+				if got := s.idemJournal.get(tx, k); !bytes.Equal(got, want) {
+					t.Errorf("%s: key %d finds %q; want %q", when, i, got, want)
+				}
+			}
+			under, err := s.emailJournal.keysUnder(tx, [16]byte(keys[1][:16]))
+			if err != nil || len(under) != 2 || !slices.Contains(under, keys[1]) || !slices.Contains(under, keys[2]) {
+				t.Errorf("%s: under the second key's prefix: %x, %v", when, under, err)
+			}
+			return nil
+		})
+	}
+	check("put", 0, 1, 2)
+	if err := s.update(func(tx *bolt.Tx) error {
+		return s.idemJournal.delete(tx, keys[1], func([]byte) bool { return true })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("one deleted", 0, 2)
 }

@@ -208,7 +208,7 @@ func Open(path string, opt Options) (*Store, error) {
 		if j := *j.to; j.carrying() {
 			// Only after a crash: the commits ahead carry it as they go.
 			s.log.Info("resuming a journal's move into its tree", "journal", j.kind.what,
-				"entries", len(j.carry), "open_entries", len(j.active.seqs))
+				"entries", len(j.carry), "open_entries", j.active.n)
 		}
 	}
 	go s.writeLoop()
