@@ -88,6 +88,11 @@ type PluginConfig struct {
 // IdempotencyConfig tunes idempotency keys.
 type IdempotencyConfig struct {
 	Window time.Duration `yaml:"window"`
+	// JournalEntries is the old name of store.journal_entries, still
+	// read (0: not given).
+	//
+	// Deprecated: set store.journal_entries.
+	JournalEntries int `yaml:"journal_entries"`
 }
 
 // StoreConfig tunes the store.
@@ -174,7 +179,22 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "REFERRALD", getenv); err != nil {
 		return cfg, err
 	}
+	if old := cfg.Idempotency.JournalEntries; old != 0 {
+		if cur := cfg.Store.JournalEntries; cur != defaultConfig().Store.JournalEntries && cur != old {
+			return cfg, &configError{"idempotency.journal_entries", "is the old name of store.journal_entries; give only that"}
+		}
+		cfg.Store.JournalEntries = old
+	}
 	return cfg, cfg.Validate()
+}
+
+// renamed lists the settings given under an old name, as old and new
+// name, for a warning.
+func (c *Config) renamed() [][2]string {
+	if c.Idempotency.JournalEntries != 0 {
+		return [][2]string{{"idempotency.journal_entries", "store.journal_entries"}}
+	}
+	return nil
 }
 
 func loadFile(path string, cfg *Config) error {

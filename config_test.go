@@ -128,3 +128,22 @@ func TestNoConfigMeansSafeDefaults(t *testing.T) {
 		t.Fatalf("got %+v, want loopback and ./data", cfg)
 	}
 }
+
+// The journal setting's old name, from a file or the environment, still
+// sets it, and is reported for a warning.
+func TestOldJournalSettingNameStillWorks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("idempotency:\n  journal_entries: 4096\n"), 0o600)
+	cfg, err := loadConfig(path, noEnv)
+	if err != nil || cfg.Store.JournalEntries != 4096 || len(cfg.renamed()) != 1 {
+		t.Fatalf("from the file: %v, %d entries, renamed %v", err, cfg.Store.JournalEntries, cfg.renamed())
+	}
+	env := map[string]string{"REFERRALD_IDEMPOTENCY_JOURNAL_ENTRIES": "2048"}
+	cfg, err = loadConfig("", func(k string) string { return env[k] })
+	if err != nil || cfg.Store.JournalEntries != 2048 {
+		t.Fatalf("from the environment: %v, %d entries", err, cfg.Store.JournalEntries)
+	}
+	if cfg, _ := loadConfig("", noEnv); len(cfg.renamed()) != 0 {
+		t.Fatalf("nothing given, yet renamed %v", cfg.renamed())
+	}
+}

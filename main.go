@@ -156,6 +156,9 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
+	for _, r := range cfg.renamed() {
+		log.Warn("a setting has a new name; the old one still works for now", "setting", r[0], "new_name", r[1])
+	}
 
 	var st *store.Store
 	m := metrics.New(func() float64 { return float64(st.Stats().FileSize) })

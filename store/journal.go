@@ -19,27 +19,27 @@ import (
 // leaves of each, spread over the file, and with the branch pages above
 // them they were most of what the commit wrote (BENCHMARKS.md). New entries
 // go to a journal instead, a bucket keyed by sequence number, whose appends
-// share a page, and a map in memory finds them by key. When the journal
-// holds journalLimit entries, or its oldest is journalMaxAge old, it is
-// frozen and a fresh one started; from then on every commit carries a
-// slice of the frozen entries, in key order, into the tree, where
-// neighbouring keys share a leaf, so a leaf is written once for many
-// entries. The carried generation stays, bucket and map, until the next one
-// is frozen, and is dropped whole then.
+// share a page, and maps in memory find them by their key (generation).
+// When the journal holds journalLimit entries, or its oldest is
+// journalMaxAge old, it is frozen and a fresh one started; from then on
+// every commit carries a slice of the frozen entries, in key order, into
+// the tree, where neighbouring keys share a leaf, so a leaf is written once
+// for many entries. The carried generation stays, bucket and maps, until the next
+// one is frozen, and is dropped whole then.
 //
 // Every entry is on disk in the transaction that made it, as before; the
-// map only says where to look. A reader whose snapshot predates an entry
-// the map points to does not find it there.
+// maps only say where to look. A reader whose snapshot predates an entry
+// the maps point to does not find it there.
 //
 // The idempotency lookup (get) tries the journal's generations, newest
 // first, then the tree. It can miss an entry its snapshot holds if it
 // pauses for a whole generation between beginning and looking, or looks in
-// the instant between a commit and its entries reaching the map; a miss
+// the instant between a commit and its entries reaching the maps; a miss
 // costs little, since Store.create looks again in the writer before it
 // creates anything. A list by prefix (keysUnder, for the email index)
 // misses nothing: it reads whole any generation its snapshot holds that
 // memory no longer (or not yet) knows, and the active one's entries past
-// the last the map has taken in.
+// the last the maps have taken in.
 //
 // Layout: a journal's root bucket holds one bucket per generation (at most
 // two: the active one and the frozen one), named by the first sequence
@@ -193,6 +193,9 @@ func loadJournal(db *bolt.DB, kind *journalKind, limit int, now func() time.Time
 					return fmt.Errorf("%s: entry %x: %w", kind.what, k, errCorrupt)
 				}
 				seq := binary.BigEndian.Uint64(k)
+				if seq < g.name || seq-g.name >= uint64(noOffset) {
+					return fmt.Errorf("%s: entry %d in generation %d: %w", kind.what, seq, g.name, errCorrupt)
+				}
 				g.add(v, seq)
 				j.nextSeq = max(j.nextSeq, seq+1)
 				return nil
@@ -210,7 +213,7 @@ func loadJournal(db *bolt.DB, kind *journalKind, limit int, now func() time.Time
 		case 1:
 		case 2:
 			if !bytes.Equal(root.Get(keyCarried), genName(gens[0].name)) {
-				j.carry, err = keyOrder(root.Bucket(genName(gens[0].name)))
+				j.carry, err = j.keyOrder(root, gens[0].name)
 			}
 		default:
 			err = fmt.Errorf("%s: %d generations: %w", kind.what, len(gens), errCorrupt)
@@ -233,9 +236,13 @@ func loadJournal(db *bolt.DB, kind *journalKind, limit int, now func() time.Time
 	return j, nil
 }
 
-// keyOrder lists the sequence numbers of generation g's entries in the
+// keyOrder lists the sequence numbers of generation gen's entries in the
 // order of their keys, the order they are carried in.
-func keyOrder(g *bolt.Bucket) ([]uint64, error) {
+func (j *journal) keyOrder(root *bolt.Bucket, gen uint64) ([]uint64, error) {
+	g := root.Bucket(genName(gen))
+	if g == nil {
+		return nil, fmt.Errorf("%s: generation %d: %w", j.kind.what, gen, errCorrupt)
+	}
 	type entry struct {
 		key [32]byte
 		seq uint64
@@ -243,7 +250,7 @@ func keyOrder(g *bolt.Bucket) ([]uint64, error) {
 	var entries []entry
 	err := g.ForEach(func(k, v []byte) error {
 		if len(k) != 8 || len(v) < 32 {
-			return fmt.Errorf("journal entry %x: %w", k, errCorrupt)
+			return fmt.Errorf("%s: entry %x: %w", j.kind.what, k, errCorrupt)
 		}
 		entries = append(entries, entry{[32]byte(v), binary.BigEndian.Uint64(k)})
 		return nil
@@ -270,7 +277,7 @@ func (j *journal) begin(tx *bolt.Tx, now time.Time) error {
 	}
 	root := tx.Bucket(j.kind.root)
 	var err error
-	if j.tx.carry, err = keyOrder(root.Bucket(genName(j.active.name))); err != nil {
+	if j.tx.carry, err = j.keyOrder(root, j.active.name); err != nil {
 		return err
 	}
 	if j.frozen != nil {
@@ -458,6 +465,19 @@ func (j *journal) rewrite(tx *bolt.Tx, key [32]byte, edit func(old []byte) []byt
 // can see, in no order. A carried generation's entries are in the tree
 // too.
 func (j *journal) keysUnder(tx *bolt.Tx, prefix [16]byte) ([][32]byte, error) {
+	// What memory knows, taken at one moment; the file is read after, so
+	// that a slow read never holds up the writer's next commit.
+	j.mu.RLock()
+	known := map[uint64][]uint64{} // generation → where prefix's entries may be
+	for _, g := range []*generation{&j.active, j.frozen} {
+		if g != nil {
+			known[g.name] = nil
+			g.seqsOf(prefix[:], func(seq uint64) { known[g.name] = append(known[g.name], seq) })
+		}
+	}
+	active, published := j.active.name, j.published
+	j.mu.RUnlock()
+
 	root := tx.Bucket(j.kind.root)
 	var keys [][32]byte
 	take := func(v []byte) {
@@ -465,27 +485,23 @@ func (j *journal) keysUnder(tx *bolt.Tx, prefix [16]byte) ([][32]byte, error) {
 			keys = append(keys, [32]byte(v[:32]))
 		}
 	}
-	j.mu.RLock()
-	defer j.mu.RUnlock()
 	err := root.ForEachBucket(func(name []byte) error {
 		b := root.Bucket(name)
-		var g *generation
-		switch n := binary.BigEndian.Uint64(name); {
-		case n == j.active.name:
-			g = &j.active
-		case j.frozen != nil && n == j.frozen.name:
-			g = j.frozen
-		default:
+		n := binary.BigEndian.Uint64(name)
+		seqs, ok := known[n]
+		if !ok {
 			// Dropped from memory since tx began, or begun by tx or by a
 			// commit memory has not taken in yet: read it whole.
 			return b.ForEach(func(_, v []byte) error { take(v); return nil })
 		}
-		g.seqsOf(prefix[:], func(seq uint64) { take(b.Get(genName(seq))) })
-		if g == &j.active {
-			// Committed after the map was last brought up to date, or
+		for _, seq := range seqs {
+			take(b.Get(genName(seq)))
+		}
+		if n == active {
+			// Committed after the maps were last brought up to date, or
 			// put by tx itself.
 			c := b.Cursor()
-			for k, v := c.Seek(genName(j.published)); k != nil; k, v = c.Next() {
+			for k, v := c.Seek(genName(published)); k != nil; k, v = c.Next() {
 				take(v)
 			}
 		}

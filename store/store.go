@@ -618,7 +618,7 @@ func (s *Store) create(ctx context.Context, idem model.Idempotency,
 }
 
 // Backup implements model.BackupService. The copy is logical: bbolt's
-// Compact rewrites every bucket, as of one read transaction, into a fresh
+// Backup rewrites every bucket, as of one read transaction, into a fresh
 // file beside the store, which is then streamed. A raw page copy would
 // also carry pages bbolt has freed but not overwritten, and with them data
 // that was erased; this one holds only what the store holds, and is
