@@ -80,11 +80,13 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		"(flagged as reused; a worst case for the index) instead of a fresh impression each, made before timing")
 	grow := fs.Int("grow", 0, "scale run: time the load on the fresh store, create this many referrals reporting "+
 		"throughput, heap, disk and list/funnel latency as the store grows, then time the load again")
+	rounds := fs.Int("rounds", 3, "with -grow on the temporary store: rounds that time a new fresh store and the grown one "+
+		"in turn, for a ratio the disk's speed on the day does not skew")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *clients < 1 || *duration <= 0 || *retryShare < 0 || *getShare < 0 || *scanShare < 0 || *retryShare+*getShare+*scanShare > 1 {
-		fmt.Fprintln(stderr, "referrald: bench: -clients ≥ 1, -duration > 0, and -retry, -get and -scan shares from 0 to 1 with -get + -scan + -retry ≤ 1")
+	if *clients < 1 || *duration <= 0 || *rounds < 0 || *retryShare < 0 || *getShare < 0 || *scanShare < 0 || *retryShare+*getShare+*scanShare > 1 {
+		fmt.Fprintln(stderr, "referrald: bench: -clients ≥ 1, -duration > 0, -rounds ≥ 0, and -retry, -get and -scan shares from 0 to 1 with -get + -scan + -retry ≤ 1")
 		return exitUsage
 	}
 	var st *store.Store
@@ -132,7 +134,23 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	fx.durable = !*noSync
 	if *grow > 0 {
-		return benchGrow(fx, st, *clients, *duration, *grow, *asJSON, stdout, stderr)
+		var newFresh func() (*benchFixture, func(), error)
+		if st != nil {
+			newFresh = func() (*benchFixture, func(), error) {
+				_, base, token, stop, err := benchServer(*noSync)
+				if err != nil {
+					return nil, nil, err
+				}
+				fx, err := benchSetup(base, token, *clients, *perClient)
+				if err != nil {
+					stop()
+					return nil, nil, err
+				}
+				fx.durable = !*noSync
+				return fx, stop, nil
+			}
+		}
+		return benchGrow(fx, st, newFresh, *rounds, *clients, *duration, *grow, *asJSON, stdout, stderr)
 	}
 	if err := fx.fillPool(int(duration.Seconds()*poolRate), *clients); err != nil {
 		fmt.Fprintln(stderr, "referrald: bench:", err)

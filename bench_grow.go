@@ -20,8 +20,21 @@ type growReport struct {
 	Fresh       *benchResult      `json:"fresh"`
 	Checkpoints []*growCheckpoint `json:"checkpoints"`
 	Grown       *benchResult      `json:"grown"`
-	// Ratio is the grown store's create throughput over the fresh one's.
+	// Rounds, when the server is in-process, alternate the timed load
+	// between a new fresh store and the grown one, so that both are
+	// measured on the same disk in the same minutes.
+	Rounds []growRound `json:"rounds,omitempty"`
+	// Ratio is the grown store's create throughput over the fresh one's:
+	// the median of the rounds' ratios, or without rounds, Grown's over
+	// Fresh's.
 	Ratio float64 `json:"throughput_ratio"`
+}
+
+// growRound is one fresh and one grown timed load, one after the other.
+type growRound struct {
+	Fresh *benchResult `json:"fresh"`
+	Grown *benchResult `json:"grown"`
+	Ratio float64      `json:"throughput_ratio"`
 }
 
 // growCheckpoint is measured when the store reaches Referrals referrals.
@@ -59,7 +72,10 @@ func growReads(fx *benchFixture) map[string]string {
 	}
 }
 
-func benchGrow(fx *benchFixture, st *store.Store, clients int, duration time.Duration, total int, asJSON bool, stdout, stderr io.Writer) int {
+// benchGrow runs `bench -grow total`. newFresh, when set, starts another
+// server on a new fresh store for the alternating rounds.
+func benchGrow(fx *benchFixture, st *store.Store, newFresh func() (*benchFixture, func(), error), rounds, clients int,
+	duration time.Duration, total int, asJSON bool, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, "referrald: bench:", err)
 		return exitFailed
@@ -107,14 +123,45 @@ func benchGrow(fx *benchFixture, st *store.Store, clients int, duration time.Dur
 		}
 		rep.Checkpoints = append(rep.Checkpoints, cp)
 	}
-	fmt.Fprintf(stderr, "timing %s of load on the grown store\n", duration)
-	if err := fx.fillPool(pool, clients); err != nil {
-		return fail(err)
+	timeGrown := func() (*benchResult, error) {
+		fmt.Fprintf(stderr, "timing %s of load on the grown store\n", duration)
+		if err := fx.fillPool(pool, clients); err != nil {
+			return nil, err
+		}
+		return runBench(fx, clients, duration, 0, 0, 0)
 	}
-	if rep.Grown, err = runBench(fx, clients, duration, 0, 0, 0); err != nil {
+	if rep.Grown, err = timeGrown(); err != nil {
 		return fail(err)
 	}
 	rep.Ratio = rep.Grown.PerSecond / rep.Fresh.PerSecond
+	if newFresh == nil {
+		return printResult(stdout, asJSON, rep, func() { printGrow(stdout, rep) })
+	}
+	var ratios []float64
+	for i := range rounds {
+		fmt.Fprintf(stderr, "round %d of %d: timing %s of load on a new fresh store\n", i+1, rounds, duration)
+		r := growRound{}
+		fresh, stop, err := newFresh()
+		if err == nil {
+			if err = fresh.fillPool(pool, clients); err == nil {
+				r.Fresh, err = runBench(fresh, clients, duration, 0, 0, 0)
+			}
+			stop()
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if r.Grown, err = timeGrown(); err != nil {
+			return fail(err)
+		}
+		r.Ratio = r.Grown.PerSecond / r.Fresh.PerSecond
+		rep.Rounds = append(rep.Rounds, r)
+		ratios = append(ratios, r.Ratio)
+	}
+	if n := len(ratios); n > 0 {
+		slices.Sort(ratios)
+		rep.Ratio = (ratios[(n-1)/2] + ratios[n/2]) / 2
+	}
 	return printResult(stdout, asJSON, rep, func() { printGrow(stdout, rep) })
 }
 
@@ -242,5 +289,14 @@ func printGrow(w io.Writer, rep *growReport) {
 	}
 	fmt.Fprintln(w, "\ngrown store:")
 	printBench(w, rep.Grown)
-	fmt.Fprintf(w, "\nthroughput on the grown store: %.0f%% of the fresh store's\n", 100*rep.Ratio)
+	if len(rep.Rounds) == 0 {
+		fmt.Fprintf(w, "\nthroughput on the grown store: %.0f%% of the fresh store's\n", 100*rep.Ratio)
+		return
+	}
+	fmt.Fprintln(w, "\nalternating a new fresh store and the grown one (creates/s, p99 ms):")
+	for i, r := range rep.Rounds {
+		fmt.Fprintf(w, "  round %d: fresh %6.0f/s p99 %5.1f, grown %6.0f/s p99 %5.1f: %3.0f%%\n", i+1,
+			r.Fresh.PerSecond, r.Fresh.Ops["create"].P99ms, r.Grown.PerSecond, r.Grown.Ops["create"].P99ms, 100*r.Ratio)
+	}
+	fmt.Fprintf(w, "throughput on the grown store: %.0f%% of a fresh store's (median of the rounds)\n", 100*rep.Ratio)
 }

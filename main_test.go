@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -635,12 +636,20 @@ func TestBenchCommand(t *testing.T) {
 
 func TestBenchGrow(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run([]string{"bench", "-clients", "4", "-duration", "200ms", "-grow", "3000", "-json"}, noEnv, &out, &errOut); code != 0 {
+	if code := run([]string{"bench", "-clients", "4", "-duration", "200ms", "-grow", "3000", "-rounds", "2", "-json"}, noEnv, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
+	type timed struct {
+		Durable   bool
+		PerSecond float64 `json:"requests_per_second"`
+	}
 	var rep struct {
-		Fresh, Grown struct{ Durable bool }
-		Checkpoints  []struct {
+		Fresh, Grown timed
+		Rounds       []struct {
+			Fresh, Grown timed
+			Ratio        float64 `json:"throughput_ratio"`
+		}
+		Checkpoints []struct {
 			Referrals int
 			PerSecond float64            `json:"creates_per_second"`
 			Heap      uint64             `json:"heap_live_bytes"`
@@ -652,8 +661,17 @@ func TestBenchGrow(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out.String())
 	}
-	if len(rep.Checkpoints) != 1 || !rep.Fresh.Durable || !rep.Grown.Durable || rep.Ratio <= 0 {
+	if len(rep.Checkpoints) != 1 || !rep.Fresh.Durable || !rep.Grown.Durable || len(rep.Rounds) != 2 {
 		t.Fatalf("got %s", out.String())
+	}
+	// The ratio is the rounds' median: of two, their mean.
+	for _, r := range rep.Rounds {
+		if !r.Fresh.Durable || !r.Grown.Durable || r.Ratio != r.Grown.PerSecond/r.Fresh.PerSecond {
+			t.Fatalf("round: %+v", r)
+		}
+	}
+	if want := (rep.Rounds[0].Ratio + rep.Rounds[1].Ratio) / 2; math.Abs(rep.Ratio-want) > 1e-9 {
+		t.Fatalf("ratio %v, want the rounds' median %v", rep.Ratio, want)
 	}
 	cp := rep.Checkpoints[0]
 	if cp.Referrals != 3000 || cp.PerSecond <= 0 || cp.Heap == 0 || cp.PerRef <= 0 || len(cp.Reads) != 8 || cp.Reads["list_page_10"] <= 0 {
