@@ -53,14 +53,14 @@ func (f *emailFixture) create(t *testing.T, i int) *model.Referral {
 	return r
 }
 
-// listAll pages through the referrals of email, three at a time, in the
-// lowercase form the filter matches any case of.
-func listAll(t *testing.T, s *Store, email string) []string {
+// ListAllReferrals pages through the referrals f matches, limit at a time,
+// following the cursors. Exported for the store_test package's tests too.
+func ListAllReferrals(t *testing.T, s *Store, f model.ReferralFilter, limit int) []string {
 	t.Helper()
 	var ids []string
-	opt := model.ListOptions{Limit: 3}
+	f.Limit = limit
 	for {
-		p, err := s.FindReferrals(context.Background(), model.ReferralFilter{ListOptions: opt, Email: email})
+		p, err := s.FindReferrals(context.Background(), f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,8 +70,14 @@ func listAll(t *testing.T, s *Store, email string) []string {
 		if !p.HasMore {
 			return ids
 		}
-		opt.Cursor = *p.NextCursor
+		f.Cursor = *p.NextCursor
 	}
+}
+
+// listAll lists the referrals of email, three a page.
+func listAll(t *testing.T, s *Store, email string) []string {
+	t.Helper()
+	return ListAllReferrals(t, s, model.ReferralFilter{Email: email}, 3)
 }
 
 // checkLists lists every email and compares with what was created.

@@ -254,21 +254,7 @@ func TestReferralListFiltersAndPaging(t *testing.T) {
 	}
 	count := func(f model.ReferralFilter) []string {
 		t.Helper()
-		var ids []string
-		f.Limit = 4
-		for {
-			p, err := s.FindReferrals(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range p.Data {
-				ids = append(ids, r.ID)
-			}
-			if !p.HasMore {
-				return ids
-			}
-			f.Cursor = *p.NextCursor
-		}
+		return store.ListAllReferrals(t, s, f, 4)
 	}
 	all := count(model.ReferralFilter{})
 	if len(all) != 25 || all[0] != made[24].ID || all[24] != made[0].ID {
