@@ -467,15 +467,20 @@ func (j *journal) rewrite(tx *bolt.Tx, key [32]byte, edit func(old []byte) []byt
 func (j *journal) keysUnder(tx *bolt.Tx, prefix [16]byte) ([][32]byte, error) {
 	// What memory knows, taken at one moment; the file is read after, so
 	// that a slow read never holds up the writer's next commit.
+	type hints struct {
+		gen  uint64
+		seqs []uint64 // where prefix's entries may be
+	}
+	var known []hints // the active generation, then the frozen one
 	j.mu.RLock()
-	known := map[uint64][]uint64{} // generation → where prefix's entries may be
 	for _, g := range []*generation{&j.active, j.frozen} {
 		if g != nil {
-			known[g.name] = nil
-			g.seqsOf(prefix[:], func(seq uint64) { known[g.name] = append(known[g.name], seq) })
+			h := hints{gen: g.name}
+			g.seqsOf(prefix[:], func(seq uint64) { h.seqs = append(h.seqs, seq) })
+			known = append(known, h)
 		}
 	}
-	active, published := j.active.name, j.published
+	published := j.published
 	j.mu.RUnlock()
 
 	root := tx.Bucket(j.kind.root)
@@ -488,16 +493,16 @@ func (j *journal) keysUnder(tx *bolt.Tx, prefix [16]byte) ([][32]byte, error) {
 	err := root.ForEachBucket(func(name []byte) error {
 		b := root.Bucket(name)
 		n := binary.BigEndian.Uint64(name)
-		seqs, ok := known[n]
-		if !ok {
+		i := slices.IndexFunc(known, func(h hints) bool { return h.gen == n })
+		if i < 0 {
 			// Dropped from memory since tx began, or begun by tx or by a
 			// commit memory has not taken in yet: read it whole.
 			return b.ForEach(func(_, v []byte) error { take(v); return nil })
 		}
-		for _, seq := range seqs {
+		for _, seq := range known[i].seqs {
 			take(b.Get(genName(seq)))
 		}
-		if n == active {
+		if i == 0 { // the active generation
 			// Committed after the maps were last brought up to date, or
 			// put by tx itself.
 			c := b.Cursor()

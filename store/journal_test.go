@@ -427,21 +427,29 @@ func journalEntry(s *Store, tx *bolt.Tx, i int) error {
 	return s.idemJournal.put(tx, idempotencyKey(journalIdem(i)), v)
 }
 
+// frozenAndExpired makes n entries with a one-minute window, freezes them
+// as a generation carried carryMin a commit, and lets them expire.
+func frozenAndExpired(t *testing.T, n, carryMin int) (journalFixture, *TestClock) {
+	t.Helper()
+	clk := &TestClock{T: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
+	f.s.idemJournal.limit, f.s.idemJournal.carryMin = n, carryMin
+	for i := range n {
+		f.create(t, i)
+	}
+	if err := f.s.update(func(*bolt.Tx) error { return nil }); err != nil { // freezes
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	return f, clk
+}
+
 // TestJournalKeyInBothGenerations: a key reused after its window while
 // its old entry waits in the frozen generation is carried with its new
 // entry, never the old one; the other, expired, entries are dropped.
 func TestJournalKeyInBothGenerations(t *testing.T) {
-	clk := &TestClock{T: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
+	f, clk := frozenAndExpired(t, 40, 1)
 	s := f.s
-	s.idemJournal.limit, s.idemJournal.carryMin = 40, 1
-	for i := range 40 {
-		f.create(t, i)
-	}
-	if err := s.update(func(*bolt.Tx) error { return nil }); err != nil { // freezes
-		t.Fatal(err)
-	}
-	clk.Add(2 * time.Minute)
 	in := model.ReferralCreate{ImpressionID: f.imp, FirstName: "K", LastName: "L", Email: "again@example.com"}
 	again, replayed, err := s.CreateReferral(context.Background(), in, journalIdem(7))
 	if err != nil || replayed {
@@ -473,17 +481,8 @@ func TestJournalKeyInBothGenerations(t *testing.T) {
 // TestJournalSweepWhileCarrying: a sweep that deletes frozen entries in
 // the very commit that carries them leaves them out of the carry.
 func TestJournalSweepWhileCarrying(t *testing.T) {
-	clk := &TestClock{T: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
-	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, Now: clk.Now, IdempotencyWindow: time.Minute})
+	f, clk := frozenAndExpired(t, 30, 30)
 	s := f.s
-	s.idemJournal.limit, s.idemJournal.carryMin = 30, 30
-	for i := range 30 {
-		f.create(t, i)
-	}
-	if err := s.update(func(*bolt.Tx) error { return nil }); err != nil { // freezes
-		t.Fatal(err)
-	}
-	clk.Add(2 * time.Minute)
 	// The sweep's own commit carries all 30 after deleting them.
 	if n, err := s.SweepIdempotencyKeys(context.Background(), clk.Now()); err != nil || n != 30 {
 		t.Fatalf("swept %d, %v; want 30", n, err)
