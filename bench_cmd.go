@@ -82,6 +82,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		"throughput, heap, disk and list/funnel latency as the store grows, then time the load again")
 	rounds := fs.Int("rounds", 3, "with -grow on the temporary store: rounds that time a new fresh store and the grown one "+
 		"in turn, for a ratio the disk's speed on the day does not skew")
+	journalEntries := fs.Int("journal-entries", store.DefaultJournalEntries, "store.journal_entries of the temporary store")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -94,7 +95,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	if base == "" {
 		var stop func()
 		var err error
-		st, base, adminToken, stop, err = benchServer(*noSync)
+		st, base, adminToken, stop, err = benchServer(*noSync, *journalEntries)
 		if err != nil {
 			fmt.Fprintln(stderr, "referrald: bench:", err)
 			return exitFailed
@@ -137,7 +138,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		var newFresh func() (*benchFixture, func(), error)
 		if st != nil {
 			newFresh = func() (*benchFixture, func(), error) {
-				_, base, token, stop, err := benchServer(*noSync)
+				_, base, token, stop, err := benchServer(*noSync, *journalEntries)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -186,12 +187,12 @@ func writeHeapProfile(path string) error {
 
 // benchServer starts referrald on loopback on a temporary store with the
 // rate limits lifted (they would otherwise be what is measured).
-func benchServer(noSync bool) (*store.Store, string, string, func(), error) {
+func benchServer(noSync bool, journalEntries int) (*store.Store, string, string, func(), error) {
 	dir, err := os.MkdirTemp("", "referrald-bench-")
 	if err != nil {
 		return nil, "", "", nil, err
 	}
-	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{NoSync: noSync})
+	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{NoSync: noSync, JournalEntries: journalEntries})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, "", "", nil, err

@@ -145,7 +145,7 @@ func defaultConfig() Config {
 		Listen:      "127.0.0.1:8080",
 		DataDir:     "./data",
 		Idempotency: IdempotencyConfig{Window: 24 * time.Hour},
-		Store:       StoreConfig{JournalEntries: 1 << 16},
+		Store:       StoreConfig{JournalEntries: store.DefaultJournalEntries},
 		Limits:      LimitsConfig{MaxBodyBytes: 64 << 10},
 		RateLimits: RateLimitsConfig{
 			PerKey: BucketConfig{Rate: 1000, Burst: 2000},

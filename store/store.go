@@ -92,7 +92,7 @@ type Options struct {
 	IdempotencyWindow time.Duration
 	// JournalEntries is how many new entries each journal (idempotency
 	// entries, the email index) holds before they are moved into their
-	// tree (see journal.go); 0 means 65,536.
+	// tree (see journal.go); 0 means DefaultJournalEntries.
 	JournalEntries int
 	// SweepInterval is how often expired idempotency keys are deleted; 0
 	// means every minute, a negative value never (tests sweep by hand).
