@@ -43,10 +43,19 @@ FUZZ_TARGETS := ./api:FuzzReferralCreateDecode ./api:FuzzListQuery ./api:FuzzIde
 	./model:FuzzParseID ./store:FuzzDecodeRecords
 
 ## fuzz: run each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a long run)
+# Go 1.26's fuzz coordinator can fail a target at the end of -fuzztime with
+# a bare "context deadline exceeded" and no failing input (go.dev/issue/75804,
+# fixed in Go 1.27): the time was fuzzed and nothing found, so that alone is
+# reported and passed. Any other failure, and any failing input, fails.
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
+	@log=$$(mktemp); trap 'rm -f "$$log" "$$log.rc"' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
-		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) || exit 1; \
+		{ $(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) 2>&1; echo $$? >"$$log.rc"; } | tee "$$log"; \
+		[ "$$(cat "$$log.rc")" = 0 ] && continue; \
+		if grep -qx '    context deadline exceeded' "$$log" && ! grep -q 'Failing input written' "$$log"; then \
+			echo "fuzz $${t#*:}: stopped by go.dev/issue/75804 at the end of its time, no failing input: passed"; \
+		else exit 1; fi; \
 	done
 
 ## bench: load POST /v1/referrals on a temporary durable store (BENCH_ARGS="-clients 16 -json")
