@@ -90,6 +90,10 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "referrald: bench: -clients ≥ 1, -duration > 0, -rounds ≥ 0, and -retry, -get and -scan shares from 0 to 1 with -get + -scan + -retry ≤ 1")
 		return exitUsage
 	}
+	if err := checkJournalEntries(*journalEntries); err != nil {
+		fmt.Fprintln(stderr, "referrald: bench: -journal-entries", err)
+		return exitUsage
+	}
 	var st *store.Store
 	base, adminToken := *target, *token
 	if base == "" {

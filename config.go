@@ -99,8 +99,8 @@ type IdempotencyConfig struct {
 type StoreConfig struct {
 	// JournalEntries is how many new entries each of the store's
 	// append-ordered journals (idempotency entries, the email index)
-	// keeps before moving them into their tree in key order: more means
-	// fewer page writes per entry and more memory.
+	// keeps before moving them into their tree in about key order: more
+	// means fewer page writes per entry and more memory.
 	JournalEntries int `yaml:"journal_entries"`
 }
 
@@ -407,8 +407,8 @@ func (c *Config) Validate() error {
 	if c.Idempotency.Window < time.Minute {
 		return &configError{"idempotency.window", "must be at least 1m"}
 	}
-	if c.Store.JournalEntries < 16 || c.Store.JournalEntries > 1<<20 {
-		return &configError{"store.journal_entries", "must be from 16 to 1048576"}
+	if err := checkJournalEntries(c.Store.JournalEntries); err != nil {
+		return &configError{"store.journal_entries", err.Error()}
 	}
 	if c.Limits.MaxBodyBytes < 1<<10 || c.Limits.MaxBodyBytes > 1<<20 {
 		return &configError{"limits.max_body_bytes", "must be from 1024 to 1048576"}
@@ -498,3 +498,13 @@ func (p PluginConfig) hostConfig() host.Config {
 
 // StorePath is the bbolt file.
 func (c *Config) StorePath() string { return filepath.Join(c.DataDir, store.FileName) }
+
+// checkJournalEntries bounds store.journal_entries: below 16 a journal
+// would freeze every few writes; above 2^20 the two journals' maps would
+// take more than 80 MB.
+func checkJournalEntries(n int) error {
+	if n < 16 || n > 1<<20 {
+		return errors.New("must be from 16 to 1048576")
+	}
+	return nil
+}

@@ -632,6 +632,10 @@ func TestBenchCommand(t *testing.T) {
 	if code := run([]string{"bench", "-get", "0.9", "-scan", "0.9"}, noEnv, &out, &errOut); code != exitUsage {
 		t.Fatalf("shares over 1: exit %d, want 2", code)
 	}
+	errOut.Reset()
+	if code := run([]string{"bench", "-journal-entries", "8"}, noEnv, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "-journal-entries must be from 16") {
+		t.Fatalf("-journal-entries 8: exit %d, %q; want 2 and the range", code, errOut.String())
+	}
 }
 
 func TestBenchGrow(t *testing.T) {

@@ -167,8 +167,13 @@ func TestEmailJournalErasureLeavesNoEntry(t *testing.T) {
 	f.checkLists(t, "settled")
 	f.reopen(t, path, Options{SweepInterval: -1})
 	f.checkLists(t, "reopened")
-	// Nothing left anywhere for an erased referral: the tree and the
-	// journal hold exactly the referrals still listed.
+	f.checkIndexHoldsListed(t, "reopened")
+}
+
+// checkIndexHoldsListed checks that nothing is left anywhere for an erased
+// referral: the tree and the journal hold exactly the referrals listed.
+func (f *emailFixture) checkIndexHoldsListed(t *testing.T, when string) {
+	t.Helper()
 	listed := 0
 	for _, ids := range f.byEmail {
 		listed += len(ids)
@@ -191,8 +196,57 @@ func TestEmailJournalErasureLeavesNoEntry(t *testing.T) {
 		return nil
 	})
 	if entries != listed {
-		t.Fatalf("the email index holds %d referrals; %d are listed", entries, listed)
+		t.Fatalf("%s: the email index holds %d referrals; %d are listed", when, entries, listed)
 	}
+}
+
+// TestEmailJournalCarriesAGenerationWithGaps: a restart reads back an open
+// generation some of whose entries were erased, and so has gaps in its
+// offsets; freezing it later carries every entry left, and no erased one.
+func TestEmailJournalCarriesAGenerationWithGaps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	f := newEmailFixture(t, path, 3)
+	var ids []string
+	for i := range 30 { // the 21st freezes the first 20
+		ids = append(ids, f.create(t, i).ID)
+	}
+	for _, i := range []int{22, 25} {
+		if _, err := f.s.EraseReferral(context.Background(), ids[i]); err != nil {
+			t.Fatal(err)
+		}
+		key := model.EmailKey(f.email(i))
+		f.byEmail[key] = slices.DeleteFunc(f.byEmail[key], func(id string) bool { return id == ids[i] })
+	}
+	f.reopen(t, path, Options{SweepInterval: -1})
+	f.small()
+	gapped := f.s.emailJournal.active
+	if len(gapped.prev) == gapped.n {
+		t.Fatalf("reopened: the open generation has %d entries at %d offsets; want gaps", gapped.n, len(gapped.prev))
+	}
+	for i := 30; i < 45; i++ {
+		f.create(t, i)
+		if err := f.s.settleJournals(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.s.emailJournal.frozen == nil || f.s.emailJournal.frozen.name != gapped.name || f.s.emailJournal.carrying() {
+		t.Fatalf("the generation with gaps was not frozen and carried: frozen %+v", f.s.emailJournal.frozen)
+	}
+	f.s.view(func(tx *bolt.Tx) error {
+		tree, n := tx.Bucket(bucketReferralsByEmail), 0
+		err := tx.Bucket(bucketEmailJournal).Bucket(genName(gapped.name)).ForEach(func(k, v []byte) error {
+			if n++; tree.Get(v[:32]) == nil {
+				t.Errorf("entry %x was not carried into the tree", k)
+			}
+			return nil
+		})
+		if want := f.s.emailJournal.frozen.n; err != nil || n != want {
+			t.Errorf("the carried generation holds %d entries (%v); want %d", n, err, want)
+		}
+		return nil
+	})
+	f.checkLists(t, "carried")
+	f.checkIndexHoldsListed(t, "carried")
 }
 
 // TestEmailJournalReaderSeesItsWholeSnapshot: a read transaction that

@@ -236,14 +236,19 @@ func (s *Store) sweepLoop(every time.Duration) {
 	}
 }
 
+// settleCommits bounds one settleJournals: enough commits to carry two
+// generations of the default size, 256 entries each.
+const settleCommits = 2 * (DefaultJournalEntries/journalCarryMin + 2)
+
 // settleJournals commits until the journals have nothing left to freeze
 // or carry, for quiet stores: busy ones carry as they write. It stops
-// after enough commits to carry two generations (or 1,024), because under
-// steady load there is always more, and the sweep has other work.
+// after enough commits to carry two generations (at most settleCommits),
+// because under steady load there is always more, and the sweep has other
+// work.
 func (s *Store) settleJournals() error {
 	n := 0
 	for _, j := range s.journals() {
-		n = max(n, min(1024, 2*(j.limit/j.carryMin+2)))
+		n = max(n, min(settleCommits, 2*(j.limit/j.carryMin+2)))
 	}
 	due := func() bool {
 		for _, j := range s.journals() {

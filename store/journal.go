@@ -22,7 +22,7 @@ import (
 // share a page, and maps in memory find them by their key (generation).
 // When the journal holds Options.JournalEntries entries, or its oldest is
 // journalMaxAge old, it is frozen and a fresh one started; from then on
-// every commit carries a slice of the frozen entries, in key order, into
+// every commit carries a slice of the frozen entries, in about key order, into
 // the tree, where neighbouring keys share a leaf, so a leaf is written once
 // for many entries. The carried generation stays, bucket and maps, until the next
 // one is frozen, and is dropped whole then.
@@ -239,10 +239,11 @@ func loadJournal(db *bolt.DB, kind *journalKind, limit int, now func() time.Time
 }
 
 // carryOrder lists the offsets of g's entries in the order of their keys'
-// first 4 bytes, the order they are carried in. Keys that share those
-// bytes (a handful in a generation) come newest first: carrying needs
+// first 4 bytes, the order they are carried in: carrying needs
 // neighbouring keys together, so that a leaf is written once for many of
-// them, not an exact order. It reads no bucket and sorts by two counting
+// them, not an exact order. Keys that share those bytes (a handful in a
+// generation) come oldest first, so that were a key ever in a generation
+// twice, its newest value would be the one left in the tree. It reads no bucket and sorts by two counting
 // passes over 16 bits of the hint each: for a full generation at the
 // default size, about 20 ms of the commit that freezes it, against 47 for
 // a comparison sort and more for reading the bucket (BenchmarkCarryOrder).
@@ -250,9 +251,11 @@ func (g *generation) carryOrder() []uint32 {
 	type entry struct{ hint, off uint32 }
 	entries := make([]entry, 0, g.n)
 	for h, off := range g.latest {
+		chain := len(entries)
 		for ; off != noOffset; off = g.prev[off] {
 			entries = append(entries, entry{h, off})
 		}
+		slices.Reverse(entries[chain:])
 	}
 	sorted := make([]entry, len(entries))
 	starts := make([]int, 1<<16)
@@ -528,7 +531,7 @@ func (j *journal) keysUnder(tx *bolt.Tx, prefix [16]byte) ([][32]byte, error) {
 	return keys, err
 }
 
-// carryOn moves the next slice of the frozen generation, in key order,
+// carryOn moves the next slice of the frozen generation, in carryOrder,
 // into the tree, at least twice writes entries. An entry that has expired
 // meanwhile is dropped as the sweeper would; one a newer entry has
 // replaced stays behind, since the newer one is carried later.

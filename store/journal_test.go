@@ -509,16 +509,17 @@ func TestJournalAgesOnTheStoreClock(t *testing.T) {
 }
 
 // TestJournalSettleIsBounded: one sweep round's nudge to the journal
-// stops after 1,024 commits, even with more to carry, so the sweep gets on
+// stops after settleCommits commits, even with more to carry, so the sweep gets on
 // with its other work.
 func TestJournalSettleIsBounded(t *testing.T) {
 	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, NoSync: true})
 	s := f.s
-	s.idemJournal.limit, s.idemJournal.carryMin = 2100, 1
+	entries := 2*settleCommits + 100
+	s.idemJournal.limit, s.idemJournal.carryMin = entries, 1
 	// Entries straight into the journal, in one commit: the records
 	// they would point at do not matter here.
 	if err := s.update(func(tx *bolt.Tx) error {
-		for i := range 2100 {
+		for i := range entries {
 			if err := journalEntry(s, tx, i); err != nil {
 				return err
 			}
@@ -532,9 +533,10 @@ func TestJournalSettleIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One commit freezes; each later one, with its single write, carries
-	// two keys: 1,023 carry 2,046 of 2,100.
-	if n := s.Stats().Commits - before; n != 1024 || !s.idemJournal.carrying() || s.idemJournal.carried != 2046 {
-		t.Fatalf("%d commits, carrying %v, %d carried; want 1,024 commits and the carry half done", n, s.idemJournal.carrying(), s.idemJournal.carried)
+	// two keys, 100 short of all.
+	if n := s.Stats().Commits - before; n != settleCommits || !s.idemJournal.carrying() || s.idemJournal.carried != entries-102 {
+		t.Fatalf("%d commits, carrying %v, %d carried; want %d commits and %d carried",
+			n, s.idemJournal.carrying(), s.idemJournal.carried, settleCommits, entries-102)
 	}
 }
 
@@ -599,8 +601,8 @@ func TestCarryOrderListsEveryEntryByItsKeysFirstBytes(t *testing.T) {
 	}
 	g.add([]byte{5, 0, 0, 0}, 108) // 106 and 107 were deleted before a restart read the bucket
 	got := g.carryOrder()
-	// Keys sharing 4 bytes come newest first; the gap is not listed.
-	if want := []uint32{2, 3, 1, 8, 5, 0, 4}; !slices.Equal(got, want) {
+	// Keys sharing 4 bytes come oldest first; the gap is not listed.
+	if want := []uint32{2, 1, 3, 8, 5, 0, 4}; !slices.Equal(got, want) {
 		t.Fatalf("carry order %v; want %v", got, want)
 	}
 
@@ -625,8 +627,12 @@ func TestCarryOrderListsEveryEntryByItsKeysFirstBytes(t *testing.T) {
 			t.Fatalf("offset %d listed twice", off)
 		}
 		seen[off] = true
-		if i > 0 && hints[got[i-1]] > hints[off] {
-			t.Fatalf("offset %d (hint %x) after offset %d (hint %x)", off, hints[off], got[i-1], hints[got[i-1]])
+		hint, ok := hints[off]
+		if !ok {
+			t.Fatalf("offset %d was never added", off)
+		}
+		if i > 0 && (hints[got[i-1]] > hint || hints[got[i-1]] == hint && got[i-1] > off) {
+			t.Fatalf("offset %d (hint %x) after offset %d (hint %x)", off, hint, got[i-1], hints[got[i-1]])
 		}
 	}
 }
