@@ -22,10 +22,10 @@ import (
 // share a page, and maps in memory find them by their key (generation).
 // When the journal holds Options.JournalEntries entries, or its oldest is
 // journalMaxAge old, it is frozen and a fresh one started; from then on
-// every commit carries a slice of the frozen entries, in about key order, into
-// the tree, where neighbouring keys share a leaf, so a leaf is written once
-// for many entries. The carried generation stays, bucket and maps, until the next
-// one is frozen, and is dropped whole then.
+// every commit carries a slice of the frozen entries, in about key order,
+// into the tree, where neighbouring keys share a leaf, so a leaf is written
+// once for many entries. The carried generation stays, bucket and maps,
+// until the next one is frozen, and is dropped whole then.
 //
 // Every entry is on disk in the transaction that made it, as before; the
 // maps only say where to look. A reader whose snapshot predates an entry
@@ -242,11 +242,13 @@ func loadJournal(db *bolt.DB, kind *journalKind, limit int, now func() time.Time
 // first 4 bytes, the order they are carried in: carrying needs
 // neighbouring keys together, so that a leaf is written once for many of
 // them, not an exact order. Keys that share those bytes (a handful in a
-// generation) come oldest first, so that were a key ever in a generation
-// twice, its newest value would be the one left in the tree. It reads no bucket and sorts by two counting
-// passes over 16 bits of the hint each: for a full generation at the
-// default size, about 20 ms of the commit that freezes it, against 47 for
-// a comparison sort and more for reading the bucket (BenchmarkCarryOrder).
+// generation, or one address's entries in the email index) come oldest
+// first, so that were a key ever in a generation twice, its newest value
+// would be the one left in the tree. It reads no bucket and sorts by two
+// counting passes over 16 bits of the hint each: for a full generation at
+// the default size, about 20 ms of the commit that freezes it, against 47
+// for a comparison sort and more for reading the bucket
+// (BenchmarkCarryOrder).
 func (g *generation) carryOrder() []uint32 {
 	type entry struct{ hint, off uint32 }
 	entries := make([]entry, 0, g.n)
