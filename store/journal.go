@@ -143,6 +143,10 @@ type journal struct {
 	limit    int
 	maxAge   time.Duration
 	carryMin int
+	// partner, when set, is a journal that fills at about the same rate;
+	// this one keeps its freezes half a generation away from partner's
+	// (inStep).
+	partner *journal
 
 	// mu guards active, frozen and published, which readers consult;
 	// only the writer goroutine changes them, and only after a commit.
@@ -315,7 +319,24 @@ func (j *journal) carrying() bool { return j.frozen != nil && j.carried < len(j.
 
 func (j *journal) freezeDue(now time.Time) bool {
 	n := j.active.n
-	return n >= j.limit || n > 0 && now.Sub(j.active.oldest) >= j.maxAge
+	return n >= j.limit || n > 0 && now.Sub(j.active.oldest) >= j.maxAge || j.inStep()
+}
+
+// inStep reports whether the journal, half full, is about as far from its
+// limit as its partner is from its own. Two journals that fill at the same
+// rate would otherwise freeze, sort and drop a generation in the same
+// commit, and carry side by side; freezing this one early puts half a
+// generation between them, and only the drift of their rates brings them
+// back in step.
+func (j *journal) inStep() bool {
+	p := j.partner
+	if p == nil || j.active.n < j.limit/2 {
+		return false
+	}
+	p.mu.RLock()
+	d := (j.limit - j.active.n) - (p.limit - p.active.n)
+	p.mu.RUnlock()
+	return -j.limit/4 < d && d < j.limit/4
 }
 
 // due reports whether the journal has work that a commit would do.

@@ -653,3 +653,38 @@ func BenchmarkCarryOrder(b *testing.B) {
 		}
 	}
 }
+
+// TestJournalsFreezeApart: the idempotency and email journals fill at the
+// same rate, one entry each per signup; the email journal freezes its
+// first generation at half size, so that no commit freezes both.
+func TestJournalsFreezeApart(t *testing.T) {
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, NoSync: true, JournalEntries: 64})
+	name := func(j *journal) uint64 {
+		if j.frozen == nil {
+			return 0
+		}
+		return j.frozen.name
+	}
+	var idemFreezes, emailFreezes []int
+	for i := range 600 {
+		idem, email := name(f.s.idemJournal), name(f.s.emailJournal)
+		f.create(t, i)
+		if name(f.s.idemJournal) != idem {
+			idemFreezes = append(idemFreezes, i)
+		}
+		if name(f.s.emailJournal) != email {
+			emailFreezes = append(emailFreezes, i)
+		}
+	}
+	if len(idemFreezes) < 8 || len(emailFreezes) < 8 {
+		t.Fatalf("froze at creates %v and %v; want at least 8 each", idemFreezes, emailFreezes)
+	}
+	for _, i := range idemFreezes {
+		if slices.Contains(emailFreezes, i) {
+			t.Fatalf("both journals froze at create %d (idempotency at %v, email at %v)", i, idemFreezes, emailFreezes)
+		}
+	}
+	if emailFreezes[0] > 40 {
+		t.Fatalf("the email journal first froze at create %d; want about 32", emailFreezes[0])
+	}
+}

@@ -211,6 +211,7 @@ func Open(path string, opt Options) (*Store, error) {
 				"entries", len(j.carry), "open_entries", j.active.n)
 		}
 	}
+	s.emailJournal.partner = s.idemJournal
 	go s.writeLoop()
 	if s.fingerprintKey, err = s.Secret("idempotency-fingerprint"); err != nil {
 		s.Close()
