@@ -509,8 +509,8 @@ func TestJournalAgesOnTheStoreClock(t *testing.T) {
 }
 
 // TestJournalSettleIsBounded: one sweep round's nudge to the journal
-// stops after settleCommits commits, even with more to carry, so the sweep gets on
-// with its other work.
+// stops after settleCommits commits, even with more to carry, so the sweep
+// gets on with its other work.
 func TestJournalSettleIsBounded(t *testing.T) {
 	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1, NoSync: true})
 	s := f.s
