@@ -83,11 +83,17 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("rounds", 3, "with -grow on the temporary store: rounds that time a new fresh store and the grown one "+
 		"in turn, for a ratio the disk's speed on the day does not skew")
 	journalEntries := fs.Int("journal-entries", store.DefaultJournalEntries, "store.journal_entries of the temporary store")
+	ambassadors := fs.Int("ambassadors", 100, fmt.Sprintf("ambassadors the impressions, and so the referrals, are spread over, in turn (1..%d): "+
+		"each signup writes into its ambassador's own range of the per-ambassador indexes and counters", maxBenchAmbassadors))
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	if *clients < 1 || *duration <= 0 || *rounds < 0 || *retryShare < 0 || *getShare < 0 || *scanShare < 0 || *retryShare+*getShare+*scanShare > 1 {
 		fmt.Fprintln(stderr, "referrald: bench: -clients ≥ 1, -duration > 0, -rounds ≥ 0, and -retry, -get and -scan shares from 0 to 1 with -get + -scan + -retry ≤ 1")
+		return exitUsage
+	}
+	if *ambassadors < 1 || *ambassadors > maxBenchAmbassadors {
+		fmt.Fprintf(stderr, "referrald: bench: -ambassadors from 1 to %d\n", maxBenchAmbassadors)
 		return exitUsage
 	}
 	if err := checkJournalEntries(*journalEntries); err != nil {
@@ -132,7 +138,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
-	fx, err := benchSetup(base, adminToken, *clients, *perClient)
+	fx, err := benchSetup(base, adminToken, *clients, *ambassadors, *perClient)
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald: bench:", err)
 		return exitFailed
@@ -146,7 +152,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 				if err != nil {
 					return nil, nil, err
 				}
-				fx, err := benchSetup(base, token, *clients, *perClient)
+				fx, err := benchSetup(base, token, *clients, *ambassadors, *perClient)
 				if err != nil {
 					stop()
 					return nil, nil, err
@@ -222,14 +228,16 @@ func benchServer(noSync bool, journalEntries int) (*store.Store, string, string,
 	return st, "http://" + ln.Addr().String(), token, stop, nil
 }
 
-// benchFixture is what the load refers to: a program, an ambassador with a
-// placement, and impressions to sign up from.
+// benchFixture is what the load refers to: a program, ambassadors, a
+// placement of the first, and impressions to sign up from.
 type benchFixture struct {
 	base, token string
 	durable     bool
 	target      *url.URL
 	program     string
+	// ambassador is the first of ambassadors, the one with the placement.
 	ambassador  string
+	ambassadors []string
 	placement   string
 	// perClient gives each client one impression for all its signups;
 	// otherwise every signup takes the next impression from pool, in the
@@ -260,10 +268,13 @@ func (fx *benchFixture) fillPool(n, clients int) error {
 		return nil
 	}
 	fx.trim()
-	body, _ := json.Marshal(map[string]string{"program_id": fx.program, "ambassador_id": fx.ambassador})
+	bodies := make([][]byte, len(fx.ambassadors))
+	for i, amb := range fx.ambassadors {
+		bodies[i], _ = json.Marshal(map[string]string{"program_id": fx.program, "ambassador_id": amb})
+	}
 	made := make([][]string, clients)
-	err := fx.spread(clients, n, func(c int, conn *benchConn, _ int64) error {
-		status, b, err := conn.do("POST", "/v1/impressions", body)
+	err := fx.spread(clients, n, func(c int, conn *benchConn, i int64) error {
+		status, b, err := conn.do("POST", "/v1/impressions", bodies[i%int64(len(bodies))])
 		if err != nil || status != 201 {
 			return fmt.Errorf("create an impression: %d %s %v", status, b, err)
 		}
@@ -329,8 +340,13 @@ func (fx *benchFixture) trim() {
 // used twice.
 const poolRate = 16_000
 
-// benchSetup creates the fixture through the API with net/http.
-func benchSetup(base, token string, clients int, perClient bool) (*benchFixture, error) {
+// maxBenchAmbassadors bounds -ambassadors: more than a large program has,
+// and few enough to create in a second or two.
+const maxBenchAmbassadors = 10_000
+
+// benchSetup creates the fixture through the API: the program with
+// net/http, then the ambassadors from clients load connections at once.
+func benchSetup(base, token string, clients, ambassadors int, perClient bool) (*benchFixture, error) {
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -365,29 +381,44 @@ func benchSetup(base, token string, clients int, perClient bool) (*benchFixture,
 	if err != nil {
 		return nil, err
 	}
-	amb, err := create("/v1/ambassadors", map[string]any{"first_name": "Bench", "last_name": "Mark",
-		"email": fmt.Sprintf("bench-%d@example.com", rand.Int64())})
+	fx := &benchFixture{base: base, token: token, program: prg["id"].(string), perClient: perClient,
+		ambassadors: make([]string, ambassadors)}
+	if fx.target, err = url.Parse(base); err != nil {
+		return nil, err
+	}
+	run := rand.Int64()
+	err = fx.spread(min(clients, ambassadors), ambassadors, func(_ int, conn *benchConn, i int64) error {
+		body, _ := json.Marshal(map[string]string{"first_name": "Bench", "last_name": "Mark",
+			"email": fmt.Sprintf("bench-%d-%d@example.com", run, i)})
+		status, b, err := conn.do("POST", "/v1/ambassadors", body)
+		if err != nil || status != 201 {
+			return fmt.Errorf("setup /v1/ambassadors: %d %s %v", status, b, err)
+		}
+		if fx.ambassadors[i-1] = jsonID(b); fx.ambassadors[i-1] == "" {
+			return fmt.Errorf("setup /v1/ambassadors: no id in %s", b)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	plc, err := create("/v1/placements", map[string]any{"program_id": prg["id"], "ambassador_id": amb["id"], "label": "bench"})
+	fx.ambassador = fx.ambassadors[0]
+	plc, err := create("/v1/placements", map[string]any{"program_id": fx.program, "ambassador_id": fx.ambassador, "label": "bench"})
 	if err != nil {
 		return nil, err
 	}
-	fx := &benchFixture{base: base, token: token, program: prg["id"].(string), ambassador: amb["id"].(string),
-		placement: plc["code"].(string), perClient: perClient}
+	fx.placement = plc["code"].(string)
 	if perClient {
 		fx.impressions = make([]string, clients)
 	}
 	for i := range fx.impressions {
-		m, err := create("/v1/impressions", map[string]any{"program_id": prg["id"], "ambassador_id": amb["id"]})
+		m, err := create("/v1/impressions", map[string]any{"program_id": fx.program, "ambassador_id": fx.ambassadors[i%ambassadors]})
 		if err != nil {
 			return nil, err
 		}
 		fx.impressions[i] = m["id"].(string)
 	}
-	fx.target, err = url.Parse(base)
-	return fx, err
+	return fx, nil
 }
 
 func runBench(fx *benchFixture, clients int, duration time.Duration, retryShare, getShare, scanShare float64) (*benchResult, error) {

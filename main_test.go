@@ -638,6 +638,47 @@ func TestBenchCommand(t *testing.T) {
 	}
 }
 
+// The bench spreads its signups over -ambassadors in turn, so that each
+// ambassador's range of the per-ambassador indexes takes its share.
+func TestBenchSpreadsSignupsOverAmbassadors(t *testing.T) {
+	_, base, token, stop, err := benchServer(false, store.DefaultJournalEntries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	const ambassadors, each = 3, 4
+	fx, err := benchSetup(base, token, 2, ambassadors, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.fillPool(ambassadors*each, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := growTo(fx, 2, ambassadors*each); err != nil {
+		t.Fatal(err)
+	}
+	conn := &benchConn{target: fx.target, token: token}
+	defer conn.close()
+	for _, amb := range fx.ambassadors {
+		status, b, err := conn.do("GET", "/v1/referrals?limit=50&ambassador_id="+amb, nil)
+		var page struct {
+			Data []struct {
+				AmbassadorID string `json:"ambassador_id"`
+			}
+		}
+		if err != nil || status != 200 || json.Unmarshal(b, &page) != nil {
+			t.Fatalf("list %s: %d %s %v", amb, status, b, err)
+		}
+		if len(page.Data) != each || page.Data[0].AmbassadorID != amb {
+			t.Fatalf("ambassador %s: %d referrals (first of %q), want %d of theirs", amb, len(page.Data), page.Data, each)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"bench", "-ambassadors", "0"}, noEnv, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "-ambassadors from 1 to") {
+		t.Fatalf("-ambassadors 0: exit %d, %q; want 2 and the range", code, errOut.String())
+	}
+}
+
 func TestBenchGrow(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"bench", "-clients", "4", "-duration", "200ms", "-grow", "3000", "-rounds", "2", "-json"}, noEnv, &out, &errOut); code != 0 {
