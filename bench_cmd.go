@@ -83,8 +83,10 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	rounds := fs.Int("rounds", 3, "with -grow on the temporary store: rounds that time a new fresh store and the grown one "+
 		"in turn, for a ratio the disk's speed on the day does not skew")
 	journalEntries := fs.Int("journal-entries", store.DefaultJournalEntries, "store.journal_entries of the temporary store")
-	ambassadors := fs.Int("ambassadors", 100, fmt.Sprintf("ambassadors the impressions, and so the referrals, are spread over, in turn (1..%d): "+
-		"each signup writes into its ambassador's own range of the per-ambassador indexes and counters", maxBenchAmbassadors))
+	ambassadors := fs.Int("ambassadors", 100, fmt.Sprintf("ambassadors, each with a placement, to spread the impressions, and so the "+
+		"signups, over in turn (1..%d; created in the -url target too): each signup writes into its ambassador's range of "+
+		"the per-ambassador indexes and counters; with -impression-per-client, client c signs up under ambassador c mod N",
+		maxBenchAmbassadors))
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -228,17 +230,18 @@ func benchServer(noSync bool, journalEntries int) (*store.Store, string, string,
 	return st, "http://" + ln.Addr().String(), token, stop, nil
 }
 
-// benchFixture is what the load refers to: a program, ambassadors, a
-// placement of the first, and impressions to sign up from.
+// benchFixture is what the load refers to: a program, ambassadors with a
+// placement each, and impressions to sign up from.
 type benchFixture struct {
 	base, token string
 	durable     bool
 	target      *url.URL
 	program     string
-	// ambassador is the first of ambassadors, the one with the placement.
+	// ambassador is the first of ambassadors, whose lists -grow times.
 	ambassador  string
 	ambassadors []string
-	placement   string
+	// placements holds the scan code of each ambassador's placement.
+	placements []string
 	// perClient gives each client one impression for all its signups;
 	// otherwise every signup takes the next impression from pool, in the
 	// order they were made, as real signups follow recent scans.
@@ -274,7 +277,7 @@ func (fx *benchFixture) fillPool(n, clients int) error {
 	}
 	made := make([][]string, clients)
 	err := fx.spread(clients, n, func(c int, conn *benchConn, i int64) error {
-		status, b, err := conn.do("POST", "/v1/impressions", bodies[i%int64(len(bodies))])
+		status, b, err := conn.do("POST", "/v1/impressions", bodies[(i-1)%int64(len(bodies))])
 		if err != nil || status != 201 {
 			return fmt.Errorf("create an impression: %d %s %v", status, b, err)
 		}
@@ -295,7 +298,9 @@ func (fx *benchFixture) fillPool(n, clients int) error {
 // goroutines, each with its own connection, and stops at the first error.
 func (fx *benchFixture) spread(clients, n int, do func(c int, conn *benchConn, i int64) error) error {
 	var next atomic.Int64
-	var failed atomic.Value
+	var failed atomic.Bool
+	var firstErr error
+	var once sync.Once
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Add(1)
@@ -303,17 +308,17 @@ func (fx *benchFixture) spread(clients, n int, do func(c int, conn *benchConn, i
 			defer wg.Done()
 			conn := &benchConn{target: fx.target, token: fx.token}
 			defer conn.close()
-			for i := next.Add(1); i <= int64(n) && failed.Load() == nil; i = next.Add(1) {
+			for i := next.Add(1); i <= int64(n) && !failed.Load(); i = next.Add(1) {
 				if err := do(c, conn, i); err != nil {
-					failed.CompareAndSwap(nil, err)
+					once.Do(func() { firstErr = err })
+					failed.Store(true)
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	err, _ := failed.Load().(error)
-	return err
+	return firstErr
 }
 
 // printResult prints v as indented JSON, or as text prints it.
@@ -345,7 +350,8 @@ const poolRate = 16_000
 const maxBenchAmbassadors = 10_000
 
 // benchSetup creates the fixture through the API: the program with
-// net/http, then the ambassadors from clients load connections at once.
+// net/http, then the ambassadors and their placements from clients load
+// connections at once.
 func benchSetup(base, token string, clients, ambassadors int, perClient bool) (*benchFixture, error) {
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second,
@@ -382,7 +388,7 @@ func benchSetup(base, token string, clients, ambassadors int, perClient bool) (*
 		return nil, err
 	}
 	fx := &benchFixture{base: base, token: token, program: prg["id"].(string), perClient: perClient,
-		ambassadors: make([]string, ambassadors)}
+		ambassadors: make([]string, ambassadors), placements: make([]string, ambassadors)}
 	if fx.target, err = url.Parse(base); err != nil {
 		return nil, err
 	}
@@ -394,20 +400,23 @@ func benchSetup(base, token string, clients, ambassadors int, perClient bool) (*
 		if err != nil || status != 201 {
 			return fmt.Errorf("setup /v1/ambassadors: %d %s %v", status, b, err)
 		}
-		if fx.ambassadors[i-1] = jsonID(b); fx.ambassadors[i-1] == "" {
+		amb := jsonID(b)
+		if amb == "" {
 			return fmt.Errorf("setup /v1/ambassadors: no id in %s", b)
 		}
+		body, _ = json.Marshal(map[string]string{"program_id": fx.program, "ambassador_id": amb, "label": "bench"})
+		status, b, err = conn.do("POST", "/v1/placements", body)
+		var plc struct{ Code string }
+		if err != nil || status != 201 || json.Unmarshal(b, &plc) != nil || plc.Code == "" {
+			return fmt.Errorf("setup /v1/placements: %d %s %v", status, b, err)
+		}
+		fx.ambassadors[i-1], fx.placements[i-1] = amb, plc.Code
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	fx.ambassador = fx.ambassadors[0]
-	plc, err := create("/v1/placements", map[string]any{"program_id": fx.program, "ambassador_id": fx.ambassador, "label": "bench"})
-	if err != nil {
-		return nil, err
-	}
-	fx.placement = plc["code"].(string)
 	if perClient {
 		fx.impressions = make([]string, clients)
 	}
@@ -446,7 +455,7 @@ func runBench(fx *benchFixture, clients int, duration time.Duration, retryShare,
 				var body []byte
 				switch {
 				case roll < scanShare:
-					op, method, path, want = "scan", "GET", "/s/"+fx.placement, 302
+					op, method, path, want = "scan", "GET", "/s/"+fx.placements[rand.IntN(len(fx.placements))], 302
 				case roll < scanShare+getShare && len(made) > 0:
 					op, method, path, want = "get", "GET", "/v1/referrals/"+made[rand.IntN(len(made))], 200
 				case roll < scanShare+getShare+retryShare && len(sent) > 0:

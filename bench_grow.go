@@ -51,6 +51,10 @@ type growCheckpoint struct {
 	// previous checkpoint (in-process runs): the disk's work, which its
 	// speed on the day does not change.
 	PagesPerCommit float64 `json:"pages_per_commit,omitempty"`
+	// PagesPerWrite is the same per write: with many ambassadors each
+	// signup brings pages of its own, so a slow disk's larger batches
+	// write more pages per commit but not per write.
+	PagesPerWrite float64 `json:"pages_per_write,omitempty"`
 	// FileBytesPerReferral is the store file's size over the referrals
 	// (with the pool, each has its impression in the file too).
 	FileBytesPerReferral float64 `json:"file_bytes_per_referral,omitempty"`
@@ -110,6 +114,7 @@ func benchGrow(fx *benchFixture, st *store.Store, newFresh func() (*benchFixture
 			after := st.Stats()
 			if after.Commits > before.Commits {
 				cp.PagesPerCommit = float64(after.PageWrites-before.PageWrites) / float64(after.Commits-before.Commits)
+				cp.PagesPerWrite = float64(after.PageWrites-before.PageWrites) / float64(after.Writes-before.Writes)
 			}
 			cp.FileBytesPerReferral = float64(after.FileSize) / float64(made)
 			fx.trim()
@@ -274,14 +279,14 @@ func printGrow(w io.Writer, rep *growReport) {
 			}
 		}
 	})
-	fmt.Fprintf(w, "  %9s %8s %7s %7s %8s %7s %7s", "referrals", "create/s", "p50 ms", "p99 ms", "pages/c", "heap MB", "B/ref")
+	fmt.Fprintf(w, "  %9s %8s %7s %7s %7s %7s %7s %7s", "referrals", "create/s", "p50 ms", "p99 ms", "pages/c", "pages/w", "heap MB", "B/ref")
 	for _, n := range names {
 		fmt.Fprintf(w, " %s", n)
 	}
 	fmt.Fprintln(w)
 	for _, cp := range rep.Checkpoints {
-		fmt.Fprintf(w, "  %9d %8.0f %7.2f %7.2f %7.1f %8.1f %7.0f", cp.Referrals, cp.PerSecond, cp.P50ms, cp.P99ms,
-			cp.PagesPerCommit, float64(cp.HeapBytes)/(1<<20), cp.FileBytesPerReferral)
+		fmt.Fprintf(w, "  %9d %8.0f %7.2f %7.2f %7.1f %7.2f %7.1f %7.0f", cp.Referrals, cp.PerSecond, cp.P50ms, cp.P99ms,
+			cp.PagesPerCommit, cp.PagesPerWrite, float64(cp.HeapBytes)/(1<<20), cp.FileBytesPerReferral)
 		for _, n := range names {
 			fmt.Fprintf(w, " %*.2f", len(n), cp.Reads[n])
 		}
