@@ -48,8 +48,8 @@ type growCheckpoint struct {
 	// HeapBytes is the live Go heap after a collection (in-process runs).
 	HeapBytes uint64 `json:"heap_live_bytes,omitempty"`
 	// PagesPerCommit is how many pages bbolt wrote per commit since the
-	// previous checkpoint (in-process runs): the disk's work, which its
-	// speed on the day does not change.
+	// previous checkpoint (in-process runs): the disk's work, which with
+	// one ambassador its speed on the day hardly changes.
 	PagesPerCommit float64 `json:"pages_per_commit,omitempty"`
 	// PagesPerWrite is the same per write: with many ambassadors each
 	// signup brings pages of its own, so a slow disk's larger batches
