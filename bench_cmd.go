@@ -237,8 +237,6 @@ type benchFixture struct {
 	durable     bool
 	target      *url.URL
 	program     string
-	// ambassador is the first of ambassadors, whose lists -grow times.
-	ambassador  string
 	ambassadors []string
 	// placements holds the scan code of each ambassador's placement.
 	placements []string
@@ -416,7 +414,6 @@ func benchSetup(base, token string, clients, ambassadors int, perClient bool) (*
 	if err != nil {
 		return nil, err
 	}
-	fx.ambassador = fx.ambassadors[0]
 	if perClient {
 		fx.impressions = make([]string, clients)
 	}

@@ -67,7 +67,7 @@ func growReads(fx *benchFixture) map[string]string {
 	return map[string]string{
 		"list":               "/v1/referrals?limit=50",
 		"list_by_program":    "/v1/referrals?limit=50&program_id=" + fx.program,
-		"list_by_status":     "/v1/referrals?limit=50&status=pending&ambassador_id=" + fx.ambassador,
+		"list_by_status":     "/v1/referrals?limit=50&status=pending&ambassador_id=" + fx.ambassadors[0],
 		"list_page_10":       "", // filled in: the 10th page of the program's list
 		"funnel":             "/v1/stats/funnel",
 		"funnel_by_program":  "/v1/stats/funnel?program_id=" + fx.program,
