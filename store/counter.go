@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -27,6 +28,10 @@ import (
 //	x ‖ program ‖ ambassador ‖ day
 //	l ‖ placement ‖ day
 //
+// Each subject also has a total over all its days, under the day allDays,
+// so that a read without a date range, the common one, costs a key per
+// subject however long the store has run.
+//
 // Counts are by cohort (see model.Counts): the day is that of the record a
 // count belongs to, the referral for a conversion, the earning for a
 // refund, which is what lets recount rebuild them exactly from records.
@@ -40,6 +45,12 @@ const (
 	dimPlacement  = 'l'
 )
 
+// allDays is the day of a subject's total. It sorts after every real day,
+// so the total sits beside the subject's latest day and is written to the
+// same leaf, and a walk over a date range, which ends before it, never
+// reads it.
+const allDays = ^uint32(0)
+
 // subject is who a count belongs to.
 type subject struct {
 	program, ambassador string
@@ -50,20 +61,30 @@ func dayOf(t time.Time) uint32 { return uint32(t.Unix() / 86400) }
 
 func dayKey(d uint32) []byte { return binary.BigEndian.AppendUint32(nil, d) }
 
-func (s subject) keys(day uint32) [][]byte {
+// prefixes are the keys of s's counters without their day.
+func (s subject) prefixes() [][]byte {
 	prg, amb := keyOf(model.PrefixProgram, s.program), keyOf(model.PrefixAmbassador, s.ambassador)
-	d := dayKey(day)
-	keys := [][]byte{
-		cat([]byte{dimAll}, d),
-		cat([]byte{dimProgram}, prg[:], d),
-		cat([]byte{dimAmbassador}, amb[:], d),
-		cat([]byte{dimPair}, prg[:], amb[:], d),
+	out := [][]byte{
+		{dimAll},
+		cat([]byte{dimProgram}, prg[:]),
+		cat([]byte{dimAmbassador}, amb[:]),
+		cat([]byte{dimPair}, prg[:], amb[:]),
 	}
 	if s.placement != nil {
 		plc := keyOf(model.PrefixPlacement, *s.placement)
-		keys = append(keys, cat([]byte{dimPlacement}, plc[:], d))
+		out = append(out, cat([]byte{dimPlacement}, plc[:]))
 	}
-	return keys
+	return out
+}
+
+// keys are the counters a count of s on day changes: the day's and the
+// total's of each dimension.
+func (s subject) keys(day uint32) [][]byte {
+	var out [][]byte
+	for _, p := range s.prefixes() {
+		out = append(out, cat(p, dayKey(day)), cat(p, dayKey(allDays)))
+	}
+	return out
 }
 
 func encodeCounts(c *model.Counts) []byte {
@@ -201,22 +222,6 @@ func statsScope(f model.StatsFilter) []byte {
 	return []byte{dimAll}
 }
 
-func dayRange(f model.StatsFilter) (from, to uint32) {
-	from, to = 0, ^uint32(0)
-	if !f.From.IsZero() {
-		from = dayOf(f.From.Time)
-	}
-	if !f.To.IsZero() {
-		// The days that cover [from, to): to=now counts today so far, and
-		// only a to at midnight leaves its own day out.
-		to = dayOf(f.To.Time)
-		if f.To.Time.UnixMilli()%(86400*1000) != 0 {
-			to++
-		}
-	}
-	return from, to
-}
-
 func finish(c model.Counts, excludeFlagged bool) model.Funnel {
 	// Bots are recorded but left out of the funnel's counts; every bot
 	// scan is among the excluded ones, so the rate does not change.
@@ -231,15 +236,40 @@ func finish(c model.Counts, excludeFlagged bool) model.Funnel {
 	return f
 }
 
+// readDays are the counter days a filter reads, lo to hi inclusive: the
+// total alone without a date range, else the whole days that cover the
+// range, so to=now counts today so far and only a to at midnight leaves
+// its own day out. none is a range before any record.
+func readDays(f model.StatsFilter) (lo, hi uint32, none bool) {
+	if f.From.IsZero() && f.To.IsZero() {
+		return allDays, allDays, false
+	}
+	// Unix milliseconds, as a range before 1970 must not wrap round.
+	from, to := int64(0), int64(allDays)*86400_000
+	if !f.From.IsZero() {
+		from = max(0, f.From.UnixMilli())
+	}
+	if !f.To.IsZero() {
+		to = f.To.UnixMilli()
+	}
+	if to <= 0 || from >= to {
+		return 0, 0, true
+	}
+	return uint32(from / 86400_000), uint32(min((to-1)/86400_000, int64(allDays)-1)), false
+}
+
 // Funnel implements model.StatsService.
 func (s *Store) Funnel(ctx context.Context, f model.StatsFilter) (model.Funnel, error) {
 	var total model.Counts
 	prefix := statsScope(f)
-	from, to := dayRange(f)
+	lo, hi, none := readDays(f)
+	if none {
+		return finish(total, f.ExcludeFlagged), nil
+	}
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketCounters).Cursor()
-		for k, v := c.Seek(cat(prefix, dayKey(from))); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+4; k, v = c.Next() {
-			if binary.BigEndian.Uint32(k[len(prefix):]) >= to {
+		for k, v := c.Seek(cat(prefix, dayKey(lo))); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+4; k, v = c.Next() {
+			if binary.BigEndian.Uint32(k[len(prefix):]) > hi {
 				break
 			}
 			counts, err := decodeCounts(v)
@@ -253,34 +283,44 @@ func (s *Store) Funnel(ctx context.Context, f model.StatsFilter) (model.Funnel, 
 	return finish(total, f.ExcludeFlagged), err
 }
 
-// Leaderboard implements model.StatsService: it walks every ambassador's
-// days within the program (or overall), so its cost grows with
-// ambassadors × days, never with referrals.
+// Leaderboard implements model.StatsService: it reads each ambassador's
+// total within the program (or overall), or with a date range the days in
+// it, so its cost grows with ambassadors, or ambassadors × days in the
+// range, never with referrals or with the days the store has run.
 func (s *Store) Leaderboard(ctx context.Context, f model.StatsFilter, limit int) ([]model.LeaderboardEntry, error) {
 	prefix := []byte{dimAmbassador}
 	if f.ProgramID != "" {
 		prefix = cat([]byte{dimPair}, idPrefix(model.PrefixProgram, f.ProgramID))
 	}
-	from, to := dayRange(f)
+	lo, hi, none := readDays(f)
 	byAmbassador := map[[16]byte]*model.Counts{}
 	err := s.view(func(tx *bolt.Tx) error {
+		if none {
+			return nil
+		}
 		c := tx.Bucket(bucketCounters).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
 			if len(k) != len(prefix)+16+4 {
+				k, v = c.Next()
 				continue
-			}
-			if day := binary.BigEndian.Uint32(k[len(prefix)+16:]); day < from || day >= to {
-				continue
-			}
-			counts, err := decodeCounts(v)
-			if err != nil {
-				return err
 			}
 			amb := [16]byte(k[len(prefix) : len(prefix)+16])
-			if byAmbassador[amb] == nil {
-				byAmbassador[amb] = &model.Counts{}
+			switch day := binary.BigEndian.Uint32(k[len(prefix)+16:]); {
+			case day < lo:
+				k, v = c.Seek(cat(prefix, amb[:], dayKey(lo)))
+			case day > hi: // on to the next ambassador
+				k, v = c.Seek(cat(prefix, amb[:], dayKey(allDays), []byte{0}))
+			default:
+				counts, err := decodeCounts(v)
+				if err != nil {
+					return err
+				}
+				if byAmbassador[amb] == nil {
+					byAmbassador[amb] = &model.Counts{}
+				}
+				byAmbassador[amb].Add(counts)
+				k, v = c.Next()
 			}
-			byAmbassador[amb].Add(counts)
 		}
 		return nil
 	})
@@ -453,8 +493,10 @@ func countBotsApart(tx *bolt.Tx) error {
 			return err
 		}
 		if slices.Contains(m.Flags, model.FlagBot) {
-			for _, key := range (subject{m.ProgramID, m.AmbassadorID, m.PlacementID}).keys(dayOf(model.IDTime([16]byte(k)))) {
-				bots[string(key)]++
+			// Day counters only: the totals over all days came later (schema 9).
+			day := dayKey(dayOf(model.IDTime([16]byte(k))))
+			for _, p := range (subject{m.ProgramID, m.AmbassadorID, m.PlacementID}).prefixes() {
+				bots[string(cat(p, day))]++
 			}
 		}
 		return nil
@@ -470,6 +512,38 @@ func countBotsApart(tx *bolt.Tx) error {
 		}
 		c.BotImpressions = n
 		if err := b.Put([]byte(k), encodeCounts(&c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countAllDays adds each subject's total over all days, summed from its
+// day counters, to a store that had only those (schema 8 → 9).
+func countAllDays(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketCounters)
+	totals := map[string]*model.Counts{}
+	err := b.ForEach(func(k, v []byte) error {
+		if len(k) <= 4 || binary.BigEndian.Uint32(k[len(k)-4:]) == allDays {
+			return nil
+		}
+		c, err := decodeCounts(v)
+		if err != nil {
+			return fmt.Errorf("counter %q: %w", k, err)
+		}
+		total := totals[string(k[:len(k)-4])]
+		if total == nil {
+			total = &model.Counts{}
+			totals[string(k[:len(k)-4])] = total
+		}
+		total.Add(c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range slices.Sorted(maps.Keys(totals)) {
+		if err := b.Put(cat([]byte(p), dayKey(allDays)), encodeCounts(totals[p])); err != nil {
 			return err
 		}
 	}

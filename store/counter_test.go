@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -158,6 +159,73 @@ func TestCountersMatchARecount(t *testing.T) {
 	}
 	if sumConv != converted {
 		t.Fatalf("leaderboard conversions sum to %d, want %d", sumConv, converted)
+	}
+	checkStatsRanges(t, s, []string{percent.ID, flat.ID}, ambs, clk.Now())
+}
+
+// checkStatsRanges checks that reads without a date range, which read each
+// subject's total, agree with reads over a range that covers every day,
+// which walk the days (from 1900, which must not wrap round), and that a
+// leaderboard over any range ranks each ambassador by that ambassador's
+// own funnel over it.
+func checkStatsRanges(t *testing.T, s *store.Store, programs []string, ambs []*model.Ambassador, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	ever, after := model.NewTime(time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)), model.NewTime(now.Add(time.Hour))
+	scopes := []model.StatsFilter{{}, {ProgramID: programs[0]}, {AmbassadorID: ambs[1].ID}, {ProgramID: programs[1], AmbassadorID: ambs[2].ID}}
+	for _, scope := range scopes {
+		total, err := s.Funnel(ctx, scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ranged := scope
+		ranged.From, ranged.To = ever, after
+		walked, err := s.Funnel(ctx, ranged)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total.Referrals == 0 || !reflect.DeepEqual(total, walked) {
+			t.Fatalf("funnel %+v: total %+v, over every day %+v", scope, total.Counts, walked.Counts)
+		}
+	}
+	second := time.Date(2026, 11, 2, 23, 0, 0, 0, time.UTC)
+	ranges := []model.StatsFilter{
+		{},
+		{From: ever, To: after},
+		{From: model.NewTime(second), To: model.NewTime(second.Add(time.Hour))}, // the second day
+		{From: model.NewTime(second), To: model.NewTime(second.Add(25 * time.Hour))},
+		{From: model.NewTime(second.Add(25 * time.Hour))}, // the fourth day on
+		{To: model.NewTime(second)},                       // the first two days
+		{To: model.NewTime(time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC))},
+	}
+	for _, program := range []string{"", programs[0]} {
+		for _, r := range ranges {
+			r.ProgramID = program
+			board, err := s.Leaderboard(ctx, r, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			onBoard := map[string]bool{}
+			for _, e := range board {
+				onBoard[e.AmbassadorID] = true
+				own := r
+				own.AmbassadorID = e.AmbassadorID
+				want, err := s.Funnel(ctx, own)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(e.Funnel, want) {
+					t.Fatalf("leaderboard %+v: %s has %+v, its funnel %+v", r, e.AmbassadorID, e.Counts, want.Counts)
+				}
+			}
+			for _, a := range ambs {
+				own := r
+				own.AmbassadorID = a.ID
+				if f, _ := s.Funnel(ctx, own); !onBoard[a.ID] && f.Impressions != 0 {
+					t.Fatalf("leaderboard %+v leaves out %s, whose funnel is %+v", r, a.ID, f.Counts)
+				}
+			}
+		}
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -132,6 +134,56 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 	}
 }
 
+// A schema 8 store had day counters only; after migration each subject
+// has its total, and reads without a date range, which read just the
+// totals, agree with the days.
+func TestMigrationCountsTotals(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	s, err := Open(path, Options{SweepInterval: -1, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for day := range 3 {
+		for i := range day + 1 {
+			imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "J", LastName: "D",
+				Email: fmt.Sprintf("j%d-%d@x.example", day, i)}, model.Idempotency{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.Add(24 * time.Hour)
+	}
+	s.Close()
+
+	s = reopenAsSchema(t, path, 8, func(tx *bolt.Tx) error { return nil })
+	for _, f := range []model.StatsFilter{{}, {ProgramID: p.ID}, {AmbassadorID: a.ID}, {ProgramID: p.ID, AmbassadorID: a.ID}} {
+		got, err := s.Funnel(ctx, f)
+		if err != nil || got.Impressions != 6 || got.Referrals != 6 {
+			t.Fatalf("funnel %+v after migration: %+v %v; want 6 impressions and 6 referrals", f, got.Counts, err)
+		}
+	}
+	board, err := s.Leaderboard(ctx, model.StatsFilter{}, 10)
+	if err != nil || len(board) != 1 || board[0].Referrals != 6 {
+		t.Fatalf("leaderboard after migration: %+v %v", board, err)
+	}
+	if err := s.VerifyCounters(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // withoutJournal puts a journal's entries where a store before it kept
 // them, in its tree, and removes the journal.
 func withoutJournal(tx *bolt.Tx, kind *journalKind) error {
@@ -175,6 +227,24 @@ func TestMigrationKeepsTheEmailIndex(t *testing.T) {
 	f.checkLists(t, "after new signups")
 }
 
+// withoutTotals removes the counters' totals over all days.
+func withoutTotals(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketCounters)
+	var totals [][]byte
+	b.ForEach(func(k, _ []byte) error {
+		if binary.BigEndian.Uint32(k[len(k)-4:]) == allDays {
+			totals = append(totals, bytes.Clone(k))
+		}
+		return nil
+	})
+	for _, k := range totals {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // reopenAsSchema rewrites the store file at path with change, marks it as
 // written by schema version, and opens it again, which migrates it. The
 // store is closed at cleanup after bbolt's consistency check.
@@ -192,6 +262,11 @@ func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *b
 		}
 		if version < 8 {
 			if err := withoutJournal(tx, &emailJournal); err != nil {
+				return err
+			}
+		}
+		if version < 9 {
+			if err := withoutTotals(tx); err != nil {
 				return err
 			}
 		}

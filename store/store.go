@@ -70,7 +70,7 @@ var allBuckets = [][]byte{
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 8
+const schemaVersion = 9
 
 var keySchemaVersion = []byte("schema_version")
 
@@ -255,6 +255,7 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		6: func(*bolt.Tx) error { return nil },
 		// 7 → 8: the email index journal, likewise.
 		7: func(*bolt.Tx) error { return nil },
+		8: countAllDays, // 8 → 9: each subject's total, so reads without a date range cost a key
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
