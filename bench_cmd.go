@@ -81,7 +81,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 	grow := fs.Int("grow", 0, "scale run: time the load on the fresh store, create this many referrals reporting "+
 		"throughput, heap, disk and list/funnel latency as the store grows, then time the load again")
 	rounds := fs.Int("rounds", 3, "with -grow on the temporary store: rounds that time a new fresh store and the grown one "+
-		"in turn, for a ratio the disk's speed on the day does not skew")
+		"in turn, for a ratio the disk's speed on the day does not skew; six or more bound its median with 95% confidence")
 	journalEntries := fs.Int("journal-entries", store.DefaultJournalEntries, "store.journal_entries of the temporary store")
 	ambassadors := fs.Int("ambassadors", 100, fmt.Sprintf("ambassadors, each with a placement, to spread the impressions, and so the "+
 		"signups, over in turn (1..%d; created in the -url target too): each signup writes into its ambassador's range of "+

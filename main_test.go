@@ -691,7 +691,7 @@ func TestBenchSpreadsSignupsOverAmbassadors(t *testing.T) {
 
 func TestBenchGrow(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run([]string{"bench", "-clients", "4", "-duration", "200ms", "-grow", "3000", "-rounds", "2", "-json"}, noEnv, &out, &errOut); code != 0 {
+	if code := run([]string{"bench", "-clients", "4", "-duration", "50ms", "-grow", "3000", "-rounds", "6", "-ambassadors", "2", "-json"}, noEnv, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	type timed struct {
@@ -712,26 +712,51 @@ func TestBenchGrow(t *testing.T) {
 			PerRef    float64            `json:"file_bytes_per_referral"`
 			Reads     map[string]float64 `json:"read_p50_ms"`
 		}
-		Ratio float64 `json:"throughput_ratio"`
+		Ratio     float64 `json:"throughput_ratio"`
+		RatioLow  float64 `json:"throughput_ratio_95_low"`
+		RatioHigh float64 `json:"throughput_ratio_95_high"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out.String())
 	}
-	if len(rep.Checkpoints) != 1 || !rep.Fresh.Durable || !rep.Grown.Durable || len(rep.Rounds) != 2 {
+	if len(rep.Checkpoints) != 1 || !rep.Fresh.Durable || !rep.Grown.Durable || len(rep.Rounds) != 6 {
 		t.Fatalf("got %s", out.String())
 	}
-	// The ratio is the rounds' median: of two, their mean.
+	// The ratio is the rounds' median: of six, the mean of the middle two;
+	// and with six, the 95 % interval of the median is their whole range.
+	var ratios []float64
 	for _, r := range rep.Rounds {
 		if !r.Fresh.Durable || !r.Grown.Durable || r.Ratio != r.Grown.PerSecond/r.Fresh.PerSecond {
 			t.Fatalf("round: %+v", r)
 		}
+		ratios = append(ratios, r.Ratio)
 	}
-	if want := (rep.Rounds[0].Ratio + rep.Rounds[1].Ratio) / 2; math.Abs(rep.Ratio-want) > 1e-9 {
+	slices.Sort(ratios)
+	if want := (ratios[2] + ratios[3]) / 2; math.Abs(rep.Ratio-want) > 1e-9 {
 		t.Fatalf("ratio %v, want the rounds' median %v", rep.Ratio, want)
+	}
+	if rep.RatioLow != ratios[0] || rep.RatioHigh != ratios[5] {
+		t.Fatalf("95 %% interval %v to %v, want the rounds' range %v", rep.RatioLow, rep.RatioHigh, ratios)
 	}
 	cp := rep.Checkpoints[0]
 	if cp.Referrals != 3000 || cp.PerSecond <= 0 || cp.PerWrite <= 0 || cp.Heap == 0 || cp.PerRef <= 0 || len(cp.Reads) != 8 || cp.Reads["list_page_10"] <= 0 {
 		t.Fatalf("checkpoint: %+v", cp)
+	}
+}
+
+// The interval of the median is the order statistics a binomial table
+// gives: none for five values, the range for six, the 10th and 21st of
+// 30, the 40th and 61st of 100.
+func TestMedianInterval(t *testing.T) {
+	for _, c := range []struct{ n, lo, hi int }{{5, 0, 0}, {6, 1, 6}, {30, 10, 21}, {100, 40, 61}} {
+		sorted := make([]float64, c.n)
+		for i := range sorted {
+			sorted[i] = float64(i + 1)
+		}
+		lo, hi, ok := medianInterval(sorted)
+		if ok != (c.lo > 0) || int(lo) != c.lo || int(hi) != c.hi {
+			t.Errorf("%d values: %v to %v (%v), want %d to %d", c.n, lo, hi, ok, c.lo, c.hi)
+		}
 	}
 }
 
