@@ -190,6 +190,14 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 
 // renamed lists the settings given under an old name, as old and new
 // name, for a warning.
+// maxAdminToken bounds the admin token; weakAdminToken is the length below
+// which serve warns that it is guessable (it still works: tests and a
+// first try use short ones).
+const (
+	maxAdminToken  = 4096
+	weakAdminToken = 16
+)
+
 func (c *Config) renamed() [][2]string {
 	if c.Idempotency.JournalEntries != 0 {
 		return [][2]string{{"idempotency.journal_entries", "store.journal_entries"}}
@@ -401,8 +409,10 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		return &configError{"data_dir", "must not be empty"}
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		return &configError{"admin_token", "must be at least 16 characters"}
+	if len(c.AdminToken) > maxAdminToken || strings.IndexFunc(c.AdminToken, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+		// A client sends it as "Authorization: Bearer <token>", which
+		// cannot carry spaces or control characters.
+		return &configError{"admin_token", fmt.Sprintf("must be printable ASCII without spaces, at most %d characters", maxAdminToken)}
 	}
 	if c.Idempotency.Window < time.Minute {
 		return &configError{"idempotency.window", "must be at least 1m"}

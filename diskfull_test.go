@@ -101,14 +101,29 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("%d referrals made before the disk was full", len(acked)-50)
 
-	// Reads keep working, the refused write stays refused.
-	for _, path := range []string{"/v1/referrals/" + acked[len(acked)-1], "/v1/referrals?limit=5", "/v1/stats/funnel", "/readyz"} {
+	// Reads keep working, the refused write stays refused, and /readyz
+	// says the store is not writable.
+	for _, path := range []string{"/v1/referrals/" + acked[len(acked)-1], "/v1/referrals?limit=5", "/v1/stats/funnel"} {
 		if status, _, b, err := call(context.Background(), "GET", srv.url+path, nil, nil); err != nil || status != 200 {
 			t.Fatalf("GET %s with the disk full: %d %s %v", path, status, b, err)
 		}
 	}
 	if status, body, _ := signup(refusedKey); status != 503 {
 		t.Fatalf("the refused signup again, disk still full: got %d %v", status, body)
+	}
+	readyz := func() (int, string) {
+		t.Helper()
+		status, _, b, err := call(context.Background(), "GET", srv.url+"/readyz", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		json.Unmarshal(b, &body)
+		code, _ := body["code"].(string)
+		return status, code
+	}
+	if status, code := readyz(); status != 503 || code != "unavailable" {
+		t.Fatalf("/readyz with the disk full: %d %q, want 503 unavailable", status, code)
 	}
 
 	// Room again: the refused request goes through as new, and so does the
@@ -123,6 +138,9 @@ func TestDiskFull(t *testing.T) {
 	acked = append(acked, body["id"].(string))
 	if status, body, _ := signup("after-full"); status != 201 {
 		t.Fatalf("a new signup once there is room: got %d %v", status, body)
+	}
+	if status, code := readyz(); status != 200 {
+		t.Fatalf("/readyz once writes succeed again: %d %q, want 200", status, code)
 	}
 
 	// Nothing half-written: every acknowledged referral, and only those

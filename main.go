@@ -159,6 +159,9 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 	for _, r := range cfg.renamed() {
 		log.Warn("a setting has a new name; the old one still works for now", "setting", r[0], "new_name", r[1])
 	}
+	if n := len(cfg.AdminToken); n > 0 && n < weakAdminToken {
+		log.Warn(fmt.Sprintf("the admin token is shorter than %d characters, so it can be guessed; use a long random one outside tests", weakAdminToken))
+	}
 
 	var st *store.Store
 	m := metrics.New(func() float64 { return float64(st.Stats().FileSize) })
@@ -184,7 +187,7 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		}
 	}()
 
-	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st}
+	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st, Writes: st}
 	scanSecret, err := st.Secret("scan")
 	if err != nil {
 		log.Error("cannot read the scan key", "err", err)

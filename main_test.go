@@ -405,7 +405,7 @@ func TestBadSettingsExitTwo(t *testing.T) {
 		"REFERRALD_LISTEN":             "nonsense",
 		"REFERRALD_IDEMPOTENCY_WINDOW": "soon",
 		"REFERRALD_LOG_FORMAT":         "xml",
-		"REFERRALD_ADMIN_TOKEN":        "short",
+		"REFERRALD_ADMIN_TOKEN":        "has space",
 	}
 	for key, val := range cases {
 		t.Run(key, func(t *testing.T) {
@@ -424,6 +424,20 @@ func TestBadSettingsExitTwo(t *testing.T) {
 				t.Fatalf("got exit %d and %q, want exit 2 with one line", code, errOut.String())
 			}
 		})
+	}
+}
+
+// A short admin token works, as tests and a first try use them, and the
+// log warns that it can be guessed, without printing it.
+func TestShortAdminTokenWorksWithAWarning(t *testing.T) {
+	const token = "tok-9q7"
+	srv := startServer(t, t.TempDir(), "REFERRALD_ADMIN_TOKEN="+token)
+	status, _, b, err := call(context.Background(), "GET", srv.url+"/v1/programs", nil, map[string]string{"Authorization": "Bearer " + token})
+	if err != nil || status != 200 {
+		t.Fatalf("GET /v1/programs with the short admin token: %d %s %v", status, b, err)
+	}
+	if log := srv.log(); !strings.Contains(log, "admin token is shorter than 16 characters") || strings.Contains(log, token) {
+		t.Fatalf("want a warning about the short token, without the token:\n%s", log)
 	}
 }
 

@@ -214,7 +214,7 @@ func TestAuthentication(t *testing.T) {
 			}
 			if c.status == 401 {
 				wantProblem(t, res, 401, "unauthorized")
-				if !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+				if res.Header.Get("WWW-Authenticate") != "Bearer" {
 					t.Fatalf("got WWW-Authenticate %q, want Bearer", res.Header.Get("WWW-Authenticate"))
 				}
 			}
@@ -323,6 +323,11 @@ func TestProgramsAndAmbassadors(t *testing.T) {
 		if fields[f] != code {
 			t.Errorf("field %s: got %q, want %q (all: %v)", f, fields[f], code, fields)
 		}
+	}
+	noCurrency := e.call(request{Method: "POST", Path: "/v1/programs", Token: adminToken, Body: map[string]any{
+		"name": "Flat", "landing_url": "https://example.com", "commission": map[string]any{"type": "flat", "amount": 500}}})
+	if fields := wantProblem(t, noCurrency, 400, "validation_failed"); fields["commission.currency"] != "required" || len(fields) != 1 {
+		t.Errorf("a flat commission without a currency: got %v, want commission.currency required", fields)
 	}
 	id := p["id"].(string)
 	res := e.call(request{Method: "PATCH", Path: "/v1/programs/" + id, Token: adminToken, Body: map[string]any{"name": "Fall", "commission": nil}})

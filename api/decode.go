@@ -109,6 +109,15 @@ func (o *object) strPtr(name string) *string {
 	return &s
 }
 
+// need records a required field that is absent or null as such, so that
+// a check of its zero value (an amount of 0, say) does not report it as
+// an invalid one instead.
+func (o *object) need(name string) {
+	if v, ok := o.fields[name]; !ok || string(v) == "null" {
+		o.errs.Add(o.path+name, model.FRequired, "is required")
+	}
+}
+
 func (o *object) int64(name string) int64 {
 	v, ok := o.raw(name)
 	if !ok || v == nil {
@@ -210,6 +219,7 @@ func idempotency(r *http.Request, o *object, route string, p model.Principal, in
 	header, hasHeader, headerOK := headerIdempotencyKey(r)
 	var key string
 	switch {
+	case o.errs.Has("idempotency_key"): // not a string: one problem is enough
 	case body != nil && !model.ValidIdempotencyKey(*body):
 		o.errs.Add("idempotency_key", model.FInvalidValue, "must be 1 to %d printable ASCII characters", model.MaxIdempotencyLen)
 	case hasHeader && !headerOK:
@@ -311,14 +321,19 @@ func (q *query) str(name string) string {
 	return strings.TrimSpace(v[0])
 }
 
-// id reads a filter that names a record.
+// id reads a filter that names a record, in its canonical lower case, as
+// the stored records compare it.
 func (q *query) id(name, prefix string) string {
 	v := q.str(name)
-	if _, ok := model.ParseID(prefix, v); v != "" && !ok {
+	if v == "" {
+		return ""
+	}
+	k, ok := model.ParseID(prefix, v)
+	if !ok {
 		q.errs.Add(name, model.FInvalidValue, "must be an ID starting with %s_", prefix)
 		return ""
 	}
-	return v
+	return model.FormatID(prefix, k)
 }
 
 // limit reads an optional limit from 1 to max.

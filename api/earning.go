@@ -18,6 +18,7 @@ func (s *Server) handleEarningCreate(w http.ResponseWriter, r *http.Request, _ h
 	var in model.EarningCreate
 	in.ReferralID = o.str("referral_id")
 	in.Amount = o.int64("amount")
+	o.need("amount")
 	in.Currency = o.str("currency")
 	in.ExternalID = o.str("external_id")
 	in.Metadata = o.metadata("metadata")

@@ -114,6 +114,17 @@ func TestEarningRules(t *testing.T) {
 	if fields["referral_id"] != "not_found" || fields["amount"] != "invalid_value" || fields["currency"] != "invalid_value" {
 		t.Fatalf("got %v", fields)
 	}
+	// Left out is required, not invalid; a made-up currency is invalid.
+	fields = wantProblem(t, e.call(request{Method: "POST", Path: "/v1/earnings", Token: e.writeToken,
+		Body: map[string]any{"referral_id": ref, "amount": nil}}), 400, "validation_failed")
+	if fields["amount"] != "required" || fields["currency"] != "required" || len(fields) != 2 {
+		t.Fatalf("amount null, currency left out: got %v", fields)
+	}
+	fields = wantProblem(t, e.call(request{Method: "POST", Path: "/v1/earnings", Token: e.writeToken,
+		Body: map[string]any{"referral_id": ref, "currency": "XYZ"}}), 400, "validation_failed")
+	if fields["amount"] != "required" || fields["currency"] != "invalid_value" || len(fields) != 2 {
+		t.Fatalf("amount left out, currency XYZ: got %v", fields)
+	}
 	// A rejected referral cannot earn.
 	rej, _ := moneySetup(t, e, percentProgram)
 	e.call(request{Method: "PATCH", Path: "/v1/referrals/" + rej, Token: e.writeToken, Body: map[string]any{"status": "rejected"}})

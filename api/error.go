@@ -72,12 +72,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	switch me.Code {
 	case model.EUnauthorized:
-		// RFC 6750 §3: no error code when no token was sent.
-		challenge := "Bearer"
-		if r.Header.Get("Authorization") != "" {
-			challenge = `Bearer error="invalid_token"`
-		}
-		w.Header().Set("WWW-Authenticate", challenge)
+		// Exactly as the contract gives it, whether a token was sent or
+		// not; RFC 6750 makes the error attribute optional.
+		w.Header().Set("WWW-Authenticate", "Bearer")
 	case model.EUnavailable:
 		w.Header().Set("Retry-After", strconv.Itoa(1))
 	}

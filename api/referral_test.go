@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -123,6 +124,7 @@ func TestReferralFieldRules(t *testing.T) {
 		{"idempotency key empty", map[string]any{"idempotency_key": ""}, "idempotency_key", "invalid_value"},
 		{"idempotency key not ASCII", map[string]any{"idempotency_key": "clé"}, "idempotency_key", "invalid_value"},
 		{"idempotency key 255", map[string]any{"idempotency_key": long(255)}, "", ""},
+		{"idempotency key a number", map[string]any{"idempotency_key": 5}, "idempotency_key", "invalid_type"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -398,6 +400,8 @@ func TestReferralStatusLifecycle(t *testing.T) {
 					t.Fatalf("setup: %d %s", res.Status, res.Body)
 				}
 			}
+			before := e.call(request{Method: "GET", Path: "/v1/referrals/" + id, Token: e.readToken}).JSON(t)
+			e.clock.Add(time.Second)
 			res := patch(id, map[string]any{"status": c.to})
 			if c.status == 409 {
 				wantProblem(t, res, 409, "conflict")
@@ -406,6 +410,11 @@ func TestReferralStatusLifecycle(t *testing.T) {
 			got := res.JSON(t)
 			if res.Status != 200 || got["status"] != c.to {
 				t.Fatalf("got %d %v", res.Status, got)
+			}
+			// A change moves updated_at; the status it already has is a
+			// no-op, which leaves the record as it was.
+			if moved := got["updated_at"] != before["updated_at"]; moved != (c.from != c.to) {
+				t.Fatalf("updated_at %v → %v going from %s to %s", before["updated_at"], got["updated_at"], c.from, c.to)
 			}
 			stored := e.call(request{Method: "GET", Path: "/v1/referrals/" + id, Token: e.readToken}).JSON(t)
 			if stored["status"] != c.to {
@@ -493,5 +502,42 @@ func TestReferralList(t *testing.T) {
 	}
 	for _, q := range []string{"limit=0", "limit=101", "limit=x", "cursor=nope", "status=paid", "program_id=nope", "colour=red", "limit=1&limit=2"} {
 		wantProblem(t, e.call(request{Method: "GET", Path: "/v1/referrals?" + q, Token: e.readToken}), 400, "validation_failed")
+	}
+}
+
+// An ID's ULID part may come in upper case anywhere: in a body it is
+// stored in lower case, and as a list filter it finds what the lower case
+// one finds.
+func TestIDsInUpperCase(t *testing.T) {
+	e := newEnv(t)
+	prg, amb, imp := e.impression()
+	upper := func(id string) string {
+		prefix, ulid, _ := strings.Cut(id, "_")
+		return prefix + "_" + strings.ToUpper(ulid)
+	}
+	body := validReferral(upper(imp))
+	ref := e.post("/v1/referrals", body)
+	if ref["impression_id"] != imp || ref["program_id"] != prg || ref["ambassador_id"] != amb {
+		t.Fatalf("referral from an upper-case impression ID: %v", ref)
+	}
+	same := e.post("/v1/impressions", map[string]any{"program_id": upper(prg), "ambassador_id": upper(amb)})
+	if same["program_id"] != prg || same["ambassador_id"] != amb {
+		t.Fatalf("impression from upper-case IDs: %v", same)
+	}
+	// A placement's impression with the program named too, in upper case.
+	pl := e.post("/v1/placements", map[string]any{"program_id": prg, "ambassador_id": amb})
+	if got := e.post("/v1/impressions", map[string]any{"placement_id": upper(pl["id"].(string)), "program_id": upper(prg)}); got["program_id"] != prg {
+		t.Fatalf("impression from an upper-case placement and program: %v", got)
+	}
+	earning := e.post("/v1/earnings", map[string]any{"referral_id": upper(ref["id"].(string)), "amount": 100, "currency": "USD"})
+	if earning["referral_id"] != ref["id"] {
+		t.Fatalf("earning for an upper-case referral ID: %v", earning)
+	}
+	for _, path := range []string{"/v1/referrals?program_id=", "/v1/impressions?program_id="} {
+		lower := e.call(request{Method: "GET", Path: path + prg, Token: e.readToken}).JSON(t)
+		up := e.call(request{Method: "GET", Path: path + upper(prg), Token: e.readToken}).JSON(t)
+		if n := len(lower["data"].([]any)); n == 0 || !reflect.DeepEqual(lower, up) {
+			t.Fatalf("%s in upper case: %v; in lower case: %v", path, up, lower)
+		}
 	}
 }

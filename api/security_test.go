@@ -28,7 +28,7 @@ func TestEveryRouteNeedsItsScope(t *testing.T) {
 			body = map[string]any{}
 		}
 		res := e.call(request{Method: rt.Method, Path: path, Body: body})
-		if res.Status != 401 || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Bearer") {
+		if res.Status != 401 || res.Header.Get("WWW-Authenticate") != "Bearer" {
 			t.Errorf("%s %s without a token: got %d, want 401 with WWW-Authenticate", rt.Method, rt.Pattern, res.Status)
 		}
 		if token, ok := below[rt.Scope]; ok {
@@ -40,5 +40,24 @@ func TestEveryRouteNeedsItsScope(t *testing.T) {
 	}
 	if checked < 30 {
 		t.Fatalf("checked only %d routes", checked)
+	}
+}
+
+// Nothing under /v1 answers without authentication by the router's own
+// doing: no OPTIONS answered for the routes, and no redirect of a path
+// with a trailing slash or in another case (a redirect would also drop a
+// POST's body).
+func TestRouterAnswersNothingOfItsOwn(t *testing.T) {
+	e := newEnv(t)
+	if res := e.call(request{Method: "OPTIONS", Path: "/v1/referrals"}); res.Status != 405 || !strings.Contains(res.Header.Get("Allow"), "POST") {
+		t.Fatalf("OPTIONS /v1/referrals: got %d, Allow %q; want 405 listing the methods", res.Status, res.Header.Get("Allow"))
+	}
+	for _, path := range []string{"/v1/referrals/", "/V1/REFERRALS", "/v1//referrals"} {
+		for _, method := range []string{"GET", "POST"} {
+			res := e.call(request{Method: method, Path: path, Token: adminToken, Body: map[string]any{}})
+			if res.Status != 404 || res.Header.Get("Location") != "" {
+				t.Errorf("%s %s: got %d, Location %q; want 404", method, path, res.Status, res.Header.Get("Location"))
+			}
+		}
 	}
 }

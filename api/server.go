@@ -39,6 +39,9 @@ type Services struct {
 	Checker model.ReferralChecker
 	// Hooks, when set, serves /v1/admin/hooks/...
 	Hooks model.HookAdmin
+	// Writes, when set, makes /readyz answer 503 while the store cannot
+	// take writes.
+	Writes model.WriteHealth
 }
 
 // Config holds the API's settings.
@@ -141,6 +144,9 @@ func New(svc Services, cfg Config) *Server {
 
 // routes registers every route; read it top to bottom to see the API.
 func (s *Server) routes(serveMetrics bool) {
+	// The router would answer OPTIONS and redirect near-miss paths on its
+	// own, before any authentication; every answer here is ours.
+	s.router.HandleOPTIONS, s.router.RedirectTrailingSlash, s.router.RedirectFixedPath = false, false, false
 	s.router.NotFound = http.HandlerFunc(s.handleNotFound)
 	s.router.MethodNotAllowed = http.HandlerFunc(s.handleMethodNotAllowed)
 	s.router.PanicHandler = s.handlePanic
@@ -306,6 +312,11 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ httprou
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	if !s.ready.Load() {
 		return model.Errorf(model.EUnavailable, "not ready: starting or shutting down")
+	}
+	if s.svc.Writes != nil {
+		if err := s.svc.Writes.Writable(); err != nil {
+			return err
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil

@@ -91,6 +91,11 @@ type Idempotency struct {
 	Fingerprint [32]byte
 }
 
+// WriteHealth says whether the store takes writes now, for /readyz.
+type WriteHealth interface {
+	Writable() error
+}
+
 // BackupService copies the whole store consistently while it keeps
 // serving.
 type BackupService interface {

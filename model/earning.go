@@ -60,18 +60,14 @@ type EarningCreate struct {
 // Validate normalizes c in place and returns its problems.
 func (c *EarningCreate) Validate() FieldErrors {
 	var fe FieldErrors
-	checkID(&fe, "referral_id", PrefixReferral, c.ReferralID, true)
+	checkID(&fe, "referral_id", PrefixReferral, &c.ReferralID, true)
 	switch {
 	case c.Amount <= 0:
 		fe.Add("amount", FInvalidValue, "must be a positive integer in the currency's minor unit")
 	case c.Amount > MaxAmount:
 		fe.Add("amount", FInvalidValue, "must be at most %d", int64(MaxAmount))
 	}
-	if c.Currency == "" {
-		fe.Add("currency", FRequired, "is required")
-	} else if !ValidCurrency(c.Currency) {
-		fe.Add("currency", FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
-	}
+	checkCurrency(&fe, "currency", c.Currency)
 	CheckText(&fe, "external_id", &c.ExternalID, MaxLabelLen, false)
 	checkMetadata(&fe, "metadata", c.Metadata)
 	return fe
@@ -246,10 +242,8 @@ type PayoutCreate struct {
 // Validate normalizes c in place and returns its problems.
 func (c *PayoutCreate) Validate() FieldErrors {
 	var fe FieldErrors
-	checkID(&fe, "ambassador_id", PrefixAmbassador, c.AmbassadorID, true)
-	if !ValidCurrency(c.Currency) {
-		fe.Add("currency", FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
-	}
+	checkID(&fe, "ambassador_id", PrefixAmbassador, &c.AmbassadorID, true)
+	checkCurrency(&fe, "currency", c.Currency)
 	CheckText(&fe, "external_reference", &c.ExternalReference, MaxLabelLen, true)
 	return fe
 }

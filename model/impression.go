@@ -33,12 +33,12 @@ type ImpressionCreate struct {
 func (c *ImpressionCreate) Validate() FieldErrors {
 	var fe FieldErrors
 	if c.PlacementID != "" {
-		checkID(&fe, "placement_id", PrefixPlacement, c.PlacementID, true)
-		checkID(&fe, "program_id", PrefixProgram, c.ProgramID, false)
-		checkID(&fe, "ambassador_id", PrefixAmbassador, c.AmbassadorID, false)
+		checkID(&fe, "placement_id", PrefixPlacement, &c.PlacementID, true)
+		checkID(&fe, "program_id", PrefixProgram, &c.ProgramID, false)
+		checkID(&fe, "ambassador_id", PrefixAmbassador, &c.AmbassadorID, false)
 	} else {
-		checkID(&fe, "program_id", PrefixProgram, c.ProgramID, true)
-		checkID(&fe, "ambassador_id", PrefixAmbassador, c.AmbassadorID, true)
+		checkID(&fe, "program_id", PrefixProgram, &c.ProgramID, true)
+		checkID(&fe, "ambassador_id", PrefixAmbassador, &c.AmbassadorID, true)
 	}
 	CheckText(&fe, "user_agent", &c.UserAgent, MaxUserAgentLen, false)
 	CheckText(&fe, "referrer", &c.Referrer, MaxURLLen, false)

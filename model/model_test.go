@@ -149,3 +149,15 @@ func TestMulDiv(t *testing.T) {
 		}
 	}
 }
+
+func TestValidCurrency(t *testing.T) {
+	for s, want := range map[string]bool{
+		"USD": true, "EUR": true, "JPY": true, "CHF": true, "BHD": true,
+		"XYZ": false, // the right shape, but no such currency
+		"usd": false, "US": false, "USDD": false, "": false, "U$D": false,
+	} {
+		if got := model.ValidCurrency(s); got != want {
+			t.Errorf("model.ValidCurrency(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

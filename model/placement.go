@@ -76,8 +76,8 @@ type PlacementCreate struct {
 // Validate normalizes c in place and returns its problems.
 func (c *PlacementCreate) Validate() FieldErrors {
 	var fe FieldErrors
-	checkID(&fe, "program_id", PrefixProgram, c.ProgramID, true)
-	checkID(&fe, "ambassador_id", PrefixAmbassador, c.AmbassadorID, true)
+	checkID(&fe, "program_id", PrefixProgram, &c.ProgramID, true)
+	checkID(&fe, "ambassador_id", PrefixAmbassador, &c.AmbassadorID, true)
 	CheckText(&fe, "label", &c.Label, MaxLabelLen, false)
 	if c.Location != nil {
 		c.Location.check(&fe)

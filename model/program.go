@@ -3,6 +3,8 @@ package model
 import (
 	"context"
 	"encoding/json"
+
+	"golang.org/x/text/currency"
 )
 
 // Program is a campaign that recruits ambassadors, e.g. "Spring 2027 campus
@@ -66,9 +68,7 @@ func (c *CommissionRule) check(fe *FieldErrors, field string) {
 		if c.Amount < 0 {
 			fe.Add(field+".amount", FInvalidValue, "must not be negative")
 		}
-		if !ValidCurrency(c.Currency) {
-			fe.Add(field+".currency", FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
-		}
+		checkCurrency(fe, field+".currency", c.Currency)
 		if c.BasisPoints != 0 || c.Cap != 0 {
 			fe.Add(field+".basis_points", FInvalidValue, "basis_points and cap apply only to percent commissions")
 		}
@@ -99,7 +99,9 @@ func nonZero(v int64) *int64 {
 	return &v
 }
 
-// ValidCurrency reports whether s has the shape of an ISO 4217 code.
+// ValidCurrency reports whether s is an ISO 4217 code in upper case.
+// x/text keeps the code list (it follows CLDR), so a made-up code such as
+// XYZ is refused, not only a malformed one.
 func ValidCurrency(s string) bool {
 	if len(s) != 3 {
 		return false
@@ -109,7 +111,8 @@ func ValidCurrency(s string) bool {
 			return false
 		}
 	}
-	return true
+	_, err := currency.ParseISO(s)
+	return err == nil
 }
 
 // ProgramCreate is the body of POST /v1/programs.

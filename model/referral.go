@@ -80,7 +80,7 @@ type ReferralCreate struct {
 // exists is the service's to check.
 func (c *ReferralCreate) Validate() FieldErrors {
 	var fe FieldErrors
-	checkID(&fe, "impression_id", PrefixImpression, c.ImpressionID, true)
+	checkID(&fe, "impression_id", PrefixImpression, &c.ImpressionID, true)
 	CheckText(&fe, "first_name", &c.FirstName, MaxNameLen, true)
 	CheckText(&fe, "last_name", &c.LastName, MaxNameLen, true)
 	checkEmail(&fe, "email", &c.Email, true)

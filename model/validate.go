@@ -181,20 +181,30 @@ func ValidIdempotencyKey(k string) bool {
 
 // checkID reports a malformed or missing reference as not_found: to a client
 // an ID that cannot exist and one that does not are the same mistake.
-func checkID(fe *FieldErrors, field, prefix, s string, required bool) {
-	switch {
-	case s == "":
+// checkID checks an ID field and writes it back in its canonical, lower
+// case form, as stored records and their string comparisons use it.
+func checkID(fe *FieldErrors, field, prefix string, s *string, required bool) {
+	if *s == "" {
 		if required {
 			fe.Add(field, FRequired, "is required")
 		}
-	case !validIDSyntax(prefix, s):
-		fe.Add(field, FNotFound, "%s %s does not exist", nounOf(prefix), clip(s))
+		return
+	}
+	if k, ok := ParseID(prefix, *s); ok {
+		*s = FormatID(prefix, k)
+	} else {
+		fe.Add(field, FNotFound, "%s %s does not exist", nounOf(prefix), clip(*s))
 	}
 }
 
-func validIDSyntax(prefix, s string) bool {
-	_, ok := ParseID(prefix, s)
-	return ok
+// checkCurrency checks a required currency field.
+func checkCurrency(fe *FieldErrors, field, s string) {
+	switch {
+	case s == "":
+		fe.Add(field, FRequired, "is required")
+	case !ValidCurrency(s):
+		fe.Add(field, FInvalidValue, "must be an ISO 4217 code in upper case, e.g. USD")
+	}
 }
 
 // clip shortens a client-supplied value before it is echoed in a message.

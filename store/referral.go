@@ -332,6 +332,9 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, u model.ReferralU
 		if err := u.Apply(r); err != nil {
 			return err
 		}
+		if r.Status == before.Status && bytes.Equal(r.Metadata, before.Metadata) {
+			return nil // a retry, or nothing asked: no write, no event
+		}
 		return s.putReferralChange(tx, s.now(), &before, r)
 	})
 	return r, err

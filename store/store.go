@@ -131,6 +131,9 @@ type Store struct {
 
 	commits    atomic.Uint64
 	batchedOps atomic.Uint64
+	// commitFailedAt is when a commit last failed for the disk's sake
+	// (Unix ns), 0 once one has succeeded since.
+	commitFailedAt atomic.Int64
 
 	// counts gathers the counter changes of the group commit in progress;
 	// only the writer goroutine touches it.
@@ -523,6 +526,7 @@ func (s *Store) commit(batch []*writeOp) {
 		return
 	}
 	if err == nil {
+		s.commitFailedAt.Store(0)
 		s.commits.Add(1)
 		s.batchedOps.Add(uint64(len(batch)))
 		if s.onCommit != nil {
@@ -537,10 +541,35 @@ func (s *Store) commit(batch []*writeOp) {
 			s.log.Error("store write failed", "err", err)
 			op.done <- fmt.Errorf("store write: %w", err)
 		default:
+			s.commitFailedAt.Store(time.Now().UnixNano())
 			s.log.Error("store commit failed; writes are refused until it succeeds", "err", err)
 			op.done <- model.Errorf(model.EUnavailable, "the store cannot accept writes right now")
 		}
 	}
+}
+
+// failedCommitHold is how long after a failed commit Writable says no,
+// unless a commit succeeds first. Writable does not try a write of its own:
+// a small one can succeed in pages bbolt freed earlier while a create,
+// which needs more, fails. So with no writes coming in (a load balancer
+// has taken the service out), Writable says yes again after the hold, and
+// the next write tells.
+const failedCommitHold = 10 * time.Second
+
+// Writable implements model.WriteHealth: an error while the store is
+// closed, or within failedCommitHold of a commit that failed for the
+// disk's sake (full, quota, I/O error) with none succeeding since.
+func (s *Store) Writable() error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return model.Errorf(model.EUnavailable, "the store is closed")
+	}
+	if at := s.commitFailedAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < failedCommitHold {
+		return model.Errorf(model.EUnavailable, "the store cannot accept writes right now (disk full or I/O error; see the log); reads still work")
+	}
+	return nil
 }
 
 // runOp runs one op's fn, turning a panic into an error so that one bad
