@@ -181,8 +181,9 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		log.Error("cannot open the store", "err", err)
 		return exitFailed
 	}
+	var stopBy time.Time // once a signal asks to stop: when the process must be gone
 	defer func() {
-		if err := st.Close(); err != nil {
+		if err := closeStore(st.Close, stopBy, log); err != nil {
 			log.Error("closing the store failed", "err", err)
 		}
 	}()
@@ -264,6 +265,7 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		return exitFailed
 	case <-ctx.Done():
 	}
+	stopBy = time.Now().Add(stopWithin)
 	log.Info("shutting down: finishing requests in flight", "grace", cfg.Shutdown.Grace)
 	srv.SetReady(false)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace)
@@ -276,12 +278,43 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 	go func() { defer wg.Done(); stopHooks() }()
 	for _, hs := range servers {
 		if err := hs.Shutdown(shutdownCtx); err != nil {
+			// Close their connections, which cancels their contexts, so
+			// that they let go of what they hold.
+			hs.Close()
 			log.Warn("requests still in flight at the deadline were cut off", "err", err)
 		}
 	}
 	wg.Wait()
 	log.Info("stopped")
 	return exitOK
+}
+
+// stopWithin is how soon after SIGTERM the process is gone: the contract
+// gives 10 s, and the grace period is at most 9 s of it.
+const stopWithin = 9500 * time.Millisecond
+
+// closeStore runs closeFn, the store's Close, waiting at most until stopBy
+// when it is set. bbolt's close waits for every read transaction, and one
+// can outlast the grace period (a backup of a large store compacts it in
+// one). Leaving then loses nothing a client was told of: a write is
+// acknowledged only once its commit is on disk, bbolt survives an exit in
+// the middle of a commit as it survives a crash, and the file lock goes
+// with the process.
+func closeStore(closeFn func() error, stopBy time.Time, log *slog.Logger) error {
+	closed := make(chan error, 1)
+	go func() { closed <- closeFn() }()
+	if stopBy.IsZero() {
+		return <-closed
+	}
+	timer := time.NewTimer(max(time.Until(stopBy), 100*time.Millisecond))
+	defer timer.Stop()
+	select {
+	case err := <-closed:
+		return err
+	case <-timer.C:
+		log.Warn("the store is still closing, held by a long read such as a backup; exiting anyway, as every acknowledged write is on disk")
+		return nil
+	}
 }
 
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
