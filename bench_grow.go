@@ -32,8 +32,8 @@ type growReport struct {
 	// RatioLow and RatioHigh bound the rounds' median with 95 %
 	// confidence, whatever the disk's noise is like; six rounds or more
 	// give them.
-	RatioLow  float64 `json:"throughput_ratio_95_low,omitempty"`
-	RatioHigh float64 `json:"throughput_ratio_95_high,omitempty"`
+	RatioLow  *float64 `json:"throughput_ratio_95_low,omitempty"`
+	RatioHigh *float64 `json:"throughput_ratio_95_high,omitempty"`
 }
 
 // growRound is one fresh and one grown timed load, one after the other.
@@ -172,7 +172,9 @@ func benchGrow(fx *benchFixture, st *store.Store, newFresh func() (*benchFixture
 	if n := len(ratios); n > 0 {
 		slices.Sort(ratios)
 		rep.Ratio = (ratios[(n-1)/2] + ratios[n/2]) / 2
-		rep.RatioLow, rep.RatioHigh, _ = medianInterval(ratios)
+		if lo, hi, ok := medianInterval(ratios); ok {
+			rep.RatioLow, rep.RatioHigh = &lo, &hi
+		}
 	}
 	return printResult(stdout, asJSON, rep, func() { printGrow(stdout, rep) })
 }
@@ -338,8 +340,8 @@ func printGrow(w io.Writer, rep *growReport) {
 			r.Fresh.PerSecond, r.Fresh.Ops["create"].P99ms, r.Grown.PerSecond, r.Grown.Ops["create"].P99ms, 100*r.Ratio)
 	}
 	fmt.Fprintf(w, "throughput on the grown store: %.0f%% of a fresh store's (median of the rounds", 100*rep.Ratio)
-	if rep.RatioHigh > 0 {
-		fmt.Fprintf(w, "; with 95%% confidence the median is %.0f%% to %.0f%%)\n", 100*rep.RatioLow, 100*rep.RatioHigh)
+	if rep.RatioHigh != nil {
+		fmt.Fprintf(w, "; with 95%% confidence the median is %.0f%% to %.0f%%)\n", 100**rep.RatioLow, 100**rep.RatioHigh)
 	} else {
 		fmt.Fprintln(w, "; six rounds or more would bound it)")
 	}

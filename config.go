@@ -188,8 +188,6 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// renamed lists the settings given under an old name, as old and new
-// name, for a warning.
 // maxAdminToken bounds the admin token; weakAdminToken is the length below
 // which serve warns that it is guessable (it still works: tests and a
 // first try use short ones).
@@ -198,6 +196,8 @@ const (
 	weakAdminToken = 16
 )
 
+// renamed lists the settings given under an old name, as old and new
+// name, for a warning.
 func (c *Config) renamed() [][2]string {
 	if c.Idempotency.JournalEntries != 0 {
 		return [][2]string{{"idempotency.journal_entries", "store.journal_entries"}}

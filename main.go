@@ -160,7 +160,7 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		log.Warn("a setting has a new name; the old one still works for now", "setting", r[0], "new_name", r[1])
 	}
 	if n := len(cfg.AdminToken); n > 0 && n < weakAdminToken {
-		log.Warn(fmt.Sprintf("the admin token is shorter than %d characters, so it can be guessed; use a long random one outside tests", weakAdminToken))
+		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", weakAdminToken)
 	}
 
 	var st *store.Store

@@ -61,11 +61,15 @@ func (s *Server) handleCommissionApprove(w http.ResponseWriter, r *http.Request,
 
 // handleAmbassadorBalance serves GET /v1/ambassadors/:id/balance.
 func (s *Server) handleAmbassadorBalance(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	b, err := s.svc.Earnings.AmbassadorBalance(r.Context(), p.ByName("id"))
+	id := p.ByName("id")
+	b, err := s.svc.Earnings.AmbassadorBalance(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ambassador_id": p.ByName("id"), "balances": b})
+	if k, ok := model.ParseID(model.PrefixAmbassador, id); ok {
+		id = model.FormatID(model.PrefixAmbassador, k) // as the ID is returned everywhere else
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ambassador_id": id, "balances": b})
 	return nil
 }
 

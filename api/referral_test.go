@@ -401,6 +401,7 @@ func TestReferralStatusLifecycle(t *testing.T) {
 				}
 			}
 			before := e.call(request{Method: "GET", Path: "/v1/referrals/" + id, Token: e.readToken}).JSON(t)
+			eventsBefore := countEvents(t, e)
 			e.clock.Add(time.Second)
 			res := patch(id, map[string]any{"status": c.to})
 			if c.status == 409 {
@@ -415,6 +416,9 @@ func TestReferralStatusLifecycle(t *testing.T) {
 			// no-op, which leaves the record as it was.
 			if moved := got["updated_at"] != before["updated_at"]; moved != (c.from != c.to) {
 				t.Fatalf("updated_at %v → %v going from %s to %s", before["updated_at"], got["updated_at"], c.from, c.to)
+			}
+			if events := countEvents(t, e) - eventsBefore; events != map[bool]int{true: 0, false: 1}[c.from == c.to] {
+				t.Fatalf("%d events going from %s to %s", events, c.from, c.to)
 			}
 			stored := e.call(request{Method: "GET", Path: "/v1/referrals/" + id, Token: e.readToken}).JSON(t)
 			if stored["status"] != c.to {
@@ -533,11 +537,31 @@ func TestIDsInUpperCase(t *testing.T) {
 	if earning["referral_id"] != ref["id"] {
 		t.Fatalf("earning for an upper-case referral ID: %v", earning)
 	}
+	if got := e.call(request{Method: "GET", Path: "/v1/ambassadors/" + upper(amb) + "/balance", Token: e.readToken}).JSON(t); got["ambassador_id"] != amb {
+		t.Fatalf("balance of an upper-case ambassador ID: %v", got)
+	}
 	for _, path := range []string{"/v1/referrals?program_id=", "/v1/impressions?program_id="} {
 		lower := e.call(request{Method: "GET", Path: path + prg, Token: e.readToken}).JSON(t)
 		up := e.call(request{Method: "GET", Path: path + upper(prg), Token: e.readToken}).JSON(t)
 		if n := len(lower["data"].([]any)); n == 0 || !reflect.DeepEqual(lower, up) {
 			t.Fatalf("%s in upper case: %v; in lower case: %v", path, up, lower)
 		}
+	}
+}
+
+// countEvents counts the outbox's events.
+func countEvents(t *testing.T, e *env) int {
+	t.Helper()
+	n, after := 0, ""
+	for {
+		evs, err := e.st.FindEvents(context.Background(), after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return n
+		}
+		n += len(evs)
+		after = evs[len(evs)-1].ID
 	}
 }

@@ -329,6 +329,14 @@ func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	setRoute(r, "(method not allowed)")
+	// httprouter lists OPTIONS as allowed even with HandleOPTIONS off.
+	var allowed []string
+	for m := range strings.SplitSeq(w.Header().Get("Allow"), ",") {
+		if m = strings.TrimSpace(m); m != "" && m != http.MethodOptions {
+			allowed = append(allowed, m)
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
 	s.writeError(w, r, model.Errorf(model.EMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, w.Header().Get("Allow")))
 }
 

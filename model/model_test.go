@@ -153,7 +153,11 @@ func TestMulDiv(t *testing.T) {
 func TestValidCurrency(t *testing.T) {
 	for s, want := range map[string]bool{
 		"USD": true, "EUR": true, "JPY": true, "CHF": true, "BHD": true,
+		"VES": true, "MRU": true, "SLE": true, "ZWG": true, "XCG": true, // new since 2017
+		"BGN": true, "HRK": true, // withdrawn, for what was recorded in them
 		"XYZ": false, // the right shape, but no such currency
+		"XXX": false, // "no currency"
+		"DEM": false, // withdrawn long ago
 		"usd": false, "US": false, "USDD": false, "": false, "U$D": false,
 	} {
 		if got := model.ValidCurrency(s); got != want {

@@ -3,8 +3,6 @@ package model
 import (
 	"context"
 	"encoding/json"
-
-	"golang.org/x/text/currency"
 )
 
 // Program is a campaign that recruits ambassadors, e.g. "Spring 2027 campus
@@ -97,22 +95,6 @@ func nonZero(v int64) *int64 {
 		return nil
 	}
 	return &v
-}
-
-// ValidCurrency reports whether s is an ISO 4217 code in upper case.
-// x/text keeps the code list (it follows CLDR), so a made-up code such as
-// XYZ is refused, not only a malformed one.
-func ValidCurrency(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	_, err := currency.ParseISO(s)
-	return err == nil
 }
 
 // ProgramCreate is the body of POST /v1/programs.

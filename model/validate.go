@@ -180,9 +180,9 @@ func ValidIdempotencyKey(k string) bool {
 }
 
 // checkID reports a malformed or missing reference as not_found: to a client
-// an ID that cannot exist and one that does not are the same mistake.
-// checkID checks an ID field and writes it back in its canonical, lower
-// case form, as stored records and their string comparisons use it.
+// an ID that cannot exist and one that does not are the same mistake. A
+// good one is written back in its canonical, lower case form, as stored
+// records and their string comparisons use it.
 func checkID(fe *FieldErrors, field, prefix string, s *string, required bool) {
 	if *s == "" {
 		if required {

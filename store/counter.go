@@ -231,6 +231,9 @@ func finish(c model.Counts, excludeFlagged bool) model.Funnel {
 		c.Referrals -= c.FlaggedReferrals
 		c.Conversions -= c.FlaggedConversions
 	}
+	// By currency, however the days were summed: a total decodes sorted,
+	// a walk over days adds currencies as they come.
+	slices.SortFunc(c.Money, func(a, b model.MoneyCounts) int { return strings.Compare(a.Currency, b.Currency) })
 	f := model.Funnel{Counts: c}
 	f.Rates()
 	return f
@@ -531,10 +534,11 @@ func countAllDays(tx *bolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("counter %q: %w", k, err)
 		}
-		total := totals[string(k[:len(k)-4])]
+		prefix := string(k[:len(k)-4])
+		total := totals[prefix]
 		if total == nil {
 			total = &model.Counts{}
-			totals[string(k[:len(k)-4])] = total
+			totals[prefix] = total
 		}
 		total.Add(c)
 		return nil

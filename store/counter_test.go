@@ -89,6 +89,11 @@ func TestCountersMatchARecount(t *testing.T) {
 			clk.Add(13 * time.Hour)
 		}
 	}
+	// Days later, a currency that sorts before the others: a walk over the
+	// days meets it last, the totals hold it first.
+	clk.Add(48 * time.Hour)
+	_, _, err = s.CreateEarning(ctx, model.EarningCreate{ReferralID: referrals[2].ID, Amount: 700, Currency: "AUD"}, model.Idempotency{})
+	must(err)
 	for i, e := range earnings {
 		switch i % 3 {
 		case 0:
@@ -198,12 +203,19 @@ func checkStatsRanges(t *testing.T, s *store.Store, programs []string, ambs []*m
 		{To: model.NewTime(second)},                       // the first two days
 		{To: model.NewTime(time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC))},
 	}
+	before1970 := model.StatsFilter{To: model.NewTime(time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC))}
+	if f, err := s.Funnel(ctx, before1970); err != nil || f.Impressions != 0 || f.Referrals != 0 || len(f.Money) != 0 {
+		t.Fatalf("funnel before 1970: %+v %v, want nothing", f.Counts, err)
+	}
 	for _, program := range []string{"", programs[0]} {
 		for _, r := range ranges {
 			r.ProgramID = program
 			board, err := s.Leaderboard(ctx, r, 10)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if r.To == before1970.To && len(board) != 0 {
+				t.Fatalf("leaderboard before 1970: %+v, want none", board)
 			}
 			onBoard := map[string]bool{}
 			for _, e := range board {
