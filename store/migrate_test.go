@@ -81,19 +81,8 @@ func TestMigrationTagsInlineSnapshots(t *testing.T) {
 // migration the funnel leaves them out of its counts.
 func TestMigrationCountsBotsApart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
-	s, err := Open(path, Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, a := openWithAmbassador(t, path, Options{SweepInterval: -1})
 	ctx := context.Background()
-	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	plc, _, err := s.CreatePlacement(ctx, model.PlacementCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
 	if err != nil {
 		t.Fatal(err)
@@ -140,19 +129,8 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 func TestMigrationCountsTotals(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
-	s, err := Open(path, Options{SweepInterval: -1, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, p, a := openWithAmbassador(t, path, Options{SweepInterval: -1, Now: clk.Now})
 	ctx := context.Background()
-	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for day := range 3 {
 		for i := range day + 1 {
 			imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
@@ -225,6 +203,26 @@ func TestMigrationKeepsTheEmailIndex(t *testing.T) {
 		f.create(t, i) // flagged as duplicates: the tree's entries count
 	}
 	f.checkLists(t, "after new signups")
+}
+
+// openWithAmbassador opens a new store at path with a program and an
+// ambassador in it, for a migration test to add records to.
+func openWithAmbassador(t *testing.T, path string, opt Options) (*Store, *model.Program, *model.Ambassador) {
+	t.Helper()
+	s, err := Open(path, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p, a
 }
 
 // withoutTotals removes the counters' totals over all days.
