@@ -125,7 +125,7 @@ func TestMigrationCountsBotsApart(t *testing.T) {
 
 // A schema 8 store had day counters only; after migration each subject
 // has its total, and reads without a date range, which read just the
-// totals, agree with the days.
+// totals, agree with the days. The unused placement_batches bucket goes.
 func TestMigrationCountsTotals(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
@@ -146,7 +146,19 @@ func TestMigrationCountsTotals(t *testing.T) {
 	}
 	s.Close()
 
-	s = reopenAsSchema(t, path, 8, func(tx *bolt.Tx) error { return nil })
+	s = reopenAsSchema(t, path, 8, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("placement_batches")) // as posters wrote it until 4c48f6b
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("batch"), []byte("placement keys"))
+	})
+	s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("placement_batches")) != nil {
+			t.Error("placement_batches is still there after the migration")
+		}
+		return nil
+	})
 	for _, f := range []model.StatsFilter{{}, {ProgramID: p.ID}, {AmbassadorID: a.ID}, {ProgramID: p.ID, AmbassadorID: a.ID}} {
 		got, err := s.Funnel(ctx, f)
 		if err != nil || got.Impressions != 6 || got.Referrals != 6 {
