@@ -284,6 +284,9 @@ func (s *Store) AckHookRetry(ctx context.Context, plugin, eventID string, result
 		if dl != nil {
 			return tx.Bucket(bucketHookDeadLetters).Put(k, encodeDeadLetter(*dl))
 		}
+		if err := s.recordPluginCommission(tx, key, result); err != nil {
+			return err
+		}
 		return putResult(tx, key, result)
 	})
 }
