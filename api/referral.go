@@ -48,6 +48,11 @@ func (s *Server) handleReferralCreate(w http.ResponseWriter, r *http.Request, _ 
 		return err
 	}
 	if s.svc.Checker != nil {
+		release, err := s.checking.acquire(r.Context(), idem)
+		if err != nil {
+			return err
+		}
+		defer release()
 		// A replay answers from the first request's record and asks no
 		// plugin again.
 		if prev, err := s.svc.Referrals.FindReplayedReferral(r.Context(), idem); err != nil || prev != nil {

@@ -10,9 +10,12 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 )
 
@@ -563,5 +566,69 @@ func countEvents(t *testing.T, e *env) int {
 		}
 		n += len(evs)
 		after = evs[len(evs)-1].ID
+	}
+}
+
+// countingChecker stands for the hook plugins' BeforeReferralCreate: it
+// counts its calls and holds the first until released.
+type countingChecker struct {
+	calls   atomic.Int32
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c *countingChecker) CheckReferral(ctx context.Context, in model.ReferralCreate, imp *model.Impression) (model.ReferralVerdict, error) {
+	if c.calls.Add(1) == 1 {
+		close(c.entered)
+		<-c.release
+	}
+	return model.ReferralVerdict{}, nil
+}
+
+// Requests with one idempotency key that arrive while the first is still
+// with the plugins must wait for it and replay its answer: a plugin is
+// asked once per key, never again for a replay.
+func TestConcurrentReplaysAskThePluginsOnce(t *testing.T) {
+	e := newEnv(t)
+	checker := &countingChecker{entered: make(chan struct{}), release: make(chan struct{})}
+	e.srv = api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st,
+		Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st, Checker: checker},
+		api.Config{AdminToken: adminToken, Metrics: metrics.New(func() float64 { return 0 }), Now: e.clock.Now})
+	e.srv.SetReady(true)
+	_, _, imp := e.impression()
+	body := map[string]any{"impression_id": imp, "first_name": "Jo", "last_name": "Doe", "email": "jo@example.com"}
+	send := func() response {
+		return e.call(request{Method: "POST", Path: "/v1/referrals", Token: e.writeToken, Body: body,
+			Header: map[string]string{"Idempotency-Key": "signup-1"}})
+	}
+	const waiting = 4
+	results := make(chan response, waiting+1)
+	go func() { results <- send() }()
+	<-checker.entered
+	var started sync.WaitGroup
+	for range waiting {
+		started.Add(1)
+		go func() { started.Done(); results <- send() }()
+	}
+	started.Wait()
+	close(checker.release)
+	var ids []string
+	for range waiting + 1 {
+		res := <-results
+		if res.Status != http.StatusCreated {
+			t.Fatalf("got %d %s, want 201", res.Status, res.Body)
+		}
+		ids = append(ids, res.JSON(t)["id"].(string))
+	}
+	if n := checker.calls.Load(); n != 1 {
+		t.Errorf("the plugins were asked %d times, want once", n)
+	}
+	for _, id := range ids[1:] {
+		if id != ids[0] {
+			t.Fatalf("got referrals %v, want one", ids)
+		}
+	}
+	if res := send(); res.Header.Get("Idempotent-Replayed") != "true" || checker.calls.Load() != 1 {
+		t.Errorf("a later replay: Idempotent-Replayed %q, plugin calls %d; want true, 1", res.Header.Get("Idempotent-Replayed"), checker.calls.Load())
 	}
 }

@@ -102,6 +102,9 @@ type Server struct {
 	trustedProxies []netip.Prefix
 	ready          atomic.Bool
 	routeList      []Route
+	// checking holds the idempotency keys of creates that are with the
+	// hook plugins.
+	checking inflight
 }
 
 // New returns a server that answers /readyz with 503 until SetReady(true).
