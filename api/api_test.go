@@ -314,6 +314,14 @@ func TestProgramsAndAmbassadors(t *testing.T) {
 	if p["name"] != "Spring" || p["commission"].(map[string]any)["basis_points"] != 1000.0 {
 		t.Fatalf("got %v", p)
 	}
+	// Without hold_days a program holds commissions for a refund window;
+	// an explicit 0 is kept.
+	if p["hold_days"] != 30.0 {
+		t.Errorf("got hold_days %v, want the default 30", p["hold_days"])
+	}
+	if p := e.post("/v1/programs", map[string]any{"name": "Now", "landing_url": "https://example.com", "hold_days": 0}); p["hold_days"] != 0.0 {
+		t.Errorf("got hold_days %v, want 0 as given", p["hold_days"])
+	}
 	bad := e.call(request{Method: "POST", Path: "/v1/programs", Token: adminToken, Body: map[string]any{
 		"landing_url": "ftp://x", "commission": map[string]any{"type": "flat", "amount": -1, "currency": "usd", "bogus": 1}}})
 	fields := wantProblem(t, bad, 400, "validation_failed")

@@ -54,7 +54,7 @@ func (e *env) balance(t *testing.T, amb string) map[string]any {
 	return bs[0].(map[string]any)
 }
 
-var percentProgram = map[string]any{"name": "P", "landing_url": "https://example.com",
+var percentProgram = map[string]any{"name": "P", "landing_url": "https://example.com", "hold_days": 0,
 	"commission": map[string]any{"type": "percent", "basis_points": 1000, "cap": 500}}
 
 func TestEarningConvertsAndPaysCommission(t *testing.T) {

@@ -29,7 +29,10 @@ func (s *Server) handleProgramCreate(w http.ResponseWriter, r *http.Request, _ h
 		in.Commission = decodeCommission(c)
 		c.finish()
 	}
-	in.HoldDays = int(o.int64("hold_days"))
+	if _, given := o.raw("hold_days"); given {
+		days := int(o.int64("hold_days"))
+		in.HoldDays = &days
+	}
 	in.FraudPolicy = o.str("fraud_policy")
 	in.Metadata = o.metadata("metadata")
 	idem := idempotency(r, o, "POST /v1/programs", principalOf(r), in)

@@ -99,12 +99,13 @@ func nonZero(v int64) *int64 {
 
 // ProgramCreate is the body of POST /v1/programs.
 type ProgramCreate struct {
-	Name        string          `json:"name"`
-	LandingURL  string          `json:"landing_url"`
-	Commission  *CommissionRule `json:"commission,omitempty"`
-	HoldDays    int             `json:"hold_days,omitempty"`
-	FraudPolicy string          `json:"fraud_policy,omitempty"`
-	Metadata    Metadata        `json:"metadata,omitempty"`
+	Name       string          `json:"name"`
+	LandingURL string          `json:"landing_url"`
+	Commission *CommissionRule `json:"commission,omitempty"`
+	// HoldDays is nil when not given: DefaultHoldDays then.
+	HoldDays    *int     `json:"hold_days,omitempty"`
+	FraudPolicy string   `json:"fraud_policy,omitempty"`
+	Metadata    Metadata `json:"metadata,omitempty"`
 }
 
 func checkFraudPolicy(fe *FieldErrors, p *string) {
@@ -120,6 +121,11 @@ func checkFraudPolicy(fe *FieldErrors, p *string) {
 // MaxHoldDays bounds a program's hold.
 const MaxHoldDays = 365
 
+// DefaultHoldDays is the hold of a program created without one: about a
+// refund window, so that a commission cannot be paid out before the
+// purchase behind it can still be refunded.
+const DefaultHoldDays = 30
+
 // Validate normalizes c in place and returns its problems.
 func (c *ProgramCreate) Validate() FieldErrors {
 	var fe FieldErrors
@@ -128,12 +134,27 @@ func (c *ProgramCreate) Validate() FieldErrors {
 	if c.Commission != nil {
 		c.Commission.check(&fe, "commission")
 	}
-	if c.HoldDays < 0 || c.HoldDays > MaxHoldDays {
+	if c.HoldDays != nil && (*c.HoldDays < 0 || *c.HoldDays > MaxHoldDays) {
 		fe.Add("hold_days", FInvalidValue, "must be from 0 to %d", MaxHoldDays)
 	}
 	checkFraudPolicy(&fe, &c.FraudPolicy)
 	checkMetadata(&fe, "metadata", c.Metadata)
 	return fe
+}
+
+// NewProgram is the program that a valid create makes, with the defaults
+// of what it left out.
+func NewProgram(in ProgramCreate, id string, now Time) *Program {
+	hold := DefaultHoldDays
+	if in.HoldDays != nil {
+		hold = *in.HoldDays
+	}
+	policy := in.FraudPolicy
+	if policy == "" {
+		policy = FraudFlag
+	}
+	return &Program{ID: id, Name: in.Name, LandingURL: in.LandingURL, Commission: in.Commission, HoldDays: hold,
+		FraudPolicy: policy, Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now}
 }
 
 // ProgramUpdate is the body of PATCH /v1/programs/{id}; nil fields stay as

@@ -75,8 +75,7 @@ func (s *Store) CreateProgram(ctx context.Context, in model.ProgramCreate, idem 
 	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
 		key := s.ids.New(now)
 		t := model.NewTime(now)
-		p := &model.Program{ID: model.FormatID(model.PrefixProgram, key), Name: in.Name, LandingURL: in.LandingURL,
-			Commission: in.Commission, HoldDays: in.HoldDays, FraudPolicy: in.FraudPolicy, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
+		p := model.NewProgram(in, model.FormatID(model.PrefixProgram, key), t)
 		val := encodeProgram(p)
 		if err := tx.Bucket(bucketPrograms).Put(key[:], val); err != nil {
 			return nil, err

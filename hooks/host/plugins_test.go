@@ -74,7 +74,7 @@ state_file: %s
 	defer h.Stop()
 
 	ctx := context.Background()
-	p, _, _ := st.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://example.com"}, model.Idempotency{})
+	p, _, _ := st.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://example.com", HoldDays: new(0)}, model.Idempotency{})
 	a, _, _ := st.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@example.com"}, model.Idempotency{})
 	imp, _, err := st.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
 	if err != nil {
