@@ -33,3 +33,19 @@ func TestFunnelAndLeaderboard(t *testing.T) {
 	}
 	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/stats/funnel?exclude_flagged=yes", Token: e.readToken}), 400, "validation_failed")
 }
+
+// A second signup from one scan is a second referral, not a second
+// converted scan: the rates stay between 0 and 1.
+func TestFunnelRatesStayWithinOne(t *testing.T) {
+	e := newEnv(t)
+	prg, _, imp := e.impression()
+	for _, email := range []string{"jo@example.com", "sam@example.com"} {
+		e.call(request{Method: "POST", Path: "/v1/referrals", Token: e.writeToken,
+			Body: map[string]any{"impression_id": imp, "first_name": "J", "last_name": "D", "email": email}})
+	}
+	f := e.call(request{Method: "GET", Path: "/v1/stats/funnel?program_id=" + prg, Token: e.readToken}).JSON(t)
+	if f["impressions"] != 1.0 || f["referrals"] != 2.0 || f["impressions_with_referral"] != 1.0 ||
+		f["scan_to_signup_rate"] != 1.0 || f["signup_to_purchase_rate"] != 0.0 {
+		t.Fatalf("funnel: %v; want 1 scan, 2 signups, a rate of 1", f)
+	}
+}

@@ -12,6 +12,9 @@ type Counts struct {
 	Impressions int64 `json:"impressions"`
 	// ExcludedImpressions are bot or repeat scans, left out of rates.
 	ExcludedImpressions int64 `json:"excluded_impressions"`
+	// ImpressionsWithReferral are the counted scans (not excluded) that
+	// led to at least one referral, counted on the day of the scan.
+	ImpressionsWithReferral int64 `json:"impressions_with_referral"`
 	// BotImpressions are the scans by bots among them. In a funnel, bots
 	// are left out of Impressions and ExcludedImpressions and counted
 	// only here.
@@ -40,6 +43,7 @@ type MoneyCounts struct {
 func (c *Counts) Add(o Counts) {
 	c.Impressions += o.Impressions
 	c.ExcludedImpressions += o.ExcludedImpressions
+	c.ImpressionsWithReferral += o.ImpressionsWithReferral
 	c.BotImpressions += o.BotImpressions
 	c.Referrals += o.Referrals
 	c.FlaggedReferrals += o.FlaggedReferrals
@@ -81,16 +85,18 @@ type StatsFilter struct {
 // Funnel is the conversion funnel of a filter.
 type Funnel struct {
 	Counts
-	// ScanToSignupRate is referrals / counted impressions; null when there
-	// were no impressions.
+	// ScanToSignupRate is the share of counted impressions that led to a
+	// referral, so a second signup from one scan cannot lift it past 1;
+	// null when there were no counted impressions.
 	ScanToSignupRate *float64 `json:"scan_to_signup_rate"`
-	// SignupToPurchaseRate is conversions / referrals.
+	// SignupToPurchaseRate is the share of referrals that converted; null
+	// when there were none.
 	SignupToPurchaseRate *float64 `json:"signup_to_purchase_rate"`
 }
 
 // Rates fills in the funnel's rates from its counts.
 func (f *Funnel) Rates() {
-	f.ScanToSignupRate = ratio(f.Referrals, f.Impressions-f.ExcludedImpressions)
+	f.ScanToSignupRate = ratio(f.ImpressionsWithReferral, f.Impressions-f.ExcludedImpressions)
 	f.SignupToPurchaseRate = ratio(f.Conversions, f.Referrals)
 	if f.Money == nil {
 		f.Money = []MoneyCounts{}

@@ -102,8 +102,10 @@ func encodeCounts(c *model.Counts) []byte {
 		e.varint(m.Refunded)
 		e.varint(m.Commissions)
 	}
-	// Added after the money (schema 6), so older values decode as none.
+	// Added after the money (schemas 6 and 10), so older values decode
+	// as none.
 	e.varint(c.BotImpressions)
+	e.varint(c.ImpressionsWithReferral)
 	return e.b
 }
 
@@ -119,6 +121,9 @@ func decodeCounts(v []byte) (model.Counts, error) {
 	}
 	if d.err == nil && len(d.b) > 0 {
 		c.BotImpressions = d.varint()
+	}
+	if d.err == nil && len(d.b) > 0 {
+		c.ImpressionsWithReferral = d.varint()
 	}
 	return c, d.err
 }
@@ -179,6 +184,20 @@ func countImpression(c *model.Counts, m *model.Impression) {
 	if slices.Contains(m.Flags, model.FlagBot) {
 		c.BotImpressions++
 	}
+}
+
+func impressionSubject(m *model.Impression) subject {
+	return subject{program: m.ProgramID, ambassador: m.AmbassadorID, placement: m.PlacementID}
+}
+
+// countFirstReferral counts impression m as one that led to a referral,
+// on the day of the scan, when it is a counted one: bots and repeat scans
+// stay out of the rate's numerator as they are out of its denominator.
+func (s *Store) countFirstReferral(m *model.Impression) error {
+	if len(m.Flags) > 0 {
+		return nil
+	}
+	return s.counts.bump(impressionSubject(m), dayOf(m.CreatedAt.Time), func(c *model.Counts) { c.ImpressionsWithReferral++ })
 }
 
 func referralSubject(r *model.Referral) subject {
@@ -368,8 +387,12 @@ func recount(tx *bolt.Tx) (map[string]*model.Counts, error) {
 		if err != nil {
 			return err
 		}
-		add(subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(model.IDTime([16]byte(k))), func(c *model.Counts) {
+		led := len(m.Flags) == 0 && hasReferral(tx, [16]byte(k))
+		add(impressionSubject(m), dayOf(model.IDTime([16]byte(k))), func(c *model.Counts) {
 			countImpression(c, m)
+			if led {
+				c.ImpressionsWithReferral++
+			}
 		})
 		return nil
 	})
@@ -514,6 +537,54 @@ func countBotsApart(tx *bolt.Tx) error {
 			return fmt.Errorf("counter %q: %w", k, err)
 		}
 		c.BotImpressions = n
+		if err := b.Put([]byte(k), encodeCounts(&c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasReferral reports whether a referral was made from impression key.
+func hasReferral(tx *bolt.Tx, key [16]byte) bool {
+	k, _ := tx.Bucket(bucketReferralsByImpression).Cursor().Seek(key[:])
+	return k != nil && bytes.HasPrefix(k, key[:])
+}
+
+// countImpressionsWithReferral adds to each counter, day and total, the
+// counted impressions that led to a referral (schema 9 → 10). It walks
+// the referrals-by-impression index, so it costs a pass over the
+// referrals, not a recount of everything.
+func countImpressionsWithReferral(tx *bolt.Tx) error {
+	led := map[string]int64{}
+	imps := tx.Bucket(bucketImpressions)
+	var last []byte
+	err := tx.Bucket(bucketReferralsByImpression).ForEach(func(k, _ []byte) error {
+		if len(k) < 16 || bytes.Equal(k[:16], last) {
+			return nil
+		}
+		last = bytes.Clone(k[:16])
+		m, err := decodeImpression(last, imps.Get(last))
+		if err != nil {
+			return fmt.Errorf("impression of referral index entry %x: %w", k, err)
+		}
+		if len(m.Flags) > 0 {
+			return nil
+		}
+		for _, ck := range impressionSubject(m).keys(dayOf(model.IDTime([16]byte(last)))) {
+			led[string(ck)]++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b := tx.Bucket(bucketCounters)
+	for _, k := range slices.Sorted(maps.Keys(led)) {
+		c, err := decodeCounts(b.Get([]byte(k)))
+		if err != nil {
+			return fmt.Errorf("counter %q: %w", k, err)
+		}
+		c.ImpressionsWithReferral = led[k]
 		if err := b.Put([]byte(k), encodeCounts(&c)); err != nil {
 			return err
 		}

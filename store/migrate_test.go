@@ -174,6 +174,51 @@ func TestMigrationCountsTotals(t *testing.T) {
 	}
 }
 
+// A schema 9 store did not count the scans that led to a signup; after
+// migration they are counted, each scan once however many signups it led
+// to, and repeat scans not at all.
+func TestMigrationCountsImpressionsWithReferral(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, p, a := openWithAmbassador(t, path, Options{SweepInterval: -1})
+	ctx := context.Background()
+	plc, _, err := s.CreatePlacement(ctx, model.PlacementCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Scans from two people, the second person's twice (a repeat), and
+	// signups: two from the first scan, one from the repeat.
+	var imps []string
+	for _, ip := range []byte{1, 2, 2} {
+		imp, err := s.RecordScan(ctx, model.Scan{Code: plc.Code, IPHash: [16]byte{ip}}, 60_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imps = append(imps, imp.Impression.ID)
+	}
+	for i, imp := range []string{imps[0], imps[0], imps[2]} {
+		if _, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp, FirstName: "J", LastName: "D",
+			Email: fmt.Sprintf("j%d@x.example", i)}, model.Idempotency{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(when string, s *Store) {
+		t.Helper()
+		for _, f := range []model.StatsFilter{{}, {ProgramID: p.ID}, {PlacementID: plc.ID}} {
+			got, err := s.Funnel(ctx, f)
+			if err != nil || got.Impressions != 3 || got.ExcludedImpressions != 1 || got.ImpressionsWithReferral != 1 ||
+				got.ScanToSignupRate == nil || *got.ScanToSignupRate != 0.5 {
+				t.Fatalf("%s: funnel %+v: %+v %v; want 1 of 2 counted scans with a signup", when, f, got, err)
+			}
+		}
+		if err := s.VerifyCounters(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("as written", s)
+	s.Close()
+	check("after migration", reopenAsSchema(t, path, 9, func(*bolt.Tx) error { return nil }))
+}
+
 // withoutJournal puts a journal's entries where a store before it kept
 // them, in its tree, and removes the journal.
 func withoutJournal(tx *bolt.Tx, kind *journalKind) error {
@@ -237,6 +282,29 @@ func openWithAmbassador(t *testing.T, path string, opt Options) (*Store, *model.
 	return s, p, a
 }
 
+// withoutImpressionsWithReferral drops the counters' last field, as
+// stores before schema 10 wrote them.
+func withoutImpressionsWithReferral(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketCounters)
+	var keys, vals [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		c, err := decodeCounts(v)
+		c.ImpressionsWithReferral = 0
+		enc := encodeCounts(&c)
+		keys, vals = append(keys, bytes.Clone(k)), append(vals, enc[:len(enc)-1])
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for i := range keys {
+		if err := b.Put(keys[i], vals[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // withoutTotals removes the counters' totals over all days.
 func withoutTotals(tx *bolt.Tx) error {
 	b := tx.Bucket(bucketCounters)
@@ -277,6 +345,11 @@ func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *b
 		}
 		if version < 9 {
 			if err := withoutTotals(tx); err != nil {
+				return err
+			}
+		}
+		if version < 10 {
+			if err := withoutImpressionsWithReferral(tx); err != nil {
 				return err
 			}
 		}

@@ -168,6 +168,11 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 		}); err != nil {
 			return nil, err
 		}
+		if facts.ReferralsFromImpression == 0 {
+			if err := s.countFirstReferral(imp); err != nil {
+				return nil, err
+			}
+		}
 		if err := s.appendRecordEvent(tx, now, recordReferral, key, val); err != nil {
 			return nil, err
 		}

@@ -70,7 +70,7 @@ var allBuckets = [][]byte{
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 9
+const schemaVersion = 10
 
 var keySchemaVersion = []byte("schema_version")
 
@@ -267,6 +267,9 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 			}
 			return countAllDays(tx)
 		},
+		// 9 → 10: the impressions that led to a referral, the numerator
+		// of the scan-to-signup rate.
+		9: countImpressionsWithReferral,
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
