@@ -78,9 +78,12 @@ type HookStore interface {
 
 // HookPlugin is what an operator sees of one configured plugin.
 type HookPlugin struct {
-	Name                 string   `json:"name"`
-	Version              string   `json:"version"`
-	Running              bool     `json:"running"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Running bool   `json:"running"`
+	// Refused is set while the plugin is not started because its binary
+	// is missing or does not match its configured sha256.
+	Refused              bool     `json:"refused"`
 	Events               []string `json:"events"`
 	BeforeReferralCreate bool     `json:"before_referral_create"`
 	Policy               string   `json:"policy"`

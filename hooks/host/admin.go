@@ -33,7 +33,7 @@ func (h *Host) HookPlugins(ctx context.Context) ([]model.HookPlugin, error) {
 		if err != nil {
 			return nil, err
 		}
-		hp := model.HookPlugin{Name: p.Name(), Version: d.Version, Running: running, Events: d.Events,
+		hp := model.HookPlugin{Name: p.Name(), Version: d.Version, Running: running, Refused: p.Refused(), Events: d.Events,
 			BeforeReferralCreate: d.BeforeReferralCreate, Policy: p.cfg.Policy, Restarts: p.Restarts(),
 			Cursor: cursor, Backlog: lag.Depth}
 		if len(p.cfg.Events) > 0 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -325,34 +326,77 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	return sum
 }
 
+// A binary that is not the configured one is refused: the service runs
+// without it, the log says so once, the refused metric and the admin view
+// show it, and its events wait. Once the right binary is in place, it
+// starts and catches up.
 func TestChecksumMismatchIsRefused(t *testing.T) {
-	// Wrong from the start: the host refuses to be built, naming it.
 	bin := buildPlugin(t, "./testdata/plugins/testhook")
-	_, err := host.New([]host.Config{{Name: "testhook", Path: bin, SHA256: strings.Repeat("ab", 32)}}, nil, slog.Default(), nil)
-	if err == nil || !strings.Contains(err.Error(), "not the configured sha256") {
-		t.Fatalf("got %v, want a checksum error", err)
+	good, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	// Replaced after start: the launch is refused, and a fail_closed
-	// plugin that never ran still refuses signups rather than letting
-	// them through unchecked.
 	dir := t.TempDir()
 	path := filepath.Join(dir, "testhook")
-	b, _ := os.ReadFile(bin)
-	os.WriteFile(path, b, 0o700)
-	r := newRig(t, host.Config{Name: "testhook", Path: path, Args: []string{dir}, Policy: host.FailClosed})
-	os.WriteFile(path, append(b, 0), 0o700)
-	r.host.Start()
-	eventually(t, 20*time.Second, "the refusal to be logged", func() bool {
-		return strings.Contains(r.log.String(), "does not match the configured sha256")
-	})
-	if _, running := r.host.Plugin("testhook").Description(); running {
-		t.Fatal("a plugin whose checksum does not match must not run")
+	if err := os.WriteFile(path, append(slices.Clone(good), 0), 0o700); err != nil {
+		t.Fatal(err)
 	}
+	r := newRig(t, host.Config{Name: "testhook", Path: path, Args: []string{dir}, SHA256: sha256File(t, bin), Policy: host.FailClosed})
+	r.referral(t, 1)
+	r.host.Start()
+	eventually(t, 20*time.Second, "the plugin to be refused", func() bool { return r.host.Plugin("testhook").Refused() })
+	if got := gaugeValue(t, r.reg, "referrald_hook_plugin_refused"); got != 1 {
+		t.Errorf("referrald_hook_plugin_refused = %v, want 1", got)
+	}
+	if n := strings.Count(r.log.String(), "plugin refused"); n != 1 {
+		t.Errorf("the refusal was logged %d times, want once:\n%s", n, r.log.String())
+	}
+	if !strings.Contains(r.log.String(), "not the configured sha256") {
+		t.Errorf("the log does not say why the plugin was refused:\n%s", r.log.String())
+	}
+	plugins, err := r.host.HookPlugins(context.Background())
+	if err != nil || len(plugins) != 1 || !plugins[0].Refused || plugins[0].Running || plugins[0].Backlog == 0 {
+		t.Fatalf("admin view: %+v %v; want refused, not running, with a backlog", plugins, err)
+	}
+	if cur, _ := r.st.HookCursor(context.Background(), "testhook"); cur != "" {
+		t.Fatalf("a refused plugin's cursor moved to %s; its events must wait", cur)
+	}
+	// A fail_closed plugin that never ran still refuses signups rather
+	// than letting them through unchecked.
 	_, err = r.host.CheckReferral(context.Background(), model.ReferralCreate{ImpressionID: r.imp.ID}, r.imp)
 	if model.ErrorCode(err) != model.EUnavailable {
 		t.Fatalf("fail_closed plugin that never ran: got %v, want unavailable", err)
 	}
+
+	// The operator puts the right binary in place: the next try starts it.
+	if err := os.WriteFile(path+".new", good, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "the plugin to start and catch up", r.caughtUp(t, "testhook"))
+	if r.host.Plugin("testhook").Refused() || gaugeValue(t, r.reg, "referrald_hook_plugin_refused") != 0 {
+		t.Error("the plugin still shows as refused after it started")
+	}
+}
+
+// gaugeValue sums the series of a gauge family in reg.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() == name {
+			for _, m := range f.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // A client hanging up during BeforeReferralCreate says nothing about the

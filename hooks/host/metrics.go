@@ -11,6 +11,7 @@ type Metrics struct {
 	deliveries          *prometheus.CounterVec
 	deadLetters         *prometheus.CounterVec
 	restarts            *prometheus.CounterVec
+	refused             *prometheus.GaugeVec
 	beforeCreateSeconds *prometheus.HistogramVec
 }
 
@@ -30,13 +31,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "referrald_hook_plugin_restarts_total",
 			Help: "Plugin processes started again after one ended.",
 		}, []string{"plugin"}),
+		refused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "referrald_hook_plugin_refused",
+			Help: "1 while a plugin is refused because its binary is missing or does not match its configured sha256.",
+		}, []string{"plugin"}),
 		beforeCreateSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "referrald_hook_before_referral_create_duration_seconds",
 			Help:    "BeforeReferralCreate latency by plugin and result (ok, error).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .2, .5, 1},
 		}, []string{"plugin", "result"}),
 	}
-	reg.MustRegister(m.deliveries, m.deadLetters, m.restarts, m.beforeCreateSeconds)
+	reg.MustRegister(m.deliveries, m.deadLetters, m.restarts, m.refused, m.beforeCreateSeconds)
 	return m
 }
 
@@ -62,6 +67,16 @@ func (m *Metrics) deadLettered(plugin string) {
 func (m *Metrics) restarted(plugin string) {
 	if m != nil {
 		m.restarts.WithLabelValues(plugin).Inc()
+	}
+}
+
+func (m *Metrics) setRefused(plugin string, refused bool) {
+	if m != nil {
+		v := 0.0
+		if refused {
+			v = 1
+		}
+		m.refused.WithLabelValues(plugin).Set(v)
 	}
 }
 

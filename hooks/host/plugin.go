@@ -161,6 +161,7 @@ type Plugin struct {
 	stopOnce sync.Once
 	stopped  chan struct{}
 	restarts atomic.Int64
+	refused  atomic.Bool
 
 	// checkPausedUntil (Unix ns) is set when a BeforeReferralCreate call
 	// times out: until then calls fail at once with ErrCheckPaused, so a
@@ -202,17 +203,31 @@ func NewPlugin(cfg Config, log *slog.Logger, m *Metrics) (*Plugin, error) {
 		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 	}
 	sum, _ := hex.DecodeString(cfg.SHA256)
-	// Refuse a missing or mismatched binary at start, where the operator
-	// is looking, rather than only in a log line later. go-plugin checks
-	// again at every launch, in case the file is replaced meanwhile.
-	if got, err := fileSHA256(cfg.Path); err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
-	} else if !bytes.Equal(got, sum) {
-		return nil, fmt.Errorf("plugin %s: the SHA-256 of %s is %x, not the configured sha256", cfg.Name, cfg.Path, got)
-	}
 	return &Plugin{cfg: cfg, log: log.With("plugin", cfg.Name), checksum: sum, metrics: m,
 		broken: make(chan *process, 1), stop: make(chan struct{}), stopped: make(chan struct{})}, nil
 }
+
+// errRefused wraps a launch refused because the binary is missing or is
+// not the one configured: no retry can fix that until an operator does.
+var errRefused = errors.New("refused")
+
+// checkBinary refuses a missing binary or one whose SHA-256 is not the
+// configured one. go-plugin checks again as it starts the process, in
+// case the file is replaced in between.
+func (p *Plugin) checkBinary() error {
+	got, err := fileSHA256(p.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("%w: binary: %w", errRefused, err)
+	}
+	if !bytes.Equal(got, p.checksum) {
+		return fmt.Errorf("%w: the SHA-256 of %s is %x, not the configured sha256 (run sha256sum on the binary)", errRefused, p.cfg.Path, got)
+	}
+	return nil
+}
+
+// Refused reports whether the plugin's last launch was refused for its
+// binary; its events wait meanwhile.
+func (p *Plugin) Refused() bool { return p.refused.Load() }
 
 func fileSHA256(path string) ([]byte, error) {
 	f, err := os.Open(path)
@@ -319,13 +334,26 @@ func (p *Plugin) supervise() {
 		if err != nil {
 			failures++
 			wait := backoff(failures, 500*time.Millisecond, 30*time.Second)
-			p.log.Error("plugin did not start; trying again", "err", err, "retry_in", wait.Round(time.Millisecond))
+			refused := errors.Is(err, errRefused)
+			switch {
+			case refused && !p.refused.Load():
+				// Once, not at every try: nothing changes until the
+				// binary or the configuration does.
+				p.log.Error("plugin refused; the service runs without it and its events wait until the binary matches",
+					"err", err)
+			case !refused:
+				p.log.Error("plugin did not start; trying again", "err", err, "retry_in", wait.Round(time.Millisecond))
+			}
+			p.refused.Store(refused)
+			p.metrics.setRefused(p.cfg.Name, refused)
 			if !p.sleep(wait) {
 				return
 			}
 			continue
 		}
 		failures = 0
+		p.refused.Store(false)
+		p.metrics.setRefused(p.cfg.Name, false)
 		if !first {
 			p.restarts.Add(1)
 			p.metrics.restarted(p.cfg.Name)
@@ -389,8 +417,8 @@ func (p *Plugin) sleep(d time.Duration) bool {
 
 // launch starts the process and asks it to describe itself.
 func (p *Plugin) launch() (*process, error) {
-	if _, err := os.Stat(p.cfg.Path); err != nil {
-		return nil, fmt.Errorf("binary: %w", err)
+	if err := p.checkBinary(); err != nil {
+		return nil, err
 	}
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, p.cfg.Env...)
@@ -412,7 +440,7 @@ func (p *Plugin) launch() (*process, error) {
 	if err != nil {
 		client.Kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-			return nil, fmt.Errorf("refused: the SHA-256 of %s does not match the configured sha256 (run sha256sum on the binary)", p.cfg.Path)
+			return nil, fmt.Errorf("%w: the SHA-256 of %s does not match the configured sha256 (run sha256sum on the binary)", errRefused, p.cfg.Path)
 		}
 		return nil, err
 	}
