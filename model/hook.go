@@ -52,6 +52,11 @@ type HookStore interface {
 	FindEvents(ctx context.Context, afterID string, limit int) ([]*Event, error)
 	// HookCursor is the ID of the last event the plugin is done with, or "".
 	HookCursor(ctx context.Context, plugin string) (string, error)
+	// StartHookCursor gives a plugin met for the first time its cursor:
+	// after the newest event when fromNow (so a plugin added to a running
+	// install is not sent its history), else before the oldest. A plugin
+	// that has a cursor keeps it. It returns the cursor.
+	StartHookCursor(ctx context.Context, plugin string, fromNow bool) (string, error)
 	// AckHookEvent records that plugin is done with event eventID (and its
 	// result, if any) and moves its cursor there.
 	AckHookEvent(ctx context.Context, plugin, eventID string, result *HookResult) error

@@ -40,10 +40,40 @@ func eventKey(id string) ([16]byte, error) {
 // HookCursor implements model.HookStore.
 func (s *Store) HookCursor(ctx context.Context, plugin string) (cursor string, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		if k := tx.Bucket(bucketHookCursors).Get([]byte(plugin)); len(k) == 16 {
-			cursor = model.FormatID(model.PrefixEvent, [16]byte(k))
-		}
+		cursor = formatCursor(tx.Bucket(bucketHookCursors).Get([]byte(plugin)))
 		return nil
+	})
+	return cursor, err
+}
+
+// startOfOutbox is the cursor of a plugin that has passed no event: it
+// sorts before every event key.
+var startOfOutbox [16]byte
+
+func formatCursor(k []byte) string {
+	if len(k) != 16 || [16]byte(k) == startOfOutbox {
+		return ""
+	}
+	return model.FormatID(model.PrefixEvent, [16]byte(k))
+}
+
+// StartHookCursor implements model.HookStore.
+func (s *Store) StartHookCursor(ctx context.Context, plugin string, fromNow bool) (cursor string, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketHookCursors)
+		if k := b.Get([]byte(plugin)); k != nil {
+			cursor = formatCursor(k)
+			return nil
+		}
+		// A plugin met for the first time: from now on, it starts after
+		// the newest event; from the beginning, before the oldest. Either
+		// way the cursor is stored, so a later start does not move it.
+		start := startOfOutbox[:]
+		if last, _ := tx.Bucket(bucketOutbox).Cursor().Last(); fromNow && last != nil {
+			start = bytes.Clone(last)
+		}
+		cursor = formatCursor(start)
+		return b.Put([]byte(plugin), start)
 	})
 	return cursor, err
 }

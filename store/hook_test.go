@@ -69,3 +69,52 @@ func TestRetriedDeadLetterRecordsThePluginsCommission(t *testing.T) {
 		t.Errorf("got %d commissions after a second ack, want 1", len(page.Data))
 	}
 }
+
+// A plugin met for the first time starts after the newest event or before
+// the oldest, as asked; a plugin that has a cursor keeps it, so a restart
+// never skips what it has not been sent.
+func TestStartHookCursor(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpenStore(t, store.Options{})
+	// On an empty outbox, "now" still means everything to come.
+	if cur, err := s.StartHookCursor(ctx, "early", true); err != nil || cur != "" {
+		t.Fatalf("empty outbox: got %q, %v; want no cursor", cur, err)
+	}
+	fx := mustFixture(t, s, "ada@example.com")
+	if _, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: fx.impression.ID,
+		FirstName: "Jo", LastName: "Doe", Email: "jo@example.com"}, model.Idempotency{}); err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.FindEvents(ctx, "", 100)
+	if err != nil || len(events) < 2 {
+		t.Fatalf("got %d events, %v; want at least 2", len(events), err)
+	}
+	newest := events[len(events)-1].ID
+	cases := []struct {
+		plugin  string
+		fromNow bool
+		want    string
+	}{
+		{"early", true, ""}, // met before the events: keeps its place
+		{"added", true, newest},
+		{"history", false, ""},
+	}
+	for _, c := range cases {
+		for range 2 { // and again, as at the next start
+			cur, err := s.StartHookCursor(ctx, c.plugin, c.fromNow)
+			if err != nil || cur != c.want {
+				t.Fatalf("%s: got %q, %v; want %q", c.plugin, cur, err, c.want)
+			}
+		}
+		pending, err := s.FindEvents(ctx, c.want, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantPending := map[bool]int{true: 0, false: len(events)}[c.want == newest]; len(pending) != wantPending {
+			t.Errorf("%s: %d events pending, want %d", c.plugin, len(pending), wantPending)
+		}
+	}
+	if cur, _ := s.HookCursor(ctx, "history"); cur != "" {
+		t.Errorf("a plugin at the start of the outbox shows cursor %q, want none", cur)
+	}
+}

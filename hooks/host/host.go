@@ -54,6 +54,15 @@ func New(cfgs []Config, store model.HookStore, log *slog.Logger, reg prometheus.
 		if err != nil {
 			return nil, err
 		}
+		// Before the service takes requests, so "now" is the moment the
+		// plugin was added, not whenever its dispatcher first runs.
+		if store != nil {
+			cursor, err := store.StartHookCursor(h.ctx, p.Name(), p.cfg.StartFrom == StartNow)
+			if err != nil {
+				return nil, fmt.Errorf("plugin %s: %w", c.Name, err)
+			}
+			log.Debug("hook plugin starts in the outbox", "plugin", c.Name, "after_event", cursor, "start_from", p.cfg.StartFrom)
+		}
 		h.plugins = append(h.plugins, p)
 		h.wake[c.Name] = make(chan struct{}, 1)
 	}

@@ -444,6 +444,7 @@ func TestConfigValidation(t *testing.T) {
 		"sha256":       func(c *host.Config) { c.SHA256 = "xyz" },
 		"policy":       func(c *host.Config) { c.Policy = "maybe" },
 		"attempts":     func(c *host.Config) { c.MaxAttempts = -1 },
+		"start_from":   func(c *host.Config) { c.StartFrom = "yesterday" },
 	}
 	for name, mutate := range cases {
 		c := good
@@ -453,8 +454,47 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 	c := good
-	if err := c.Validate(); err != nil || c.Policy != host.FailOpen || c.BeforeCreateTimeout != 200*time.Millisecond || c.MaxAttempts != 10 {
+	if err := c.Validate(); err != nil || c.Policy != host.FailOpen || c.BeforeCreateTimeout != 200*time.Millisecond || c.MaxAttempts != 10 ||
+		c.StartFrom != host.StartNow {
 		t.Fatalf("defaults: %+v %v", c, err)
+	}
+}
+
+// A plugin added to a store that already has events starts after them,
+// unless configured to start from the beginning.
+func TestNewPluginStartsFromNow(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	p, _, err := st.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://example.com"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := st.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@example.com"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{}); err != nil {
+		t.Fatal(err)
+	}
+	events, err := st.FindEvents(ctx, "", 100)
+	if err != nil || len(events) == 0 {
+		t.Fatalf("got %d events, %v", len(events), err)
+	}
+	sum := strings.Repeat("ab", 32)
+	_, err = host.New([]host.Config{{Name: "added", Path: "/nonexistent", SHA256: sum},
+		{Name: "history", Path: "/nonexistent", SHA256: sum, StartFrom: host.StartBeginning}}, st, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := st.HookCursor(ctx, "added"); cur != events[len(events)-1].ID {
+		t.Errorf("start_from now: cursor %q, want the newest event %s", cur, events[len(events)-1].ID)
+	}
+	if cur, _ := st.HookCursor(ctx, "history"); cur != "" {
+		t.Errorf("start_from beginning: cursor %q, want none", cur)
 	}
 }
 

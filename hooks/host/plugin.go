@@ -65,7 +65,20 @@ type Config struct {
 	// MaxAttempts is how many times an event is tried before it goes to
 	// the dead-letter list.
 	MaxAttempts int
+	// StartFrom says where a plugin met for the first time starts in the
+	// outbox: StartNow (the default) or StartBeginning.
+	StartFrom string
 }
+
+// Where a new plugin starts in the outbox.
+const (
+	// StartNow starts after the newest event, so a plugin added to an
+	// install that has run for a while is not sent its history (a
+	// commission plugin would pay bounties for old signups).
+	StartNow = "now"
+	// StartBeginning starts with the oldest event the outbox still holds.
+	StartBeginning = "beginning"
+)
 
 // Defaults and bounds for Config.
 const (
@@ -118,6 +131,13 @@ func (c *Config) Validate() error {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
 			return fmt.Errorf("env: %q must be NAME=value", kv)
 		}
+	}
+	switch c.StartFrom {
+	case "":
+		c.StartFrom = StartNow
+	case StartNow, StartBeginning:
+	default:
+		return fmt.Errorf("start_from %q must be %s or %s", c.StartFrom, StartNow, StartBeginning)
 	}
 	switch c.Policy {
 	case "":
