@@ -280,6 +280,13 @@ func (s *Store) sweep() {
 	case n > 0:
 		s.log.Debug("swept expired idempotency keys", "count", n)
 	}
+	n, err = s.PruneOutbox(context.Background(), s.now())
+	switch {
+	case err != nil && !isModelError(err):
+		s.log.Error("pruning the outbox failed", "err", err)
+	case n > 0:
+		s.log.Debug("pruned events nobody needs any more from the outbox", "count", n)
+	}
 	if s.retention > 0 {
 		n, err := s.ScrubOldScans(context.Background(), s.now().Add(-s.retention))
 		switch {

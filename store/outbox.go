@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/referrald/referrald/model"
@@ -42,6 +44,12 @@ var recordEventTypes = map[byte]string{
 	recordImpression: model.EventImpressionCreated,
 }
 
+// formatSubjectEvent is a JSON event that names its subject:
+// formatSubjectEvent ‖ subject key ‖ type ‖ time ‖ JSON data, so pruning
+// can delete its entry in the by-subject index. Older JSON events are
+// formatV1 ‖ type ‖ time ‖ JSON data.
+const formatSubjectEvent = 3
+
 // appendEvent writes an event about the record subject whose data is the
 // JSON of payload.
 func (s *Store) appendEvent(tx *bolt.Tx, now time.Time, typ string, subject [16]byte, payload any) error {
@@ -49,11 +57,16 @@ func (s *Store) appendEvent(tx *bolt.Tx, now time.Time, typ string, subject [16]
 	if err != nil {
 		return err
 	}
-	e := newEncoder()
+	return s.putEvent(tx, now, subject, encodeJSONEvent(subject, typ, model.NewTime(now), data))
+}
+
+func encodeJSONEvent(subject [16]byte, typ string, at model.Time, data []byte) []byte {
+	e := &encoder{b: append(make([]byte, 0, 64+len(data)), formatSubjectEvent)}
+	e.key(subject)
 	e.str(typ)
-	e.time(model.NewTime(now))
+	e.time(at)
 	e.bytes(data)
-	return s.putEvent(tx, now, subject, e.b)
+	return e.b
 }
 
 // appendRecordEvent writes the creation event of the record key (of kind),
@@ -112,11 +125,7 @@ func rewriteEvents(tx *bolt.Tx, subject [16]byte, record []byte, rewrite func(ty
 			if err != nil {
 				return err
 			}
-			e := newEncoder()
-			e.str(ev.Type)
-			e.time(ev.CreatedAt)
-			e.bytes(data)
-			val = e.b
+			val = encodeJSONEvent(subject, ev.Type, ev.CreatedAt, data)
 		}
 		if err := outbox.Put(evKey, val); err != nil {
 			return err
@@ -189,6 +198,10 @@ func decodeEvent(key, val []byte) (*model.Event, error) {
 			CreatedAt: rec.at, Data: data}, nil
 	}
 	d := newDecoder(val)
+	if len(val) > 0 && val[0] == formatSubjectEvent {
+		d = &decoder{b: val[1:]}
+		d.key()
+	}
 	ev := &model.Event{
 		ID:        model.FormatID(model.PrefixEvent, [16]byte(key)),
 		Type:      d.str(),
@@ -196,6 +209,141 @@ func decodeEvent(key, val []byte) (*model.Event, error) {
 		Data:      d.bytes(),
 	}
 	return ev, d.err
+}
+
+// eventSubject is the record an event reports: named in the event, or
+// for JSON events written before they named it, found in the data.
+func eventSubject(key, val []byte) ([16]byte, bool, error) {
+	switch {
+	case len(val) > 0 && val[0] == formatRecordEvent:
+		ev, err := decodeRecordEvent(val)
+		return ev.key, err == nil, err
+	case len(val) > 0 && val[0] == formatSubjectEvent:
+		d := &decoder{b: val[1:]}
+		k := d.key()
+		return k, d.err == nil, d.err
+	}
+	ev, err := decodeEvent(key, val)
+	if err != nil {
+		return [16]byte{}, false, err
+	}
+	k, ok := subjectInData(ev.Data)
+	return k, ok, nil
+}
+
+// subjectInData finds the record a JSON event reports in its data: its
+// own id, or its referral's or earning's.
+func subjectInData(data []byte) ([16]byte, bool) {
+	var d struct {
+		ID       string `json:"id"`
+		Referral struct {
+			ID string `json:"id"`
+		} `json:"referral"`
+		Earning struct {
+			ID string `json:"id"`
+		} `json:"earning"`
+	}
+	json.Unmarshal(data, &d)
+	for _, id := range []string{d.ID, d.Referral.ID, d.Earning.ID} {
+		if _, subject, ok := strings.Cut(id, "_"); ok {
+			if key, err := ulid.ParseStrict(subject); err == nil {
+				return key, true
+			}
+		}
+	}
+	return [16]byte{}, false
+}
+
+// PruneOutbox deletes the events nobody needs any more and returns how
+// many it deleted. An event is needed while an idempotency entry may
+// replay from it (within the idempotency window); then, with consumers
+// (the configured hook plugins), until every one of them has passed it
+// and none holds it as a dead letter or a queued retry; without any,
+// for the retention. Events go oldest first, in batches, so pruning a
+// large backlog never holds the writer for long.
+func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
+	floor := now.Add(-s.idemWindow)
+	if kept := now.Add(-s.outboxRetention); len(s.outboxConsumers) == 0 && kept.Before(floor) {
+		floor = kept
+	}
+	total := 0
+	for {
+		n := 0
+		err := s.update(func(tx *bolt.Tx) error {
+			n = 0
+			limit, ok := s.passedByAll(tx)
+			if !ok {
+				return nil
+			}
+			outbox, bySubject := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxBySubject)
+			// Gathered first, then deleted: bbolt's cursor can skip a key
+			// after a Delete.
+			var doomed [][]byte
+			c := outbox.Cursor()
+			for k, v := c.First(); k != nil && len(doomed) < sweepBatch; k, v = c.Next() {
+				if model.IDTime([16]byte(k)).After(floor) || limit != nil && bytes.Compare(k, limit) > 0 {
+					break
+				}
+				if s.heldByConsumer(tx, k) {
+					continue
+				}
+				subject, ok, err := eventSubject(k, v)
+				if err != nil {
+					return err
+				}
+				if ok {
+					doomed = append(doomed, cat(subject[:], k))
+				}
+				doomed = append(doomed, bytes.Clone(k))
+			}
+			for _, k := range doomed {
+				b := outbox
+				if len(k) == 32 {
+					b = bySubject
+				} else {
+					n++
+				}
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		total += n
+		if err != nil || n < sweepBatch || ctx.Err() != nil {
+			return total, err
+		}
+	}
+}
+
+// passedByAll is the newest event every consumer has passed: nil without
+// consumers (nothing holds events back), ok false while one has passed
+// none.
+func (s *Store) passedByAll(tx *bolt.Tx) (limit []byte, ok bool) {
+	cursors := tx.Bucket(bucketHookCursors)
+	for _, name := range s.outboxConsumers {
+		cur := cursors.Get([]byte(name))
+		if len(cur) != 16 || [16]byte(cur) == startOfOutbox {
+			return nil, false
+		}
+		if limit == nil || bytes.Compare(cur, limit) < 0 {
+			limit = cur
+		}
+	}
+	return limit, true
+}
+
+// heldByConsumer reports whether a consumer holds event key as a dead
+// letter or a queued retry, which an operator may still deliver.
+func (s *Store) heldByConsumer(tx *bolt.Tx, key []byte) bool {
+	dead, retries := tx.Bucket(bucketHookDeadLetters), tx.Bucket(bucketHookRetries)
+	for _, name := range s.outboxConsumers {
+		k := cat(pluginPrefix(name), key)
+		if dead.Get(k) != nil || retries.Get(k) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // recordJSON renders a record event's data as its JSON event payload.

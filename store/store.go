@@ -13,20 +13,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
@@ -108,7 +105,17 @@ type Options struct {
 	// ScanRetention, when positive, is how long scan data (user agent,
 	// referrer, IP hash) is kept; the sweeper scrubs what is older.
 	ScanRetention time.Duration
+	// OutboxConsumers name what reads the outbox (the configured hook
+	// plugins): an event is kept until each of them has passed it.
+	OutboxConsumers []string
+	// OutboxRetention is how long events are kept when nothing consumes
+	// them; 0 means DefaultOutboxRetention.
+	OutboxRetention time.Duration
 }
+
+// DefaultOutboxRetention keeps a week of events without consumers, so a
+// plugin added with start_from: beginning still finds recent history.
+const DefaultOutboxRetention = 7 * 24 * time.Hour
 
 // Store implements the model's services on bbolt.
 type Store struct {
@@ -119,6 +126,9 @@ type Store struct {
 	log        *slog.Logger
 	onCommit   func(writes int, d time.Duration)
 	retention  time.Duration
+
+	outboxConsumers []string
+	outboxRetention time.Duration
 
 	// mu guards closed and the send side of writes, so no write is sent
 	// after the writer has been told to finish.
@@ -182,16 +192,22 @@ func Open(path string, opt Options) (*Store, error) {
 		log:        opt.Logger,
 		onCommit:   opt.OnCommit,
 		retention:  opt.ScanRetention,
-		writes:     make(chan *writeOp, maxBatch),
-		writerDone: make(chan struct{}),
-		stopSweep:  make(chan struct{}),
-		sweepDone:  make(chan struct{}),
+
+		outboxConsumers: opt.OutboxConsumers,
+		outboxRetention: opt.OutboxRetention,
+		writes:          make(chan *writeOp, maxBatch),
+		writerDone:      make(chan struct{}),
+		stopSweep:       make(chan struct{}),
+		sweepDone:       make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.idemWindow <= 0 {
 		s.idemWindow = 24 * time.Hour
+	}
+	if s.outboxRetention <= 0 {
+		s.outboxRetention = DefaultOutboxRetention
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -303,22 +319,8 @@ func indexForErasure(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		var data struct {
-			ID       string `json:"id"`
-			Referral struct {
-				ID string `json:"id"`
-			} `json:"referral"`
-			Earning struct {
-				ID string `json:"id"`
-			} `json:"earning"`
-		}
-		json.Unmarshal(ev.Data, &data)
-		for _, id := range []string{data.ID, data.Referral.ID, data.Earning.ID} {
-			if _, subject, ok := strings.Cut(id, "_"); ok {
-				if key, err := ulid.ParseStrict(subject); err == nil {
-					return bySubject.Put(cat(key[:], k), empty)
-				}
-			}
+		if key, ok := subjectInData(ev.Data); ok {
+			return bySubject.Put(cat(key[:], k), empty)
 		}
 		return nil
 	})

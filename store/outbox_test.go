@@ -1,0 +1,163 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+// outboxSizes counts the events and their by-subject index entries.
+func outboxSizes(t *testing.T, s *Store) (events, bySubject int) {
+	t.Helper()
+	s.db.View(func(tx *bolt.Tx) error {
+		events = tx.Bucket(bucketOutbox).Stats().KeyN
+		bySubject = tx.Bucket(bucketOutboxBySubject).Stats().KeyN
+		return nil
+	})
+	return events, bySubject
+}
+
+// withEvents opens a store on clk and writes events of every form: a
+// referral's record event, a JSON event that names its subject, and one
+// of the form written before events named their subject.
+func withEvents(t *testing.T, opt Options, clk *TestClock) (*Store, *model.Referral) {
+	t.Helper()
+	opt.Now, opt.SweepInterval = clk.Now, -1
+	s := mustOpen(t, opt)
+	ctx := context.Background()
+	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "J", LastName: "D",
+		Email: "j@x.example"}, model.Idempotency{Scope: "key_1", Key: "signup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejected := model.ReferralRejected
+	if _, err := s.UpdateReferral(ctx, ref.ID, model.ReferralUpdate{Status: &rejected}); err != nil {
+		t.Fatal(err)
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		e := newEncoder()
+		e.str("referral.status_changed")
+		e.time(model.NewTime(clk.Now()))
+		e.bytes([]byte(`{"referral":{"id":"` + ref.ID + `"},"previous_status":"pending"}`))
+		return s.putEvent(tx, clk.Now(), keyOf(model.PrefixReferral, ref.ID), e.b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ref
+}
+
+func mustOpen(t *testing.T, opt Options) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir()+"/"+FileName, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAndCloseAtCleanup(t, s)
+	return s
+}
+
+// Without consumers, events are kept for the retention, and never while
+// an idempotency entry may still replay from them; then they go with
+// their index entries, and erasure still works on what is left.
+func TestPruneOutboxWithoutConsumers(t *testing.T) {
+	ctx := context.Background()
+	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	s, ref := withEvents(t, Options{OutboxRetention: time.Hour}, clk)
+	events, _ := outboxSizes(t, s)
+
+	clk.Add(2 * time.Hour) // past the retention, within the idempotency window
+	if n, err := s.PruneOutbox(ctx, clk.Now()); err != nil || n != 0 {
+		t.Fatalf("within the idempotency window: pruned %d, %v; want 0", n, err)
+	}
+	replay, replayed, err := s.CreateReferral(ctx, model.ReferralCreate{}, model.Idempotency{Scope: "key_1", Key: "signup"})
+	if err != nil || !replayed || replay.ID != ref.ID {
+		t.Fatalf("replay: %v %v %v", replay, replayed, err)
+	}
+
+	clk.Add(23 * time.Hour)
+	if n, err := s.PruneOutbox(ctx, clk.Now()); err != nil || n != events {
+		t.Fatalf("past both: pruned %d, %v; want all %d", n, err, events)
+	}
+	if events, bySubject := outboxSizes(t, s); events != 0 || bySubject != 0 {
+		t.Fatalf("after pruning: %d events, %d index entries; want none", events, bySubject)
+	}
+	if _, err := s.EraseReferral(ctx, ref.ID); err != nil {
+		t.Fatal(err)
+	}
+	if events, bySubject := outboxSizes(t, s); events != 1 || bySubject != 1 {
+		t.Fatalf("after erasure: %d events, %d index entries; want the referral.erased event", events, bySubject)
+	}
+}
+
+// With consumers, an event goes once every one of them has passed it and
+// none holds it as a dead letter or a queued retry.
+func TestPruneOutboxWaitsForEveryConsumer(t *testing.T) {
+	ctx := context.Background()
+	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	s, _ := withEvents(t, Options{OutboxConsumers: []string{"crm", "bounty"}, OutboxRetention: time.Hour}, clk)
+	all, err := s.FindEvents(ctx, "", 100)
+	if err != nil || len(all) < 4 {
+		t.Fatalf("got %d events, %v", len(all), err)
+	}
+	clk.Add(25 * time.Hour)
+	prune := func(want int) {
+		t.Helper()
+		if n, err := s.PruneOutbox(ctx, clk.Now()); err != nil || n != want {
+			t.Fatalf("pruned %d, %v; want %d", n, err, want)
+		}
+	}
+	prune(0) // no consumer has started
+	for _, c := range []string{"crm", "bounty"} {
+		if _, err := s.StartHookCursor(ctx, c, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune(0) // both at the start
+	// crm is done with everything; bounty with the first three, the
+	// second of them a dead letter.
+	if err := s.AckHookEvent(ctx, "crm", all[len(all)-1].ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AckHookEvent(ctx, "bounty", all[0].ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeadLetterHookEvent(ctx, model.DeadLetter{Plugin: "bounty", EventID: all[1].ID, EventType: all[1].Type}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AckHookEvent(ctx, "bounty", all[2].ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	prune(2) // the first and third; the dead letter stays
+	if _, err := s.RetryDeadLetters(ctx, "bounty", nil); err != nil {
+		t.Fatal(err)
+	}
+	prune(0) // queued for retry
+	retry, err := s.NextHookRetry(ctx, "bounty")
+	if err != nil || retry == nil || retry.ID != all[1].ID {
+		t.Fatalf("the retried event must still be there: %v %v", retry, err)
+	}
+	if err := s.AckHookRetry(ctx, "bounty", retry.ID, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	prune(1)
+	if left, _ := s.FindEvents(ctx, "", 100); len(left) != len(all)-3 || left[0].ID != all[3].ID {
+		t.Fatalf("left %d events, want the %d bounty has not passed", len(left), len(all)-3)
+	}
+}
