@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -35,7 +34,6 @@ import (
 // Counts are by cohort (see model.Counts): the day is that of the record a
 // count belongs to, the referral for a conversion, the earning for a
 // refund, which is what lets recount rebuild them exactly from records.
-var bucketCounters = []byte("counters")
 
 const (
 	dimAll        = 'g'
@@ -485,144 +483,10 @@ func commissionCohort(cm *model.Commission, referrals map[string]*model.Referral
 	return earningSubject(e, r), dayOf(model.IDTime(keyOf(model.PrefixEarning, e.ID))), nil
 }
 
-// rebuildCounters replaces every counter with a recount (a migration
-// step for stores that predate counters).
-func rebuildCounters(tx *bolt.Tx) error {
-	counts, err := recount(tx)
-	if err != nil {
-		return err
-	}
-	if err := tx.DeleteBucket(bucketCounters); err != nil {
-		return err
-	}
-	b, err := tx.CreateBucket(bucketCounters)
-	if err != nil {
-		return err
-	}
-	for k, c := range counts {
-		if err := b.Put([]byte(k), encodeCounts(c)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// countBotsApart adds the bot scans to the counters of a store that
-// counted them only among the excluded ones. It reads the impressions and
-// rewrites just the counters that have bots, so it costs one pass over
-// the impressions, not a recount of everything.
-func countBotsApart(tx *bolt.Tx) error {
-	bots := map[string]int64{}
-	err := tx.Bucket(bucketImpressions).ForEach(func(k, v []byte) error {
-		m, err := decodeImpression(k, v)
-		if err != nil {
-			return err
-		}
-		if slices.Contains(m.Flags, model.FlagBot) {
-			// Day counters only: the totals over all days came later (schema 9).
-			day := dayKey(dayOf(model.IDTime([16]byte(k))))
-			for _, p := range (subject{m.ProgramID, m.AmbassadorID, m.PlacementID}).prefixes() {
-				bots[string(cat(p, day))]++
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	b := tx.Bucket(bucketCounters)
-	for k, n := range bots {
-		c, err := decodeCounts(b.Get([]byte(k)))
-		if err != nil {
-			return fmt.Errorf("counter %q: %w", k, err)
-		}
-		c.BotImpressions = n
-		if err := b.Put([]byte(k), encodeCounts(&c)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // hasReferral reports whether a referral was made from impression key.
 func hasReferral(tx *bolt.Tx, key [16]byte) bool {
 	k, _ := tx.Bucket(bucketReferralsByImpression).Cursor().Seek(key[:])
 	return k != nil && bytes.HasPrefix(k, key[:])
-}
-
-// countImpressionsWithReferral adds to each counter, day and total, the
-// counted impressions that led to a referral (schema 9 → 10). It walks
-// the referrals-by-impression index, so it costs a pass over the
-// referrals, not a recount of everything.
-func countImpressionsWithReferral(tx *bolt.Tx) error {
-	led := map[string]int64{}
-	imps := tx.Bucket(bucketImpressions)
-	var last []byte
-	err := tx.Bucket(bucketReferralsByImpression).ForEach(func(k, _ []byte) error {
-		if len(k) < 16 || bytes.Equal(k[:16], last) {
-			return nil
-		}
-		last = bytes.Clone(k[:16])
-		m, err := decodeImpression(last, imps.Get(last))
-		if err != nil {
-			return fmt.Errorf("impression of referral index entry %x: %w", k, err)
-		}
-		if len(m.Flags) > 0 {
-			return nil
-		}
-		for _, ck := range impressionSubject(m).keys(dayOf(model.IDTime([16]byte(last)))) {
-			led[string(ck)]++
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	b := tx.Bucket(bucketCounters)
-	for _, k := range slices.Sorted(maps.Keys(led)) {
-		c, err := decodeCounts(b.Get([]byte(k)))
-		if err != nil {
-			return fmt.Errorf("counter %q: %w", k, err)
-		}
-		c.ImpressionsWithReferral = led[k]
-		if err := b.Put([]byte(k), encodeCounts(&c)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// countAllDays adds each subject's total over all days, summed from its
-// day counters, to a store that had only those (schema 8 → 9).
-func countAllDays(tx *bolt.Tx) error {
-	b := tx.Bucket(bucketCounters)
-	totals := map[string]*model.Counts{}
-	err := b.ForEach(func(k, v []byte) error {
-		if len(k) <= 4 || binary.BigEndian.Uint32(k[len(k)-4:]) == allDays {
-			return nil
-		}
-		c, err := decodeCounts(v)
-		if err != nil {
-			return fmt.Errorf("counter %q: %w", k, err)
-		}
-		prefix := string(k[:len(k)-4])
-		total := totals[prefix]
-		if total == nil {
-			total = &model.Counts{}
-			totals[prefix] = total
-		}
-		total.Add(c)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, p := range slices.Sorted(maps.Keys(totals)) {
-		if err := b.Put(cat([]byte(p), dayKey(allDays)), encodeCounts(totals[p])); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // VerifyCounters recounts every counter from the records and reports

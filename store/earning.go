@@ -14,19 +14,8 @@ import (
 var _ model.EarningService = (*Store)(nil)
 
 var (
-	bucketEarnings                = []byte("earnings")
-	bucketEarningsByReferral      = []byte("earnings_by_referral")
-	bucketEarningsByProgram       = []byte("earnings_by_program")
-	bucketEarningsByAmbassador    = []byte("earnings_by_ambassador")
-	bucketEarningsByStatus        = []byte("earnings_by_status")
-	bucketEarningsByExternalID    = []byte("earnings_by_external_id")
-	bucketCommissions             = []byte("commissions")
-	bucketCommissionsByAmbassador = []byte("commissions_by_ambassador")
-	bucketCommissionsByEarning    = []byte("commissions_by_earning")
-	bucketPayouts                 = []byte("payouts")
-	moneyBuckets                  = [][]byte{bucketEarnings, bucketEarningsByReferral, bucketEarningsByProgram, bucketEarningsByAmbassador, bucketEarningsByStatus, bucketEarningsByExternalID, bucketCommissions, bucketCommissionsByAmbassador, bucketCommissionsByEarning, bucketPayouts}
-	earningStatusBytes            = map[model.EarningStatus]byte{model.EarningRecorded: 1, model.EarningPartiallyRefunded: 2, model.EarningRefunded: 3}
-	commissionStatusBytes         = map[model.CommissionStatus]byte{model.CommissionPending: 1, model.CommissionApproved: 2, model.CommissionPaid: 3}
+	earningStatusBytes    = map[model.EarningStatus]byte{model.EarningRecorded: 1, model.EarningPartiallyRefunded: 2, model.EarningRefunded: 3}
+	commissionStatusBytes = map[model.CommissionStatus]byte{model.CommissionPending: 1, model.CommissionApproved: 2, model.CommissionPaid: 3}
 )
 
 // EventEarningRefunded reports a refund (with the earning after it).

@@ -13,20 +13,6 @@ import (
 
 var _ model.HookStore = (*Store)(nil)
 
-// Hook delivery state. Keys that belong to a plugin start with its name
-// and a 0 byte (names never hold one), then the event key:
-//
-//	hook_cursors       name → event key of the last event done
-//	hook_dead_letters  name ‖ 0 ‖ event key → dead letter
-//	hook_retries       name ‖ 0 ‖ event key → empty (queued by an operator)
-//	hook_results       event key ‖ name → result (event order across plugins)
-var (
-	bucketHookCursors     = []byte("hook_cursors")
-	bucketHookDeadLetters = []byte("hook_dead_letters")
-	bucketHookRetries     = []byte("hook_retries")
-	bucketHookResults     = []byte("hook_results")
-)
-
 func pluginPrefix(plugin string) []byte { return append([]byte(plugin), 0) }
 
 func eventKey(id string) ([16]byte, error) {

@@ -151,10 +151,6 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 	return tx.Bucket(bucketIdempotencyExpiry).Put(cat(exp, key[:]), empty)
 }
 
-// bucketIdempotencyByRecord maps a record key to the idempotency entry
-// whose snapshot holds the record.
-var bucketIdempotencyByRecord = []byte("idempotency_by_record")
-
 // rewriteSnapshot replaces the snapshot of record key, wherever an
 // idempotency entry keeps one, with val; the entry's fingerprint and
 // expiry stay.

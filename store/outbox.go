@@ -18,11 +18,6 @@ import (
 // record it reports, so an event exists exactly when its record does; the
 // hook dispatcher reads it after commit, never inside the write.
 
-// bucketOutboxBySubject indexes events by the record they report
-// (subject key ‖ event key), so erasing a person's data can find every
-// event that carries it.
-var bucketOutboxBySubject = []byte("outbox_by_subject")
-
 // An event value is either formatV1 ‖ type ‖ time ‖ JSON data, or, for an
 // event whose data is a record as it was created, formatRecordEvent ‖
 // record kind ‖ time ‖ record key ‖ record value, the kind standing for the

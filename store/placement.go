@@ -15,16 +15,6 @@ import (
 
 var _ model.PlacementService = (*Store)(nil)
 
-var (
-	bucketPlacementsByCode       = []byte("placements_by_code")
-	bucketPlacementsByProgram    = []byte("placements_by_program")
-	bucketPlacementsByAmbassador = []byte("placements_by_ambassador")
-	// bucketScanRecent holds placement ‖ IP hash → time of the last scan,
-	// to tell a repeat scan from a new visitor.
-	bucketScanRecent = []byte("scan_recent")
-	placementBuckets = [][]byte{bucketPlacementsByCode, bucketPlacementsByProgram, bucketPlacementsByAmbassador, bucketScanRecent}
-)
-
 func encodePlacement(p *model.Placement) []byte {
 	e := newEncoder()
 	e.idKey(model.PrefixProgram, p.ProgramID)

@@ -12,10 +12,6 @@ import (
 	"github.com/referrald/referrald/model"
 )
 
-// keyRetentionCursor remembers how far scan data has been scrubbed, so a
-// sweep walks only what aged past the retention since the last one.
-var keyRetentionCursor = []byte("retention_cursor")
-
 // retentionBatch bounds one scrubbing transaction.
 const retentionBatch = 500
 

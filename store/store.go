@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -29,47 +28,6 @@ import (
 
 	"github.com/referrald/referrald/model"
 )
-
-// Buckets. Index buckets are named after what they index.
-var (
-	bucketMeta                        = []byte("meta")
-	bucketPrograms                    = []byte("programs")
-	bucketAmbassadors                 = []byte("ambassadors")
-	bucketAmbassadorsByEmail          = []byte("ambassadors_by_email")
-	bucketAmbassadorsByStatus         = []byte("ambassadors_by_status")
-	bucketPlacements                  = []byte("placements")
-	bucketImpressions                 = []byte("impressions")
-	bucketImpressionsByProgram        = []byte("impressions_by_program")
-	bucketImpressionsByAmbassador     = []byte("impressions_by_ambassador")
-	bucketImpressionsByPlacement      = []byte("impressions_by_placement")
-	bucketReferrals                   = []byte("referrals")
-	bucketReferralsByStatus           = []byte("referrals_by_status")
-	bucketReferralsByEmail            = []byte("referrals_by_email")
-	bucketReferralsByProgramStatus    = []byte("referrals_by_program_status")
-	bucketReferralsByAmbassadorStatus = []byte("referrals_by_ambassador_status")
-	bucketReferralsByImpression       = []byte("referrals_by_impression")
-	bucketIdempotency                 = []byte("idempotency")
-	bucketIdempotencyExpiry           = []byte("idempotency_expiry")
-	bucketOutbox                      = []byte("outbox")
-	bucketAPIKeys                     = []byte("api_keys")
-	bucketAPIKeysByHash               = []byte("api_keys_by_hash")
-)
-
-var allBuckets = [][]byte{
-	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
-	bucketPlacements, bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador,
-	bucketImpressionsByPlacement, bucketReferrals,
-	bucketReferralsByStatus, bucketReferralsByEmail, bucketReferralsByProgramStatus,
-	bucketReferralsByAmbassadorStatus, bucketReferralsByImpression, bucketIdempotency, bucketIdempotencyExpiry, bucketOutbox,
-	bucketAPIKeys, bucketAPIKeysByHash,
-	bucketHookCursors, bucketHookDeadLetters, bucketHookRetries, bucketHookResults,
-}
-
-// schemaVersion is the layout this code reads and writes. A store written by
-// a newer referrald is refused rather than misread.
-const schemaVersion = 10
-
-var keySchemaVersion = []byte("schema_version")
 
 // FileName is the bbolt file inside the data directory.
 const FileName = "referrald.db"
@@ -238,132 +196,6 @@ func Open(path string, opt Options) (*Store, error) {
 	}
 	go s.sweepLoop(opt.SweepInterval)
 	return s, nil
-}
-
-// migrate creates the buckets and checks the schema version. Later layouts
-// add their steps here, each moving the version up by one.
-func (s *Store) migrate(tx *bolt.Tx) error {
-	for _, name := range append(append(append(allBuckets, moneyBuckets...), placementBuckets...),
-		bucketCounters, bucketOutboxBySubject, bucketIdempotencyByRecord, bucketIdempotencyJournal, bucketEmailJournal) {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create bucket %s: %w", name, err)
-		}
-	}
-	meta := tx.Bucket(bucketMeta)
-	v := meta.Get(keySchemaVersion)
-	setVersion := func() error { return meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, schemaVersion)) }
-	switch {
-	case v == nil:
-		return setVersion()
-	case len(v) != 8:
-		return fmt.Errorf("corrupt schema version")
-	}
-	version := binary.BigEndian.Uint64(v)
-	if version > schemaVersion {
-		return fmt.Errorf("store has schema version %d; this referrald reads up to %d", version, schemaVersion)
-	}
-	// Each step moves a store up one version, in order.
-	steps := map[uint64]func(*bolt.Tx) error{
-		1: rebuildCounters,          // 1 → 2: per-day counters, counted from the records
-		2: indexReferralImpressions, // 2 → 3: referrals by impression, for fraud signals
-		3: indexForErasure,          // 3 → 4: events by subject, idempotency snapshots by record
-		4: compactReferrals,         // 4 → 5: tagged idempotency snapshots, no status-less referral indexes
-		5: countBotsApart,           // 5 → 6: bot scans counted apart, so the funnel can leave them out
-		// 6 → 7: the idempotency journal, which Open starts; an older
-		// referrald would not look there.
-		6: func(*bolt.Tx) error { return nil },
-		// 7 → 8: the email index journal, likewise.
-		7: func(*bolt.Tx) error { return nil },
-		// 8 → 9: each subject's total, so reads without a date range cost
-		// a key; and placement_batches goes, written by posters until
-		// 4c48f6b and never read.
-		8: func(tx *bolt.Tx) error {
-			if err := tx.DeleteBucket([]byte("placement_batches")); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-				return err
-			}
-			return countAllDays(tx)
-		},
-		// 9 → 10: the impressions that led to a referral, the numerator
-		// of the scan-to-signup rate.
-		9: countImpressionsWithReferral,
-	}
-	for ; version < schemaVersion; version++ {
-		if err := steps[version](tx); err != nil {
-			return fmt.Errorf("migrate schema %d → %d: %w", version, version+1, err)
-		}
-	}
-	return setVersion()
-}
-
-// indexReferralImpressions builds referrals_by_impression from the
-// referrals.
-func indexReferralImpressions(tx *bolt.Tx) error {
-	idx := tx.Bucket(bucketReferralsByImpression)
-	return tx.Bucket(bucketReferrals).ForEach(func(k, v []byte) error {
-		r, err := decodeReferral(k, v)
-		if err != nil {
-			return err
-		}
-		imp := keyOf(model.PrefixImpression, r.ImpressionID)
-		return idx.Put(cat(imp[:], k), empty)
-	})
-}
-
-// indexForErasure builds the indexes that let erasure find every copy of
-// a record: its events (by the id in their payload) and its idempotency
-// snapshot.
-func indexForErasure(tx *bolt.Tx) error {
-	bySubject := tx.Bucket(bucketOutboxBySubject)
-	err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
-		ev, err := decodeEvent(k, v)
-		if err != nil {
-			return err
-		}
-		if key, ok := subjectInData(ev.Data); ok {
-			return bySubject.Put(cat(key[:], k), empty)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	byRecord := tx.Bucket(bucketIdempotencyByRecord)
-	return tx.Bucket(bucketIdempotency).ForEach(func(k, v []byte) error {
-		if len(v) >= idemHeader+16 {
-			return byRecord.Put(v[idemHeader:idemHeader+16], k)
-		}
-		return nil
-	})
-}
-
-// compactReferrals drops the referral indexes by program and by
-// ambassador, which their by-status twins now serve, and marks every
-// idempotency snapshot written before snapshots could live in events as kept
-// inline.
-func compactReferrals(tx *bolt.Tx) error {
-	for _, name := range []string{"referrals_by_program", "referrals_by_ambassador"} {
-		if err := tx.DeleteBucket([]byte(name)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-			return err
-		}
-	}
-	entries := tx.Bucket(bucketIdempotency)
-	var keys, vals [][]byte
-	err := entries.ForEach(func(k, v []byte) error {
-		if len(v) > idemHeader {
-			keys = append(keys, bytes.Clone(k))
-			vals = append(vals, append(append(bytes.Clone(v[:idemHeader]), snapInline), v[idemHeader:]...))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for i, k := range keys {
-		if err := entries.Put(k, vals[i]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // appendOrdered are the buckets whose new keys sort after the old ones (a

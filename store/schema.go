@@ -1,0 +1,372 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/referrald/referrald/model"
+)
+
+// The store's layout: every bucket, the schema version and the
+// migrations that bring an older store up to it.
+
+// Buckets. Index buckets are named after what they index.
+var (
+	bucketMeta                        = []byte("meta")
+	bucketPrograms                    = []byte("programs")
+	bucketAmbassadors                 = []byte("ambassadors")
+	bucketAmbassadorsByEmail          = []byte("ambassadors_by_email")
+	bucketAmbassadorsByStatus         = []byte("ambassadors_by_status")
+	bucketPlacements                  = []byte("placements")
+	bucketImpressions                 = []byte("impressions")
+	bucketImpressionsByProgram        = []byte("impressions_by_program")
+	bucketImpressionsByAmbassador     = []byte("impressions_by_ambassador")
+	bucketImpressionsByPlacement      = []byte("impressions_by_placement")
+	bucketReferrals                   = []byte("referrals")
+	bucketReferralsByStatus           = []byte("referrals_by_status")
+	bucketReferralsByEmail            = []byte("referrals_by_email")
+	bucketReferralsByProgramStatus    = []byte("referrals_by_program_status")
+	bucketReferralsByAmbassadorStatus = []byte("referrals_by_ambassador_status")
+	bucketReferralsByImpression       = []byte("referrals_by_impression")
+	bucketIdempotency                 = []byte("idempotency")
+	bucketIdempotencyExpiry           = []byte("idempotency_expiry")
+	bucketOutbox                      = []byte("outbox")
+	bucketAPIKeys                     = []byte("api_keys")
+	bucketAPIKeysByHash               = []byte("api_keys_by_hash")
+
+	// bucketIdempotencyByRecord maps a record key to the idempotency
+	// entry whose snapshot holds the record.
+	bucketIdempotencyByRecord = []byte("idempotency_by_record")
+	// bucketOutboxBySubject indexes events by the record they report
+	// (subject key ‖ event key), so erasing a person's data can find
+	// every event that carries it.
+	bucketOutboxBySubject = []byte("outbox_by_subject")
+	// bucketCounters holds the per-day counters (counter.go).
+	bucketCounters = []byte("counters")
+
+	bucketPlacementsByCode       = []byte("placements_by_code")
+	bucketPlacementsByProgram    = []byte("placements_by_program")
+	bucketPlacementsByAmbassador = []byte("placements_by_ambassador")
+	// bucketScanRecent holds placement ‖ IP hash → time of the last scan,
+	// to tell a repeat scan from a new visitor.
+	bucketScanRecent = []byte("scan_recent")
+
+	bucketEarnings                = []byte("earnings")
+	bucketEarningsByReferral      = []byte("earnings_by_referral")
+	bucketEarningsByProgram       = []byte("earnings_by_program")
+	bucketEarningsByAmbassador    = []byte("earnings_by_ambassador")
+	bucketEarningsByStatus        = []byte("earnings_by_status")
+	bucketEarningsByExternalID    = []byte("earnings_by_external_id")
+	bucketCommissions             = []byte("commissions")
+	bucketCommissionsByAmbassador = []byte("commissions_by_ambassador")
+	bucketCommissionsByEarning    = []byte("commissions_by_earning")
+	bucketPayouts                 = []byte("payouts")
+)
+
+// Hook delivery state. Keys that belong to a plugin start with its name
+// and a 0 byte (names never hold one), then the event key:
+//
+//	hook_cursors       name → event key of the last event done
+//	hook_dead_letters  name ‖ 0 ‖ event key → dead letter
+//	hook_retries       name ‖ 0 ‖ event key → empty (queued by an operator)
+//	hook_results       event key ‖ name → result (event order across plugins)
+var (
+	bucketHookCursors     = []byte("hook_cursors")
+	bucketHookDeadLetters = []byte("hook_dead_letters")
+	bucketHookRetries     = []byte("hook_retries")
+	bucketHookResults     = []byte("hook_results")
+)
+
+// allBuckets are created at open, those of the journals (journal.go) too.
+var allBuckets = [][]byte{
+	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
+	bucketPlacements, bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador,
+	bucketImpressionsByPlacement, bucketReferrals,
+	bucketReferralsByStatus, bucketReferralsByEmail, bucketReferralsByProgramStatus,
+	bucketReferralsByAmbassadorStatus, bucketReferralsByImpression, bucketIdempotency, bucketIdempotencyExpiry, bucketOutbox,
+	bucketAPIKeys, bucketAPIKeysByHash,
+	bucketHookCursors, bucketHookDeadLetters, bucketHookRetries, bucketHookResults,
+	bucketIdempotencyByRecord, bucketOutboxBySubject, bucketCounters,
+	bucketPlacementsByCode, bucketPlacementsByProgram, bucketPlacementsByAmbassador, bucketScanRecent,
+	bucketEarnings, bucketEarningsByReferral, bucketEarningsByProgram, bucketEarningsByAmbassador, bucketEarningsByStatus,
+	bucketEarningsByExternalID, bucketCommissions, bucketCommissionsByAmbassador, bucketCommissionsByEarning, bucketPayouts,
+	bucketIdempotencyJournal, bucketEmailJournal,
+}
+
+// schemaVersion is the layout this code reads and writes. A store written by
+// a newer referrald is refused rather than misread.
+const schemaVersion = 10
+
+// Keys of the meta bucket (besides each secret's, "secret:" ‖ name).
+var (
+	keySchemaVersion = []byte("schema_version")
+	// keyRetentionCursor remembers how far scan data has been scrubbed,
+	// so a sweep walks only what aged past the retention since the last.
+	keyRetentionCursor = []byte("retention_cursor")
+)
+
+// migrate creates the buckets and checks the schema version. Later layouts
+// add their steps here, each moving the version up by one.
+func (s *Store) migrate(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	v := meta.Get(keySchemaVersion)
+	setVersion := func() error { return meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, schemaVersion)) }
+	switch {
+	case v == nil:
+		return setVersion()
+	case len(v) != 8:
+		return fmt.Errorf("corrupt schema version")
+	}
+	version := binary.BigEndian.Uint64(v)
+	if version > schemaVersion {
+		return fmt.Errorf("store has schema version %d; this referrald reads up to %d", version, schemaVersion)
+	}
+	// Each step moves a store up one version, in order.
+	steps := map[uint64]func(*bolt.Tx) error{
+		1: rebuildCounters,          // 1 → 2: per-day counters, counted from the records
+		2: indexReferralImpressions, // 2 → 3: referrals by impression, for fraud signals
+		3: indexForErasure,          // 3 → 4: events by subject, idempotency snapshots by record
+		4: compactReferrals,         // 4 → 5: tagged idempotency snapshots, no status-less referral indexes
+		5: countBotsApart,           // 5 → 6: bot scans counted apart, so the funnel can leave them out
+		// 6 → 7: the idempotency journal, which Open starts; an older
+		// referrald would not look there.
+		6: func(*bolt.Tx) error { return nil },
+		// 7 → 8: the email index journal, likewise.
+		7: func(*bolt.Tx) error { return nil },
+		// 8 → 9: each subject's total, so reads without a date range cost
+		// a key; and placement_batches goes, written by posters until
+		// 4c48f6b and never read.
+		8: func(tx *bolt.Tx) error {
+			if err := tx.DeleteBucket([]byte("placement_batches")); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+				return err
+			}
+			return countAllDays(tx)
+		},
+		// 9 → 10: the impressions that led to a referral, the numerator
+		// of the scan-to-signup rate.
+		9: countImpressionsWithReferral,
+	}
+	for ; version < schemaVersion; version++ {
+		if err := steps[version](tx); err != nil {
+			return fmt.Errorf("migrate schema %d → %d: %w", version, version+1, err)
+		}
+	}
+	return setVersion()
+}
+
+// indexReferralImpressions builds referrals_by_impression from the
+// referrals.
+func indexReferralImpressions(tx *bolt.Tx) error {
+	idx := tx.Bucket(bucketReferralsByImpression)
+	return tx.Bucket(bucketReferrals).ForEach(func(k, v []byte) error {
+		r, err := decodeReferral(k, v)
+		if err != nil {
+			return err
+		}
+		imp := keyOf(model.PrefixImpression, r.ImpressionID)
+		return idx.Put(cat(imp[:], k), empty)
+	})
+}
+
+// indexForErasure builds the indexes that let erasure find every copy of
+// a record: its events (by the id in their payload) and its idempotency
+// snapshot.
+func indexForErasure(tx *bolt.Tx) error {
+	bySubject := tx.Bucket(bucketOutboxBySubject)
+	err := tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		ev, err := decodeEvent(k, v)
+		if err != nil {
+			return err
+		}
+		if key, ok := subjectInData(ev.Data); ok {
+			return bySubject.Put(cat(key[:], k), empty)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	byRecord := tx.Bucket(bucketIdempotencyByRecord)
+	return tx.Bucket(bucketIdempotency).ForEach(func(k, v []byte) error {
+		if len(v) >= idemHeader+16 {
+			return byRecord.Put(v[idemHeader:idemHeader+16], k)
+		}
+		return nil
+	})
+}
+
+// compactReferrals drops the referral indexes by program and by
+// ambassador, which their by-status twins now serve, and marks every
+// idempotency snapshot written before snapshots could live in events as kept
+// inline.
+func compactReferrals(tx *bolt.Tx) error {
+	for _, name := range []string{"referrals_by_program", "referrals_by_ambassador"} {
+		if err := tx.DeleteBucket([]byte(name)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+	}
+	entries := tx.Bucket(bucketIdempotency)
+	var keys, vals [][]byte
+	err := entries.ForEach(func(k, v []byte) error {
+		if len(v) > idemHeader {
+			keys = append(keys, bytes.Clone(k))
+			vals = append(vals, append(append(bytes.Clone(v[:idemHeader]), snapInline), v[idemHeader:]...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if err := entries.Put(k, vals[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rebuildCounters replaces every counter with a recount (a migration
+// step for stores that predate counters).
+func rebuildCounters(tx *bolt.Tx) error {
+	counts, err := recount(tx)
+	if err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(bucketCounters); err != nil {
+		return err
+	}
+	b, err := tx.CreateBucket(bucketCounters)
+	if err != nil {
+		return err
+	}
+	for k, c := range counts {
+		if err := b.Put([]byte(k), encodeCounts(c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countBotsApart adds the bot scans to the counters of a store that
+// counted them only among the excluded ones. It reads the impressions and
+// rewrites just the counters that have bots, so it costs one pass over
+// the impressions, not a recount of everything.
+func countBotsApart(tx *bolt.Tx) error {
+	bots := map[string]int64{}
+	err := tx.Bucket(bucketImpressions).ForEach(func(k, v []byte) error {
+		m, err := decodeImpression(k, v)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(m.Flags, model.FlagBot) {
+			// Day counters only: the totals over all days came later (schema 9).
+			day := dayKey(dayOf(model.IDTime([16]byte(k))))
+			for _, p := range (subject{m.ProgramID, m.AmbassadorID, m.PlacementID}).prefixes() {
+				bots[string(cat(p, day))]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b := tx.Bucket(bucketCounters)
+	for k, n := range bots {
+		c, err := decodeCounts(b.Get([]byte(k)))
+		if err != nil {
+			return fmt.Errorf("counter %q: %w", k, err)
+		}
+		c.BotImpressions = n
+		if err := b.Put([]byte(k), encodeCounts(&c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countImpressionsWithReferral adds to each counter, day and total, the
+// counted impressions that led to a referral (schema 9 → 10). It walks
+// the referrals-by-impression index, so it costs a pass over the
+// referrals, not a recount of everything.
+func countImpressionsWithReferral(tx *bolt.Tx) error {
+	led := map[string]int64{}
+	imps := tx.Bucket(bucketImpressions)
+	var last []byte
+	err := tx.Bucket(bucketReferralsByImpression).ForEach(func(k, _ []byte) error {
+		if len(k) < 16 || bytes.Equal(k[:16], last) {
+			return nil
+		}
+		last = bytes.Clone(k[:16])
+		m, err := decodeImpression(last, imps.Get(last))
+		if err != nil {
+			return fmt.Errorf("impression of referral index entry %x: %w", k, err)
+		}
+		if len(m.Flags) > 0 {
+			return nil
+		}
+		for _, ck := range impressionSubject(m).keys(dayOf(model.IDTime([16]byte(last)))) {
+			led[string(ck)]++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b := tx.Bucket(bucketCounters)
+	for _, k := range slices.Sorted(maps.Keys(led)) {
+		c, err := decodeCounts(b.Get([]byte(k)))
+		if err != nil {
+			return fmt.Errorf("counter %q: %w", k, err)
+		}
+		c.ImpressionsWithReferral = led[k]
+		if err := b.Put([]byte(k), encodeCounts(&c)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countAllDays adds each subject's total over all days, summed from its
+// day counters, to a store that had only those (schema 8 → 9).
+func countAllDays(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketCounters)
+	totals := map[string]*model.Counts{}
+	err := b.ForEach(func(k, v []byte) error {
+		if len(k) <= 4 || binary.BigEndian.Uint32(k[len(k)-4:]) == allDays {
+			return nil
+		}
+		c, err := decodeCounts(v)
+		if err != nil {
+			return fmt.Errorf("counter %q: %w", k, err)
+		}
+		prefix := string(k[:len(k)-4])
+		total := totals[prefix]
+		if total == nil {
+			total = &model.Counts{}
+			totals[prefix] = total
+		}
+		total.Add(c)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range slices.Sorted(maps.Keys(totals)) {
+		if err := b.Put(cat([]byte(p), dayKey(allDays)), encodeCounts(totals[p])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
