@@ -31,7 +31,7 @@ const (
 func TestWalkthrough(t *testing.T) {
 	for _, tool := range []string{"bash", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the walk-through needs %s: %v", tool, err)
+			t.Fatalf("the walk-through needs %s (make test installs it): %v", tool, err)
 		}
 	}
 	script, err := filepath.Abs(walkthroughScript)
