@@ -132,3 +132,13 @@ type AmbassadorService interface {
 	// UpdateAmbassador errors: not_found, conflict (email taken), unavailable.
 	UpdateAmbassador(ctx context.Context, id string, u AmbassadorUpdate) (*Ambassador, error)
 }
+
+// NewAmbassador is the ambassador that a valid create makes.
+func NewAmbassador(in AmbassadorCreate, id string, now Time) *Ambassador {
+	a := &Ambassador{ID: id, FirstName: in.FirstName, LastName: in.LastName, Email: in.Email, Status: in.Status,
+		Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now}
+	if in.School != "" {
+		a.School = &in.School
+	}
+	return a
+}

@@ -63,3 +63,17 @@ type ImpressionService interface {
 	FindImpressionByID(ctx context.Context, id string) (*Impression, error)
 	FindImpressions(ctx context.Context, f ImpressionFilter) (Page[*Impression], error)
 }
+
+// NewImpression is the impression that a valid create makes, for the
+// program, ambassador and placement (nil: none) it resolved to.
+func NewImpression(in ImpressionCreate, programID, ambassadorID string, placementID *string, id string, now Time) *Impression {
+	m := &Impression{ID: id, ProgramID: programID, AmbassadorID: ambassadorID, PlacementID: placementID,
+		Metadata: in.Metadata, CreatedAt: now}
+	if in.UserAgent != "" {
+		m.UserAgent = &in.UserAgent
+	}
+	if in.Referrer != "" {
+		m.Referrer = &in.Referrer
+	}
+	return m
+}

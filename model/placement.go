@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strings"
+	"time"
 )
 
 // Placement is one poster: where it hangs, whose it is, and the short code
@@ -206,4 +207,38 @@ func IsBot(userAgent string) bool {
 		}
 	}
 	return false
+}
+
+// NewPlacement is the placement that a valid create makes, with its code.
+func NewPlacement(in PlacementCreate, id, code string, now Time) *Placement {
+	p := &Placement{ID: id, ProgramID: in.ProgramID, AmbassadorID: in.AmbassadorID, Location: in.Location, Code: code,
+		Active: true, Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now}
+	if in.Label != "" {
+		p.Label = &in.Label
+	}
+	return p
+}
+
+// NewScanImpression is the impression a scan of placement p records at
+// now (called id): flagged as a bot's, and as a repeat when the same
+// client last scanned that poster within repeatWindow (lastScan nil: it
+// never did, as far as the store remembers).
+func NewScanImpression(sc Scan, p *Placement, lastScan *time.Time, repeatWindow time.Duration, id string, now time.Time) *Impression {
+	var flags Flags
+	if sc.Bot {
+		flags = append(flags, FlagBot)
+	}
+	if lastScan != nil && now.Sub(*lastScan) < repeatWindow {
+		flags = append(flags, FlagRepeat)
+	}
+	placementID := p.ID
+	m := &Impression{ID: id, ProgramID: p.ProgramID, AmbassadorID: p.AmbassadorID, PlacementID: &placementID,
+		Flags: flags, CreatedAt: NewTime(now)}
+	if sc.UserAgent != "" {
+		m.UserAgent = &sc.UserAgent
+	}
+	if sc.Referrer != "" {
+		m.Referrer = &sc.Referrer
+	}
+	return m
 }

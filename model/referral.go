@@ -89,6 +89,47 @@ func (c *ReferralCreate) Validate() FieldErrors {
 	return fe
 }
 
+// NewReferral is the referral that a valid signup from impression imp, in
+// program prg, makes at now (called id): program, ambassador and placement
+// come from the impression; the fraud signals in facts are flagged, and
+// a program that rejects fraud creates it rejected.
+func NewReferral(in ReferralCreate, imp *Impression, prg *Program, facts SignupFacts, id string, now Time) *Referral {
+	fraud := FraudFlags(facts)
+	flags := append(append(Flags(nil), in.Flags...), fraud...)
+	status := ReferralPending
+	if len(fraud) > 0 && prg.FraudPolicy == FraudReject {
+		status = ReferralRejected
+	}
+	r := &Referral{ID: id, ImpressionID: imp.ID, FirstName: in.FirstName, LastName: in.LastName, Email: in.Email,
+		Metadata: in.Metadata, Status: status, ProgramID: imp.ProgramID, AmbassadorID: imp.AmbassadorID,
+		PlacementID: imp.PlacementID, Flags: flags, CreatedAt: now, UpdatedAt: now}
+	if in.ProfilePictureURL != "" {
+		r.ProfilePictureURL = &in.ProfilePictureURL
+	}
+	return r
+}
+
+// Converted is r as an earning converts it: a pending referral becomes
+// converted (ok); any other stays as it is.
+func (r *Referral) Converted() (*Referral, bool) {
+	if r.Status != ReferralPending {
+		return r, false
+	}
+	c := *r
+	c.Status = ReferralConverted
+	return &c, true
+}
+
+// Erased is r with the person's data gone, erased at now: names, email,
+// picture and metadata; what keeps counts and commissions adding up
+// stays.
+func (r *Referral) Erased(now Time) *Referral {
+	e := *r
+	e.FirstName, e.LastName, e.Email, e.ProfilePictureURL, e.Metadata = "", "", "", nil, nil
+	e.ErasedAt, e.UpdatedAt = &now, now
+	return &e
+}
+
 // ReferralUpdate is the body of PATCH /v1/referrals/{id}.
 type ReferralUpdate struct {
 	Status   *ReferralStatus
@@ -167,6 +208,19 @@ const (
 	// person's data (a CRM contact, say).
 	EventReferralErased = "referral.erased"
 )
+
+// ReferralStatusChangedData is the payload of a referral.status_changed
+// event.
+type ReferralStatusChangedData struct {
+	Referral       *Referral      `json:"referral"`
+	PreviousStatus ReferralStatus `json:"previous_status"`
+}
+
+// ReferralErasedData is the payload of a referral.erased event.
+type ReferralErasedData struct {
+	ID       string `json:"id"`
+	ErasedAt Time   `json:"erased_at"`
+}
 
 // ReferralVerdict is what the hook plugins added to a signup they let
 // through.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -57,7 +56,7 @@ func ambassadorIndexes(a *model.Ambassador) []indexEntry {
 	return []indexEntry{{bucketAmbassadorsByStatus, []byte{ambassadorStatusByte(a.Status)}}}
 }
 
-// claimEmail makes key the owner of email among ambassadors, or returns a
+// claimEmail checks that key may own email among ambassadors, returning a
 // conflict if another ambassador has it.
 func claimEmail(tx *bolt.Tx, key [16]byte, email string) error {
 	b := tx.Bucket(bucketAmbassadorsByEmail)
@@ -71,28 +70,22 @@ func claimEmail(tx *bolt.Tx, key [16]byte, email string) error {
 
 // CreateAmbassador implements model.AmbassadorService.
 func (s *Store) CreateAmbassador(ctx context.Context, in model.AmbassadorCreate, idem model.Idempotency) (*model.Ambassador, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
-		key := s.ids.New(now)
-		if err := claimEmail(tx, key, in.Email); err != nil {
-			return nil, err
+	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
+		key := w.newKey()
+		if err := claimEmail(w.tx, key, in.Email); err != nil {
+			return nil, nil, err
 		}
-		t := model.NewTime(now)
-		a := &model.Ambassador{ID: model.FormatID(model.PrefixAmbassador, key), FirstName: in.FirstName,
-			LastName: in.LastName, Email: in.Email, Status: in.Status, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
-		if in.School != "" {
-			a.School = &in.School
-		}
+		a := model.NewAmbassador(in, model.FormatID(model.PrefixAmbassador, key), model.NewTime(w.now))
 		val := encodeAmbassador(a)
-		if err := tx.Bucket(bucketAmbassadors).Put(key[:], val); err != nil {
-			return nil, err
-		}
-		if err := tx.Bucket(bucketAmbassadorsByEmail).Put(hashKey(model.EmailKey(a.Email)), key[:]); err != nil {
-			return nil, err
-		}
-		if err := putIndexes(tx, key, ambassadorIndexes(a)...); err != nil {
-			return nil, err
-		}
-		return snapshot(key, val), nil
+		return snapshot(key, val), func() error {
+			if err := w.tx.Bucket(bucketAmbassadors).Put(key[:], val); err != nil {
+				return err
+			}
+			if err := w.tx.Bucket(bucketAmbassadorsByEmail).Put(hashKey(model.EmailKey(a.Email)), key[:]); err != nil {
+				return err
+			}
+			return putIndexes(w.tx, key, ambassadorIndexes(a)...)
+		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeAmbassador)
 }
@@ -126,10 +119,11 @@ func loadAmbassador(tx *bolt.Tx, key []byte) (*model.Ambassador, bool, error) {
 
 // UpdateAmbassador implements model.AmbassadorService.
 func (s *Store) UpdateAmbassador(ctx context.Context, id string, u model.AmbassadorUpdate) (a *model.Ambassador, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(func(w *wtx) (func() error, error) {
+		tx := w.tx
 		a, err = getRecord(tx, bucketAmbassadors, model.PrefixAmbassador, id, decodeAmbassador)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		key := keyOf(model.PrefixAmbassador, a.ID)
 		before := *a
@@ -137,29 +131,31 @@ func (s *Store) UpdateAmbassador(ctx context.Context, id string, u model.Ambassa
 		emailMoved := model.EmailKey(before.Email) != model.EmailKey(a.Email)
 		if emailMoved {
 			if err := claimEmail(tx, key, a.Email); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		a.UpdatedAt = model.NewTime(s.now())
-		if err := tx.Bucket(bucketAmbassadors).Put(key[:], encodeAmbassador(a)); err != nil {
-			return err
-		}
-		if emailMoved {
-			byEmail := tx.Bucket(bucketAmbassadorsByEmail)
-			if err := byEmail.Delete(hashKey(model.EmailKey(before.Email))); err != nil {
+		a.UpdatedAt = model.NewTime(w.now)
+		return func() error {
+			if err := tx.Bucket(bucketAmbassadors).Put(key[:], encodeAmbassador(a)); err != nil {
 				return err
 			}
-			if err := byEmail.Put(hashKey(model.EmailKey(a.Email)), key[:]); err != nil {
-				return err
+			if emailMoved {
+				byEmail := tx.Bucket(bucketAmbassadorsByEmail)
+				if err := byEmail.Delete(hashKey(model.EmailKey(before.Email))); err != nil {
+					return err
+				}
+				if err := byEmail.Put(hashKey(model.EmailKey(a.Email)), key[:]); err != nil {
+					return err
+				}
 			}
-		}
-		if before.Status != a.Status {
+			if before.Status == a.Status {
+				return nil
+			}
 			if err := deleteIndexes(tx, key, ambassadorIndexes(&before)...); err != nil {
 				return err
 			}
 			return putIndexes(tx, key, ambassadorIndexes(a)...)
-		}
-		return nil
+		}, nil
 	})
 	return a, err
 }

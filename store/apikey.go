@@ -63,14 +63,15 @@ func (s *Store) CreateAPIKey(ctx context.Context, in model.APIKeyCreate) (*model
 	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(secret)
 	hash := sha256.Sum256([]byte(token))
 	var k *model.APIKey
-	err := s.update(func(tx *bolt.Tx) error {
-		now := s.now()
-		key := s.ids.New(now)
-		k = &model.APIKey{ID: model.FormatID(model.PrefixAPIKey, key), Name: name, Scope: scope, CreatedAt: model.NewTime(now)}
-		if err := tx.Bucket(bucketAPIKeys).Put(key[:], encodeAPIKey(k, hash[:])); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketAPIKeysByHash).Put(hash[:], key[:])
+	err := s.update(func(w *wtx) (func() error, error) {
+		key := w.newKey()
+		k = &model.APIKey{ID: model.FormatID(model.PrefixAPIKey, key), Name: name, Scope: scope, CreatedAt: model.NewTime(w.now)}
+		return func() error {
+			if err := w.tx.Bucket(bucketAPIKeys).Put(key[:], encodeAPIKey(k, hash[:])); err != nil {
+				return err
+			}
+			return w.tx.Bucket(bucketAPIKeysByHash).Put(hash[:], key[:])
+		}, nil
 	})
 	if err != nil {
 		return nil, "", err
@@ -134,22 +135,22 @@ func (s *Store) FindAPIKeys(ctx context.Context, opt model.ListOptions) (p model
 // RevokeAPIKey implements model.APIKeyService. Revoking twice keeps the
 // first revocation time.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string) (k *model.APIKey, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(func(w *wtx) (func() error, error) {
 		key, ok := model.ParseID(model.PrefixAPIKey, id)
-		v := tx.Bucket(bucketAPIKeys).Get(key[:])
+		v := w.tx.Bucket(bucketAPIKeys).Get(key[:])
 		if !ok || v == nil {
-			return model.NotFound(model.PrefixAPIKey, id)
+			return nil, model.NotFound(model.PrefixAPIKey, id)
 		}
 		var hash []byte
 		if k, hash, err = decodeAPIKey(key[:], v); err != nil {
-			return err
+			return nil, err
 		}
 		if k.RevokedAt != nil {
-			return nil
+			return nil, nil
 		}
-		t := model.NewTime(s.now())
+		t := model.NewTime(w.now)
 		k.RevokedAt = &t
-		return tx.Bucket(bucketAPIKeys).Put(key[:], encodeAPIKey(k, hash))
+		return func() error { return w.tx.Bucket(bucketAPIKeys).Put(key[:], encodeAPIKey(k, hash)) }, nil
 	})
 	return k, err
 }

@@ -34,7 +34,10 @@ func BenchmarkCommitStrategy(b *testing.B) {
 				defer s.Close()
 				s.db.MaxBatchDelay = 2 * time.Millisecond
 				commit := map[string]func(func(*bolt.Tx) error) error{
-					"update": s.db.Update, "batch": s.db.Batch, "writer": s.update,
+					"update": s.db.Update, "batch": s.db.Batch,
+					"writer": func(fn func(*bolt.Tx) error) error {
+						return s.update(applyOnly(func(w *wtx) error { return fn(w.tx) }))
+					},
 				}[strategy]
 				write := func(tx *bolt.Tx) error { return writeReferralSized(s, tx) }
 				b.ResetTimer()

@@ -135,8 +135,8 @@ type countBatch struct {
 	pending map[string]*model.Counts
 }
 
-// bump applies change to every counter of subj on day. Writes reach it as
-// s.counts, which commit sets for the group commit they run in.
+// bump applies change to every counter of subj on day. Writes reach it
+// through their wtx, whose batch is the group commit's.
 func (b *countBatch) bump(subj subject, day uint32, change func(*model.Counts)) error {
 	for _, k := range subj.keys(day) {
 		c := b.pending[string(k)]
@@ -191,11 +191,11 @@ func impressionSubject(m *model.Impression) subject {
 // countFirstReferral counts impression m as one that led to a referral,
 // on the day of the scan, when it is a counted one: bots and repeat scans
 // stay out of the rate's numerator as they are out of its denominator.
-func (s *Store) countFirstReferral(m *model.Impression) error {
+func countFirstReferral(w *wtx, m *model.Impression) error {
 	if len(m.Flags) > 0 {
 		return nil
 	}
-	return s.counts.bump(impressionSubject(m), dayOf(m.CreatedAt.Time), func(c *model.Counts) { c.ImpressionsWithReferral++ })
+	return w.counts.bump(impressionSubject(m), dayOf(m.CreatedAt.Time), func(c *model.Counts) { c.ImpressionsWithReferral++ })
 }
 
 func referralSubject(r *model.Referral) subject {
@@ -207,11 +207,11 @@ func referralDay(r *model.Referral) uint32 {
 }
 
 // countStatusChange counts a referral leaving pending, on its signup day.
-func (s *Store) countStatusChange(r *model.Referral) error {
+func countStatusChange(w *wtx, r *model.Referral) error {
 	if r.Status == model.ReferralPending {
 		return nil
 	}
-	return s.counts.bump(referralSubject(r), referralDay(r), func(c *model.Counts) {
+	return w.counts.bump(referralSubject(r), referralDay(r), func(c *model.Counts) {
 		switch r.Status {
 		case model.ReferralConverted:
 			c.Conversions++

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -130,16 +129,7 @@ func decodeCommission(key, val []byte) (*model.Commission, error) {
 	return c, d.err
 }
 
-// settle shows a pending commission whose hold has ended as approved: the
-// hold ending is a matter of time, not of a write.
-func settle(c *model.Commission, now time.Time) *model.Commission {
-	if c.Status == model.CommissionPending && !now.Before(c.ApprovableAt.Time) {
-		c.Status = model.CommissionApproved
-	}
-	return c
-}
-
-func (s *Store) putCommission(tx *bolt.Tx, c *model.Commission) error {
+func putCommission(tx *bolt.Tx, c *model.Commission) error {
 	key := keyOf(model.PrefixCommission, c.ID)
 	if err := tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(c)); err != nil {
 		return err
@@ -171,102 +161,70 @@ func commissionsOf(tx *bolt.Tx, earningID string) ([]*model.Commission, error) {
 
 // CreateEarning implements model.EarningService.
 func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem model.Idempotency) (*model.Earning, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
+		tx, now := w.tx, w.now
 		ref, err := getRecord(tx, bucketReferrals, model.PrefixReferral, in.ReferralID, decodeReferral)
 		if model.ErrorCode(err) == model.ENotFound {
-			return nil, model.FieldNotFound("referral_id", model.PrefixReferral, in.ReferralID)
+			return nil, nil, model.FieldNotFound("referral_id", model.PrefixReferral, in.ReferralID)
 		} else if err != nil {
-			return nil, err
-		}
-		if ref.Status == model.ReferralRejected {
-			return nil, model.Errorf(model.EConflict, "referral %s is rejected and cannot earn", ref.ID)
+			return nil, nil, err
 		}
 		refKey := keyOf(model.PrefixReferral, ref.ID)
 		var extKey []byte
 		if in.ExternalID != "" {
 			extKey = cat(refKey[:], hashKey(in.ExternalID))
 			if prev := tx.Bucket(bucketEarningsByExternalID).Get(extKey); prev != nil {
-				return nil, model.Errorf(model.EConflict, "external_id %q is already recorded for referral %s as %s",
+				return nil, nil, model.Errorf(model.EConflict, "external_id %q is already recorded for referral %s as %s",
 					in.ExternalID, ref.ID, model.FormatID(model.PrefixEarning, [16]byte(prev)))
 			}
 		}
 		prg, err := getRecord(tx, bucketPrograms, model.PrefixProgram, ref.ProgramID, decodeProgram)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-
-		key := s.ids.New(now)
-		t := model.NewTime(now)
-		e := &model.Earning{ID: model.FormatID(model.PrefixEarning, key), ReferralID: ref.ID, ProgramID: ref.ProgramID,
-			AmbassadorID: ref.AmbassadorID, Amount: in.Amount, Currency: in.Currency, Metadata: in.Metadata,
-			Status: model.EarningRecorded, CreatedAt: t, UpdatedAt: t}
-		if in.ExternalID != "" {
-			e.ExternalID = &in.ExternalID
+		key := w.newKey()
+		e, commission, err := model.NewEarning(in, ref, prg, model.FormatID(model.PrefixEarning, key), w.newID, now)
+		if err != nil {
+			return nil, nil, err
 		}
 		val := encodeEarning(e)
-		if err := tx.Bucket(bucketEarnings).Put(key[:], val); err != nil {
-			return nil, err
-		}
-		fixed, byStatus := earningIndexes(e)
-		if err := putIndexes(tx, key, append(fixed, byStatus)...); err != nil {
-			return nil, err
-		}
-		if extKey != nil {
-			if err := tx.Bucket(bucketEarningsByExternalID).Put(extKey, key[:]); err != nil {
-				return nil, err
+		return snapshot(key, val), func() error {
+			if err := tx.Bucket(bucketEarnings).Put(key[:], val); err != nil {
+				return err
 			}
-		}
-		var commission *model.Commission
-		if rule := prg.Commission; rule != nil {
-			amount, currency := rule.Compute(in.Amount, in.Currency)
-			ruleCopy := *rule
-			c := &model.Commission{ID: model.FormatID(model.PrefixCommission, s.ids.New(now)), AmbassadorID: e.AmbassadorID,
-				ProgramID: e.ProgramID, ReferralID: e.ReferralID, EarningID: &e.ID, Kind: model.CommissionEarning,
-				Amount: amount, Currency: currency, Status: model.CommissionPending,
-				ApprovableAt: model.NewTime(now.AddDate(0, 0, prg.HoldDays)),
-				Basis: model.CommissionBasis{Source: "rule", Rule: &ruleCopy, EarningAmount: in.Amount,
-					Rounding: model.RoundingHalfEven, Note: describeRule(rule, in.Amount, in.Currency, amount, currency)},
-				CreatedAt: t, UpdatedAt: t}
-			if err := s.putCommission(tx, c); err != nil {
-				return nil, err
+			fixed, byStatus := earningIndexes(e)
+			if err := putIndexes(tx, key, append(fixed, byStatus)...); err != nil {
+				return err
 			}
-			commission = c
-		}
-		if err := s.counts.bump(subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(now), func(c *model.Counts) {
-			m := c.MoneyFor(e.Currency)
-			m.Earnings++
-			m.Amount += e.Amount
+			if extKey != nil {
+				if err := tx.Bucket(bucketEarningsByExternalID).Put(extKey, key[:]); err != nil {
+					return err
+				}
+			}
 			if commission != nil {
-				c.MoneyFor(commission.Currency).Commissions += commission.Amount
+				if err := putCommission(tx, commission); err != nil {
+					return err
+				}
 			}
-		}); err != nil {
-			return nil, err
-		}
-		if ref.Status == model.ReferralPending {
-			before := *ref
-			ref.Status = model.ReferralConverted
-			if err := s.putReferralChange(tx, now, &before, ref); err != nil {
-				return nil, err
+			if err := w.counts.bump(subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(now), func(c *model.Counts) {
+				m := c.MoneyFor(e.Currency)
+				m.Earnings++
+				m.Amount += e.Amount
+				if commission != nil {
+					c.MoneyFor(commission.Currency).Commissions += commission.Amount
+				}
+			}); err != nil {
+				return err
 			}
-		}
-		if err := s.appendEvent(tx, now, model.EventEarningCreated, key, e); err != nil {
-			return nil, err
-		}
-		return snapshot(key, val), nil
+			if converted, ok := ref.Converted(); ok {
+				if err := s.putReferralChange(w, ref, converted); err != nil {
+					return err
+				}
+			}
+			return s.appendEvent(tx, now, model.EventEarningCreated, key, e)
+		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeEarning)
-}
-
-// describeRule says in words how a rule made amount, for the basis note.
-func describeRule(r *model.CommissionRule, earning int64, earningCur string, amount int64, cur string) string {
-	if r.Type == model.CommissionFlat {
-		return fmt.Sprintf("flat %d %s per earning", r.Amount, r.Currency)
-	}
-	note := fmt.Sprintf("%d basis points of %d %s = %d %s, rounded half to even", r.BasisPoints, earning, earningCur, amount, cur)
-	if r.Cap > 0 && amount == r.Cap {
-		note += fmt.Sprintf(", capped at %d", r.Cap)
-	}
-	return note
 }
 
 // FindEarningByID implements model.EarningService.
@@ -317,111 +275,59 @@ func (s *Store) FindEarnings(ctx context.Context, f model.EarningFilter) (p mode
 // is refunded in full, exactly what is left of it, so partial refunds never
 // leave a cent behind through rounding.
 func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRefund, idem model.Idempotency) (*model.Earning, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
+		tx, now := w.tx, w.now
 		e, err := getRecord(tx, bucketEarnings, model.PrefixEarning, id, decodeEarning)
 		if err != nil {
-			return nil, err
-		}
-		left := e.Amount - e.RefundedAmount
-		amount := r.Amount
-		if amount == 0 {
-			amount = left
-		}
-		switch {
-		case left == 0:
-			return nil, model.Errorf(model.EConflict, "earning %s is already refunded in full", e.ID)
-		case amount < 0 || amount > left:
-			var fe model.FieldErrors
-			fe.Add("amount", model.FInvalidValue, "must be from 1 to %d, what is left of the earning", left)
-			return nil, fe.Err()
+			return nil, nil, err
 		}
 		commissions, err := commissionsOf(tx, e.ID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ref, err := getRecord(tx, bucketReferrals, model.PrefixReferral, e.ReferralID, decodeReferral)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-
 		before := *e
-		e.RefundedAmount += amount
-		e.Status = model.EarningPartiallyRefunded
-		if e.RefundedAmount == e.Amount {
-			e.Status = model.EarningRefunded
+		amount, err := e.Refund(r.Amount, now)
+		if err != nil {
+			return nil, nil, err
 		}
-		e.UpdatedAt = model.NewTime(now)
+		clawbacks := model.Clawbacks(e, amount, commissions, w.newID, now)
 		key := keyOf(model.PrefixEarning, e.ID)
 		val := encodeEarning(e)
-		if err := tx.Bucket(bucketEarnings).Put(key[:], val); err != nil {
-			return nil, err
-		}
-		_, oldStatus := earningIndexes(&before)
-		_, newStatus := earningIndexes(e)
-		if err := deleteIndexes(tx, key, oldStatus); err != nil {
-			return nil, err
-		}
-		if err := putIndexes(tx, key, newStatus); err != nil {
-			return nil, err
-		}
-		var clawbacks []*model.Commission
-		for _, orig := range commissions {
-			if orig.Kind != model.CommissionEarning {
-				continue
+		return snapshot(key, val), func() error {
+			if err := tx.Bucket(bucketEarnings).Put(key[:], val); err != nil {
+				return err
 			}
-			clawed := int64(0)
-			for _, c := range commissions {
-				if c.Kind == model.CommissionClawback && c.Basis.Note == clawbackOf(orig.ID) {
-					clawed += c.Amount
+			_, oldStatus := earningIndexes(&before)
+			_, newStatus := earningIndexes(e)
+			if err := deleteIndexes(tx, key, oldStatus); err != nil {
+				return err
+			}
+			if err := putIndexes(tx, key, newStatus); err != nil {
+				return err
+			}
+			for _, c := range clawbacks {
+				if err := putCommission(tx, c); err != nil {
+					return err
 				}
 			}
-			// The share of everything refunded so far, less what earlier
-			// refunds clawed back: rounding each refund on its own could
-			// take back more than the commission over several refunds.
-			// Refunded in full, the share is the whole commission.
-			claw := -model.MulDiv(orig.Amount, e.RefundedAmount, e.Amount) - clawed
-			if claw == 0 {
-				continue
+			// On the earning's day: refunds and clawbacks belong to its cohort.
+			if err := w.counts.bump(subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(model.IDTime(key)), func(c *model.Counts) {
+				c.MoneyFor(e.Currency).Refunded += amount
+				for _, cb := range clawbacks {
+					c.MoneyFor(cb.Currency).Commissions += cb.Amount
+				}
+			}); err != nil {
+				return err
 			}
-			settled := settle(orig, now)
-			c := &model.Commission{ID: model.FormatID(model.PrefixCommission, s.ids.New(now)), AmbassadorID: orig.AmbassadorID,
-				ProgramID: orig.ProgramID, ReferralID: orig.ReferralID, EarningID: orig.EarningID, Kind: model.CommissionClawback,
-				Amount: claw, Currency: orig.Currency, Status: model.CommissionPending, ApprovableAt: orig.ApprovableAt,
-				Basis: model.CommissionBasis{Source: orig.Basis.Source, Rule: orig.Basis.Rule, EarningAmount: amount,
-					Rounding: model.RoundingHalfEven, Note: clawbackOf(orig.ID)},
-				CreatedAt: model.NewTime(now), UpdatedAt: model.NewTime(now)}
-			if settled.Status != model.CommissionPending {
-				// The commission it reverses is approved or paid: the
-				// clawback counts against the next payout at once.
-				c.Status, c.ApprovableAt = model.CommissionApproved, model.NewTime(now)
-			}
-			if err := s.putCommission(tx, c); err != nil {
-				return nil, err
-			}
-			clawbacks = append(clawbacks, c)
-		}
-		// On the earning's day: refunds and clawbacks belong to its cohort.
-		if err := s.counts.bump(subject{e.ProgramID, e.AmbassadorID, ref.PlacementID}, dayOf(model.IDTime(key)), func(c *model.Counts) {
-			c.MoneyFor(e.Currency).Refunded += amount
-			for _, cb := range clawbacks {
-				c.MoneyFor(cb.Currency).Commissions += cb.Amount
-			}
-		}); err != nil {
-			return nil, err
-		}
-		if err := s.appendEvent(tx, now, EventEarningRefunded, key, struct {
-			Earning *model.Earning `json:"earning"`
-			Amount  int64          `json:"amount"`
-		}{e, amount}); err != nil {
-			return nil, err
-		}
-		return snapshot(key, val), nil
+			return s.appendEvent(tx, now, EventEarningRefunded, key, model.EarningRefundedData{Earning: e, Amount: amount})
+		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeEarning)
 }
-
-// clawbackOf is the basis note that ties a clawback to what it reverses.
-func clawbackOf(commissionID string) string { return "clawback of " + commissionID }
 
 // FindCommissionByID implements model.EarningService.
 func (s *Store) FindCommissionByID(ctx context.Context, id string) (c *model.Commission, err error) {
@@ -430,7 +336,7 @@ func (s *Store) FindCommissionByID(ctx context.Context, id string) (c *model.Com
 		return err
 	})
 	if c != nil {
-		settle(c, s.now())
+		c.Settle(s.now())
 	}
 	return c, err
 }
@@ -450,7 +356,7 @@ func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (
 		if err != nil {
 			return nil, false, err
 		}
-		settle(c, now)
+		c.Settle(now)
 		ok := (f.EarningID == "" || c.EarningID != nil && *c.EarningID == f.EarningID) && (f.AmbassadorID == "" || c.AmbassadorID == f.AmbassadorID) &&
 			(f.Status == "" || c.Status == f.Status)
 		return c, ok, nil
@@ -464,53 +370,50 @@ func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (
 
 // ApproveCommission implements model.EarningService.
 func (s *Store) ApproveCommission(ctx context.Context, id string) (c *model.Commission, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
-		now := s.now()
-		c, err = getRecord(tx, bucketCommissions, model.PrefixCommission, id, decodeCommission)
+	err = s.update(func(w *wtx) (func() error, error) {
+		c, err = getRecord(w.tx, bucketCommissions, model.PrefixCommission, id, decodeCommission)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		switch settle(c, now).Status {
-		case model.CommissionPaid:
-			return model.Errorf(model.EConflict, "commission %s is already paid", c.ID)
-		case model.CommissionApproved:
+		if changed, err := c.Approve(w.now); err != nil || !changed {
+			return nil, err
+		}
+		clawbacks, err := pendingClawbacks(w.tx, c, w.now)
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			for _, cm := range append(clawbacks, c) {
+				key := keyOf(model.PrefixCommission, cm.ID)
+				if err := w.tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(cm)); err != nil {
+					return err
+				}
+			}
 			return nil
-		}
-		c.Status, c.UpdatedAt = model.CommissionApproved, model.NewTime(now)
-		key := keyOf(model.PrefixCommission, c.ID)
-		if err := tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(c)); err != nil {
-			return err
-		}
-		return approveClawbacks(tx, c, now)
+		}, nil
 	})
 	return c, err
 }
 
-// approveClawbacks approves the pending clawbacks of c along with it: a
-// payout pays approved commissions, and without them it would pay what a
-// refund has already taken back.
-func approveClawbacks(tx *bolt.Tx, c *model.Commission, now time.Time) error {
+// pendingClawbacks approves the pending clawbacks of c along with it and
+// returns them to be written: a payout pays approved commissions, and
+// without them it would pay what a refund has already taken back.
+func pendingClawbacks(tx *bolt.Tx, c *model.Commission, now time.Time) ([]*model.Commission, error) {
 	if c.EarningID == nil || c.Kind == model.CommissionClawback {
-		return nil
+		return nil, nil
 	}
 	all, err := commissionsOf(tx, *c.EarningID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var approve []*model.Commission
 	for _, cb := range all {
-		if cb.Kind == model.CommissionClawback && cb.Basis.Note == clawbackOf(c.ID) && settle(cb, now).Status == model.CommissionPending {
+		if cb.ReversesPending(c, now) {
+			cb.Status, cb.UpdatedAt = model.CommissionApproved, model.NewTime(now)
 			approve = append(approve, cb)
 		}
 	}
-	for _, cb := range approve {
-		cb.Status, cb.UpdatedAt = model.CommissionApproved, model.NewTime(now)
-		key := keyOf(model.PrefixCommission, cb.ID)
-		if err := tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(cb)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return approve, nil
 }
 
 // ambassadorCommissions calls fn with each of an ambassador's commissions,
@@ -524,7 +427,7 @@ func ambassadorCommissions(tx *bolt.Tx, ambassadorID string, now time.Time, fn f
 		if err != nil {
 			return err
 		}
-		if err := fn(settle(cm, now)); err != nil {
+		if err := fn(cm.Settle(now)); err != nil {
 			return err
 		}
 	}
@@ -595,41 +498,37 @@ func decodePayout(key, val []byte) (*model.Payout, error) {
 // of the ambassador in the currency (clawbacks included) is marked paid in
 // one transaction, and the payout records their sum.
 func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem model.Idempotency) (*model.Payout, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
+		tx := w.tx
 		if !exists(tx, bucketAmbassadors, model.PrefixAmbassador, in.AmbassadorID) {
-			return nil, model.FieldNotFound("ambassador_id", model.PrefixAmbassador, in.AmbassadorID)
+			return nil, nil, model.FieldNotFound("ambassador_id", model.PrefixAmbassador, in.AmbassadorID)
 		}
-		var due []*model.Commission
-		var sum int64
-		err := ambassadorCommissions(tx, in.AmbassadorID, now, func(c *model.Commission) error {
-			if c.Status == model.CommissionApproved && c.Currency == in.Currency {
-				due = append(due, c)
-				sum += c.Amount
-			}
+		var all []*model.Commission
+		err := ambassadorCommissions(tx, in.AmbassadorID, w.now, func(c *model.Commission) error {
+			all = append(all, c)
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if sum <= 0 {
-			return nil, model.Errorf(model.EConflict, "ambassador %s has no approved commissions in %s to pay (approved total %d)",
-				in.AmbassadorID, in.Currency, sum)
+		key := w.newKey()
+		p, paid, err := model.NewPayout(in, all, model.FormatID(model.PrefixPayout, key), w.now)
+		if err != nil {
+			return nil, nil, err
 		}
-		key := s.ids.New(now)
-		p := &model.Payout{ID: model.FormatID(model.PrefixPayout, key), AmbassadorID: in.AmbassadorID, Amount: sum,
-			Currency: in.Currency, Commissions: len(due), ExternalReference: in.ExternalReference, CreatedAt: model.NewTime(now)}
 		val := encodePayout(p)
-		if err := tx.Bucket(bucketPayouts).Put(key[:], val); err != nil {
-			return nil, err
-		}
-		for _, c := range due {
-			c.Status, c.PayoutID, c.UpdatedAt = model.CommissionPaid, &p.ID, model.NewTime(now)
-			ck := keyOf(model.PrefixCommission, c.ID)
-			if err := tx.Bucket(bucketCommissions).Put(ck[:], encodeCommission(c)); err != nil {
-				return nil, err
+		return snapshot(key, val), func() error {
+			if err := tx.Bucket(bucketPayouts).Put(key[:], val); err != nil {
+				return err
 			}
-		}
-		return snapshot(key, val), nil
+			for _, c := range paid {
+				ck := keyOf(model.PrefixCommission, c.ID)
+				if err := tx.Bucket(bucketCommissions).Put(ck[:], encodeCommission(c)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodePayout)
 }

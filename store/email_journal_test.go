@@ -311,7 +311,8 @@ func TestEmailJournalWriterSeesItsOwnEntries(t *testing.T) {
 	want := [][]byte{first[:]}
 	var keys [][]byte
 	errRollBack := errors.New("roll back")
-	err := f.s.update(func(tx *bolt.Tx) error {
+	err := f.s.update(applyOnly(func(w *wtx) error {
+		tx := w.tx
 		for i := range 2 {
 			key := [16]byte{byte(i + 1)}
 			if err := f.s.emailJournal.put(tx, emailIndexKey(f.email(0), key), nil); err != nil {
@@ -324,7 +325,7 @@ func TestEmailJournalWriterSeesItsOwnEntries(t *testing.T) {
 			return err
 		}
 		return errRollBack // so the made-up referrals are not committed
-	})
+	}))
 	if !errors.Is(err, errRollBack) {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,21 +44,21 @@ func formatCursor(k []byte) string {
 
 // StartHookCursor implements model.HookStore.
 func (s *Store) StartHookCursor(ctx context.Context, plugin string, fromNow bool) (cursor string, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketHookCursors)
+	err = s.update(func(w *wtx) (func() error, error) {
+		b := w.tx.Bucket(bucketHookCursors)
 		if k := b.Get([]byte(plugin)); k != nil {
 			cursor = formatCursor(k)
-			return nil
+			return nil, nil
 		}
 		// A plugin met for the first time: from now on, it starts after
 		// the newest event; from the beginning, before the oldest. Either
 		// way the cursor is stored, so a later start does not move it.
 		start := startOfOutbox[:]
-		if last, _ := tx.Bucket(bucketOutbox).Cursor().Last(); fromNow && last != nil {
+		if last, _ := w.tx.Bucket(bucketOutbox).Cursor().Last(); fromNow && last != nil {
 			start = bytes.Clone(last)
 		}
 		cursor = formatCursor(start)
-		return b.Put([]byte(plugin), start)
+		return func() error { return b.Put([]byte(plugin), start) }, nil
 	})
 	return cursor, err
 }
@@ -99,91 +98,90 @@ func (s *Store) AckHookEvent(ctx context.Context, plugin, eventID string, result
 	if err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
-		if err := s.recordPluginCommission(tx, key, result); err != nil {
-			return err
+	return s.update(func(w *wtx) (func() error, error) {
+		record, err := s.pluginCommission(w, key, result)
+		if err != nil {
+			return nil, err
 		}
-		if err := putResult(tx, key, result); err != nil {
-			return err
-		}
-		return advanceCursor(tx, plugin, key)
+		return func() error {
+			if err := record(); err != nil {
+				return err
+			}
+			if err := putResult(w.tx, key, result); err != nil {
+				return err
+			}
+			return advanceCursor(w.tx, plugin, key)
+		}, nil
 	})
 }
 
-// recordPluginCommission turns a commission a plugin returned for a
-// referral.created (a signup bounty) or earning.created event into a
-// commission record, held like the program's own, counted with its
-// cohort. A result already on record means this one was recorded before,
-// so a redelivered event cannot pay twice. A commission that names an
-// unknown ambassador, a bad currency or an absurd amount is not recorded
-// (the result is, and the log says why): a plugin must not be able to
-// write nonsense into the ledger.
-func (s *Store) recordPluginCommission(tx *bolt.Tx, eventKey [16]byte, r *model.HookResult) error {
-	if r == nil || r.Commission == nil || r.Commission.Amount == 0 {
-		return nil
-	}
-	if tx.Bucket(bucketHookResults).Get(cat(eventKey[:], []byte(r.Plugin))) != nil {
-		return nil
-	}
-	c := r.Commission
-	if !model.ValidCurrency(c.Currency) || c.Amount > model.MaxAmount || c.Amount < -model.MaxAmount ||
-		!exists(tx, bucketAmbassadors, model.PrefixAmbassador, c.AmbassadorID) {
-		s.log.Warn("hook plugin returned a commission that cannot be recorded", "plugin", r.Plugin, "event_id", r.EventID,
-			"ambassador_id", c.AmbassadorID, "currency", c.Currency, "amount", c.Amount)
-		return nil
+// pluginCommission checks the commission a plugin returned for a
+// referral.created (a signup bounty) or earning.created event, and returns
+// what records it: the commission, held like the program's own and
+// counted with its cohort. A result already on record means this one was
+// recorded before, so a redelivered event cannot pay twice. A commission
+// that names an unknown ambassador, a bad currency or an absurd amount is
+// not recorded (the result is, and the log says why): a plugin must not
+// be able to write nonsense into the ledger.
+func (s *Store) pluginCommission(w *wtx, eventKey [16]byte, r *model.HookResult) (record func() error, err error) {
+	none := func() error { return nil }
+	tx := w.tx
+	if r == nil || r.Commission == nil || r.Commission.Amount == 0 ||
+		tx.Bucket(bucketHookResults).Get(cat(eventKey[:], []byte(r.Plugin))) != nil {
+		return none, nil
 	}
 	ev := tx.Bucket(bucketOutbox).Get(eventKey[:])
 	if ev == nil {
-		return nil
+		return none, nil
 	}
 	event, err := decodeEvent(eventKey[:], ev)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var data struct {
-		ID         string `json:"id"`
-		ReferralID string `json:"referral_id"`
+	subjectKey, ok, err := eventSubject(eventKey[:], ev)
+	if err != nil || !ok {
+		return none, err
 	}
-	if err := json.Unmarshal(event.Data, &data); err != nil {
-		return err
-	}
-	referralID, kind := data.ID, model.CommissionBounty
-	var earningID *string
+	var ref *model.Referral
+	var earning *model.Earning
 	switch event.Type {
 	case model.EventReferralCreated:
+		ref, err = getRecord(tx, bucketReferrals, model.PrefixReferral, model.FormatID(model.PrefixReferral, subjectKey), decodeReferral)
 	case model.EventEarningCreated:
-		referralID, kind, earningID = data.ReferralID, model.CommissionEarning, &data.ID
+		earning, err = getRecord(tx, bucketEarnings, model.PrefixEarning, model.FormatID(model.PrefixEarning, subjectKey), decodeEarning)
+		if err == nil {
+			ref, err = getRecord(tx, bucketReferrals, model.PrefixReferral, earning.ReferralID, decodeReferral)
+		}
 	default:
-		return nil // a commission for another event type has nothing to attach to
+		return none, nil // a commission for another event type has nothing to attach to
 	}
-	ref, err := getRecord(tx, bucketReferrals, model.PrefixReferral, referralID, decodeReferral)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	prg, err := getRecord(tx, bucketPrograms, model.PrefixProgram, ref.ProgramID, decodeProgram)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	now := s.now()
-	t := model.NewTime(now)
-	plugin, version := r.Plugin, r.PluginVersion
-	cm := &model.Commission{ID: model.FormatID(model.PrefixCommission, s.ids.New(now)), AmbassadorID: c.AmbassadorID,
-		ProgramID: ref.ProgramID, ReferralID: ref.ID, EarningID: earningID, Kind: kind, Amount: c.Amount, Currency: c.Currency,
-		Status: model.CommissionPending, ApprovableAt: model.NewTime(now.AddDate(0, 0, prg.HoldDays)),
-		Basis:     model.CommissionBasis{Source: "plugin", Plugin: &plugin, PluginVersion: &version, Note: c.Reason},
-		CreatedAt: t, UpdatedAt: t}
-	if err := s.putCommission(tx, cm); err != nil {
-		return err
+	c := r.Commission
+	cm, err := model.PluginCommission(prg, ref, earning, *c, r.Plugin, r.PluginVersion, w.newID(model.PrefixCommission), w.now)
+	if err == nil && !exists(tx, bucketAmbassadors, model.PrefixAmbassador, c.AmbassadorID) {
+		err = model.NotFound(model.PrefixAmbassador, c.AmbassadorID)
+	}
+	if err != nil {
+		s.log.Warn("hook plugin returned a commission that cannot be recorded", "plugin", r.Plugin, "event_id", r.EventID,
+			"ambassador_id", c.AmbassadorID, "currency", c.Currency, "amount", c.Amount, "err", err)
+		return none, nil
 	}
 	subj, day := referralSubject(ref), referralDay(ref)
-	if earningID != nil {
-		e, err := getRecord(tx, bucketEarnings, model.PrefixEarning, *earningID, decodeEarning)
-		if err != nil {
+	if earning != nil {
+		subj, day = earningSubject(earning, ref), dayOf(model.IDTime(keyOf(model.PrefixEarning, earning.ID)))
+	}
+	return func() error {
+		if err := putCommission(tx, cm); err != nil {
 			return err
 		}
-		subj, day = earningSubject(e, ref), dayOf(model.IDTime(keyOf(model.PrefixEarning, e.ID)))
-	}
-	return s.counts.bump(subj, day, func(counts *model.Counts) { counts.MoneyFor(cm.Currency).Commissions += cm.Amount })
+		return w.counts.bump(subj, day, func(counts *model.Counts) { counts.MoneyFor(cm.Currency).Commissions += cm.Amount })
+	}, nil
 }
 
 func encodeDeadLetter(dl model.DeadLetter) []byte {
@@ -211,11 +209,13 @@ func (s *Store) DeadLetterHookEvent(ctx context.Context, dl model.DeadLetter) er
 	if err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketHookDeadLetters).Put(cat(pluginPrefix(dl.Plugin), key[:]), encodeDeadLetter(dl)); err != nil {
-			return err
-		}
-		return advanceCursor(tx, dl.Plugin, key)
+	return s.update(func(w *wtx) (func() error, error) {
+		return func() error {
+			if err := w.tx.Bucket(bucketHookDeadLetters).Put(cat(pluginPrefix(dl.Plugin), key[:]), encodeDeadLetter(dl)); err != nil {
+				return err
+			}
+			return advanceCursor(w.tx, dl.Plugin, key)
+		}, nil
 	})
 }
 
@@ -234,9 +234,9 @@ func (s *Store) FindDeadLetters(ctx context.Context, plugin string, opt model.Li
 
 // RetryDeadLetters implements model.HookStore.
 func (s *Store) RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (n int, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(func(w *wtx) (func() error, error) {
 		n = 0
-		dead, retries := tx.Bucket(bucketHookDeadLetters), tx.Bucket(bucketHookRetries)
+		dead, retries := w.tx.Bucket(bucketHookDeadLetters), w.tx.Bucket(bucketHookRetries)
 		prefix := pluginPrefix(plugin)
 		var keys [][]byte
 		if len(eventIDs) == 0 {
@@ -248,21 +248,24 @@ func (s *Store) RetryDeadLetters(ctx context.Context, plugin string, eventIDs []
 		for _, id := range eventIDs {
 			key, err := eventKey(id)
 			if err != nil || dead.Get(cat(prefix, key[:])) == nil {
-				return model.Errorf(model.ENotFound, "%s has no dead letter %s", plugin, id)
+				return nil, model.Errorf(model.ENotFound, "%s has no dead letter %s", plugin, id)
 			}
 			keys = append(keys, cat(prefix, key[:]))
 		}
 		slices.SortFunc(keys, bytes.Compare)
-		for _, k := range slices.CompactFunc(keys, bytes.Equal) {
-			if err := dead.Delete(k); err != nil {
-				return err
+		keys = slices.CompactFunc(keys, bytes.Equal)
+		n = len(keys)
+		return func() error {
+			for _, k := range keys {
+				if err := dead.Delete(k); err != nil {
+					return err
+				}
+				if err := retries.Put(k, empty); err != nil {
+					return err
+				}
 			}
-			if err := retries.Put(k, empty); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
+			return nil
+		}, nil
 	})
 	return n, err
 }
@@ -292,18 +295,27 @@ func (s *Store) AckHookRetry(ctx context.Context, plugin, eventID string, result
 	if err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
+	return s.update(func(w *wtx) (func() error, error) {
 		k := cat(pluginPrefix(plugin), key[:])
-		if err := tx.Bucket(bucketHookRetries).Delete(k); err != nil {
-			return err
+		record := func() error { return nil }
+		if dl == nil {
+			var err error
+			if record, err = s.pluginCommission(w, key, result); err != nil {
+				return nil, err
+			}
 		}
-		if dl != nil {
-			return tx.Bucket(bucketHookDeadLetters).Put(k, encodeDeadLetter(*dl))
-		}
-		if err := s.recordPluginCommission(tx, key, result); err != nil {
-			return err
-		}
-		return putResult(tx, key, result)
+		return func() error {
+			if err := w.tx.Bucket(bucketHookRetries).Delete(k); err != nil {
+				return err
+			}
+			if dl != nil {
+				return w.tx.Bucket(bucketHookDeadLetters).Put(k, encodeDeadLetter(*dl))
+			}
+			if err := record(); err != nil {
+				return err
+			}
+			return putResult(w.tx, key, result)
+		}, nil
 	})
 }
 

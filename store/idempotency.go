@@ -177,7 +177,8 @@ func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, e
 	total := 0
 	for {
 		n := 0
-		err := s.update(func(tx *bolt.Tx) error {
+		err := s.update(applyOnly(func(w *wtx) error {
+			tx := w.tx
 			n = 0
 			c := tx.Bucket(bucketIdempotencyExpiry).Cursor()
 			limit := uint64(now.UnixMilli())
@@ -203,7 +204,7 @@ func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, e
 				n++
 			}
 			return nil
-		})
+		}))
 		total += n
 		if err != nil || n < sweepBatch || ctx.Err() != nil {
 			return total, err
@@ -255,7 +256,7 @@ func (s *Store) settleJournals() error {
 		return false
 	}
 	for ; n > 0 && due(); n-- {
-		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
+		if err := s.update(applyOnly(func(*wtx) error { return nil })); err != nil {
 			return err
 		}
 	}

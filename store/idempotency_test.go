@@ -31,13 +31,14 @@ func TestIdempotencyEntriesKeepAKeyedFingerprint(t *testing.T) {
 		t.Fatalf("stored fingerprint % x; want the keyed one, not the request's hash", stored)
 	}
 	// As written before: the bare fingerprint.
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(applyOnly(func(w *wtx) error {
+		tx := w.tx
 		return s.idemJournal.rewrite(tx, idempotencyKey(idem), func(old []byte) []byte {
 			v := bytes.Clone(old)
 			copy(v, idem.Fingerprint[:])
 			return v
 		})
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -120,31 +119,22 @@ func exists(tx *bolt.Tx, bucket []byte, prefix, id string) bool {
 
 // CreateImpression implements model.ImpressionService.
 func (s *Store) CreateImpression(ctx context.Context, in model.ImpressionCreate, idem model.Idempotency) (*model.Impression, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
-		prg, amb, plc, err := resolveImpressionSource(tx, &in)
+	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
+		prg, amb, plc, err := resolveImpressionSource(w.tx, &in)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		key := s.ids.New(now)
-		m := &model.Impression{ID: model.FormatID(model.PrefixImpression, key), ProgramID: prg, AmbassadorID: amb,
-			PlacementID: plc, Metadata: in.Metadata, CreatedAt: model.NewTime(now)}
-		if in.UserAgent != "" {
-			m.UserAgent = &in.UserAgent
-		}
-		if in.Referrer != "" {
-			m.Referrer = &in.Referrer
-		}
-		if err := s.putImpression(tx, key, m, nil, now); err != nil {
-			return nil, err
-		}
-		return snapshot(key, encodeImpression(m)), nil
+		key := w.newKey()
+		m := model.NewImpression(in, prg, amb, plc, model.FormatID(model.PrefixImpression, key), model.NewTime(w.now))
+		return snapshot(key, encodeImpression(m)), func() error { return s.putImpression(w, key, m, nil) }, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeImpression)
 }
 
 // putImpression writes a new impression with its indexes, counters and
 // impression.created event.
-func (s *Store) putImpression(tx *bolt.Tx, key [16]byte, m *model.Impression, ipHash []byte, now time.Time) error {
+func (s *Store) putImpression(w *wtx, key [16]byte, m *model.Impression, ipHash []byte) error {
+	tx, now := w.tx, w.now
 	val := encodeImpression(m)
 	stored := val
 	if ipHash != nil {
@@ -156,7 +146,7 @@ func (s *Store) putImpression(tx *bolt.Tx, key [16]byte, m *model.Impression, ip
 	if err := putIndexes(tx, key, impressionIndexes(m)...); err != nil {
 		return err
 	}
-	if err := s.counts.bump(subject{m.ProgramID, m.AmbassadorID, m.PlacementID}, dayOf(now), func(c *model.Counts) {
+	if err := w.counts.bump(impressionSubject(m), dayOf(now), func(c *model.Counts) {
 		countImpression(c, m)
 	}); err != nil {
 		return err

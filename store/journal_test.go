@@ -254,7 +254,7 @@ func TestJournalRewriteReachesEveryCopy(t *testing.T) {
 	keepInline(t, s, rKey, entryKey)
 	s.idemJournal.limit, s.idemJournal.carryMin = 1, 1
 	for range 2 { // freeze, then carry the first key
-		if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
+		if err := s.update(applyOnly(func(*wtx) error { return nil })); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -294,7 +294,8 @@ func TestJournalRewriteReachesEveryCopy(t *testing.T) {
 // inline, as entries written before schema 4 do, by rewriting it in place.
 func keepInline(t *testing.T, s *Store, rKey [16]byte, entryKey [32]byte) {
 	t.Helper()
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(applyOnly(func(w *wtx) error {
+		tx := w.tx
 		val := bytes.Clone(tx.Bucket(bucketReferrals).Get(rKey[:]))
 		if err := tx.Bucket(bucketIdempotencyByRecord).Put(rKey[:], entryKey[:]); err != nil {
 			return err
@@ -303,7 +304,7 @@ func keepInline(t *testing.T, s *Store, rKey [16]byte, entryKey [32]byte) {
 		g, old := s.idemJournal.value(tx.Bucket(bucketIdempotencyJournal), l, entryKey)
 		inline := append(append(bytes.Clone(old[:idemHeader]), snapInline), snapshot(rKey, val)...)
 		return g.Put(genName(l.seq), cat(entryKey[:], inline))
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +359,7 @@ func TestJournalReaderKeepsItsSnapshot(t *testing.T) {
 	for i := range 20 {
 		f.create(t, i)
 	}
-	if err := s.update(func(*bolt.Tx) error { return nil }); err != nil { // freezes
+	if err := s.update(applyOnly(func(*wtx) error { return nil })); err != nil { // freezes
 		t.Fatal(err)
 	}
 	tx, err := s.db.Begin(false)
@@ -389,9 +390,9 @@ func TestJournalBatchRetryKeepsEntriesApart(t *testing.T) {
 	s := f.s
 	f.create(t, 0)
 	put := func(i int) *writeOp {
-		return &writeOp{done: make(chan error, 1), fn: func(tx *bolt.Tx) error { return journalEntry(s, tx, i) }}
+		return &writeOp{done: make(chan error, 1), fn: applyOnly(func(w *wtx) error { return journalEntry(s, w.tx, i) })}
 	}
-	broken := &writeOp{done: make(chan error, 1), fn: func(*bolt.Tx) error { return errors.New("disk on fire") }}
+	broken := &writeOp{done: make(chan error, 1), fn: applyOnly(func(*wtx) error { return errors.New("disk on fire") })}
 	// The writer goroutine is idle between writes; the last one's answer
 	// orders this call after it.
 	s.commit([]*writeOp{put(1), broken, put(2)})
@@ -438,7 +439,7 @@ func frozenAndExpired(t *testing.T, n, carryMin int) (journalFixture, *TestClock
 	for i := range n {
 		f.create(t, i)
 	}
-	if err := f.s.update(func(*bolt.Tx) error { return nil }); err != nil { // freezes
+	if err := f.s.update(applyOnly(func(*wtx) error { return nil })); err != nil { // freezes
 		t.Fatal(err)
 	}
 	clk.Add(2 * time.Minute)
@@ -518,14 +519,15 @@ func TestJournalSettleIsBounded(t *testing.T) {
 	s.idemJournal.limit, s.idemJournal.carryMin = entries, 1
 	// Entries straight into the journal, in one commit: the records
 	// they would point at do not matter here.
-	if err := s.update(func(tx *bolt.Tx) error {
+	if err := s.update(applyOnly(func(w *wtx) error {
+		tx := w.tx
 		for i := range entries {
 			if err := journalEntry(s, tx, i); err != nil {
 				return err
 			}
 		}
 		return nil
-	}); err != nil {
+	})); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Stats().Commits
@@ -552,7 +554,8 @@ func TestJournalKeysSharingAHint(t *testing.T) {
 	checkAndCloseAtCleanup(t, s)
 	keys := [][32]byte{{1, 2, 3, 4, 'a'}, {1, 2, 3, 4, 'b'}, {1, 2, 3, 4, 'b', 20: 1}}
 	value := func(i int) []byte { return bytes.Repeat([]byte{byte('0' + i)}, idemHeader) }
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(applyOnly(func(w *wtx) error {
+		tx := w.tx
 		for i, k := range keys {
 			if err := s.idemJournal.put(tx, k, value(i)); err != nil {
 				return err
@@ -562,7 +565,7 @@ func TestJournalKeysSharingAHint(t *testing.T) {
 			}
 		}
 		return nil
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,9 +589,10 @@ func TestJournalKeysSharingAHint(t *testing.T) {
 		})
 	}
 	check("put", 0, 1, 2)
-	if err := s.update(func(tx *bolt.Tx) error {
+	if err := s.update(applyOnly(func(w *wtx) error {
+		tx := w.tx
 		return s.idemJournal.delete(tx, keys[1], func([]byte) bool { return true })
-	}); err != nil {
+	})); err != nil {
 		t.Fatal(err)
 	}
 	check("one deleted", 0, 2)

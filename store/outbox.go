@@ -264,7 +264,8 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for {
 		n := 0
-		err := s.update(func(tx *bolt.Tx) error {
+		err := s.update(applyOnly(func(w *wtx) error {
+			tx := w.tx
 			n = 0
 			limit, ok := s.passedByAll(tx)
 			if !ok {
@@ -303,7 +304,7 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 				}
 			}
 			return nil
-		})
+		}))
 		total += n
 		if err != nil || n < sweepBatch || ctx.Err() != nil {
 			return total, err

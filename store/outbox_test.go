@@ -50,13 +50,14 @@ func withEvents(t *testing.T, opt Options, clk *TestClock) (*Store, *model.Refer
 	if _, err := s.UpdateReferral(ctx, ref.ID, model.ReferralUpdate{Status: &rejected}); err != nil {
 		t.Fatal(err)
 	}
-	err = s.update(func(tx *bolt.Tx) error {
+	err = s.update(applyOnly(func(w *wtx) error {
+		tx := w.tx
 		e := newEncoder()
 		e.str("referral.status_changed")
 		e.time(model.NewTime(clk.Now()))
 		e.bytes([]byte(`{"referral":{"id":"` + ref.ID + `"},"previous_status":"pending"}`))
 		return s.putEvent(tx, clk.Now(), keyOf(model.PrefixReferral, ref.ID), e.b)
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

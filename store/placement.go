@@ -78,8 +78,9 @@ func (d *decoder) optFloat() *float64 {
 	return &f
 }
 
-// newCode draws a placement code no other placement has.
-func newCode(tx *bolt.Tx) (string, error) {
+// newCode draws a placement code no other placement has, nor any in
+// taken (drawn for placements not written yet).
+func newCode(tx *bolt.Tx, taken map[string]bool) (string, error) {
 	byCode := tx.Bucket(bucketPlacementsByCode)
 	for {
 		buf := make([]byte, model.CodeLen)
@@ -91,7 +92,7 @@ func newCode(tx *bolt.Tx) (string, error) {
 			// fraction of a bit of the code's 49.
 			buf[i] = model.CodeAlphabet[int(b)%len(model.CodeAlphabet)]
 		}
-		if byCode.Get(buf) == nil {
+		if byCode.Get(buf) == nil && !taken[string(buf)] {
 			return string(buf), nil
 		}
 	}
@@ -99,15 +100,12 @@ func newCode(tx *bolt.Tx) (string, error) {
 
 // CreatePlacement implements model.PlacementService.
 func (s *Store) CreatePlacement(ctx context.Context, in model.PlacementCreate, idem model.Idempotency) (*model.Placement, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
-		if err := placementOwnersExist(tx, in); err != nil {
-			return nil, err
-		}
-		key, val, err := s.putPlacement(tx, now, in)
+	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
+		made, err := newPlacements(w, in, 1)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return snapshot(key, val), nil
+		return snapshot(made[0].key, made[0].val), func() error { return putPlacements(w.tx, made) }, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodePlacement)
 }
@@ -117,19 +115,16 @@ func (s *Store) CreatePlacement(ctx context.Context, in model.PlacementCreate, i
 // same placements, as they are now: the idempotency entry keeps their
 // keys, under a key of the batch's own.
 func (s *Store) CreatePlacements(ctx context.Context, in model.PlacementCreate, n int, idem model.Idempotency) ([]*model.Placement, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
-		if err := placementOwnersExist(tx, in); err != nil {
-			return nil, err
+	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
+		made, err := newPlacements(w, in, n)
+		if err != nil {
+			return nil, nil, err
 		}
 		keys := make([]byte, 0, 16*n)
-		for range n {
-			key, _, err := s.putPlacement(tx, now, in)
-			if err != nil {
-				return nil, err
-			}
-			keys = append(keys, key[:]...)
+		for _, p := range made {
+			keys = append(keys, p.key[:]...)
 		}
-		return snapshot(s.ids.New(now), keys), nil
+		return snapshot(w.newKey(), keys), func() error { return putPlacements(w.tx, made) }, nil
 	})
 	if err != nil {
 		return nil, false, err
@@ -165,29 +160,49 @@ func placementOwnersExist(tx *bolt.Tx, in model.PlacementCreate) error {
 	return fe.Err()
 }
 
-// putPlacement writes a new placement like in, with a fresh code, and its
-// indexes.
-func (s *Store) putPlacement(tx *bolt.Tx, now time.Time, in model.PlacementCreate) ([16]byte, []byte, error) {
-	code, err := newCode(tx)
-	if err != nil {
-		return [16]byte{}, nil, err
+// newPlacement is a placement about to be written.
+type newPlacement struct {
+	key [16]byte
+	val []byte
+	p   *model.Placement
+}
+
+// newPlacements checks in's program and ambassador and makes n
+// placements like in, each with a code of its own.
+func newPlacements(w *wtx, in model.PlacementCreate, n int) ([]newPlacement, error) {
+	if err := placementOwnersExist(w.tx, in); err != nil {
+		return nil, err
 	}
-	key := s.ids.New(now)
-	t := model.NewTime(now)
-	p := &model.Placement{ID: model.FormatID(model.PrefixPlacement, key), ProgramID: in.ProgramID, AmbassadorID: in.AmbassadorID,
-		Location: in.Location, Code: code, Active: true, Metadata: in.Metadata, CreatedAt: t, UpdatedAt: t}
-	if in.Label != "" {
-		p.Label = &in.Label
+	out := make([]newPlacement, 0, n)
+	taken := map[string]bool{}
+	for range n {
+		code, err := newCode(w.tx, taken)
+		if err != nil {
+			return nil, err
+		}
+		taken[code] = true
+		key := w.newKey()
+		p := model.NewPlacement(in, model.FormatID(model.PrefixPlacement, key), code, model.NewTime(w.now))
+		out = append(out, newPlacement{key, encodePlacement(p), p})
 	}
-	val := encodePlacement(p)
-	if err := tx.Bucket(bucketPlacements).Put(key[:], val); err != nil {
-		return key, nil, err
+	return out, nil
+}
+
+// putPlacements writes placements with their indexes.
+func putPlacements(tx *bolt.Tx, placements []newPlacement) error {
+	for _, np := range placements {
+		if err := tx.Bucket(bucketPlacements).Put(np.key[:], np.val); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketPlacementsByCode).Put([]byte(np.p.Code), np.key[:]); err != nil {
+			return err
+		}
+		prg, amb := keyOf(model.PrefixProgram, np.p.ProgramID), keyOf(model.PrefixAmbassador, np.p.AmbassadorID)
+		if err := putIndexes(tx, np.key, indexEntry{bucketPlacementsByProgram, prg[:]}, indexEntry{bucketPlacementsByAmbassador, amb[:]}); err != nil {
+			return err
+		}
 	}
-	if err := tx.Bucket(bucketPlacementsByCode).Put([]byte(code), key[:]); err != nil {
-		return key, nil, err
-	}
-	prg, amb := keyOf(model.PrefixProgram, p.ProgramID), keyOf(model.PrefixAmbassador, p.AmbassadorID)
-	return key, val, putIndexes(tx, key, indexEntry{bucketPlacementsByProgram, prg[:]}, indexEntry{bucketPlacementsByAmbassador, amb[:]})
+	return nil
 }
 
 // FindPlacementByID implements model.PlacementService.
@@ -224,15 +239,15 @@ func (s *Store) FindPlacements(ctx context.Context, f model.PlacementFilter) (p 
 
 // UpdatePlacement implements model.PlacementService.
 func (s *Store) UpdatePlacement(ctx context.Context, id string, u model.PlacementUpdate) (p *model.Placement, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
-		p, err = getRecord(tx, bucketPlacements, model.PrefixPlacement, id, decodePlacement)
+	err = s.update(func(w *wtx) (func() error, error) {
+		p, err = getRecord(w.tx, bucketPlacements, model.PrefixPlacement, id, decodePlacement)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		u.Apply(p)
-		p.UpdatedAt = model.NewTime(s.now())
+		p.UpdatedAt = model.NewTime(w.now)
 		key := keyOf(model.PrefixPlacement, p.ID)
-		return tx.Bucket(bucketPlacements).Put(key[:], encodePlacement(p))
+		return func() error { return w.tx.Bucket(bucketPlacements).Put(key[:], encodePlacement(p)) }, nil
 	})
 	return p, err
 }
@@ -241,52 +256,41 @@ func (s *Store) UpdatePlacement(ctx context.Context, id string, u model.Placemen
 // finds the poster, decides whether the scan is a repeat, and writes the
 // impression with its indexes, counters and event.
 func (s *Store) RecordScan(ctx context.Context, sc model.Scan, repeatWindowMs int64) (res model.ScanResult, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
-		now := s.now()
+	err = s.update(func(w *wtx) (func() error, error) {
+		tx, now := w.tx, w.now
 		res = model.ScanResult{}
 		key := tx.Bucket(bucketPlacementsByCode).Get([]byte(sc.Code))
 		if key == nil {
-			return model.Errorf(model.ENotFound, "no poster has code %s", sc.Code)
+			return nil, model.Errorf(model.ENotFound, "no poster has code %s", sc.Code)
 		}
 		p, err := decodePlacement(key, tx.Bucket(bucketPlacements).Get(key))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		prg, err := getRecord(tx, bucketPrograms, model.PrefixProgram, p.ProgramID, decodeProgram)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res.LandingURL, res.Active = prg.LandingURL, p.Active
 		if !p.Active {
-			return nil
+			return nil, nil
 		}
-		recent := tx.Bucket(bucketScanRecent)
 		recentKey := cat(key, sc.IPHash[:])
-		var flags model.Flags
-		if sc.Bot {
-			flags = append(flags, model.FlagBot)
+		var lastScan *time.Time
+		if last := tx.Bucket(bucketScanRecent).Get(recentKey); len(last) == 8 {
+			t := time.UnixMilli(int64(binary.BigEndian.Uint64(last)))
+			lastScan = &t
 		}
-		if last := recent.Get(recentKey); len(last) == 8 && now.UnixMilli()-int64(binary.BigEndian.Uint64(last)) < repeatWindowMs {
-			flags = append(flags, model.FlagRepeat)
-		}
-
-		impKey := s.ids.New(now)
-		m := &model.Impression{ID: model.FormatID(model.PrefixImpression, impKey), ProgramID: p.ProgramID, AmbassadorID: p.AmbassadorID,
-			PlacementID: &p.ID, Flags: flags, Metadata: nil, CreatedAt: model.NewTime(now)}
-		if sc.UserAgent != "" {
-			m.UserAgent = &sc.UserAgent
-		}
-		if sc.Referrer != "" {
-			m.Referrer = &sc.Referrer
-		}
-		if err := recent.Put(recentKey, binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli()))); err != nil {
-			return err
-		}
-		if err := s.putImpression(tx, impKey, m, sc.IPHash[:], now); err != nil {
-			return err
-		}
+		impKey := w.newKey()
+		m := model.NewScanImpression(sc, p, lastScan, time.Duration(repeatWindowMs)*time.Millisecond,
+			model.FormatID(model.PrefixImpression, impKey), now)
 		res.Impression = m
-		return nil
+		return func() error {
+			if err := tx.Bucket(bucketScanRecent).Put(recentKey, binary.BigEndian.AppendUint64(nil, uint64(now.UnixMilli()))); err != nil {
+				return err
+			}
+			return s.putImpression(w, impKey, m, sc.IPHash[:])
+		}, nil
 	})
 	return res, err
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -72,15 +71,11 @@ func decodeProgram(key, val []byte) (*model.Program, error) {
 
 // CreateProgram implements model.ProgramService.
 func (s *Store) CreateProgram(ctx context.Context, in model.ProgramCreate, idem model.Idempotency) (*model.Program, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
-		key := s.ids.New(now)
-		t := model.NewTime(now)
-		p := model.NewProgram(in, model.FormatID(model.PrefixProgram, key), t)
+	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
+		key := w.newKey()
+		p := model.NewProgram(in, model.FormatID(model.PrefixProgram, key), model.NewTime(w.now))
 		val := encodeProgram(p)
-		if err := tx.Bucket(bucketPrograms).Put(key[:], val); err != nil {
-			return nil, err
-		}
-		return snapshot(key, val), nil
+		return snapshot(key, val), func() error { return w.tx.Bucket(bucketPrograms).Put(key[:], val) }, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeProgram)
 }
@@ -110,15 +105,15 @@ func loadProgram(tx *bolt.Tx, key []byte) (*model.Program, bool, error) {
 
 // UpdateProgram implements model.ProgramService.
 func (s *Store) UpdateProgram(ctx context.Context, id string, u model.ProgramUpdate) (p *model.Program, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
-		p, err = getRecord(tx, bucketPrograms, model.PrefixProgram, id, decodeProgram)
+	err = s.update(func(w *wtx) (func() error, error) {
+		p, err = getRecord(w.tx, bucketPrograms, model.PrefixProgram, id, decodeProgram)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		u.Apply(p)
-		p.UpdatedAt = model.NewTime(s.now())
+		p.UpdatedAt = model.NewTime(w.now)
 		key := keyOf(model.PrefixProgram, p.ID)
-		return tx.Bucket(bucketPrograms).Put(key[:], encodeProgram(p))
+		return func() error { return w.tx.Bucket(bucketPrograms).Put(key[:], encodeProgram(p)) }, nil
 	})
 	return p, err
 }

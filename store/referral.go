@@ -114,69 +114,54 @@ func referralIndexes(r *model.Referral) (fixed, byStatus []indexEntry) {
 // entries, its referral.created event and its idempotency entry are written
 // in one transaction.
 func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, idem model.Idempotency) (*model.Referral, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(tx *bolt.Tx, now time.Time) ([]byte, error) {
+	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
+		tx, now := w.tx, w.now
 		imp, err := getRecord(tx, bucketImpressions, model.PrefixImpression, in.ImpressionID, decodeImpression)
 		if model.ErrorCode(err) == model.ENotFound {
-			return nil, model.FieldNotFound("impression_id", model.PrefixImpression, in.ImpressionID)
+			return nil, nil, model.FieldNotFound("impression_id", model.PrefixImpression, in.ImpressionID)
 		} else if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		facts, err := s.signupFacts(tx, &in, imp, now)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		prg, err := getRecord(tx, bucketPrograms, model.PrefixProgram, imp.ProgramID, decodeProgram)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		flags := append(model.Flags(nil), in.Flags...)
-		fraud := model.FraudFlags(facts)
-		flags = append(flags, fraud...)
-		status := model.ReferralPending
-		if len(fraud) > 0 && prg.FraudPolicy == model.FraudReject {
-			status = model.ReferralRejected
-		}
-
-		key := s.ids.New(now)
-		t := model.NewTime(now)
-		r := &model.Referral{ID: model.FormatID(model.PrefixReferral, key), ImpressionID: imp.ID,
-			FirstName: in.FirstName, LastName: in.LastName, Email: in.Email, Metadata: in.Metadata,
-			Status: status, ProgramID: imp.ProgramID, AmbassadorID: imp.AmbassadorID,
-			PlacementID: imp.PlacementID, Flags: flags, CreatedAt: t, UpdatedAt: t}
-		if in.ProfilePictureURL != "" {
-			r.ProfilePictureURL = &in.ProfilePictureURL
-		}
+		key := w.newKey()
+		r := model.NewReferral(in, imp, prg, facts, model.FormatID(model.PrefixReferral, key), model.NewTime(now))
 		val := encodeReferral(r)
-		if err := tx.Bucket(bucketReferrals).Put(key[:], val); err != nil {
-			return nil, err
-		}
-		fixed, byStatus := referralIndexes(r)
-		if err := putIndexes(tx, key, append(fixed, byStatus...)...); err != nil {
-			return nil, err
-		}
-		if err := s.emailJournal.put(tx, emailIndexKey(r.Email, key), nil); err != nil {
-			return nil, err
-		}
-		if err := s.counts.bump(referralSubject(r), dayOf(now), func(c *model.Counts) {
-			c.Referrals++
-			if len(r.Flags) > 0 {
-				c.FlaggedReferrals++
+		return snapshot(key, val), func() error {
+			if err := tx.Bucket(bucketReferrals).Put(key[:], val); err != nil {
+				return err
 			}
-			if r.Status == model.ReferralRejected {
-				c.Rejected++
+			fixed, byStatus := referralIndexes(r)
+			if err := putIndexes(tx, key, append(fixed, byStatus...)...); err != nil {
+				return err
 			}
-		}); err != nil {
-			return nil, err
-		}
-		if facts.ReferralsFromImpression == 0 {
-			if err := s.countFirstReferral(imp); err != nil {
-				return nil, err
+			if err := s.emailJournal.put(tx, emailIndexKey(r.Email, key), nil); err != nil {
+				return err
 			}
-		}
-		if err := s.appendRecordEvent(tx, now, recordReferral, key, val); err != nil {
-			return nil, err
-		}
-		return snapshot(key, val), nil
+			if err := w.counts.bump(referralSubject(r), dayOf(now), func(c *model.Counts) {
+				c.Referrals++
+				if len(r.Flags) > 0 {
+					c.FlaggedReferrals++
+				}
+				if r.Status == model.ReferralRejected {
+					c.Rejected++
+				}
+			}); err != nil {
+				return err
+			}
+			if facts.ReferralsFromImpression == 0 {
+				if err := countFirstReferral(w, imp); err != nil {
+					return err
+				}
+			}
+			return s.appendRecordEvent(tx, now, recordReferral, key, val)
+		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeReferral)
 }
@@ -328,95 +313,96 @@ func (s *Store) FindReferrals(ctx context.Context, f model.ReferralFilter) (p mo
 // UpdateReferral implements model.ReferralService. A status change moves
 // the status index entries and writes a referral.status_changed event.
 func (s *Store) UpdateReferral(ctx context.Context, id string, u model.ReferralUpdate) (r *model.Referral, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
-		r, err = getRecord(tx, bucketReferrals, model.PrefixReferral, id, decodeReferral)
+	err = s.update(func(w *wtx) (func() error, error) {
+		before, err := getRecord(w.tx, bucketReferrals, model.PrefixReferral, id, decodeReferral)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		before := *r
+		after := *before
+		r = &after
 		if err := u.Apply(r); err != nil {
-			return err
+			return nil, err
 		}
 		if r.Status == before.Status && bytes.Equal(r.Metadata, before.Metadata) {
-			return nil // a retry, or nothing asked: no write, no event
+			return nil, nil // a retry, or nothing asked: no write, no event
 		}
-		return s.putReferralChange(tx, s.now(), &before, r)
+		return func() error { return s.putReferralChange(w, before, r) }, nil
 	})
 	return r, err
 }
 
 // EraseReferral implements model.ReferralService.
 func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral, err error) {
-	err = s.update(func(tx *bolt.Tx) error {
-		r, err = getRecord(tx, bucketReferrals, model.PrefixReferral, id, decodeReferral)
-		if err != nil || r.ErasedAt != nil {
-			return err
+	err = s.update(func(w *wtx) (func() error, error) {
+		tx, now := w.tx, w.now
+		before, err := getRecord(tx, bucketReferrals, model.PrefixReferral, id, decodeReferral)
+		if err != nil || before.ErasedAt != nil {
+			r = before
+			return nil, err
 		}
-		now := s.now()
+		r = before.Erased(model.NewTime(now))
 		key := keyOf(model.PrefixReferral, r.ID)
-		oldEmail := emailIndexKey(r.Email, key)
-		t := model.NewTime(now)
-		r.FirstName, r.LastName, r.Email, r.ProfilePictureURL, r.Metadata = "", "", "", nil, nil
-		r.ErasedAt, r.UpdatedAt = &t, t
 		val := encodeReferral(r)
-		if err := tx.Bucket(bucketReferrals).Put(key[:], val); err != nil {
-			return err
-		}
-		if err := s.emailJournal.delete(tx, oldEmail, func([]byte) bool { return true }); err != nil {
-			return err
-		}
-		if err := s.rewriteSnapshot(tx, key, val); err != nil {
-			return err
-		}
-		// The scan the person signed up from is linked to them through
-		// the referral: its user agent, referrer and IP hash go too.
-		impKey := keyOf(model.PrefixImpression, r.ImpressionID)
-		if v := tx.Bucket(bucketImpressions).Get(impKey[:]); v != nil {
-			imp, ip, err := decodeImpressionWithIP(impKey[:], v)
-			if err != nil {
+		return func() error {
+			if err := tx.Bucket(bucketReferrals).Put(key[:], val); err != nil {
 				return err
 			}
-			if ip != nil && imp.PlacementID != nil {
-				// Repeat detection's entry for that scan holds the hash too.
-				plc := keyOf(model.PrefixPlacement, *imp.PlacementID)
-				if err := tx.Bucket(bucketScanRecent).Delete(cat(plc[:], ip)); err != nil {
-					return err
-				}
+			if err := s.emailJournal.delete(tx, emailIndexKey(before.Email, key), func([]byte) bool { return true }); err != nil {
+				return err
 			}
-			if imp.UserAgent != nil || imp.Referrer != nil || ip != nil {
-				if err := scrubImpression(tx, impKey, imp); err != nil {
-					return err
-				}
+			if err := s.rewriteSnapshot(tx, key, val); err != nil {
+				return err
 			}
-		}
-		if err := rewriteEvents(tx, key, val, func(typ string, data []byte) ([]byte, error) {
-			if typ == model.EventReferralStatusChanged {
-				var ev struct {
-					PreviousStatus model.ReferralStatus `json:"previous_status"`
-				}
-				json.Unmarshal(data, &ev)
-				return json.Marshal(struct {
-					Referral       *model.Referral      `json:"referral"`
-					PreviousStatus model.ReferralStatus `json:"previous_status"`
-				}{r, ev.PreviousStatus})
+			if err := scrubSignupScan(tx, r.ImpressionID); err != nil {
+				return err
 			}
-			return json.Marshal(r)
-		}); err != nil {
-			return err
-		}
-		return s.appendEvent(tx, now, model.EventReferralErased, key, struct {
-			ID       string     `json:"id"`
-			ErasedAt model.Time `json:"erased_at"`
-		}{r.ID, t})
+			if err := rewriteEvents(tx, key, val, func(typ string, data []byte) ([]byte, error) {
+				if typ == model.EventReferralStatusChanged {
+					var ev model.ReferralStatusChangedData
+					json.Unmarshal(data, &ev)
+					return json.Marshal(model.ReferralStatusChangedData{Referral: r, PreviousStatus: ev.PreviousStatus})
+				}
+				return json.Marshal(r)
+			}); err != nil {
+				return err
+			}
+			return s.appendEvent(tx, now, model.EventReferralErased, key, model.ReferralErasedData{ID: r.ID, ErasedAt: *r.ErasedAt})
+		}, nil
 	})
 	return r, err
+}
+
+// scrubSignupScan erases what the scan a person signed up from holds of
+// them, linked to them through the referral: its user agent, referrer
+// and IP hash, and repeat detection's entry, which holds the hash too.
+func scrubSignupScan(tx *bolt.Tx, impressionID string) error {
+	impKey := keyOf(model.PrefixImpression, impressionID)
+	v := tx.Bucket(bucketImpressions).Get(impKey[:])
+	if v == nil {
+		return nil
+	}
+	imp, ip, err := decodeImpressionWithIP(impKey[:], v)
+	if err != nil {
+		return err
+	}
+	if ip != nil && imp.PlacementID != nil {
+		plc := keyOf(model.PrefixPlacement, *imp.PlacementID)
+		if err := tx.Bucket(bucketScanRecent).Delete(cat(plc[:], ip)); err != nil {
+			return err
+		}
+	}
+	if imp.UserAgent == nil && imp.Referrer == nil && ip == nil {
+		return nil
+	}
+	return scrubImpression(tx, impKey, imp)
 }
 
 // putReferralChange writes r, changed from before: the record, its status
 // index entries when the status moved, and the referral.status_changed
 // event.
-func (s *Store) putReferralChange(tx *bolt.Tx, now time.Time, before, r *model.Referral) error {
-	r.UpdatedAt = model.NewTime(now)
+func (s *Store) putReferralChange(w *wtx, before, r *model.Referral) error {
+	tx := w.tx
+	r.UpdatedAt = model.NewTime(w.now)
 	key := keyOf(model.PrefixReferral, r.ID)
 	if err := tx.Bucket(bucketReferrals).Put(key[:], encodeReferral(r)); err != nil {
 		return err
@@ -432,11 +418,8 @@ func (s *Store) putReferralChange(tx *bolt.Tx, now time.Time, before, r *model.R
 	if err := putIndexes(tx, key, newIdx...); err != nil {
 		return err
 	}
-	if err := s.countStatusChange(r); err != nil {
+	if err := countStatusChange(w, r); err != nil {
 		return err
 	}
-	return s.appendEvent(tx, now, model.EventReferralStatusChanged, key, struct {
-		Referral       *model.Referral      `json:"referral"`
-		PreviousStatus model.ReferralStatus `json:"previous_status"`
-	}{r, before.Status})
+	return s.appendEvent(tx, w.now, model.EventReferralStatusChanged, key, model.ReferralStatusChangedData{Referral: r, PreviousStatus: before.Status})
 }

@@ -25,7 +25,8 @@ func (s *Store) ScrubOldScans(ctx context.Context, cutoff time.Time) (int, error
 	total := 0
 	for ctx.Err() == nil {
 		n, done := 0, false
-		err := s.update(func(tx *bolt.Tx) error {
+		err := s.update(applyOnly(func(w *wtx) error {
+			tx := w.tx
 			n, done = 0, false
 			meta, imps := tx.Bucket(bucketMeta), tx.Bucket(bucketImpressions)
 			c := imps.Cursor()
@@ -55,7 +56,7 @@ func (s *Store) ScrubOldScans(ctx context.Context, cutoff time.Time) (int, error
 				return nil
 			}
 			return meta.Put(keyRetentionCursor, last)
-		})
+		}))
 		total += n
 		if err != nil {
 			return total, err
@@ -88,7 +89,8 @@ func (s *Store) pruneScanRecent(ctx context.Context, before time.Time) error {
 	limit := before.UnixMilli()
 	for ctx.Err() == nil {
 		n := 0
-		err := s.update(func(tx *bolt.Tx) error {
+		err := s.update(applyOnly(func(w *wtx) error {
+			tx := w.tx
 			n = 0
 			c := tx.Bucket(bucketScanRecent).Cursor()
 			for k, v := c.First(); k != nil && n < retentionBatch; {
@@ -106,7 +108,7 @@ func (s *Store) pruneScanRecent(ctx context.Context, before time.Time) error {
 				k, v = c.Seek(deleted)
 			}
 			return nil
-		})
+		}))
 		if err != nil || n < retentionBatch {
 			return err
 		}

@@ -103,10 +103,6 @@ type Store struct {
 	// (Unix ns), 0 once one has succeeded since.
 	commitFailedAt atomic.Int64
 
-	// counts gathers the counter changes of the group commit in progress;
-	// only the writer goroutine touches it.
-	counts *countBatch
-
 	// The journals take new idempotency entries and email index entries
 	// (see journal.go).
 	idemJournal, emailJournal *journal
@@ -282,19 +278,17 @@ func (s *Store) Check() error {
 	})
 }
 
-// writeOp is one caller's part of a group commit. Its fn must do every
-// check that can fail for a client's reason before it writes anything: a
-// model error leaves the rest of the batch to commit, so any write made
-// before it would be committed with them. fn may run twice (alone, after a
-// batch it was in failed), so it has no effect outside the transaction.
+// writeOp is one caller's part of a group commit. Its write may run twice
+// (alone, after a batch it was in failed), so it has no effect outside
+// the transaction.
 type writeOp struct {
-	fn   func(tx *bolt.Tx) error
+	fn   write
 	done chan error
 }
 
 // update runs fn in the next group commit and returns once that commit is
 // on disk (or failed).
-func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+func (s *Store) update(fn write) error {
 	op := &writeOp{fn: fn, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
@@ -341,10 +335,9 @@ func (s *Store) commit(batch []*writeOp) {
 				return err
 			}
 		}
-		s.counts = &countBatch{tx: tx, pending: map[string]*model.Counts{}}
-		defer func() { s.counts = nil }()
+		w := s.newWtx(tx, now)
 		for i, op := range batch {
-			results[i] = runOp(op, tx)
+			results[i] = w.run(op.fn)
 			if results[i] != nil && !isModelError(results[i]) {
 				opErr = results[i]
 				return opErr
@@ -355,7 +348,7 @@ func (s *Store) commit(batch []*writeOp) {
 				return err
 			}
 		}
-		return s.counts.flush()
+		return w.counts.flush()
 	})
 	for _, j := range s.journals() {
 		if err == nil {
@@ -417,17 +410,6 @@ func (s *Store) Writable() error {
 	return nil
 }
 
-// runOp runs one op's fn, turning a panic into an error so that one bad
-// write cannot take the writer goroutine, and every later write, down.
-func runOp(op *writeOp, tx *bolt.Tx) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("panic in store write: %v", v)
-		}
-	}()
-	return op.fn(tx)
-}
-
 func isModelError(err error) bool {
 	var me *model.Error
 	return errors.As(err, &me)
@@ -444,13 +426,13 @@ func (s *Store) journals() [2]*journal { return [2]*journal{s.idemJournal, s.ema
 // view runs fn in a read transaction.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }
 
-// create runs write under the idempotency key idem: a replay within the
+// create runs a create under the idempotency key idem: a replay within the
 // window returns the snapshot saved by the first request, a different
-// request under the same key is refused, and otherwise write's record and
-// the key's entry are committed in one transaction. write returns the
-// snapshot of the record it wrote.
+// request under the same key is refused, and otherwise the record and the
+// key's entry are committed in one transaction. check is a write's check
+// step that also returns the snapshot of the record its apply writes.
 func (s *Store) create(ctx context.Context, idem model.Idempotency,
-	write func(tx *bolt.Tx, now time.Time) ([]byte, error)) (snap []byte, replayed bool, err error) {
+	check func(w *wtx) (snap []byte, apply func() error, err error)) (snap []byte, replayed bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
@@ -465,30 +447,29 @@ func (s *Store) create(ctx context.Context, idem model.Idempotency,
 			return snap, snap != nil, err
 		}
 	}
-	err = s.update(func(tx *bolt.Tx) error {
-		now := s.now()
+	err = s.update(func(w *wtx) (func() error, error) {
 		snap, replayed = nil, false
 		if idem.Key != "" {
-			found, err := s.findIdempotent(tx, idem, now)
-			if err != nil {
-				return err
-			}
-			if found != nil {
-				snap, replayed = found, true
-				return nil
+			found, err := s.findIdempotent(w.tx, idem, w.now)
+			if err != nil || found != nil {
+				snap, replayed = found, found != nil
+				return nil, err
 			}
 		}
-		made, err := write(tx, now)
+		made, apply, err := check(w)
 		if err != nil {
-			return err
-		}
-		if idem.Key != "" {
-			if err := s.putIdempotent(tx, idem, now, made); err != nil {
-				return err
-			}
+			return nil, err
 		}
 		snap = made
-		return nil
+		return func() error {
+			if err := apply(); err != nil {
+				return err
+			}
+			if idem.Key == "" {
+				return nil
+			}
+			return s.putIdempotent(w.tx, idem, w.now, made)
+		}, nil
 	})
 	return snap, replayed, err
 }
@@ -582,16 +563,16 @@ func (s *Store) Secret(name string) ([]byte, error) {
 	if err != nil || secret != nil {
 		return secret, err
 	}
-	err = s.update(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(key); v != nil {
+	err = s.update(func(w *wtx) (func() error, error) {
+		if v := w.tx.Bucket(bucketMeta).Get(key); v != nil {
 			secret = bytes.Clone(v)
-			return nil
+			return nil, nil
 		}
 		secret = make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
-			return err
+			return nil, err
 		}
-		return tx.Bucket(bucketMeta).Put(key, secret)
+		return func() error { return w.tx.Bucket(bucketMeta).Put(key, secret) }, nil
 	})
 	return secret, err
 }

@@ -1,0 +1,213 @@
+package model
+
+import (
+	"fmt"
+	"time"
+)
+
+// The rules of money: what an earning makes, what a refund takes back,
+// when a commission may be approved and what a payout pays. They are
+// plain functions over the records, so the store only writes what they
+// return. newID makes a fresh ID with a prefix.
+
+// NewEarning is what a valid earning of ref in program prg makes at now:
+// the earning (called id) and the commission of the program's rule, nil
+// without one. Errors: conflict (a rejected referral cannot earn).
+func NewEarning(in EarningCreate, ref *Referral, prg *Program, id string, newID func(prefix string) string, now time.Time) (*Earning, *Commission, error) {
+	if ref.Status == ReferralRejected {
+		return nil, nil, Errorf(EConflict, "referral %s is rejected and cannot earn", ref.ID)
+	}
+	t := NewTime(now)
+	e := &Earning{ID: id, ReferralID: ref.ID, ProgramID: ref.ProgramID, AmbassadorID: ref.AmbassadorID,
+		Amount: in.Amount, Currency: in.Currency, Metadata: in.Metadata, Status: EarningRecorded, CreatedAt: t, UpdatedAt: t}
+	if in.ExternalID != "" {
+		e.ExternalID = &in.ExternalID
+	}
+	return e, CommissionFor(prg, e, newID(PrefixCommission), now), nil
+}
+
+// CommissionFor is the commission program prg's rule pays for earning e,
+// held for the program's hold days; nil when the program has no rule.
+func CommissionFor(prg *Program, e *Earning, id string, now time.Time) *Commission {
+	rule := prg.Commission
+	if rule == nil {
+		return nil
+	}
+	amount, currency := rule.Compute(e.Amount, e.Currency)
+	ruleCopy := *rule
+	earningID := e.ID
+	return newCommission(prg, id, CommissionPending, now, Commission{AmbassadorID: e.AmbassadorID, ProgramID: e.ProgramID,
+		ReferralID: e.ReferralID, EarningID: &earningID, Kind: CommissionEarning, Amount: amount, Currency: currency,
+		Basis: CommissionBasis{Source: "rule", Rule: &ruleCopy, EarningAmount: e.Amount, Rounding: RoundingHalfEven,
+			Note: describeRule(rule, e.Amount, e.Currency, amount, currency)}})
+}
+
+// PluginCommission is the commission a hook plugin computed for an event
+// about referral ref: a signup bounty, or, when e is set, a commission of
+// that earning. It is held like the program's own. Errors: the plugin
+// named an ambassador, currency or amount that cannot be paid (the caller
+// records the result and logs why, instead of the commission).
+func PluginCommission(prg *Program, ref *Referral, e *Earning, hc HookCommission, plugin, version, id string, now time.Time) (*Commission, error) {
+	if !ValidCurrency(hc.Currency) || hc.Amount > MaxAmount || hc.Amount < -MaxAmount {
+		return nil, fmt.Errorf("the plugin's commission has an invalid currency %q or amount %d", hc.Currency, hc.Amount)
+	}
+	c := Commission{AmbassadorID: hc.AmbassadorID, ProgramID: ref.ProgramID, ReferralID: ref.ID, Kind: CommissionBounty,
+		Amount: hc.Amount, Currency: hc.Currency,
+		Basis: CommissionBasis{Source: "plugin", Plugin: &plugin, PluginVersion: &version, Rounding: RoundingHalfEven, Note: hc.Reason}}
+	if e != nil {
+		earningID := e.ID
+		c.EarningID, c.Kind, c.Basis.EarningAmount = &earningID, CommissionEarning, e.Amount
+	}
+	return newCommission(prg, id, CommissionPending, now, c), nil
+}
+
+// newCommission completes c as a new commission of program prg, with its
+// ID, status, hold and times.
+func newCommission(prg *Program, id string, status CommissionStatus, now time.Time, c Commission) *Commission {
+	t := NewTime(now)
+	c.ID, c.Status, c.CreatedAt, c.UpdatedAt = id, status, t, t
+	c.ApprovableAt = NewTime(now.AddDate(0, 0, prg.HoldDays))
+	return &c
+}
+
+// describeRule says in words how a rule made amount, for the basis note.
+func describeRule(r *CommissionRule, earning int64, earningCur string, amount int64, cur string) string {
+	if r.Type == CommissionFlat {
+		return fmt.Sprintf("flat %d %s per earning", r.Amount, r.Currency)
+	}
+	note := fmt.Sprintf("%d basis points of %d %s = %d %s, rounded half to even", r.BasisPoints, earning, earningCur, amount, cur)
+	if r.Cap > 0 && amount == r.Cap {
+		note += fmt.Sprintf(", capped at %d", r.Cap)
+	}
+	return note
+}
+
+// Refund refunds amount of e at now (0: all that is left) and returns the
+// amount refunded. Errors: conflict (nothing left), validation_failed
+// (more than is left).
+func (e *Earning) Refund(amount int64, now time.Time) (int64, error) {
+	left := e.Amount - e.RefundedAmount
+	if amount == 0 {
+		amount = left
+	}
+	switch {
+	case left == 0:
+		return 0, Errorf(EConflict, "earning %s is already refunded in full", e.ID)
+	case amount < 0 || amount > left:
+		var fe FieldErrors
+		fe.Add("amount", FInvalidValue, "must be from 1 to %d, what is left of the earning", left)
+		return 0, fe.Err()
+	}
+	e.RefundedAmount += amount
+	e.Status = EarningPartiallyRefunded
+	if e.RefundedAmount == e.Amount {
+		e.Status = EarningRefunded
+	}
+	e.UpdatedAt = NewTime(now)
+	return amount, nil
+}
+
+// Clawbacks are the commissions a refund of amount adds to earning e (as
+// the refund left it), given every commission of e so far: for each of
+// its earning commissions, the share of everything refunded less what
+// earlier refunds clawed back. Rounding each refund on its own could take
+// back more than the commission over several refunds; refunded in full,
+// the share is the whole commission. A clawback of a commission already
+// approved or paid is approved at once, so it counts against the next
+// payout.
+func Clawbacks(e *Earning, amount int64, commissions []*Commission, newID func(prefix string) string, now time.Time) []*Commission {
+	var out []*Commission
+	t := NewTime(now)
+	for _, orig := range commissions {
+		if orig.Kind != CommissionEarning {
+			continue
+		}
+		clawed := int64(0)
+		for _, c := range commissions {
+			if c.Kind == CommissionClawback && c.Basis.Note == clawbackOf(orig.ID) {
+				clawed += c.Amount
+			}
+		}
+		claw := -MulDiv(orig.Amount, e.RefundedAmount, e.Amount) - clawed
+		if claw == 0 {
+			continue
+		}
+		c := &Commission{ID: newID(PrefixCommission), AmbassadorID: orig.AmbassadorID, ProgramID: orig.ProgramID,
+			ReferralID: orig.ReferralID, EarningID: orig.EarningID, Kind: CommissionClawback, Amount: claw,
+			Currency: orig.Currency, Status: CommissionPending, ApprovableAt: orig.ApprovableAt,
+			Basis: CommissionBasis{Source: orig.Basis.Source, Rule: orig.Basis.Rule, EarningAmount: amount,
+				Rounding: RoundingHalfEven, Note: clawbackOf(orig.ID)},
+			CreatedAt: t, UpdatedAt: t}
+		if orig.Settle(now).Status != CommissionPending {
+			c.Status, c.ApprovableAt = CommissionApproved, t
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// clawbackOf is the basis note that ties a clawback to what it reverses.
+func clawbackOf(commissionID string) string { return "clawback of " + commissionID }
+
+// Settle shows a pending commission whose hold has ended at now as
+// approved: the hold ending is a matter of time, not of a write. It
+// returns c.
+func (c *Commission) Settle(now time.Time) *Commission {
+	if c.Status == CommissionPending && !now.Before(c.ApprovableAt.Time) {
+		c.Status = CommissionApproved
+	}
+	return c
+}
+
+// Approve approves c by hand before its hold ends and reports whether
+// that changed it. Errors: conflict (already paid).
+func (c *Commission) Approve(now time.Time) (bool, error) {
+	switch c.Settle(now).Status {
+	case CommissionPaid:
+		return false, Errorf(EConflict, "commission %s is already paid", c.ID)
+	case CommissionApproved:
+		return false, nil
+	}
+	c.Status, c.UpdatedAt = CommissionApproved, NewTime(now)
+	return true, nil
+}
+
+// ReversesPending reports whether c is a pending clawback of orig, which
+// is approved along with it: a payout pays approved commissions, and
+// without its clawbacks it would pay what a refund has already taken
+// back.
+func (c *Commission) ReversesPending(orig *Commission, now time.Time) bool {
+	return c.Kind == CommissionClawback && c.Basis.Note == clawbackOf(orig.ID) && c.Settle(now).Status == CommissionPending
+}
+
+// NewPayout pays due, an ambassador's commissions (settled at now), in
+// in.Currency: those approved in that currency are marked paid by the
+// payout (called id) and returned. Errors: conflict (nothing approved to
+// pay, or clawbacks exceed it).
+func NewPayout(in PayoutCreate, due []*Commission, id string, now time.Time) (*Payout, []*Commission, error) {
+	var paid []*Commission
+	var sum int64
+	for _, c := range due {
+		if c.Status == CommissionApproved && c.Currency == in.Currency {
+			paid = append(paid, c)
+			sum += c.Amount
+		}
+	}
+	if sum <= 0 {
+		return nil, nil, Errorf(EConflict, "ambassador %s has no approved commissions in %s to pay (approved total %d)",
+			in.AmbassadorID, in.Currency, sum)
+	}
+	t := NewTime(now)
+	p := &Payout{ID: id, AmbassadorID: in.AmbassadorID, Amount: sum, Currency: in.Currency, Commissions: len(paid),
+		ExternalReference: in.ExternalReference, CreatedAt: t}
+	for _, c := range paid {
+		c.Status, c.PayoutID, c.UpdatedAt = CommissionPaid, &p.ID, t
+	}
+	return p, paid, nil
+}
+
+// EarningRefundedData is the payload of an earning.refunded event.
+type EarningRefundedData struct {
+	Earning *Earning `json:"earning"`
+	Amount  int64    `json:"amount"`
+}

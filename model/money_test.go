@@ -1,0 +1,161 @@
+package model
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var moneyNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// ids returns a newID that numbers what it makes.
+func ids() func(prefix string) string {
+	n := 0
+	return func(prefix string) string { n++; return fmt.Sprintf("%s_%d", prefix, n) }
+}
+
+func TestNewEarning(t *testing.T) {
+	ref := &Referral{ID: "ref_1", ProgramID: "prg_1", AmbassadorID: "amb_1", Status: ReferralPending}
+	percent := &Program{ID: "prg_1", HoldDays: 30, Commission: &CommissionRule{Type: CommissionPercent, BasisPoints: 1000, Cap: 150}}
+	in := EarningCreate{ReferralID: ref.ID, Amount: 1995, Currency: "EUR", ExternalID: "order-1"}
+
+	e, c, err := NewEarning(in, ref, percent, "ern_1", ids(), moneyNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Status != EarningRecorded || e.AmbassadorID != "amb_1" || *e.ExternalID != "order-1" {
+		t.Errorf("earning: %+v", e)
+	}
+	// 10 % of 1995 is 199.5, capped at 150; held 30 days.
+	if c.Amount != 150 || c.Currency != "EUR" || c.Status != CommissionPending || *c.EarningID != "ern_1" ||
+		!c.ApprovableAt.Equal(moneyNow.AddDate(0, 0, 30)) || c.Basis.Rounding != RoundingHalfEven ||
+		c.Basis.Note != "1000 basis points of 1995 EUR = 150 EUR, rounded half to even, capped at 150" {
+		t.Errorf("commission: %+v", c)
+	}
+	if _, c, _ := NewEarning(in, ref, &Program{}, "ern_2", ids(), moneyNow); c != nil {
+		t.Errorf("a program without a rule paid %+v", c)
+	}
+	rejected := *ref
+	rejected.Status = ReferralRejected
+	if _, _, err := NewEarning(in, &rejected, percent, "ern_3", ids(), moneyNow); ErrorCode(err) != EConflict {
+		t.Errorf("a rejected referral earned: %v", err)
+	}
+	if conv, ok := ref.Converted(); !ok || conv.Status != ReferralConverted || ref.Status != ReferralPending {
+		t.Errorf("conversion: %+v %v (the original must stay as it was)", conv, ok)
+	}
+	if _, ok := (&Referral{Status: ReferralConverted}).Converted(); ok {
+		t.Error("a converted referral converted again")
+	}
+}
+
+func TestPluginCommission(t *testing.T) {
+	prg := &Program{HoldDays: 14}
+	ref := &Referral{ID: "ref_1", ProgramID: "prg_1"}
+	hc := HookCommission{AmbassadorID: "amb_1", Amount: 500, Currency: "USD", Reason: "bounty"}
+	c, err := PluginCommission(prg, ref, nil, hc, "bounty", "1.2", "com_1", moneyNow)
+	if err != nil || c.Kind != CommissionBounty || c.EarningID != nil || c.Basis.Source != "plugin" ||
+		c.Basis.Rounding != RoundingHalfEven || *c.Basis.Plugin != "bounty" || !c.ApprovableAt.Equal(moneyNow.AddDate(0, 0, 14)) {
+		t.Fatalf("bounty: %+v %v", c, err)
+	}
+	e := &Earning{ID: "ern_1", Amount: 2000}
+	if c, _ := PluginCommission(prg, ref, e, hc, "p", "1", "com_2", moneyNow); c.Kind != CommissionEarning || *c.EarningID != "ern_1" {
+		t.Errorf("earning commission: %+v", c)
+	}
+	for _, bad := range []HookCommission{{Amount: 1, Currency: "usd"}, {Amount: MaxAmount + 1, Currency: "USD"}} {
+		if _, err := PluginCommission(prg, ref, nil, bad, "p", "1", "com_3", moneyNow); err == nil {
+			t.Errorf("%+v was accepted", bad)
+		}
+	}
+}
+
+// Refunds claw back the share refunded so far, never more than the
+// commission over several refunds, and a clawback of an approved
+// commission is approved at once.
+func TestRefundAndClawbacks(t *testing.T) {
+	e := &Earning{ID: "ern_1", Amount: 1000, Currency: "USD", Status: EarningRecorded}
+	earningID := e.ID
+	orig := &Commission{ID: "com_1", EarningID: &earningID, Kind: CommissionEarning, Amount: 333, Currency: "USD",
+		Status: CommissionPending, ApprovableAt: NewTime(moneyNow.Add(time.Hour))}
+	all := []*Commission{orig}
+	newID := ids()
+	var clawed int64
+	for i, amount := range []int64{333, 333, 0} {
+		got, err := e.Refund(amount, moneyNow)
+		if err != nil {
+			t.Fatalf("refund %d: %v", i, err)
+		}
+		cbs := Clawbacks(e, got, all, newID, moneyNow)
+		if len(cbs) != 1 || cbs[0].Status != CommissionPending || cbs[0].Basis.Note != "clawback of com_1" {
+			t.Fatalf("refund %d: clawbacks %+v", i, cbs)
+		}
+		clawed += cbs[0].Amount
+		all = append(all, cbs...)
+	}
+	if clawed != -333 || e.Status != EarningRefunded || e.RefundedAmount != 1000 {
+		t.Fatalf("clawed %d, earning %+v; want the whole commission back and the earning refunded", clawed, e)
+	}
+	if _, err := e.Refund(0, moneyNow); ErrorCode(err) != EConflict {
+		t.Errorf("refund of nothing left: %v", err)
+	}
+	e2 := &Earning{ID: "ern_2", Amount: 100}
+	if _, err := e2.Refund(101, moneyNow); ErrorCode(err) != EValidation {
+		t.Errorf("refund of more than is left: %v", err)
+	}
+	later := moneyNow.Add(2 * time.Hour) // past the hold: the original counts as approved
+	e3 := &Earning{ID: "ern_3", Amount: 1000}
+	if _, err := e3.Refund(500, later); err != nil {
+		t.Fatal(err)
+	}
+	if cbs := Clawbacks(e3, 500, []*Commission{orig}, ids(), later); len(cbs) != 1 || cbs[0].Status != CommissionApproved {
+		t.Errorf("clawback of an approved commission: %+v", cbs)
+	}
+}
+
+func TestApproveAndPayout(t *testing.T) {
+	c := &Commission{ID: "com_1", Kind: CommissionEarning, Amount: 500, Currency: "USD", Status: CommissionPending,
+		ApprovableAt: NewTime(moneyNow.Add(time.Hour))}
+	cb := &Commission{ID: "com_2", Kind: CommissionClawback, Amount: -100, Currency: "USD", Status: CommissionPending,
+		ApprovableAt: c.ApprovableAt, Basis: CommissionBasis{Note: "clawback of com_1"}}
+	if !cb.ReversesPending(c, moneyNow) {
+		t.Error("the pending clawback is not approved along with its commission")
+	}
+	if changed, err := c.Approve(moneyNow); !changed || err != nil || c.Status != CommissionApproved {
+		t.Fatalf("approve: %v %v %+v", changed, err, c)
+	}
+	if changed, err := c.Approve(moneyNow); changed || err != nil {
+		t.Errorf("approving twice: %v %v", changed, err)
+	}
+	cb.Status = CommissionApproved
+	other := &Commission{ID: "com_3", Amount: 700, Currency: "EUR", Status: CommissionApproved}
+	p, paid, err := NewPayout(PayoutCreate{AmbassadorID: "amb_1", Currency: "USD", ExternalReference: "wire 1"},
+		[]*Commission{c, cb, other}, "pay_1", moneyNow)
+	if err != nil || p.Amount != 400 || p.Commissions != 2 || len(paid) != 2 || c.Status != CommissionPaid || *c.PayoutID != "pay_1" ||
+		other.Status != CommissionApproved {
+		t.Fatalf("payout: %+v %v %v", p, paid, err)
+	}
+	if _, err := c.Approve(moneyNow); ErrorCode(err) != EConflict {
+		t.Errorf("approving a paid commission: %v", err)
+	}
+	if _, _, err := NewPayout(PayoutCreate{AmbassadorID: "amb_1", Currency: "USD"}, []*Commission{c}, "pay_2", moneyNow); ErrorCode(err) != EConflict {
+		t.Errorf("a payout with nothing approved: %v", err)
+	}
+}
+
+// A signup that raises a fraud signal is flagged; a program that rejects
+// fraud creates it rejected.
+func TestNewReferralFraudPolicy(t *testing.T) {
+	imp := &Impression{ID: "imp_1", ProgramID: "prg_1", AmbassadorID: "amb_1"}
+	in := ReferralCreate{ImpressionID: imp.ID, FirstName: "Ada", LastName: "L", Email: "ada@uni.example", Flags: Flags{"from_plugin"}}
+	self := SignupFacts{Email: in.Email, AmbassadorEmail: "Ada@uni.example", SinceScan: -1}
+	now := NewTime(moneyNow)
+	for policy, want := range map[string]ReferralStatus{FraudFlag: ReferralPending, FraudReject: ReferralRejected} {
+		r := NewReferral(in, imp, &Program{FraudPolicy: policy}, self, "ref_1", now)
+		if r.Status != want || len(r.Flags) != 2 || r.Flags[0] != "from_plugin" || r.Flags[1] != FlagSelfReferral || r.AmbassadorID != "amb_1" {
+			t.Errorf("policy %s: %+v", policy, r)
+		}
+	}
+	clean := NewReferral(in, imp, &Program{FraudPolicy: FraudReject}, SignupFacts{Email: in.Email, AmbassadorEmail: "x@y.example", SinceScan: -1}, "ref_2", now)
+	if clean.Status != ReferralPending {
+		t.Errorf("a clean signup under reject: %+v", clean)
+	}
+}
