@@ -277,6 +277,3 @@ type EarningService interface {
 	// approved to pay), idempotency_key_reused.
 	CreatePayout(ctx context.Context, in PayoutCreate, idem Idempotency) (*Payout, bool, error)
 }
-
-// Event type of a new earning.
-const EventEarningCreated = "earning.created"

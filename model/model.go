@@ -91,12 +91,3 @@ const (
 
 // ptr returns a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
-
-// Event is a change recorded for hooks, written in the same transaction as
-// the change itself.
-type Event struct {
-	ID        string          `json:"id"`
-	Type      string          `json:"type"`
-	CreatedAt Time            `json:"created_at"`
-	Data      json.RawMessage `json:"data"`
-}

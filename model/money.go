@@ -205,9 +205,3 @@ func NewPayout(in PayoutCreate, due []*Commission, id string, now time.Time) (*P
 	}
 	return p, paid, nil
 }
-
-// EarningRefundedData is the payload of an earning.refunded event.
-type EarningRefundedData struct {
-	Earning *Earning `json:"earning"`
-	Amount  int64    `json:"amount"`
-}

@@ -199,29 +199,6 @@ type ReferralService interface {
 	FindReplayedReferral(ctx context.Context, idem Idempotency) (*Referral, error)
 }
 
-// Event types written to the outbox for hooks.
-const (
-	EventReferralCreated       = "referral.created"
-	EventReferralStatusChanged = "referral.status_changed"
-	EventImpressionCreated     = "impression.created"
-	// EventReferralErased tells plugins to delete their copies of a
-	// person's data (a CRM contact, say).
-	EventReferralErased = "referral.erased"
-)
-
-// ReferralStatusChangedData is the payload of a referral.status_changed
-// event.
-type ReferralStatusChangedData struct {
-	Referral       *Referral      `json:"referral"`
-	PreviousStatus ReferralStatus `json:"previous_status"`
-}
-
-// ReferralErasedData is the payload of a referral.erased event.
-type ReferralErasedData struct {
-	ID       string `json:"id"`
-	ErasedAt Time   `json:"erased_at"`
-}
-
 // ReferralVerdict is what the hook plugins added to a signup they let
 // through.
 type ReferralVerdict struct {

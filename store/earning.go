@@ -17,9 +17,6 @@ var (
 	commissionStatusBytes = map[model.CommissionStatus]byte{model.CommissionPending: 1, model.CommissionApproved: 2, model.CommissionPaid: 3}
 )
 
-// EventEarningRefunded reports a refund (with the earning after it).
-const EventEarningRefunded = "earning.refunded"
-
 func statusOf[S comparable](m map[S]byte, b byte) S {
 	for s, v := range m {
 		if v == b {
@@ -323,7 +320,7 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 			}); err != nil {
 				return err
 			}
-			return s.appendEvent(tx, now, EventEarningRefunded, key, model.EarningRefundedData{Earning: e, Amount: amount})
+			return s.appendEvent(tx, now, model.EventEarningRefunded, key, model.EarningRefundedData{Earning: e, Amount: amount})
 		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeEarning)

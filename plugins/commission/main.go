@@ -122,26 +122,10 @@ func (p *plugin) Describe(context.Context) (hooks.Description, error) {
 		Events: []string{hooks.EventReferralCreated, hooks.EventEarningCreated}}, nil
 }
 
-// referralCreated is the part of a referral.created payload this plugin reads.
-type referralCreated struct {
-	ID           string `json:"id"`
-	ProgramID    string `json:"program_id"`
-	AmbassadorID string `json:"ambassador_id"`
-}
-
-// earningCreated is the part of an earning.created payload this plugin reads.
-type earningCreated struct {
-	ID           string `json:"id"`
-	ProgramID    string `json:"program_id"`
-	AmbassadorID string `json:"ambassador_id"`
-	Amount       int64  `json:"amount"`
-	Currency     string `json:"currency"`
-}
-
 func (p *plugin) OnEvent(_ context.Context, e hooks.Event) (hooks.EventResult, error) {
 	switch e.Type {
 	case hooks.EventReferralCreated:
-		var r referralCreated
+		var r hooks.Referral
 		if err := json.Unmarshal(e.Data, &r); err != nil {
 			return hooks.EventResult{}, fmt.Errorf("referral.created payload: %w", err)
 		}
@@ -152,7 +136,7 @@ func (p *plugin) OnEvent(_ context.Context, e hooks.Event) (hooks.EventResult, e
 		return hooks.EventResult{Commission: &hooks.Commission{AmbassadorID: r.AmbassadorID, Amount: b.Amount,
 			Currency: b.Currency, Reason: "signup bounty for " + r.ID}}, nil
 	case hooks.EventEarningCreated:
-		var ern earningCreated
+		var ern hooks.Earning
 		if err := json.Unmarshal(e.Data, &ern); err != nil {
 			return hooks.EventResult{}, fmt.Errorf("earning.created payload: %w", err)
 		}

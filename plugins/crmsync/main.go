@@ -137,14 +137,26 @@ func (s *crmsync) Describe(context.Context) (hooks.Description, error) {
 // record): a late delivery, say a retried dead letter, must not bring the
 // contact back.
 func (s *crmsync) body(data []byte) ([]byte, error) {
-	var ref map[string]any
-	if err := json.Unmarshal(data, &ref); err != nil {
+	var typed hooks.Referral
+	if err := json.Unmarshal(data, &typed); err != nil {
 		return nil, fmt.Errorf("referral.created payload: %w", err)
 	}
-	if ref["erased_at"] != nil {
+	if typed.ErasedAt != nil {
 		return nil, nil
 	}
-	meta, _ := ref["metadata"].(map[string]any)
+	// Fields are named in the config by their JSON names; the contract's
+	// type decides which there are.
+	var ref, meta map[string]any
+	fields, err := json.Marshal(typed)
+	if err == nil {
+		err = json.Unmarshal(fields, &ref)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(typed.Metadata) > 0 {
+		json.Unmarshal(typed.Metadata, &meta)
+	}
 	out := map[string]any{}
 	for crmField, source := range s.cfg.Fields {
 		switch {
@@ -181,9 +193,7 @@ func (s *crmsync) requestFor(e hooks.Event) (*request, error) {
 		}
 		return &request{"POST", s.cfg.URL, body, "contact"}, nil
 	case e.Type == hooks.EventReferralErased && s.cfg.EraseURL != "":
-		var erased struct {
-			ID string `json:"id"`
-		}
+		var erased hooks.ReferralErased
 		if err := json.Unmarshal(e.Data, &erased); err != nil || erased.ID == "" {
 			return nil, fmt.Errorf("referral.erased payload without a referral id: %v", err)
 		}
