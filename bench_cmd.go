@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/store"
 )
 
@@ -98,7 +99,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "referrald: bench: -ambassadors from 1 to %d\n", maxBenchAmbassadors)
 		return exitUsage
 	}
-	if err := checkJournalEntries(*journalEntries); err != nil {
+	if err := config.CheckJournalEntries(*journalEntries); err != nil {
 		fmt.Fprintln(stderr, "referrald: bench: -journal-entries", err)
 		return exitUsage
 	}

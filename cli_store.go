@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/store"
 )
 
@@ -21,7 +22,7 @@ import (
 
 // openExisting opens the store for a command that reads an existing one:
 // a mistyped data dir must be an error, not a new, empty store.
-func openExisting(cfg Config) (*store.Store, error) {
+func openExisting(cfg config.Config) (*store.Store, error) {
 	if _, err := os.Stat(cfg.StorePath()); err != nil {
 		return nil, fmt.Errorf("no store at %s (check data_dir or REFERRALD_DATA_DIR)", cfg.StorePath())
 	}
@@ -32,7 +33,7 @@ func openExisting(cfg Config) (*store.Store, error) {
 // it, returns a client for that server's API; exactly one is non-nil.
 // baseURL is the -url flag; what says what the API is needed for, in the
 // error for a missing token.
-func storeOrServer(cfg Config, baseURL string, getenv func(string) string, what string) (*store.Store, *serverAPI, error) {
+func storeOrServer(cfg config.Config, baseURL string, getenv func(string) string, what string) (*store.Store, *serverAPI, error) {
 	st, err := openExisting(cfg)
 	if err == nil {
 		return st, nil, nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/export"
 	"github.com/referrald/referrald/model"
 )
@@ -66,7 +67,7 @@ func exportCommand(args []string, getenv func(string) string, stdout, stderr io.
 
 // runExport writes the CSV and returns the rows written (-1 when the
 // server wrote them and did not say).
-func runExport(kind string, filters map[string]*string, cfg Config, baseURL string, getenv func(string) string, w io.Writer) (int, error) {
+func runExport(kind string, filters map[string]*string, cfg config.Config, baseURL string, getenv func(string) string, w io.Writer) (int, error) {
 	st, api, err := storeOrServer(cfg, baseURL, getenv, "export")
 	if err != nil {
 		return 0, err

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"text/tabwriter"
 
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
 )
 
@@ -42,7 +43,7 @@ func hooksCommand(args []string, getenv func(string) string, stdout, stderr io.W
 		defer st.Close()
 		// The server refuses a name it does not run; so does the file,
 		// or a typo would queue nothing and still report success.
-		if !slices.ContainsFunc(cfg.Hooks.Plugins, func(p PluginConfig) bool { return p.Name == *plugin }) {
+		if !slices.ContainsFunc(cfg.Hooks.Plugins, func(p config.PluginConfig) bool { return p.Name == *plugin }) {
 			fmt.Fprintf(stderr, "referrald: no hook plugin named %q is configured (hooks.plugins)\n", *plugin)
 			return exitFailed
 		}

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/hooks/host"
 	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
@@ -122,7 +123,7 @@ environment (REFERRALD_LISTEN, REFERRALD_DATA_DIR, ...); see README.md.
 
 // commandFlags parses a command's flags, always including -config, and
 // loads the configuration. A usage or config problem prints one line.
-func commandFlags(name string, args []string, getenv func(string) string, stderr io.Writer, define func(*flag.FlagSet)) (*flag.FlagSet, Config, bool) {
+func commandFlags(name string, args []string, getenv func(string) string, stderr io.Writer, define func(*flag.FlagSet)) (*flag.FlagSet, config.Config, bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", getenv("REFERRALD_CONFIG"), "YAML settings file (default: none, or $REFERRALD_CONFIG)")
@@ -130,9 +131,9 @@ func commandFlags(name string, args []string, getenv func(string) string, stderr
 		define(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, Config{}, false
+		return nil, config.Config{}, false
 	}
-	cfg, err := loadConfig(*configPath, getenv)
+	cfg, err := config.Load(*configPath, config.Env{Get: getenv})
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald:", err)
 		return nil, cfg, false
@@ -140,7 +141,7 @@ func commandFlags(name string, args []string, getenv func(string) string, stderr
 	return fs, cfg, true
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.Log.Level)) // checked by Validate
 	opts := &slog.HandlerOptions{Level: level}
@@ -156,11 +157,11 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
-	for _, r := range cfg.renamed() {
+	for _, r := range cfg.Renamed() {
 		log.Warn("a setting has a new name; the old one still works for now", "setting", r[0], "new_name", r[1])
 	}
-	if n := len(cfg.AdminToken); n > 0 && n < weakAdminToken {
-		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", weakAdminToken)
+	if n := len(cfg.AdminToken); n > 0 && n < config.WeakAdminToken {
+		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", config.WeakAdminToken)
 	}
 
 	var st *store.Store
@@ -194,12 +195,12 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		log.Error("cannot read the scan key", "err", err)
 		return exitFailed
 	}
-	proxies, _ := cfg.trustedProxies() // checked by Validate
+	proxies, _ := cfg.TrustedProxyPrefixes() // checked by Validate
 	stopHooks := func() {}
 	if len(cfg.Hooks.Plugins) > 0 {
 		var cfgs []host.Config
 		for _, p := range cfg.Hooks.Plugins {
-			cfgs = append(cfgs, p.hostConfig())
+			cfgs = append(cfgs, p.HostConfig())
 		}
 		h, err := host.New(cfgs, st, log, m.Registerer())
 		if err != nil {
@@ -222,7 +223,7 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 			AdminToken: cfg.AdminToken, Logger: log, Metrics: m, ServeMetrics: cfg.Metrics.Listen == "",
 			MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 			KeyRateLimit: api.Bucket(cfg.RateLimits.PerKey), IPRateLimit: api.Bucket(cfg.RateLimits.PerIP),
-			PublicBaseURL: cfg.publicBaseURL(), ScanSecret: scanSecret, RepeatWindow: cfg.Scan.RepeatWindow,
+			PublicBaseURL: cfg.PublicBaseURL(), ScanSecret: scanSecret, RepeatWindow: cfg.Scan.RepeatWindow,
 			ExpiredPage: cfg.Scan.Inactive == "expired", TrustedProxies: proxies,
 		})
 	servers := []*http.Server{newHTTPServer(srv, log)}
@@ -330,7 +331,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 }
 
 // hintFirstRequest tells a new operator how to make the first request.
-func hintFirstRequest(ctx context.Context, log *slog.Logger, keys model.APIKeyService, cfg Config, addr string) {
+func hintFirstRequest(ctx context.Context, log *slog.Logger, keys model.APIKeyService, cfg config.Config, addr string) {
 	example := fmt.Sprintf(`curl -H "Authorization: Bearer $TOKEN" http://%s/v1/programs`, addr)
 	if cfg.AdminToken != "" {
 		log.Info("first request: TOKEN is the configured admin token; " + example)
@@ -487,7 +488,7 @@ func backup(args []string, getenv func(string) string, stderr io.Writer) int {
 }
 
 // copyStore writes the store to w and says where it came from.
-func copyStore(cfg Config, url string, getenv func(string) string, w io.Writer) (string, error) {
+func copyStore(cfg config.Config, url string, getenv func(string) string, w io.Writer) (string, error) {
 	st, api, err := storeOrServer(cfg, url, getenv, "back it up")
 	if err != nil {
 		return "", err

@@ -31,6 +31,8 @@ import (
 
 const testAdminToken = "crash-test-admin-token-0123"
 
+func noEnv(string) string { return "" }
+
 // buildBinary compiles referrald into a temp dir once per test binary run.
 var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "referrald-bin-")

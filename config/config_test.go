@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"bytes"
@@ -10,25 +10,31 @@ import (
 	"time"
 )
 
-func noEnv(string) string { return "" }
+// mapEnv is an environment of exactly these variables.
+func mapEnv(vars map[string]string) Env {
+	return Env{Get: func(k string) string { return vars[k] }}
+}
+
+// The example is read from the top of the module, where operators find it.
+const example = "../config.example.yaml"
 
 // The example must load, and say exactly the defaults, so it can never
 // drift from the code.
 func TestExampleConfigIsTheDefaults(t *testing.T) {
-	cfg, err := loadConfig("config.example.yaml", noEnv)
+	cfg, err := Load(example, Env{})
 	if err != nil {
 		t.Fatalf("config.example.yaml: %v", err)
 	}
 	cfg.Hooks.Plugins = nil // the example's plugin entry is commented out
 	cfg.TrustedProxies = nil
-	if want := defaultConfig(); !reflect.DeepEqual(cfg, want) {
+	if want := Default(); !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config.example.yaml says\n%+v\nbut the defaults are\n%+v", cfg, want)
 	}
 }
 
 // Every setting in Config appears in the example, so none goes undocumented.
 func TestExampleConfigDocumentsEverySetting(t *testing.T) {
-	example, err := os.ReadFile("config.example.yaml")
+	text, err := os.ReadFile(example)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +42,7 @@ func TestExampleConfigDocumentsEverySetting(t *testing.T) {
 	walk = func(typ reflect.Type) {
 		for i := 0; i < typ.NumField(); i++ {
 			f := typ.Field(i)
-			if !bytes.Contains(example, []byte(f.Tag.Get("yaml")+":")) {
+			if !bytes.Contains(text, []byte(f.Tag.Get("yaml")+":")) {
 				t.Errorf("setting %s is not in config.example.yaml", f.Tag.Get("yaml"))
 			}
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
@@ -51,9 +57,9 @@ func TestExampleConfigDocumentsEverySetting(t *testing.T) {
 }
 
 func TestBadConfigs(t *testing.T) {
-	files, _ := filepath.Glob("testdata/config/*.bad.yaml")
+	files, _ := filepath.Glob("testdata/*.bad.yaml")
 	if len(files) == 0 {
-		t.Fatal("no bad configs in testdata/config")
+		t.Fatal("no bad configs in testdata")
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
@@ -66,18 +72,12 @@ func TestBadConfigs(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s must start with '# want: <message>'", path)
 			}
-			_, err = loadConfig(path, noEnv)
+			_, err = Load(path, Env{})
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("got %v, want an error containing %q", err, want)
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error %q is not one line", err)
-			}
-			// And through the command: exit 2, one line, before listening.
-			var out, errOut bytes.Buffer
-			if code := run([]string{"serve", "-config", path}, noEnv, &out, &errOut); code != exitUsage ||
-				strings.Count(errOut.String(), "\n") != 1 || strings.Contains(errOut.String(), "listening") {
-				t.Fatalf("serve: exit %d, %q; want exit 2 and one line", code, errOut.String())
 			}
 		})
 	}
@@ -85,10 +85,10 @@ func TestBadConfigs(t *testing.T) {
 
 func TestConfigFileProblems(t *testing.T) {
 	for _, c := range []struct{ path, want string }{
-		{"testdata/config/does-not-exist.yaml", "no such file"},
+		{"testdata/does-not-exist.yaml", "no such file"},
 		{"testdata", "cannot read"},
 	} {
-		if _, err := loadConfig(c.path, noEnv); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := Load(c.path, Env{}); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.path, err, c.want)
 		}
 	}
@@ -104,7 +104,7 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 		"REFERRALD_STORE_JOURNAL_ENTRIES":     "4096",
 		"REFERRALD_DATA_DIR":                  "/var/lib/referrald",
 	}
-	cfg, err := loadConfig(path, func(k string) string { return env[k] })
+	cfg, err := Load(path, mapEnv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,14 +113,14 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 		t.Fatalf("got %+v", cfg)
 	}
 	env["REFERRALD_RATE_LIMITS_PER_IP_RATE"] = "fast"
-	if _, err := loadConfig(path, func(k string) string { return env[k] }); err == nil ||
+	if _, err := Load(path, mapEnv(env)); err == nil ||
 		!strings.Contains(err.Error(), "REFERRALD_RATE_LIMITS_PER_IP_RATE") {
 		t.Fatalf("bad env value: got %v, want the variable named", err)
 	}
 }
 
 func TestNoConfigMeansSafeDefaults(t *testing.T) {
-	cfg, err := loadConfig("", noEnv)
+	cfg, err := Load("", Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,16 +134,16 @@ func TestNoConfigMeansSafeDefaults(t *testing.T) {
 func TestOldJournalSettingNameStillWorks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	os.WriteFile(path, []byte("idempotency:\n  journal_entries: 4096\n"), 0o600)
-	cfg, err := loadConfig(path, noEnv)
-	if err != nil || cfg.Store.JournalEntries != 4096 || len(cfg.renamed()) != 1 {
-		t.Fatalf("from the file: %v, %d entries, renamed %v", err, cfg.Store.JournalEntries, cfg.renamed())
+	cfg, err := Load(path, Env{})
+	if err != nil || cfg.Store.JournalEntries != 4096 || len(cfg.Renamed()) != 1 {
+		t.Fatalf("from the file: %v, %d entries, renamed %v", err, cfg.Store.JournalEntries, cfg.Renamed())
 	}
 	env := map[string]string{"REFERRALD_IDEMPOTENCY_JOURNAL_ENTRIES": "2048"}
-	cfg, err = loadConfig("", func(k string) string { return env[k] })
+	cfg, err = Load("", mapEnv(env))
 	if err != nil || cfg.Store.JournalEntries != 2048 {
 		t.Fatalf("from the environment: %v, %d entries", err, cfg.Store.JournalEntries)
 	}
-	if cfg, _ := loadConfig("", noEnv); len(cfg.renamed()) != 0 {
-		t.Fatalf("nothing given, yet renamed %v", cfg.renamed())
+	if cfg, _ := Load("", Env{}); len(cfg.Renamed()) != 0 {
+		t.Fatalf("nothing given, yet renamed %v", cfg.Renamed())
 	}
 }
