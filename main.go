@@ -18,23 +18,12 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime/debug"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
-	"time"
 
-	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/app"
 	"github.com/referrald/referrald/config"
-	"github.com/referrald/referrald/hooks/host"
-	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
@@ -53,20 +42,6 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// serverGCPercent is the garbage collector's target for a serving process.
-// referrald's live heap is small, because the data lives in bbolt's memory
-// map, outside the heap, while every request allocates; collecting at 400 %
-// growth instead of Go's default 100 % costs a few tens of megabytes and
-// saves about a quarter of the CPU a create-referral takes under load (see
-// BENCHMARKS.md). GOGC, when set, still decides.
-const serverGCPercent = 400
-
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(serverGCPercent)
-	}
-}
-
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
@@ -74,7 +49,6 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	switch args[0] {
 	case "serve":
-		tuneGC(getenv)
 		return serve(args[1:], getenv, stderr)
 	case "keys":
 		return keys(args[1:], getenv, stdout, stderr)
@@ -85,7 +59,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	case "export":
 		return exportCommand(args[1:], getenv, stdout, stderr)
 	case "bench":
-		tuneGC(getenv)
+		app.TuneGC(getenv)
 		return benchCommand(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "referrald", version)
@@ -139,209 +113,6 @@ func commandFlags(name string, args []string, getenv func(string) string, stderr
 		return nil, cfg, false
 	}
 	return fs, cfg, true
-}
-
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.Log.Level)) // checked by Validate
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-func serve(args []string, getenv func(string) string, stderr io.Writer) int {
-	_, cfg, ok := commandFlags("serve", args, getenv, stderr, nil)
-	if !ok {
-		return exitUsage
-	}
-	log := newLogger(cfg, stderr)
-	for _, r := range cfg.Renamed() {
-		log.Warn("a setting has a new name; the old one still works for now", "setting", r[0], "new_name", r[1])
-	}
-	if n := len(cfg.AdminToken); n > 0 && n < config.WeakAdminToken {
-		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", config.WeakAdminToken)
-	}
-
-	var st *store.Store
-	m := metrics.New(func() float64 { return float64(st.Stats().FileSize) })
-	// The hook host is made after the store it reads, but must hear of
-	// every commit from the first: the pointer is filled in once it exists.
-	var hookHost atomic.Pointer[host.Host]
-	st, err := store.Open(cfg.StorePath(), store.Options{
-		IdempotencyWindow: cfg.Idempotency.Window, JournalEntries: cfg.Store.JournalEntries, Logger: log, ScanRetention: cfg.Privacy.ScanRetention,
-		OnCommit: func(writes int, d time.Duration) {
-			m.StoreCommit(writes, d)
-			if h := hookHost.Load(); h != nil {
-				h.Wake()
-			}
-		},
-	})
-	if err != nil {
-		log.Error("cannot open the store", "err", err)
-		return exitFailed
-	}
-	var stopBy time.Time // once a signal asks to stop: when the process must be gone
-	defer func() {
-		if err := closeStore(st.Close, stopBy, log); err != nil {
-			log.Error("closing the store failed", "err", err)
-		}
-	}()
-
-	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st, Writes: st}
-	scanSecret, err := st.Secret("scan")
-	if err != nil {
-		log.Error("cannot read the scan key", "err", err)
-		return exitFailed
-	}
-	proxies, _ := cfg.TrustedProxyPrefixes() // checked by Validate
-	stopHooks := func() {}
-	if len(cfg.Hooks.Plugins) > 0 {
-		var cfgs []host.Config
-		for _, p := range cfg.Hooks.Plugins {
-			cfgs = append(cfgs, p.HostConfig())
-		}
-		h, err := host.New(cfgs, st, log, m.Registerer())
-		if err != nil {
-			log.Error("cannot set up hook plugins", "err", err)
-			return exitFailed
-		}
-		hookHost.Store(h)
-		h.Start()
-		// Deferred after the store's Close, so it runs before it: plugins
-		// stop (and no process is left) before the store closes. A normal
-		// stop has done it already, beside the HTTP shutdown.
-		defer h.Stop()
-		stopHooks = h.Stop
-		svc.Checker, svc.Hooks = h, h
-		log.Info("hook plugins starting", "count", len(cfgs))
-	}
-
-	srv := api.New(svc,
-		api.Config{
-			AdminToken: cfg.AdminToken, Logger: log, Metrics: m, ServeMetrics: cfg.Metrics.Listen == "",
-			MaxBodyBytes: cfg.Limits.MaxBodyBytes,
-			KeyRateLimit: api.Bucket(cfg.RateLimits.PerKey), IPRateLimit: api.Bucket(cfg.RateLimits.PerIP),
-			PublicBaseURL: cfg.PublicBaseURL(), ScanSecret: scanSecret, RepeatWindow: cfg.Scan.RepeatWindow,
-			ExpiredPage: cfg.Scan.Inactive == "expired", TrustedProxies: proxies,
-		})
-	servers := []*http.Server{newHTTPServer(srv, log)}
-	listeners := []net.Listener{}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
-		return exitFailed
-	}
-	listeners = append(listeners, ln)
-	if cfg.Metrics.Listen != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", m.Handler())
-		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
-		if err != nil {
-			ln.Close()
-			log.Error("cannot listen for metrics", "addr", cfg.Metrics.Listen, "err", err)
-			return exitFailed
-		}
-		servers = append(servers, newHTTPServer(mux, log))
-		listeners = append(listeners, mln)
-		log.Info("serving metrics on " + mln.Addr().String())
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	served := make(chan error, len(servers))
-	for i, hs := range servers {
-		go func() { served <- hs.Serve(listeners[i]) }()
-	}
-
-	srv.SetReady(true)
-	addr := ln.Addr().String()
-	log.Info("listening on "+addr, "version", version, "store", cfg.StorePath())
-	hintFirstRequest(ctx, log, st, cfg, addr)
-
-	select {
-	case err := <-served:
-		log.Error("server stopped", "err", err)
-		return exitFailed
-	case <-ctx.Done():
-	}
-	stopBy = time.Now().Add(stopWithin)
-	log.Info("shutting down: finishing requests in flight", "grace", cfg.Shutdown.Grace)
-	srv.SetReady(false)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Shutdown.Grace)
-	defer cancel()
-	// Requests finish while the plugins stop: in-flight deliveries are cut
-	// off (and redelivered at the next start), so neither waits on the
-	// other and the whole stop stays within the grace period.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); stopHooks() }()
-	for _, hs := range servers {
-		if err := hs.Shutdown(shutdownCtx); err != nil {
-			// Close their connections, which cancels their contexts, so
-			// that they let go of what they hold.
-			hs.Close()
-			log.Warn("requests still in flight at the deadline were cut off", "err", err)
-		}
-	}
-	wg.Wait()
-	log.Info("stopped")
-	return exitOK
-}
-
-// stopWithin is how soon after SIGTERM the process is gone: the contract
-// gives 10 s, and the grace period is at most 9 s of it.
-const stopWithin = 9500 * time.Millisecond
-
-// closeStore runs closeFn, the store's Close, waiting at most until stopBy
-// when it is set. bbolt's close waits for every read transaction, and one
-// can outlast the grace period (a backup of a large store compacts it in
-// one). Leaving then loses nothing a client was told of: a write is
-// acknowledged only once its commit is on disk, bbolt survives an exit in
-// the middle of a commit as it survives a crash, and the file lock goes
-// with the process.
-func closeStore(closeFn func() error, stopBy time.Time, log *slog.Logger) error {
-	closed := make(chan error, 1)
-	go func() { closed <- closeFn() }()
-	if stopBy.IsZero() {
-		return <-closed
-	}
-	timer := time.NewTimer(max(time.Until(stopBy), 100*time.Millisecond))
-	defer timer.Stop()
-	select {
-	case err := <-closed:
-		return err
-	case <-timer.C:
-		log.Warn("the store is still closing, held by a long read such as a backup; exiting anyway, as every acknowledged write is on disk")
-		return nil
-	}
-}
-
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-}
-
-// hintFirstRequest tells a new operator how to make the first request.
-func hintFirstRequest(ctx context.Context, log *slog.Logger, keys model.APIKeyService, cfg config.Config, addr string) {
-	example := fmt.Sprintf(`curl -H "Authorization: Bearer $TOKEN" http://%s/v1/programs`, addr)
-	if cfg.AdminToken != "" {
-		log.Info("first request: TOKEN is the configured admin token; " + example)
-		return
-	}
-	if ks, err := keys.FindAPIKeys(ctx, model.ListOptions{Limit: 1}); err == nil && len(ks.Data) == 0 {
-		log.Warn("no API keys yet: stop the server and run `referrald keys create --scope admin --name admin`, or set REFERRALD_ADMIN_TOKEN")
-		return
-	}
-	log.Info("first request: " + example)
 }
 
 func keys(args []string, getenv func(string) string, stdout, stderr io.Writer) int {

@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -813,28 +811,5 @@ func TestCLIHooksRetryNamesAConfiguredPlugin(t *testing.T) {
 	if code := run([]string{"hooks", "retry", "--plugin", "crmsync"}, env, &out, &errOut); code != exitOK ||
 		!strings.Contains(errOut.String(), "queued 0 dead letters of crmsync") {
 		t.Errorf("hooks retry with the configured plugin: exit %d, %q", code, errOut.String())
-	}
-}
-
-// closeStore waits for a store that closes, and gives up on one that is
-// held past the stop deadline, saying so, so that SIGTERM still ends the
-// process in time.
-func TestCloseStoreWithinTheStopDeadline(t *testing.T) {
-	var logged bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logged, nil))
-	closeErr := errors.New("closed with an error")
-	if err := closeStore(func() error { return closeErr }, time.Now().Add(time.Hour), log); err != closeErr {
-		t.Fatalf("a store that closes: got %v, want its error", err)
-	}
-	held := make(chan struct{})
-	defer close(held)
-	if err := closeStore(func() error { <-held; return nil }, time.Now(), log); err != nil {
-		t.Fatalf("a store held past the deadline: got %v", err)
-	}
-	if !strings.Contains(logged.String(), "exiting anyway") {
-		t.Fatalf("no warning for the store held past the deadline:\n%s", logged.String())
-	}
-	if err := closeStore(func() error { return closeErr }, time.Time{}, log); err != closeErr {
-		t.Fatalf("no deadline: got %v, want the close's error", err)
 	}
 }
