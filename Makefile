@@ -58,9 +58,10 @@ fuzz:
 		else exit 1; fi; \
 	done
 
-## bench: load POST /v1/referrals on a temporary durable store (BENCH_ARGS="-clients 16 -json")
-bench: build
-	./bin/referrald bench $(BENCH_ARGS)
+## bench: build cmd/referrald-bench, load POST /v1/referrals on a temporary durable store (BENCH_ARGS="-clients 16 -json")
+bench:
+	$(GO) build -trimpath -o bin/referrald-bench ./cmd/referrald-bench
+	./bin/referrald-bench $(BENCH_ARGS)
 
 ## proto: regenerate the hook contract's Go code after editing hooks.proto
 proto:

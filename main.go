@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 
-	"github.com/referrald/referrald/app"
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
@@ -58,9 +57,6 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return hooksCommand(args[1:], getenv, stdout, stderr)
 	case "export":
 		return exportCommand(args[1:], getenv, stdout, stderr)
-	case "bench":
-		app.TuneGC(getenv)
-		return benchCommand(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "referrald", version)
 		return exitOK
@@ -84,14 +80,13 @@ commands:
   backup FILE                        write a consistent copy of the store, even while it serves
   export referrals|earnings|commissions [-o FILE] [-program_id ID] ...
                                      write records as CSV, with the list filters
-  bench [-clients 64] [-duration 10s] [-json] [-url URL -token T]
-                                     load POST /v1/referrals and report throughput and latency
   hooks dead-letters --plugin P      list a hook plugin's dead letters
   hooks retry --plugin P [EVENT...]  deliver dead letters again (all of P's when none are named)
   version                            print the version
 
 Settings come from -config FILE (see config.example.yaml) and the
 environment (REFERRALD_LISTEN, REFERRALD_DATA_DIR, ...); see README.md.
+The load generator is a command of its own: cmd/referrald-bench (make bench).
 `)
 }
 
