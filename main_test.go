@@ -21,11 +21,18 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
 
 const testAdminToken = "crash-test-admin-token-0123"
+
+// testEnv is an environment of exactly vars, so that no test reads the
+// machine's.
+func testEnv(vars map[string]string) config.Env {
+	return config.Env{Get: func(k string) string { return vars[k] }}
+}
 
 // buildBinary compiles referrald into a temp dir once per test binary run.
 var buildBinary = sync.OnceValues(func() (string, error) {
@@ -363,68 +370,6 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 	t.Logf("%d crashes, %d acknowledged referrals, all present with their events", cycles, len(all))
 }
 
-func TestCLIKeys(t *testing.T) {
-	dir := t.TempDir()
-	env := func(k string) string {
-		if k == "REFERRALD_DATA_DIR" {
-			return dir
-		}
-		return ""
-	}
-	var out, errOut bytes.Buffer
-	if code := run([]string{"keys", "create", "--scope", "write", "--name", "crm"}, env, &out, &errOut); code != 0 {
-		t.Fatalf("create: exit %d: %s", code, errOut.String())
-	}
-	token := strings.TrimSpace(out.String())
-	if !strings.HasPrefix(token, store.TokenPrefix) || strings.Count(token, "\n") != 0 {
-		t.Fatalf("create printed %q, want one token line", token)
-	}
-	out.Reset()
-	if code := run([]string{"keys", "list"}, env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "crm") || strings.Contains(out.String(), token) {
-		t.Fatalf("list: exit %d, %q: want the key named and its token never shown", code, out.String())
-	}
-	id := strings.Fields(strings.Split(out.String(), "\n")[1])[0]
-	if code := run([]string{"keys", "revoke", id}, env, &out, &errOut); code != 0 {
-		t.Fatalf("revoke: exit %d: %s", code, errOut.String())
-	}
-	out.Reset()
-	run([]string{"keys", "list"}, env, &out, &errOut)
-	if strings.Contains(strings.Split(out.String(), "\n")[1], " - ") {
-		t.Fatalf("list after revoke shows no revocation time: %q", out.String())
-	}
-	errOut.Reset()
-	if code := run([]string{"keys", "create", "--scope", "root", "--name", "x"}, env, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "scope") {
-		t.Fatalf("bad scope: exit %d %q, want exit 2 naming the scope", code, errOut.String())
-	}
-}
-
-func TestBadSettingsExitTwo(t *testing.T) {
-	cases := map[string]string{
-		"REFERRALD_LISTEN":             "nonsense",
-		"REFERRALD_IDEMPOTENCY_WINDOW": "soon",
-		"REFERRALD_LOG_FORMAT":         "xml",
-		"REFERRALD_ADMIN_TOKEN":        "has space",
-	}
-	for key, val := range cases {
-		t.Run(key, func(t *testing.T) {
-			env := func(k string) string {
-				if k == key {
-					return val
-				}
-				if k == "REFERRALD_DATA_DIR" {
-					return t.TempDir()
-				}
-				return ""
-			}
-			var out, errOut bytes.Buffer
-			code := run([]string{"serve"}, env, &out, &errOut)
-			if code != exitUsage || strings.Count(errOut.String(), "\n") != 1 {
-				t.Fatalf("got exit %d and %q, want exit 2 with one line", code, errOut.String())
-			}
-		})
-	}
-}
-
 // A short admin token works, as tests and a first try use them, and the
 // log warns that it can be guessed, without printing it.
 func TestShortAdminTokenWorksWithAWarning(t *testing.T) {
@@ -508,15 +453,7 @@ func TestBackupOfALiveStore(t *testing.T) {
 		}
 	}()
 	backupFile := filepath.Join(t.TempDir(), "copy.db")
-	env := func(k string) string {
-		switch k {
-		case "REFERRALD_DATA_DIR":
-			return dataDir
-		case "REFERRALD_TOKEN":
-			return testAdminToken
-		}
-		return ""
-	}
+	env := testEnv(map[string]string{"REFERRALD_DATA_DIR": dataDir, "REFERRALD_TOKEN": testAdminToken})
 	var out, errOut bytes.Buffer
 	code := run([]string{"backup", "-url", srv.url, backupFile}, env, &out, &errOut)
 	cancel()
@@ -538,7 +475,7 @@ func TestBackupOfALiveStore(t *testing.T) {
 		t.Fatalf("hooks through the API of a server without plugins: exit %d: %s", code, errOut.String())
 	}
 	errOut.Reset()
-	noToken := func(k string) string { return map[string]string{"REFERRALD_DATA_DIR": dataDir}[k] }
+	noToken := testEnv(map[string]string{"REFERRALD_DATA_DIR": dataDir})
 	if code := run([]string{"export", "referrals", "-url", srv.url}, noToken, &out, &errOut); code != exitFailed ||
 		!strings.Contains(errOut.String(), "set REFERRALD_TOKEN") {
 		t.Fatalf("export without a token while the server runs: exit %d: %s", code, errOut.String())
@@ -566,87 +503,5 @@ func TestBackupOfALiveStore(t *testing.T) {
 	if code := run([]string{"backup", filepath.Join(t.TempDir(), "offline.db")}, env, &out, &errOut); code != 0 ||
 		!strings.Contains(errOut.String(), dataDir) {
 		t.Fatalf("offline backup: exit %d: %s", code, errOut.String())
-	}
-}
-
-func TestCLIExportFromTheStore(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	p, _, _ := st.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
-	a, _, _ := st.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
-	imp, _, _ := st.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
-	for i := range 150 { // more than one page
-		if _, _, err := st.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "J", LastName: "D",
-			Email: fmt.Sprintf("j%d@x.example", i)}, model.Idempotency{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st.Close()
-	env := func(k string) string {
-		if k == "REFERRALD_DATA_DIR" {
-			return dir
-		}
-		return ""
-	}
-	out := filepath.Join(t.TempDir(), "referrals.csv")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"export", "referrals", "-o", out, "-program_id", p.ID}, env, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	b, _ := os.ReadFile(out)
-	if lines := strings.Count(string(b), "\n"); lines != 151 || !strings.Contains(stderr.String(), "exported 150 referrals") {
-		t.Fatalf("got %d lines and %q, want a header and 150 rows", lines, stderr.String())
-	}
-	if code := run([]string{"export", "payouts"}, env, &stdout, &stderr); code != exitUsage {
-		t.Fatalf("unknown kind: exit %d, want 2", code)
-	}
-}
-
-// A mistyped data dir must fail, not back up a new, empty store.
-func TestBackupNeedsAnExistingStore(t *testing.T) {
-	env := func(k string) string {
-		if k == "REFERRALD_DATA_DIR" {
-			return filepath.Join(t.TempDir(), "typo")
-		}
-		return ""
-	}
-	var out, errOut bytes.Buffer
-	if code := run([]string{"backup", filepath.Join(t.TempDir(), "b.db")}, env, &out, &errOut); code != exitFailed ||
-		!strings.Contains(errOut.String(), "no store at") {
-		t.Fatalf("exit %d: %s", code, errOut.String())
-	}
-}
-
-func TestCLIHooksRetryNamesAConfiguredPlugin(t *testing.T) {
-	dir := t.TempDir()
-	config := filepath.Join(dir, "referrald.yaml")
-	err := os.WriteFile(config, []byte("hooks:\n  plugins:\n    - name: crmsync\n      path: /nonexistent/crmsync\n"+
-		"      sha256: "+strings.Repeat("ab", 32)+"\n"), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := func(k string) string {
-		return map[string]string{"REFERRALD_DATA_DIR": dir, "REFERRALD_CONFIG": config}[k]
-	}
-	var out, errOut bytes.Buffer
-	// Make the store, as a first run would.
-	if code := run([]string{"keys", "create", "--scope", "admin", "--name", "ops"}, env, &out, &errOut); code != 0 {
-		t.Fatalf("keys create: exit %d: %s", code, errOut.String())
-	}
-	for _, cmd := range []string{"retry", "dead-letters"} {
-		errOut.Reset()
-		if code := run([]string{"hooks", cmd, "--plugin", "crmsnyc"}, env, &out, &errOut); code != exitFailed ||
-			!strings.Contains(errOut.String(), `no hook plugin named "crmsnyc"`) {
-			t.Errorf("hooks %s with a misspelt plugin: exit %d, %q", cmd, code, errOut.String())
-		}
-	}
-	errOut.Reset()
-	if code := run([]string{"hooks", "retry", "--plugin", "crmsync"}, env, &out, &errOut); code != exitOK ||
-		!strings.Contains(errOut.String(), "queued 0 dead letters of crmsync") {
-		t.Errorf("hooks retry with the configured plugin: exit %d, %q", code, errOut.String())
 	}
 }

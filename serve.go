@@ -15,12 +15,12 @@ import (
 
 // serve runs `referrald serve`: it reads the settings, warns about the
 // risky ones, and runs the app until SIGTERM or SIGINT.
-func serve(args []string, getenv func(string) string, stderr io.Writer) int {
-	_, cfg, ok := commandFlags("serve", args, getenv, stderr, nil)
+func serve(args []string, env config.Env, stderr io.Writer) int {
+	_, cfg, ok := commandFlags("serve", args, env, stderr, nil)
 	if !ok {
 		return exitUsage
 	}
-	app.TuneGC(getenv)
+	app.TuneGC(env.Get)
 	log := newLogger(cfg, stderr)
 	warnAboutSettings(cfg, log)
 

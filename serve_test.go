@@ -2,13 +2,44 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// Every bad config file stops serve with one line and exit code 2,
-// before anything listens.
+// Each mistake in the settings or the command line stops serve with one
+// line naming it and exit code 2, before anything listens.
+func TestBadSettingsExitTwo(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		vars map[string]string
+		want string
+	}{
+		{"listen", nil, map[string]string{"REFERRALD_LISTEN": "nonsense"}, `config: listen: "nonsense" is not host:port`},
+		{"window", nil, map[string]string{"REFERRALD_IDEMPOTENCY_WINDOW": "soon"}, "config: REFERRALD_IDEMPOTENCY_WINDOW"},
+		{"log format", nil, map[string]string{"REFERRALD_LOG_FORMAT": "xml"}, "config: log.format"},
+		{"admin token", nil, map[string]string{"REFERRALD_ADMIN_TOKEN": "has space"}, "config: admin_token"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			vars := map[string]string{"REFERRALD_DATA_DIR": t.TempDir()}
+			for k, v := range c.vars {
+				vars[k] = v
+			}
+			var out, errOut bytes.Buffer
+			code := run(append([]string{"serve"}, c.args...), testEnv(vars), &out, &errOut)
+			if code != exitUsage || strings.Count(errOut.String(), "\n") != 1 || !strings.Contains(errOut.String(), c.want) {
+				t.Fatalf("got exit %d and %q, want exit 2 with one line containing %q", code, errOut.String(), c.want)
+			}
+			if entries, _ := os.ReadDir(vars["REFERRALD_DATA_DIR"]); len(entries) != 0 {
+				t.Fatalf("the data dir holds %v; nothing should have started", entries)
+			}
+		})
+	}
+}
+
+// Every bad config file stops serve the same way.
 func TestBadConfigsStopServe(t *testing.T) {
 	files, _ := filepath.Glob("config/testdata/*.bad.yaml")
 	if len(files) == 0 {
@@ -17,8 +48,7 @@ func TestBadConfigsStopServe(t *testing.T) {
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			dir := t.TempDir()
-			env := func(k string) string { return map[string]string{"REFERRALD_DATA_DIR": dir}[k] }
+			env := testEnv(map[string]string{"REFERRALD_DATA_DIR": t.TempDir()})
 			if code := run([]string{"serve", "-config", path}, env, &out, &errOut); code != exitUsage ||
 				strings.Count(errOut.String(), "\n") != 1 || !strings.HasPrefix(errOut.String(), "referrald: config: ") {
 				t.Fatalf("serve: exit %d, %q; want exit 2 and one line", code, errOut.String())
