@@ -20,12 +20,20 @@ import (
 // export and hooks ask the server's admin API while it runs, since then it
 // holds the file's lock; keys manages keys only through the file.
 
+// errNoStore is openExisting's error for a store file that is not there.
+var errNoStore = errors.New("no store")
+
 // openExisting opens the store for a command: a mistyped data dir must be
 // an error, not a new, empty store.
 func openExisting(cfg config.Config) (*store.Store, error) {
 	if _, err := os.Stat(cfg.StorePath()); err != nil {
-		return nil, fmt.Errorf("no store at %s (check data_dir or REFERRALD_DATA_DIR)", cfg.StorePath())
+		return nil, fmt.Errorf("%w at %s (check data_dir or REFERRALD_DATA_DIR)", errNoStore, cfg.StorePath())
 	}
+	return openStore(cfg)
+}
+
+// openStore opens the store, making it if there is none, for a command.
+func openStore(cfg config.Config) (*store.Store, error) {
 	return store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
 }
 

@@ -19,7 +19,7 @@ func TestCLIHooksRetryNamesAConfiguredPlugin(t *testing.T) {
 	env := testEnv(map[string]string{"REFERRALD_DATA_DIR": dir, "REFERRALD_CONFIG": config})
 	var out, errOut bytes.Buffer
 	// Make the store, as a first run would.
-	if code := run([]string{"keys", "create", "--scope", "admin", "--name", "ops"}, env, &out, &errOut); code != 0 {
+	if code := run([]string{"keys", "create", "-create-store", "--scope", "admin", "--name", "ops"}, env, &out, &errOut); code != 0 {
 		t.Fatalf("keys create: exit %d: %s", code, errOut.String())
 	}
 	for _, cmd := range []string{"retry", "dead-letters"} {

@@ -14,22 +14,40 @@ import (
 	"github.com/referrald/referrald/store"
 )
 
-// keys runs `referrald keys create|list|revoke` on the store file.
+// keys runs `referrald keys create|list|revoke` on the store file. Only
+// `keys create -create-store` makes a store where there is none: a first
+// run's key goes into a new one, and a mistyped data dir is an error.
 func keys(args []string, env config.Env, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: referrald keys create --scope read|write|admin --name NAME | keys list | keys revoke ID")
+		fmt.Fprintln(stderr, "usage: referrald keys create --scope read|write|admin --name NAME [-create-store] | keys list | keys revoke ID")
+		return exitUsage
+	}
+	if args[0] != "create" && args[0] != "list" && args[0] != "revoke" {
+		fmt.Fprintf(stderr, "referrald: unknown keys command %q\n", args[0])
 		return exitUsage
 	}
 	var scope, name *string
+	var createStore bool
 	fs, cfg, ok := commandFlags("keys "+args[0], args[1:], env, stderr, func(fs *flag.FlagSet) {
 		scope = fs.String("scope", "", "read, write or admin (create)")
 		name = fs.String("name", "", "what the key is for (create)")
+		if args[0] == "create" {
+			fs.BoolVar(&createStore, "create-store", false, "make a new, empty store if there is none at data_dir (a first run)")
+		}
 	})
 	if !ok {
 		return exitUsage
 	}
-	st, err := store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+	open := openExisting
+	if createStore {
+		open = openStore
+	}
+	st, err := open(cfg)
 	if err != nil {
+		if errors.Is(err, errNoStore) && args[0] == "create" {
+			fmt.Fprintf(stderr, "referrald: no store at %s (check data_dir or REFERRALD_DATA_DIR; for a first run, add -create-store)\n", cfg.StorePath())
+			return exitFailed
+		}
 		fmt.Fprintln(stderr, "referrald:", err)
 		if errors.Is(err, store.ErrLocked) {
 			fmt.Fprintln(stderr, "referrald: while the server runs, manage keys through the API: POST/GET /v1/keys, DELETE /v1/keys/ID")
@@ -74,9 +92,6 @@ func keys(args []string, env config.Env, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		fmt.Fprintf(stderr, "revoked %s at %s\n", k.ID, k.RevokedAt.Format(model.TimeLayout))
-	default:
-		fmt.Fprintf(stderr, "referrald: unknown keys command %q\n", args[0])
-		return exitUsage
 	}
 	return exitOK
 }

@@ -72,7 +72,9 @@ func usage(w io.Writer) {
 
 commands:
   serve                              run the service
-  keys create --scope S --name N     create an API key and print its token once
+  keys create --scope S --name N [-create-store]
+                                     create an API key and print its token once
+                                     (-create-store: make the store if there is none yet)
   keys list                          list API keys
   keys revoke ID                     revoke an API key
   backup FILE                        write a consistent copy of the store, even while it serves
