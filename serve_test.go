@@ -21,6 +21,9 @@ func TestBadSettingsExitTwo(t *testing.T) {
 		{"window", nil, map[string]string{"REFERRALD_IDEMPOTENCY_WINDOW": "soon"}, "config: REFERRALD_IDEMPOTENCY_WINDOW"},
 		{"log format", nil, map[string]string{"REFERRALD_LOG_FORMAT": "xml"}, "config: log.format"},
 		{"admin token", nil, map[string]string{"REFERRALD_ADMIN_TOKEN": "has space"}, "config: admin_token"},
+		{"port out of range", nil, map[string]string{"REFERRALD_LISTEN": "127.0.0.1:80800"},
+			`config: listen: "127.0.0.1:80800": the port must be a number from 1 to 65535`},
+		{"metrics port out of range", nil, map[string]string{"REFERRALD_METRICS_LISTEN": "127.0.0.1:65536"}, "config: metrics.listen:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			vars := map[string]string{"REFERRALD_DATA_DIR": t.TempDir()}

@@ -431,12 +431,12 @@ func orRoot(path string) string {
 
 // Validate checks c as a whole.
 func (c *Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return &configError{"listen", fmt.Sprintf("%q is not host:port", c.Listen)}
+	if err := checkListen("listen", c.Listen); err != nil {
+		return err
 	}
 	if c.Metrics.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			return &configError{"metrics.listen", fmt.Sprintf("%q is not host:port", c.Metrics.Listen)}
+		if err := checkListen("metrics.listen", c.Metrics.Listen); err != nil {
+			return err
 		}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
@@ -504,6 +504,20 @@ func (c *Config) Validate() error {
 			return &configError{fmt.Sprintf("hooks.plugins[%d].name", i), fmt.Sprintf("%q is used twice", p.Name)}
 		}
 		seen[p.Name] = true
+	}
+	return nil
+}
+
+// checkListen checks that addr is host:port with a port that can be
+// bound, so that a typo is a config error rather than a failure to
+// listen later. Port 0 asks for any free port, as tests do.
+func checkListen(key, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return &configError{key, fmt.Sprintf("%q is not host:port", addr)}
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return &configError{key, fmt.Sprintf("%q: the port must be a number from 1 to 65535 (or 0 for any free port)", addr)}
 	}
 	return nil
 }

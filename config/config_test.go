@@ -147,3 +147,27 @@ func TestOldJournalSettingNameStillWorks(t *testing.T) {
 		t.Fatalf("nothing given, yet renamed %v", cfg.Renamed())
 	}
 }
+
+func TestListenAddresses(t *testing.T) {
+	for _, c := range []struct {
+		listen string
+		ok     bool
+	}{
+		{"127.0.0.1:8080", true}, {":8080", true}, {"[::1]:65535", true}, {"127.0.0.1:0", true},
+		{"127.0.0.1:80800", false}, {"127.0.0.1:65536", false}, {"127.0.0.1:-1", false}, {"127.0.0.1:", false},
+		{"localhost:http", false}, {"8080", false},
+	} {
+		for _, key := range []string{"listen", "metrics.listen"} {
+			cfg := Default()
+			if key == "listen" {
+				cfg.Listen = c.listen
+			} else {
+				cfg.Metrics.Listen = c.listen
+			}
+			err := cfg.Validate()
+			if (err == nil) != c.ok || err != nil && !strings.HasPrefix(err.Error(), "config: "+key+": ") {
+				t.Errorf("%s %q: got %v, want ok %v", key, c.listen, err, c.ok)
+			}
+		}
+	}
+}
