@@ -22,6 +22,7 @@ import (
 	"os"
 
 	"github.com/referrald/referrald/config"
+	"github.com/referrald/referrald/hooks"
 	"github.com/referrald/referrald/model"
 )
 
@@ -36,7 +37,7 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], config.Env{Get: os.Getenv}, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], config.Env{Get: os.Getenv, List: os.Environ}, os.Stdout, os.Stderr))
 }
 
 func run(args []string, env config.Env, stdout, stderr io.Writer) int {
@@ -90,6 +91,12 @@ The load generator is a command of its own: cmd/referrald-bench (make bench).
 `)
 }
 
+// cliVariables are the REFERRALD_ variables the commands read besides the
+// settings, which config.Load must therefore not take for typos.
+var cliVariables = []string{"REFERRALD_CONFIG", "REFERRALD_TOKEN",
+	// Set for the hook plugins referrald starts; harmless if inherited.
+	hooks.Handshake.MagicCookieKey}
+
 // commandFlags parses a command's flags, always including -config, and
 // loads the configuration. A usage or config problem prints one line.
 func commandFlags(name string, args []string, env config.Env, stderr io.Writer, define func(*flag.FlagSet)) (*flag.FlagSet, config.Config, bool) {
@@ -102,7 +109,7 @@ func commandFlags(name string, args []string, env config.Env, stderr io.Writer, 
 	if err := fs.Parse(args); err != nil {
 		return nil, config.Config{}, false
 	}
-	cfg, err := config.Load(*configPath, env)
+	cfg, err := config.Load(*configPath, env, cliVariables...)
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald:", err)
 		return nil, cfg, false

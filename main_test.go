@@ -31,7 +31,16 @@ const testAdminToken = "crash-test-admin-token-0123"
 // testEnv is an environment of exactly vars, so that no test reads the
 // machine's.
 func testEnv(vars map[string]string) config.Env {
-	return config.Env{Get: func(k string) string { return vars[k] }}
+	return config.Env{
+		Get: func(k string) string { return vars[k] },
+		List: func() []string {
+			var out []string
+			for k, v := range vars {
+				out = append(out, k+"="+v)
+			}
+			return out
+		},
+	}
 }
 
 // buildBinary compiles referrald into a temp dir once per test binary run.

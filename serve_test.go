@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/referrald/referrald/config"
 )
 
 // Each mistake in the settings or the command line stops serve with one
@@ -24,6 +26,8 @@ func TestBadSettingsExitTwo(t *testing.T) {
 		{"port out of range", nil, map[string]string{"REFERRALD_LISTEN": "127.0.0.1:80800"},
 			`config: listen: "127.0.0.1:80800": the port must be a number from 1 to 65535`},
 		{"metrics port out of range", nil, map[string]string{"REFERRALD_METRICS_LISTEN": "127.0.0.1:65536"}, "config: metrics.listen:"},
+		{"misspelt variable", nil, map[string]string{"REFERRALD_LISTN": "127.0.0.1:0"},
+			"config: REFERRALD_LISTN: unknown variable; did you mean REFERRALD_LISTEN?"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			vars := map[string]string{"REFERRALD_DATA_DIR": t.TempDir()}
@@ -57,5 +61,14 @@ func TestBadConfigsStopServe(t *testing.T) {
 				t.Fatalf("serve: exit %d, %q; want exit 2 and one line", code, errOut.String())
 			}
 		})
+	}
+}
+
+// The variables the commands read besides the settings are no typos.
+func TestCommandVariablesAreKnown(t *testing.T) {
+	env := testEnv(map[string]string{"REFERRALD_CONFIG": "config.example.yaml", "REFERRALD_TOKEN": "t",
+		"REFERRALD_HOOK_PLUGIN": "x", "REFERRALD_ADMIN_TOKEN": "a-long-enough-admin-token"})
+	if _, err := config.Load("", env, cliVariables...); err != nil {
+		t.Fatal(err)
 	}
 }

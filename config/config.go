@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -173,10 +175,11 @@ type configError struct {
 func (e *configError) Error() string { return fmt.Sprintf("config: %s: %s", e.key, e.msg) }
 
 // Env is the process environment as Load reads it: Get looks up one
-// variable (os.Getenv). Tests pass their own, to stay hermetic; a nil
-// field reads as empty.
+// variable (os.Getenv) and List gives every NAME=value pair (os.Environ).
+// Tests pass their own, to stay hermetic; a nil field reads as empty.
 type Env struct {
-	Get func(string) string
+	Get  func(string) string
+	List func() []string
 }
 
 func (e Env) get(name string) string {
@@ -190,13 +193,19 @@ func (e Env) get(name string) string {
 const envPrefix = "REFERRALD"
 
 // Load builds the configuration: defaults, then the file (if any), then
-// the environment, then checks the whole.
-func Load(path string, env Env) (Config, error) {
+// the environment, then checks the whole. A REFERRALD_ variable in env
+// that names no setting is an error, as a typo in the file is, unless it
+// is one of alsoKnown: variables that others read, such as the command
+// line's REFERRALD_CONFIG.
+func Load(path string, env Env, alsoKnown ...string) (Config, error) {
 	cfg := Default()
 	if path != "" {
 		if err := loadFile(path, &cfg); err != nil {
 			return cfg, err
 		}
+	}
+	if err := checkEnvNames(env, alsoKnown); err != nil {
+		return cfg, err
 	}
 	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), env.get); err != nil {
 		return cfg, err
@@ -385,6 +394,79 @@ func eachSetting(v reflect.Value, prefix string, fn func(name string, f reflect.
 		}
 	}
 	return nil
+}
+
+// checkEnvNames refuses a REFERRALD_ variable that is neither a setting
+// nor one of alsoKnown: a misspelt one would otherwise leave its setting
+// at the default without a word. The first, in name order, is named.
+func checkEnvNames(env Env, alsoKnown []string) error {
+	if env.List == nil {
+		return nil
+	}
+	known, lists := map[string]bool{}, map[string]bool{}
+	eachSetting(reflect.ValueOf(&Config{}).Elem(), envPrefix, func(name string, f reflect.Value) error {
+		if f.Kind() == reflect.Slice {
+			lists[name] = true
+		} else {
+			known[name] = true
+		}
+		return nil
+	})
+	for _, name := range alsoKnown {
+		known[name] = true
+	}
+	var unknown []string
+	for _, kv := range env.List() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, envPrefix+"_") && !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	name := unknown[0]
+	if lists[name] {
+		return &configError{name, "is a list, which only the config file can give"}
+	}
+	msg := "unknown variable"
+	if near := closest(name, slices.Sorted(maps.Keys(known))); near != "" {
+		msg += "; did you mean " + near + "?"
+	}
+	return &configError{name, msg}
+}
+
+// closest is the name in candidates nearest to name by edit distance, or
+// "" when none is near enough to be a likely typo of it.
+func closest(name string, candidates []string) string {
+	best, bestDist := "", max(2, (len(name)-len(envPrefix)-1)/3)+1
+	for _, c := range candidates {
+		if d := editDistance(name, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func fieldByTag(v reflect.Value, key string) (reflect.Value, bool) {

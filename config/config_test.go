@@ -12,7 +12,16 @@ import (
 
 // mapEnv is an environment of exactly these variables.
 func mapEnv(vars map[string]string) Env {
-	return Env{Get: func(k string) string { return vars[k] }}
+	return Env{
+		Get: func(k string) string { return vars[k] },
+		List: func() []string {
+			var out []string
+			for k, v := range vars {
+				out = append(out, k+"="+v)
+			}
+			return out
+		},
+	}
 }
 
 // The example is read from the top of the module, where operators find it.
@@ -145,6 +154,44 @@ func TestOldJournalSettingNameStillWorks(t *testing.T) {
 	}
 	if cfg, _ := Load("", Env{}); len(cfg.Renamed()) != 0 {
 		t.Fatalf("nothing given, yet renamed %v", cfg.Renamed())
+	}
+}
+
+// A REFERRALD_ variable that names no setting is refused, naming it and
+// the setting it most likely meant, unless it is one the caller reads.
+func TestUnknownEnvironmentVariables(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		vars      map[string]string
+		alsoKnown []string
+		want      string // "" for no error
+	}{
+		{"misspelt", map[string]string{"REFERRALD_LISTN": "127.0.0.1:1"},
+			nil, "config: REFERRALD_LISTN: unknown variable; did you mean REFERRALD_LISTEN?"},
+		{"misspelt nested", map[string]string{"REFERRALD_RATE_LIMIT_PER_KEY_RATE": "5"},
+			nil, "did you mean REFERRALD_RATE_LIMITS_PER_KEY_RATE?"},
+		{"nothing near", map[string]string{"REFERRALD_COLOUR": "blue"}, nil, "config: REFERRALD_COLOUR: unknown variable"},
+		{"set but empty", map[string]string{"REFERRALD_DATADIR": ""}, nil, "did you mean REFERRALD_DATA_DIR?"},
+		{"a list", map[string]string{"REFERRALD_HOOKS_PLUGINS": "crm"}, nil, "only the config file can give"},
+		{"the first by name", map[string]string{"REFERRALD_ZZZ": "1", "REFERRALD_AAA": "1"}, nil, "REFERRALD_AAA"},
+		{"read by the caller", map[string]string{"REFERRALD_TOKEN": "t", "REFERRALD_CONFIG": ""},
+			[]string{"REFERRALD_CONFIG", "REFERRALD_TOKEN"}, ""},
+		{"settings and others", map[string]string{"REFERRALD_LISTEN": "127.0.0.1:1", "REFERRALD_IDEMPOTENCY_JOURNAL_ENTRIES": "64",
+			"REFERRALDX": "1", "PATH": "/bin"}, nil, ""},
+		{"the caller's, unknown here", map[string]string{"REFERRALD_TOKEN": "t"}, nil, "REFERRALD_TOKEN: unknown variable"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load("", mapEnv(c.vars), c.alsoKnown...)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line containing %q", err, c.want)
+			}
+		})
 	}
 }
 
