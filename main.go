@@ -97,9 +97,9 @@ var cliVariables = []string{"REFERRALD_CONFIG", "REFERRALD_TOKEN",
 	// Set for the hook plugins referrald starts; harmless if inherited.
 	hooks.Handshake.MagicCookieKey}
 
-// commandFlags parses a command's flags, always including -config, and
-// loads the configuration. A usage or config problem prints one line.
-func commandFlags(name string, args []string, env config.Env, stderr io.Writer, define func(*flag.FlagSet)) (*flag.FlagSet, config.Config, bool) {
+// parseFlags parses a command's flags, always including -config, and
+// returns the config file's path. A usage problem prints one line.
+func parseFlags(name string, args []string, env config.Env, stderr io.Writer, define func(*flag.FlagSet)) (*flag.FlagSet, string, bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", env.Get("REFERRALD_CONFIG"), "YAML settings file (default: none, or $REFERRALD_CONFIG)")
@@ -107,14 +107,29 @@ func commandFlags(name string, args []string, env config.Env, stderr io.Writer, 
 		define(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, config.Config{}, false
+		return nil, "", false
 	}
-	cfg, err := config.Load(*configPath, env, cliVariables...)
+	return fs, *configPath, true
+}
+
+// loadConfig loads the configuration; a problem prints one line.
+func loadConfig(path string, env config.Env, stderr io.Writer) (config.Config, bool) {
+	cfg, err := config.Load(path, env, cliVariables...)
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald:", err)
-		return nil, cfg, false
+		return cfg, false
 	}
-	return fs, cfg, true
+	return cfg, true
+}
+
+// commandFlags parses a command's flags and loads the configuration.
+func commandFlags(name string, args []string, env config.Env, stderr io.Writer, define func(*flag.FlagSet)) (*flag.FlagSet, config.Config, bool) {
+	fs, path, ok := parseFlags(name, args, env, stderr, define)
+	if !ok {
+		return nil, config.Config{}, false
+	}
+	cfg, ok := loadConfig(path, env, stderr)
+	return fs, cfg, ok
 }
 
 // describe renders a domain error with its field problems for a terminal.

@@ -16,7 +16,17 @@ import (
 // serve runs `referrald serve`: it reads the settings, warns about the
 // risky ones, and runs the app until SIGTERM or SIGINT.
 func serve(args []string, env config.Env, stderr io.Writer) int {
-	_, cfg, ok := commandFlags("serve", args, env, stderr, nil)
+	fs, path, ok := parseFlags("serve", args, env, stderr, nil)
+	if !ok {
+		return exitUsage
+	}
+	// A file given without -config would otherwise be ignored, and the
+	// server would start on the defaults.
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "referrald: serve takes no arguments; did you mean -config %s?\n", fs.Arg(0))
+		return exitUsage
+	}
+	cfg, ok := loadConfig(path, env, stderr)
 	if !ok {
 		return exitUsage
 	}

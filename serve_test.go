@@ -28,6 +28,8 @@ func TestBadSettingsExitTwo(t *testing.T) {
 		{"metrics port out of range", nil, map[string]string{"REFERRALD_METRICS_LISTEN": "127.0.0.1:65536"}, "config: metrics.listen:"},
 		{"misspelt variable", nil, map[string]string{"REFERRALD_LISTN": "127.0.0.1:0"},
 			"config: REFERRALD_LISTN: unknown variable; did you mean REFERRALD_LISTEN?"},
+		{"file without -config", []string{"referrald.yaml"}, nil, "serve takes no arguments; did you mean -config referrald.yaml?"},
+		{"file after -config", []string{"-config", "config.example.yaml", "extra.yaml"}, nil, "serve takes no arguments"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			vars := map[string]string{"REFERRALD_DATA_DIR": t.TempDir()}
