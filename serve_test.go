@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,5 +115,33 @@ func TestServeWarnsOfLoopbackPosters(t *testing.T) {
 	srv = startServer(t, t.TempDir(), "REFERRALD_SCAN_PUBLIC_BASE_URL=https://go.example.edu")
 	if log := srv.log(); strings.Contains(log, "posters and QR codes") {
 		t.Fatalf("warned with a public base URL set:\n%s", log)
+	}
+}
+
+// `make run CONFIG=file` gives the file to serve and to the first run's
+// key step, and plain `make run` gives none. make -n prints the commands
+// without running them.
+func TestMakeRunPassesConfig(t *testing.T) {
+	makeRun := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("make", append([]string{"-n", "run"}, args...)...)
+		// make takes CONFIG from the environment too; the test's is not
+		// the machine's.
+		cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "CONFIG=") })
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("make -n run %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	out := makeRun("CONFIG=testdata/my.yaml")
+	for _, want := range []string{"keys list -config testdata/my.yaml ", "keys create -config testdata/my.yaml -create-store ",
+		"./bin/referrald serve -config testdata/my.yaml\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("make run CONFIG=testdata/my.yaml does not run %q:\n%s", want, out)
+		}
+	}
+	if out := makeRun(); strings.Contains(out, "-config") || !strings.Contains(out, "./bin/referrald serve") {
+		t.Fatalf("make run without CONFIG: want serve without -config:\n%s", out)
 	}
 }
