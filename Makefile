@@ -5,6 +5,9 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 20s
+# CONFIG, when set, is the settings file `make run` passes with -config.
+CONFIG      ?=
+RUN_FLAGS   := $(if $(CONFIG),-config $(CONFIG))
 
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
@@ -19,14 +22,16 @@ build:
 plugins:
 	$(GO) build -trimpath -o bin/plugins/ ./plugins/...
 
-## run: build, create an admin key on first run (token printed once), serve on ./data
+## run: build, create the store and an admin key on first run (token printed once), serve (make run CONFIG=file.yaml)
+# A first run is one whose data_dir (./data, or CONFIG's) has no store yet,
+# which `keys list` refuses.
 run: build
-	@if [ ! -f data/referrald.db ] && [ -z "$$REFERRALD_ADMIN_TOKEN" ]; then \
-		echo "First run: creating an admin API key. Its token is printed once; keep it:"; \
-		./bin/referrald keys create --scope admin --name make-run; \
+	@if [ -z "$$REFERRALD_ADMIN_TOKEN" ] && ! ./bin/referrald keys list $(RUN_FLAGS) >/dev/null 2>&1; then \
+		echo "First run: creating the store and an admin API key. Its token is printed once; keep it:"; \
+		./bin/referrald keys create $(RUN_FLAGS) -create-store --scope admin --name make-run || exit 1; \
 		echo; \
 	fi
-	./bin/referrald serve
+	./bin/referrald serve $(RUN_FLAGS)
 
 ## test: lint, then every test with the race detector
 test: lint
@@ -58,9 +63,10 @@ fuzz:
 		else exit 1; fi; \
 	done
 
-## bench: load POST /v1/referrals on a temporary durable store (BENCH_ARGS="-clients 16 -json")
-bench: build
-	./bin/referrald bench $(BENCH_ARGS)
+## bench: build cmd/referrald-bench, load POST /v1/referrals on a temporary durable store (BENCH_ARGS="-clients 16 -json")
+bench:
+	$(GO) build -trimpath -o bin/referrald-bench ./cmd/referrald-bench
+	./bin/referrald-bench $(BENCH_ARGS)
 
 ## proto: regenerate the hook contract's Go code after editing hooks.proto
 proto:

@@ -12,39 +12,50 @@ import (
 	"os"
 	"time"
 
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/store"
 )
 
-// The backup, export and hooks commands read the store file when the
-// server is stopped and ask the server's admin API while it runs, since
-// then it holds the file's lock.
+// The commands read the store file when the server is stopped. Backup,
+// export and hooks ask the server's admin API while it runs, since then it
+// holds the file's lock; keys manages keys only through the file.
 
-// openExisting opens the store for a command that reads an existing one:
-// a mistyped data dir must be an error, not a new, empty store.
-func openExisting(cfg Config) (*store.Store, error) {
+// errNoStore is openExisting's error for a store file that is not there.
+var errNoStore = errors.New("no store")
+
+// openExisting opens the store for a command: a mistyped data dir must be
+// an error, not a new, empty store.
+func openExisting(cfg config.Config) (*store.Store, error) {
 	if _, err := os.Stat(cfg.StorePath()); err != nil {
-		return nil, fmt.Errorf("no store at %s (check data_dir or REFERRALD_DATA_DIR)", cfg.StorePath())
+		return nil, fmt.Errorf("%w at %s (check data_dir or REFERRALD_DATA_DIR)", errNoStore, cfg.StorePath())
 	}
+	return openStore(cfg)
+}
+
+// openStore opens the store, making it if there is none, for a command.
+func openStore(cfg config.Config) (*store.Store, error) {
 	return store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
 }
 
-// storeOrServer opens the store file or, when a running referrald holds
-// it, returns a client for that server's API; exactly one is non-nil.
-// baseURL is the -url flag; what says what the API is needed for, in the
-// error for a missing token.
-func storeOrServer(cfg Config, baseURL string, getenv func(string) string, what string) (*store.Store, *serverAPI, error) {
+// storeOrServer runs onStore on the store file or, when a running
+// referrald holds it, onServer with a client for that server's API, and
+// returns what it returns. baseURL is the -url flag; what says what the
+// API is needed for, in the error for a missing token.
+func storeOrServer(cfg config.Config, baseURL string, getenv func(string) string, what string,
+	onStore func(*store.Store) error, onServer func(*serverAPI) error) error {
 	st, err := openExisting(cfg)
 	if err == nil {
-		return st, nil, nil
+		defer st.Close()
+		return onStore(st)
 	}
 	if !errors.Is(err, store.ErrLocked) {
-		return nil, nil, err
+		return err
 	}
 	token := cmp.Or(getenv("REFERRALD_TOKEN"), cfg.AdminToken)
 	if token == "" {
-		return nil, nil, fmt.Errorf("the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to %s through its API", what)
+		return fmt.Errorf("the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to %s through its API", what)
 	}
-	return nil, &serverAPI{base: cmp.Or(baseURL, "http://"+cfg.Listen), token: token}, nil
+	return onServer(&serverAPI{base: cmp.Or(baseURL, "http://"+cfg.Listen), token: token})
 }
 
 // cliClient talks to a running server; it bounds the wait for an answer

@@ -9,14 +9,16 @@ import (
 	"os"
 	"time"
 
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/export"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
 )
 
 // exportCommand runs `referrald export referrals|earnings|commissions`:
 // the same CSV as GET /v1/exports/KIND.csv, from the store file when the
 // server is stopped, through the API while it runs.
-func exportCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func exportCommand(args []string, env config.Env, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != export.Referrals && args[0] != export.Earnings && args[0] != export.Commissions {
 		fmt.Fprintln(stderr, "usage: referrald export referrals|earnings|commissions [-o FILE] [-program_id ID] [-ambassador_id ID] [-status S] ...")
 		return exitUsage
@@ -24,7 +26,7 @@ func exportCommand(args []string, getenv func(string) string, stdout, stderr io.
 	kind := args[0]
 	filters := map[string]*string{}
 	var out, baseURL *string
-	_, cfg, ok := commandFlags("export "+kind, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	_, cfg, ok := commandFlags("export "+kind, args[1:], env, stderr, func(fs *flag.FlagSet) {
 		out = fs.String("o", "", "write to FILE instead of standard output")
 		baseURL = fs.String("url", "", "the running server's base URL (default: http://<listen>)")
 		for _, name := range []string{"program_id", "ambassador_id", "referral_id", "earning_id", "status", "email", "from", "to"} {
@@ -45,7 +47,7 @@ func exportCommand(args []string, getenv func(string) string, stdout, stderr io.
 		defer os.Remove(*out + ".partial")
 		w = file
 	}
-	rows, err := runExport(kind, filters, cfg, *baseURL, getenv, w)
+	rows, err := runExport(kind, filters, cfg, *baseURL, env.Get, w)
 	if file != nil {
 		if cerr := file.Close(); err == nil {
 			err = cerr
@@ -66,26 +68,27 @@ func exportCommand(args []string, getenv func(string) string, stdout, stderr io.
 
 // runExport writes the CSV and returns the rows written (-1 when the
 // server wrote them and did not say).
-func runExport(kind string, filters map[string]*string, cfg Config, baseURL string, getenv func(string) string, w io.Writer) (int, error) {
-	st, api, err := storeOrServer(cfg, baseURL, getenv, "export")
-	if err != nil {
-		return 0, err
-	}
-	if st != nil {
-		defer st.Close()
-		f, err := exportFilter(filters)
-		if err != nil {
-			return 0, err
-		}
-		return export.Write(context.Background(), export.Services{Referrals: st, Earnings: st}, kind, f, w)
-	}
-	q := url.Values{}
-	for name, v := range filters {
-		if *v != "" {
-			q.Set(name, *v)
-		}
-	}
-	return -1, api.copyTo(context.Background(), "/v1/exports/"+kind+".csv?"+q.Encode(), w)
+func runExport(kind string, filters map[string]*string, cfg config.Config, baseURL string, getenv func(string) string, w io.Writer) (int, error) {
+	rows := -1
+	err := storeOrServer(cfg, baseURL, getenv, "export",
+		func(st *store.Store) error {
+			f, err := exportFilter(filters)
+			if err != nil {
+				return err
+			}
+			rows, err = export.Write(context.Background(), export.Services{Referrals: st, Earnings: st}, kind, f, w)
+			return err
+		},
+		func(api *serverAPI) error {
+			q := url.Values{}
+			for name, v := range filters {
+				if *v != "" {
+					q.Set(name, *v)
+				}
+			}
+			return api.copyTo(context.Background(), "/v1/exports/"+kind+".csv?"+q.Encode(), w)
+		})
+	return rows, err
 }
 
 // exportFilter builds the filters from the flags for a store read.

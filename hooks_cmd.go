@@ -9,19 +9,21 @@ import (
 	"slices"
 	"text/tabwriter"
 
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
 )
 
 // hooksCommand runs `referrald hooks dead-letters|retry`. Like backup, it
 // works on the store file when the server is stopped (a retry is then
 // delivered at the next start) and through the admin API while it runs.
-func hooksCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func hooksCommand(args []string, env config.Env, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "dead-letters" && args[0] != "retry" {
 		fmt.Fprintln(stderr, "usage: referrald hooks dead-letters --plugin P | hooks retry --plugin P [EVENT_ID...]")
 		return exitUsage
 	}
 	var plugin, baseURL *string
-	fs, cfg, ok := commandFlags("hooks "+args[0], args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+	fs, cfg, ok := commandFlags("hooks "+args[0], args[1:], env, stderr, func(fs *flag.FlagSet) {
 		plugin = fs.String("plugin", "", "the plugin's configured name")
 		baseURL = fs.String("url", "", "the running server's base URL (default: http://<listen>)")
 	})
@@ -32,42 +34,43 @@ func hooksCommand(args []string, getenv func(string) string, stdout, stderr io.W
 		fmt.Fprintln(stderr, "referrald: hooks: --plugin is required")
 		return exitUsage
 	}
-	var hs hookStore
-	st, api, err := storeOrServer(cfg, *baseURL, getenv, "use the hooks")
-	switch {
-	case err != nil:
-		fmt.Fprintln(stderr, "referrald:", err)
+	err := storeOrServer(cfg, *baseURL, env.Get, "use the hooks",
+		func(st *store.Store) error {
+			// The server refuses a name it does not run; so does the file,
+			// or a typo would queue nothing and still report success.
+			if !slices.ContainsFunc(cfg.Hooks.Plugins, func(p config.PluginConfig) bool { return p.Name == *plugin }) {
+				return fmt.Errorf("no hook plugin named %q is configured (hooks.plugins)", *plugin)
+			}
+			return runHooks(args[0], st, *plugin, fs.Args(), stdout, stderr)
+		},
+		func(api *serverAPI) error {
+			return runHooks(args[0], &hookAPI{api}, *plugin, fs.Args(), stdout, stderr)
+		})
+	if err != nil {
+		fmt.Fprintln(stderr, "referrald:", describe(err))
 		return exitFailed
-	case st != nil:
-		defer st.Close()
-		// The server refuses a name it does not run; so does the file,
-		// or a typo would queue nothing and still report success.
-		if !slices.ContainsFunc(cfg.Hooks.Plugins, func(p PluginConfig) bool { return p.Name == *plugin }) {
-			fmt.Fprintf(stderr, "referrald: no hook plugin named %q is configured (hooks.plugins)\n", *plugin)
-			return exitFailed
-		}
-		hs = st
-	default:
-		hs = &hookAPI{api}
 	}
+	return exitOK
+}
+
+// runHooks lists a plugin's dead letters, or retries them, on hs.
+func runHooks(cmd string, hs hookStore, plugin string, eventIDs []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
-	if args[0] == "retry" {
-		n, err := hs.RetryDeadLetters(ctx, *plugin, fs.Args())
+	if cmd == "retry" {
+		n, err := hs.RetryDeadLetters(ctx, plugin, eventIDs)
 		if err != nil {
-			fmt.Fprintln(stderr, "referrald:", describe(err))
-			return exitFailed
+			return err
 		}
-		fmt.Fprintf(stderr, "queued %d dead letters of %s for delivery\n", n, *plugin)
-		return exitOK
+		fmt.Fprintf(stderr, "queued %d dead letters of %s for delivery\n", n, plugin)
+		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tTYPE\tATTEMPTS\tFAILED\tLAST ERROR")
 	opt := model.ListOptions{Limit: model.MaxListLimit}
 	for {
-		page, err := hs.FindDeadLetters(ctx, *plugin, opt)
+		page, err := hs.FindDeadLetters(ctx, plugin, opt)
 		if err != nil {
-			fmt.Fprintln(stderr, "referrald:", describe(err))
-			return exitFailed
+			return err
 		}
 		for _, dl := range page.Data {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", dl.EventID, dl.EventType, dl.Attempts, dl.FailedAt.Format(model.TimeLayout), dl.LastError)
@@ -77,8 +80,7 @@ func hooksCommand(args []string, getenv func(string) string, stdout, stderr io.W
 		}
 		opt.Cursor = *page.NextCursor
 	}
-	tw.Flush()
-	return exitOK
+	return tw.Flush()
 }
 
 // hookStore is the part of the hook admin the CLI needs; the store and

@@ -5,18 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,11 +21,27 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
 
 const testAdminToken = "crash-test-admin-token-0123"
+
+// testEnv is an environment of exactly vars, so that no test reads the
+// machine's.
+func testEnv(vars map[string]string) config.Env {
+	return config.Env{
+		Get: func(k string) string { return vars[k] },
+		List: func() []string {
+			var out []string
+			for k, v := range vars {
+				out = append(out, k+"="+v)
+			}
+			return out
+		},
+	}
+}
 
 // buildBinary compiles referrald into a temp dir once per test binary run.
 var buildBinary = sync.OnceValues(func() (string, error) {
@@ -367,68 +379,6 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 	t.Logf("%d crashes, %d acknowledged referrals, all present with their events", cycles, len(all))
 }
 
-func TestCLIKeys(t *testing.T) {
-	dir := t.TempDir()
-	env := func(k string) string {
-		if k == "REFERRALD_DATA_DIR" {
-			return dir
-		}
-		return ""
-	}
-	var out, errOut bytes.Buffer
-	if code := run([]string{"keys", "create", "--scope", "write", "--name", "crm"}, env, &out, &errOut); code != 0 {
-		t.Fatalf("create: exit %d: %s", code, errOut.String())
-	}
-	token := strings.TrimSpace(out.String())
-	if !strings.HasPrefix(token, store.TokenPrefix) || strings.Count(token, "\n") != 0 {
-		t.Fatalf("create printed %q, want one token line", token)
-	}
-	out.Reset()
-	if code := run([]string{"keys", "list"}, env, &out, &errOut); code != 0 || !strings.Contains(out.String(), "crm") || strings.Contains(out.String(), token) {
-		t.Fatalf("list: exit %d, %q: want the key named and its token never shown", code, out.String())
-	}
-	id := strings.Fields(strings.Split(out.String(), "\n")[1])[0]
-	if code := run([]string{"keys", "revoke", id}, env, &out, &errOut); code != 0 {
-		t.Fatalf("revoke: exit %d: %s", code, errOut.String())
-	}
-	out.Reset()
-	run([]string{"keys", "list"}, env, &out, &errOut)
-	if strings.Contains(strings.Split(out.String(), "\n")[1], " - ") {
-		t.Fatalf("list after revoke shows no revocation time: %q", out.String())
-	}
-	errOut.Reset()
-	if code := run([]string{"keys", "create", "--scope", "root", "--name", "x"}, env, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "scope") {
-		t.Fatalf("bad scope: exit %d %q, want exit 2 naming the scope", code, errOut.String())
-	}
-}
-
-func TestBadSettingsExitTwo(t *testing.T) {
-	cases := map[string]string{
-		"REFERRALD_LISTEN":             "nonsense",
-		"REFERRALD_IDEMPOTENCY_WINDOW": "soon",
-		"REFERRALD_LOG_FORMAT":         "xml",
-		"REFERRALD_ADMIN_TOKEN":        "has space",
-	}
-	for key, val := range cases {
-		t.Run(key, func(t *testing.T) {
-			env := func(k string) string {
-				if k == key {
-					return val
-				}
-				if k == "REFERRALD_DATA_DIR" {
-					return t.TempDir()
-				}
-				return ""
-			}
-			var out, errOut bytes.Buffer
-			code := run([]string{"serve"}, env, &out, &errOut)
-			if code != exitUsage || strings.Count(errOut.String(), "\n") != 1 {
-				t.Fatalf("got exit %d and %q, want exit 2 with one line", code, errOut.String())
-			}
-		})
-	}
-}
-
 // A short admin token works, as tests and a first try use them, and the
 // log warns that it can be guessed, without printing it.
 func TestShortAdminTokenWorksWithAWarning(t *testing.T) {
@@ -512,15 +462,7 @@ func TestBackupOfALiveStore(t *testing.T) {
 		}
 	}()
 	backupFile := filepath.Join(t.TempDir(), "copy.db")
-	env := func(k string) string {
-		switch k {
-		case "REFERRALD_DATA_DIR":
-			return dataDir
-		case "REFERRALD_TOKEN":
-			return testAdminToken
-		}
-		return ""
-	}
+	env := testEnv(map[string]string{"REFERRALD_DATA_DIR": dataDir, "REFERRALD_TOKEN": testAdminToken})
 	var out, errOut bytes.Buffer
 	code := run([]string{"backup", "-url", srv.url, backupFile}, env, &out, &errOut)
 	cancel()
@@ -542,7 +484,7 @@ func TestBackupOfALiveStore(t *testing.T) {
 		t.Fatalf("hooks through the API of a server without plugins: exit %d: %s", code, errOut.String())
 	}
 	errOut.Reset()
-	noToken := func(k string) string { return map[string]string{"REFERRALD_DATA_DIR": dataDir}[k] }
+	noToken := testEnv(map[string]string{"REFERRALD_DATA_DIR": dataDir})
 	if code := run([]string{"export", "referrals", "-url", srv.url}, noToken, &out, &errOut); code != exitFailed ||
 		!strings.Contains(errOut.String(), "set REFERRALD_TOKEN") {
 		t.Fatalf("export without a token while the server runs: exit %d: %s", code, errOut.String())
@@ -570,269 +512,5 @@ func TestBackupOfALiveStore(t *testing.T) {
 	if code := run([]string{"backup", filepath.Join(t.TempDir(), "offline.db")}, env, &out, &errOut); code != 0 ||
 		!strings.Contains(errOut.String(), dataDir) {
 		t.Fatalf("offline backup: exit %d: %s", code, errOut.String())
-	}
-}
-
-func TestCLIExportFromTheStore(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{SweepInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	p, _, _ := st.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
-	a, _, _ := st.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
-	imp, _, _ := st.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
-	for i := range 150 { // more than one page
-		if _, _, err := st.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "J", LastName: "D",
-			Email: fmt.Sprintf("j%d@x.example", i)}, model.Idempotency{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st.Close()
-	env := func(k string) string {
-		if k == "REFERRALD_DATA_DIR" {
-			return dir
-		}
-		return ""
-	}
-	out := filepath.Join(t.TempDir(), "referrals.csv")
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"export", "referrals", "-o", out, "-program_id", p.ID}, env, &stdout, &stderr); code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-	b, _ := os.ReadFile(out)
-	if lines := strings.Count(string(b), "\n"); lines != 151 || !strings.Contains(stderr.String(), "exported 150 referrals") {
-		t.Fatalf("got %d lines and %q, want a header and 150 rows", lines, stderr.String())
-	}
-	if code := run([]string{"export", "payouts"}, env, &stdout, &stderr); code != exitUsage {
-		t.Fatalf("unknown kind: exit %d, want 2", code)
-	}
-}
-
-// A mistyped data dir must fail, not back up a new, empty store.
-func TestBackupNeedsAnExistingStore(t *testing.T) {
-	env := func(k string) string {
-		if k == "REFERRALD_DATA_DIR" {
-			return filepath.Join(t.TempDir(), "typo")
-		}
-		return ""
-	}
-	var out, errOut bytes.Buffer
-	if code := run([]string{"backup", filepath.Join(t.TempDir(), "b.db")}, env, &out, &errOut); code != exitFailed ||
-		!strings.Contains(errOut.String(), "no store at") {
-		t.Fatalf("exit %d: %s", code, errOut.String())
-	}
-}
-
-func TestBenchCommand(t *testing.T) {
-	var out, errOut bytes.Buffer
-	code := run([]string{"bench", "-clients", "4", "-duration", "300ms", "-get", "0.2", "-scan", "0.2", "-retry", "0.1", "-json"}, noEnv, &out, &errOut)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
-	}
-	var res struct {
-		Durable  bool
-		Requests int
-		Ops      map[string]struct{ Count int } `json:"operations"`
-		Errors   map[string]int                 `json:"errors_by_status"`
-		Commits  uint64                         `json:"store_commits"`
-	}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, out.String())
-	}
-	if !res.Durable || res.Requests == 0 || res.Ops["create"].Count == 0 || res.Ops["scan"].Count == 0 ||
-		res.Ops["get"].Count == 0 || len(res.Errors) != 0 || res.Commits == 0 {
-		t.Fatalf("got %+v", res)
-	}
-	if code := run([]string{"bench", "-get", "0.9", "-scan", "0.9"}, noEnv, &out, &errOut); code != exitUsage {
-		t.Fatalf("shares over 1: exit %d, want 2", code)
-	}
-	errOut.Reset()
-	if code := run([]string{"bench", "-journal-entries", "8"}, noEnv, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "-journal-entries must be from 16") {
-		t.Fatalf("-journal-entries 8: exit %d, %q; want 2 and the range", code, errOut.String())
-	}
-}
-
-// The bench spreads its signups over -ambassadors in turn, so that each
-// ambassador's range of the per-ambassador indexes takes its share.
-func TestBenchSpreadsSignupsOverAmbassadors(t *testing.T) {
-	_, base, token, stop, err := benchServer(false, store.DefaultJournalEntries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	// One signup more than an even share: the first ambassador takes it.
-	const ambassadors, each = 3, 4
-	fx, err := benchSetup(base, token, 2, ambassadors, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fx.fillPool(ambassadors*each+1, 2); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := growTo(fx, 2, ambassadors*each+1); err != nil {
-		t.Fatal(err)
-	}
-	conn := &benchConn{target: fx.target, token: token}
-	defer conn.close()
-	for i, amb := range fx.ambassadors {
-		status, b, err := conn.do("GET", "/v1/referrals?limit=50&ambassador_id="+amb, nil)
-		var page struct {
-			Data []struct {
-				AmbassadorID string `json:"ambassador_id"`
-			}
-		}
-		if err != nil || status != 200 || json.Unmarshal(b, &page) != nil {
-			t.Fatalf("list %s: %d %s %v", amb, status, b, err)
-		}
-		want := each
-		if i == 0 {
-			want++
-		}
-		if len(page.Data) != want || page.Data[0].AmbassadorID != amb {
-			t.Fatalf("ambassador %d: %d referrals (%q), want %d of theirs", i, len(page.Data), page.Data, want)
-		}
-	}
-	for i, code := range fx.placements {
-		if status, b, err := conn.do("GET", "/s/"+code, nil); err != nil || status != 302 {
-			t.Fatalf("scan of ambassador %d's placement: %d %s %v", i, status, b, err)
-		}
-	}
-	var out, errOut bytes.Buffer
-	if code := run([]string{"bench", "-ambassadors", "0"}, noEnv, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "-ambassadors from 1 to") {
-		t.Fatalf("-ambassadors 0: exit %d, %q; want 2 and the range", code, errOut.String())
-	}
-}
-
-func TestBenchGrow(t *testing.T) {
-	var out, errOut bytes.Buffer
-	if code := run([]string{"bench", "-clients", "4", "-duration", "50ms", "-grow", "3000", "-rounds", "6", "-ambassadors", "2", "-json"}, noEnv, &out, &errOut); code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
-	}
-	type timed struct {
-		Durable   bool
-		PerSecond float64 `json:"requests_per_second"`
-	}
-	var rep struct {
-		Fresh, Grown timed
-		Rounds       []struct {
-			Fresh, Grown timed
-			Ratio        float64 `json:"throughput_ratio"`
-		}
-		Checkpoints []struct {
-			Referrals int
-			PerSecond float64            `json:"creates_per_second"`
-			PerWrite  float64            `json:"pages_per_write"`
-			Heap      uint64             `json:"heap_live_bytes"`
-			PerRef    float64            `json:"file_bytes_per_referral"`
-			Reads     map[string]float64 `json:"read_p50_ms"`
-		}
-		Ratio     float64 `json:"throughput_ratio"`
-		RatioLow  float64 `json:"throughput_ratio_95_low"`
-		RatioHigh float64 `json:"throughput_ratio_95_high"`
-	}
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, out.String())
-	}
-	if len(rep.Checkpoints) != 1 || !rep.Fresh.Durable || !rep.Grown.Durable || len(rep.Rounds) != 6 {
-		t.Fatalf("got %s", out.String())
-	}
-	// The ratio is the rounds' median: of six, the mean of the middle two;
-	// and with six, the 95 % interval of the median is their whole range.
-	var ratios []float64
-	for _, r := range rep.Rounds {
-		if !r.Fresh.Durable || !r.Grown.Durable || r.Ratio != r.Grown.PerSecond/r.Fresh.PerSecond {
-			t.Fatalf("round: %+v", r)
-		}
-		ratios = append(ratios, r.Ratio)
-	}
-	slices.Sort(ratios)
-	if want := (ratios[2] + ratios[3]) / 2; math.Abs(rep.Ratio-want) > 1e-9 {
-		t.Fatalf("ratio %v, want the rounds' median %v", rep.Ratio, want)
-	}
-	if rep.RatioLow != ratios[0] || rep.RatioHigh != ratios[5] {
-		t.Fatalf("95 %% interval %v to %v, want the rounds' range %v", rep.RatioLow, rep.RatioHigh, ratios)
-	}
-	cp := rep.Checkpoints[0]
-	if cp.Referrals != 3000 || cp.PerSecond <= 0 || cp.PerWrite <= 0 || cp.Heap == 0 || cp.PerRef <= 0 || len(cp.Reads) != 8 || cp.Reads["list_page_10"] <= 0 {
-		t.Fatalf("checkpoint: %+v", cp)
-	}
-}
-
-// The interval of the median is the order statistics a binomial table
-// gives: none for five values, the range for six, the 10th and 21st of
-// 30, the 40th and 61st of 100.
-func TestMedianInterval(t *testing.T) {
-	for _, c := range []struct{ n, lo, hi int }{{5, 0, 0}, {6, 1, 6}, {30, 10, 21}, {100, 40, 61}} {
-		sorted := make([]float64, c.n)
-		for i := range sorted {
-			sorted[i] = float64(i + 1)
-		}
-		lo, hi, ok := medianInterval(sorted)
-		if ok != (c.lo > 0) || int(lo) != c.lo || int(hi) != c.hi {
-			t.Errorf("%d values: %v to %v (%v), want %d to %d", c.n, lo, hi, ok, c.lo, c.hi)
-		}
-	}
-}
-
-func TestGrowTargets(t *testing.T) {
-	got := growTargets(12_345, 1_000_000)
-	want := []int{20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-}
-
-func TestCLIHooksRetryNamesAConfiguredPlugin(t *testing.T) {
-	dir := t.TempDir()
-	config := filepath.Join(dir, "referrald.yaml")
-	err := os.WriteFile(config, []byte("hooks:\n  plugins:\n    - name: crmsync\n      path: /nonexistent/crmsync\n"+
-		"      sha256: "+strings.Repeat("ab", 32)+"\n"), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := func(k string) string {
-		return map[string]string{"REFERRALD_DATA_DIR": dir, "REFERRALD_CONFIG": config}[k]
-	}
-	var out, errOut bytes.Buffer
-	// Make the store, as a first run would.
-	if code := run([]string{"keys", "create", "--scope", "admin", "--name", "ops"}, env, &out, &errOut); code != 0 {
-		t.Fatalf("keys create: exit %d: %s", code, errOut.String())
-	}
-	for _, cmd := range []string{"retry", "dead-letters"} {
-		errOut.Reset()
-		if code := run([]string{"hooks", cmd, "--plugin", "crmsnyc"}, env, &out, &errOut); code != exitFailed ||
-			!strings.Contains(errOut.String(), `no hook plugin named "crmsnyc"`) {
-			t.Errorf("hooks %s with a misspelt plugin: exit %d, %q", cmd, code, errOut.String())
-		}
-	}
-	errOut.Reset()
-	if code := run([]string{"hooks", "retry", "--plugin", "crmsync"}, env, &out, &errOut); code != exitOK ||
-		!strings.Contains(errOut.String(), "queued 0 dead letters of crmsync") {
-		t.Errorf("hooks retry with the configured plugin: exit %d, %q", code, errOut.String())
-	}
-}
-
-// closeStore waits for a store that closes, and gives up on one that is
-// held past the stop deadline, saying so, so that SIGTERM still ends the
-// process in time.
-func TestCloseStoreWithinTheStopDeadline(t *testing.T) {
-	var logged bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logged, nil))
-	closeErr := errors.New("closed with an error")
-	if err := closeStore(func() error { return closeErr }, time.Now().Add(time.Hour), log); err != closeErr {
-		t.Fatalf("a store that closes: got %v, want its error", err)
-	}
-	held := make(chan struct{})
-	defer close(held)
-	if err := closeStore(func() error { <-held; return nil }, time.Now(), log); err != nil {
-		t.Fatalf("a store held past the deadline: got %v", err)
-	}
-	if !strings.Contains(logged.String(), "exiting anyway") {
-		t.Fatalf("no warning for the store held past the deadline:\n%s", logged.String())
-	}
-	if err := closeStore(func() error { return closeErr }, time.Time{}, log); err != closeErr {
-		t.Fatalf("no deadline: got %v, want the close's error", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/referrald/referrald/store"
 )
 
-// growReport is what `referrald bench -grow N` reports: the timed load on
+// growReport is what `referrald-bench -grow N` reports: the timed load on
 // the fresh store, checkpoints as the store grows to N referrals, and the
 // timed load again on the grown store.
 type growReport struct {
@@ -82,12 +82,12 @@ func growReads(fx *benchFixture) map[string]string {
 	}
 }
 
-// benchGrow runs `bench -grow total`. newFresh, when set, starts another
+// benchGrow runs `referrald-bench -grow total`. newFresh, when set, starts another
 // server on a new fresh store for the alternating rounds.
 func benchGrow(fx *benchFixture, st *store.Store, newFresh func() (*benchFixture, func(), error), rounds, clients int,
 	duration time.Duration, total int, asJSON bool, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
-		fmt.Fprintln(stderr, "referrald: bench:", err)
+		fmt.Fprintln(stderr, "referrald-bench:", err)
 		return exitFailed
 	}
 	rep := &growReport{}

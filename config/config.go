@@ -1,4 +1,8 @@
-package main
+// Package config is referrald's settings: their defaults, a strict YAML
+// file, REFERRALD_ environment overrides and the checks of the whole
+// (Prometheus' config package). The referrald command and the load
+// generator both load them here, so that they build the same server.
+package config
 
 import (
 	"bytes"
@@ -6,12 +10,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +28,7 @@ import (
 	"github.com/referrald/referrald/store"
 )
 
-// Config is everything referrald can be told. Defaults (defaultConfig) are
+// Config is everything referrald can be told. Defaults (Default) are
 // safe for one machine: loopback only, data in ./data. Each setting is read
 // from the YAML file under its yaml path and can be overridden by the
 // environment variable REFERRALD_<PATH>, e.g. rate_limits.per_key.rate by
@@ -140,7 +146,8 @@ type ShutdownConfig struct {
 	Grace time.Duration `yaml:"grace"`
 }
 
-func defaultConfig() Config {
+// Default is the configuration without a file or environment.
+func Default() Config {
 	return Config{
 		Listen:      "127.0.0.1:8080",
 		DataDir:     "./data",
@@ -167,20 +174,44 @@ type configError struct {
 
 func (e *configError) Error() string { return fmt.Sprintf("config: %s: %s", e.key, e.msg) }
 
-// loadConfig builds the configuration: defaults, then the file (if any),
-// then the environment, then checks the whole.
-func loadConfig(path string, getenv func(string) string) (Config, error) {
-	cfg := defaultConfig()
+// Env is the process environment as Load reads it: Get looks up one
+// variable (os.Getenv) and List gives every NAME=value pair (os.Environ).
+// Tests pass their own, to stay hermetic; a nil field reads as empty.
+type Env struct {
+	Get  func(string) string
+	List func() []string
+}
+
+func (e Env) get(name string) string {
+	if e.Get == nil {
+		return ""
+	}
+	return e.Get(name)
+}
+
+// envPrefix starts every setting's variable, and every variable of ours.
+const envPrefix = "REFERRALD"
+
+// Load builds the configuration: defaults, then the file (if any), then
+// the environment, then checks the whole. A REFERRALD_ variable in env
+// that names no setting is an error, as a typo in the file is, unless it
+// is one of alsoKnown: variables that others read, such as the command
+// line's REFERRALD_CONFIG.
+func Load(path string, env Env, alsoKnown ...string) (Config, error) {
+	cfg := Default()
 	if path != "" {
 		if err := loadFile(path, &cfg); err != nil {
 			return cfg, err
 		}
 	}
-	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "REFERRALD", getenv); err != nil {
+	if err := checkEnvNames(env, alsoKnown); err != nil {
+		return cfg, err
+	}
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), env.get); err != nil {
 		return cfg, err
 	}
 	if old := cfg.Idempotency.JournalEntries; old != 0 {
-		if cur := cfg.Store.JournalEntries; cur != defaultConfig().Store.JournalEntries && cur != old {
+		if cur := cfg.Store.JournalEntries; cur != Default().Store.JournalEntries && cur != old {
 			return cfg, &configError{"idempotency.journal_entries", "is the old name of store.journal_entries; give only that"}
 		}
 		cfg.Store.JournalEntries = old
@@ -188,17 +219,17 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// maxAdminToken bounds the admin token; weakAdminToken is the length below
+// maxAdminToken bounds the admin token; WeakAdminToken is the length below
 // which serve warns that it is guessable (it still works: tests and a
 // first try use short ones).
 const (
 	maxAdminToken  = 4096
-	weakAdminToken = 16
+	WeakAdminToken = 16
 )
 
-// renamed lists the settings given under an old name, as old and new
+// Renamed lists the settings given under an old name, as old and new
 // name, for a warning.
-func (c *Config) renamed() [][2]string {
+func (c *Config) Renamed() [][2]string {
 	if c.Idempotency.JournalEntries != 0 {
 		return [][2]string{{"idempotency.journal_entries", "store.journal_entries"}}
 	}
@@ -332,26 +363,110 @@ func setScalar(v reflect.Value, s string, quoted bool) error {
 
 // applyEnv overrides every scalar setting whose REFERRALD_<PATH> variable
 // is set.
-func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error {
-	for i := 0; i < v.NumField(); i++ {
-		f, tag := v.Field(i), v.Type().Field(i).Tag.Get("yaml")
-		name := prefix + "_" + strings.ToUpper(tag)
-		if f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Duration(0)) {
-			if err := applyEnv(f, name, getenv); err != nil {
-				return err
-			}
-			continue
-		}
+func applyEnv(cfg reflect.Value, getenv func(string) string) error {
+	return eachSetting(cfg, envPrefix, func(name string, f reflect.Value) error {
 		if f.Kind() == reflect.Slice {
-			continue // lists (hook plugins) come from the file only
+			return nil // lists (hook plugins) come from the file only
 		}
 		if s := getenv(name); s != "" {
 			if err := setScalar(f, s, false); err != nil {
 				return &configError{name, fmt.Sprintf("must be %s, not %q", typeName(f.Type()), s)}
 			}
 		}
+		return nil
+	})
+}
+
+// eachSetting calls fn with the environment variable name and the field
+// of every setting under v, lists included.
+func eachSetting(v reflect.Value, prefix string, fn func(name string, f reflect.Value) error) error {
+	for i := 0; i < v.NumField(); i++ {
+		f, tag := v.Field(i), v.Type().Field(i).Tag.Get("yaml")
+		name := prefix + "_" + strings.ToUpper(tag)
+		if f.Kind() == reflect.Struct && f.Type() != reflect.TypeOf(time.Duration(0)) {
+			if err := eachSetting(f, name, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := fn(name, f); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// checkEnvNames refuses a REFERRALD_ variable that is neither a setting
+// nor one of alsoKnown: a misspelt one would otherwise leave its setting
+// at the default without a word. The first, in name order, is named.
+func checkEnvNames(env Env, alsoKnown []string) error {
+	if env.List == nil {
+		return nil
+	}
+	known, lists := map[string]bool{}, map[string]bool{}
+	eachSetting(reflect.ValueOf(&Config{}).Elem(), envPrefix, func(name string, f reflect.Value) error {
+		if f.Kind() == reflect.Slice {
+			lists[name] = true
+		} else {
+			known[name] = true
+		}
+		return nil
+	})
+	for _, name := range alsoKnown {
+		known[name] = true
+	}
+	var unknown []string
+	for _, kv := range env.List() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, envPrefix+"_") && !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	name := unknown[0]
+	if lists[name] {
+		return &configError{name, "is a list, which only the config file can give"}
+	}
+	msg := "unknown variable"
+	if near := closest(name, slices.Sorted(maps.Keys(known))); near != "" {
+		msg += "; did you mean " + near + "?"
+	}
+	return &configError{name, msg}
+}
+
+// closest is the name in candidates nearest to name by edit distance, or
+// "" when none is near enough to be a likely typo of it.
+func closest(name string, candidates []string) string {
+	best, bestDist := "", max(2, (len(name)-len(envPrefix)-1)/3)+1
+	for _, c := range candidates {
+		if d := editDistance(name, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func fieldByTag(v reflect.Value, key string) (reflect.Value, bool) {
@@ -398,12 +513,12 @@ func orRoot(path string) string {
 
 // Validate checks c as a whole.
 func (c *Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return &configError{"listen", fmt.Sprintf("%q is not host:port", c.Listen)}
+	if err := checkListen("listen", c.Listen); err != nil {
+		return err
 	}
 	if c.Metrics.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			return &configError{"metrics.listen", fmt.Sprintf("%q is not host:port", c.Metrics.Listen)}
+		if err := checkListen("metrics.listen", c.Metrics.Listen); err != nil {
+			return err
 		}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
@@ -417,7 +532,7 @@ func (c *Config) Validate() error {
 	if c.Idempotency.Window < time.Minute {
 		return &configError{"idempotency.window", "must be at least 1m"}
 	}
-	if err := checkJournalEntries(c.Store.JournalEntries); err != nil {
+	if err := CheckJournalEntries(c.Store.JournalEntries); err != nil {
 		return &configError{"store.journal_entries", err.Error()}
 	}
 	if c.Limits.MaxBodyBytes < 1<<10 || c.Limits.MaxBodyBytes > 1<<20 {
@@ -458,12 +573,12 @@ func (c *Config) Validate() error {
 	if c.Scan.Inactive != "redirect" && c.Scan.Inactive != "expired" {
 		return &configError{"scan.inactive", fmt.Sprintf("%q must be redirect or expired", c.Scan.Inactive)}
 	}
-	if _, err := c.trustedProxies(); err != nil {
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Hooks.Plugins {
-		hc := p.hostConfig()
+		hc := p.HostConfig()
 		if err := hc.Validate(); err != nil {
 			return &configError{fmt.Sprintf("hooks.plugins[%d]", i), err.Error()}
 		}
@@ -475,8 +590,23 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// trustedProxies parses trusted_proxies; a bare address is a /32 or /128.
-func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+// checkListen checks that addr is host:port with a port that can be
+// bound, so that a typo is a config error rather than a failure to
+// listen later. Port 0 asks for any free port, as tests do.
+func checkListen(key, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return &configError{key, fmt.Sprintf("%q is not host:port", addr)}
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return &configError{key, fmt.Sprintf("%q: the port must be a number from 1 to 65535 (or 0 for any free port)", addr)}
+	}
+	return nil
+}
+
+// TrustedProxyPrefixes parses trusted_proxies; a bare address is a /32 or
+// /128.
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for i, s := range c.TrustedProxies {
 		p, err := netip.ParsePrefix(s)
@@ -492,16 +622,17 @@ func (c *Config) trustedProxies() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// publicBaseURL is where posters point.
-func (c *Config) publicBaseURL() string {
+// PublicBaseURL is where posters point: scan.public_base_url, or the
+// listen address when it is unset.
+func (c *Config) PublicBaseURL() string {
 	if c.Scan.PublicBaseURL != "" {
 		return c.Scan.PublicBaseURL
 	}
 	return "http://" + c.Listen
 }
 
-// hostConfig is the plugin's configuration as the hook host takes it.
-func (p PluginConfig) hostConfig() host.Config {
+// HostConfig is the plugin's configuration as the hook host takes it.
+func (p PluginConfig) HostConfig() host.Config {
 	return host.Config{Name: p.Name, Path: p.Path, Args: p.Args, Env: p.Env, SHA256: p.SHA256, Events: p.Events,
 		EventTimeout: p.EventTimeout, BeforeCreateTimeout: p.BeforeCreateTimeout, Policy: p.Policy, MaxAttempts: p.MaxAttempts}
 }
@@ -509,10 +640,10 @@ func (p PluginConfig) hostConfig() host.Config {
 // StorePath is the bbolt file.
 func (c *Config) StorePath() string { return filepath.Join(c.DataDir, store.FileName) }
 
-// checkJournalEntries bounds store.journal_entries: below 16 a journal
+// CheckJournalEntries bounds store.journal_entries: below 16 a journal
 // would freeze every few writes; above 2^20 the two journals' maps would
 // take more than 80 MB.
-func checkJournalEntries(n int) error {
+func CheckJournalEntries(n int) error {
 	if n < 16 || n > 1<<20 {
 		return errors.New("must be from 16 to 1048576")
 	}

@@ -3,21 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -25,12 +19,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/referrald/referrald/api"
-	"github.com/referrald/referrald/store"
 )
 
-// benchResult is what `referrald bench` reports; --json prints it.
+// benchResult is what referrald-bench reports; --json prints it.
 type benchResult struct {
 	Target     string              `json:"target"`
 	Durable    bool                `json:"durable"`
@@ -57,177 +48,6 @@ type opStats struct {
 	P95ms     float64 `json:"p95_ms"`
 	P99ms     float64 `json:"p99_ms"`
 	MaxMs     float64 `json:"max_ms"`
-}
-
-// benchCommand drives POST /v1/referrals (and optional mixes) with
-// concurrent keep-alive clients against a server it starts on a temporary
-// store, or against -url.
-func benchCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	clients := fs.Int("clients", 64, "concurrent keep-alive clients")
-	duration := fs.Duration("duration", 10*time.Second, "how long to drive load")
-	target := fs.String("url", "", "a running referrald to load (default: start one on a temporary store)")
-	token := fs.String("token", os.Getenv("REFERRALD_TOKEN"), "an admin token for -url")
-	retryShare := fs.Float64("retry", 0, "share of creates that reuse an earlier idempotency key (0..1)")
-	getShare := fs.Float64("get", 0, "share of requests that GET a referral (0..1)")
-	scanShare := fs.Float64("scan", 0, "share of requests that scan a poster (0..1)")
-	noSync := fs.Bool("no-sync", false, "UNSAFE: commit without fsync (temporary store only)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process server) to this file")
-	memProfile := fs.String("memprofile", "", "write an allocation profile of the whole run to this file")
-	perClient := fs.Bool("impression-per-client", false, "sign up every referral of a client from one impression "+
-		"(flagged as reused; a worst case for the index) instead of a fresh impression each, made before timing")
-	grow := fs.Int("grow", 0, "scale run: time the load on the fresh store, create this many referrals reporting "+
-		"throughput, heap, disk and list/funnel latency as the store grows, then time the load again")
-	rounds := fs.Int("rounds", 3, "with -grow on the temporary store: rounds that time a new fresh store and the grown one "+
-		"in turn, for a ratio the disk's speed on the day does not skew; six or more bound its median with 95% confidence")
-	journalEntries := fs.Int("journal-entries", store.DefaultJournalEntries, "store.journal_entries of the temporary store")
-	ambassadors := fs.Int("ambassadors", 100, fmt.Sprintf("ambassadors, each with a placement, to spread the impressions, and so the "+
-		"signups, over in turn (1..%d; created in the -url target too): each signup writes into its ambassador's range of "+
-		"the per-ambassador indexes and counters; with -impression-per-client, client c signs up under ambassador c mod N",
-		maxBenchAmbassadors))
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	if *clients < 1 || *duration <= 0 || *rounds < 0 || *retryShare < 0 || *getShare < 0 || *scanShare < 0 || *retryShare+*getShare+*scanShare > 1 {
-		fmt.Fprintln(stderr, "referrald: bench: -clients ≥ 1, -duration > 0, -rounds ≥ 0, and -retry, -get and -scan shares from 0 to 1 with -get + -scan + -retry ≤ 1")
-		return exitUsage
-	}
-	if *ambassadors < 1 || *ambassadors > maxBenchAmbassadors {
-		fmt.Fprintf(stderr, "referrald: bench: -ambassadors from 1 to %d\n", maxBenchAmbassadors)
-		return exitUsage
-	}
-	if err := checkJournalEntries(*journalEntries); err != nil {
-		fmt.Fprintln(stderr, "referrald: bench: -journal-entries", err)
-		return exitUsage
-	}
-	var st *store.Store
-	base, adminToken := *target, *token
-	if base == "" {
-		var stop func()
-		var err error
-		st, base, adminToken, stop, err = benchServer(*noSync, *journalEntries)
-		if err != nil {
-			fmt.Fprintln(stderr, "referrald: bench:", err)
-			return exitFailed
-		}
-		defer stop()
-	} else if adminToken == "" {
-		fmt.Fprintln(stderr, "referrald: bench: -url needs -token (or REFERRALD_TOKEN), an admin token")
-		return exitUsage
-	}
-	if *noSync {
-		fmt.Fprintln(stderr, "WARNING: -no-sync: commits are not fsync'd; these figures are NOT durable and not comparable")
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(stderr, "referrald: bench:", err)
-			return exitFailed
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, "referrald: bench:", err)
-			return exitFailed
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if *memProfile != "" {
-		defer func() {
-			if err := writeHeapProfile(*memProfile); err != nil {
-				fmt.Fprintln(stderr, "referrald: bench:", err)
-			}
-		}()
-	}
-	fx, err := benchSetup(base, adminToken, *clients, *ambassadors, *perClient)
-	if err != nil {
-		fmt.Fprintln(stderr, "referrald: bench:", err)
-		return exitFailed
-	}
-	fx.durable = !*noSync
-	if *grow > 0 {
-		var newFresh func() (*benchFixture, func(), error)
-		if st != nil {
-			newFresh = func() (*benchFixture, func(), error) {
-				_, base, token, stop, err := benchServer(*noSync, *journalEntries)
-				if err != nil {
-					return nil, nil, err
-				}
-				fx, err := benchSetup(base, token, *clients, *ambassadors, *perClient)
-				if err != nil {
-					stop()
-					return nil, nil, err
-				}
-				fx.durable = !*noSync
-				return fx, stop, nil
-			}
-		}
-		return benchGrow(fx, st, newFresh, *rounds, *clients, *duration, *grow, *asJSON, stdout, stderr)
-	}
-	if err := fx.fillPool(int(duration.Seconds()*poolRate), *clients); err != nil {
-		fmt.Fprintln(stderr, "referrald: bench:", err)
-		return exitFailed
-	}
-	res, err := runBench(fx, *clients, *duration, *retryShare, *getShare, *scanShare)
-	if err != nil {
-		fmt.Fprintln(stderr, "referrald: bench:", err)
-		return exitFailed
-	}
-	if st != nil {
-		stats := st.Stats()
-		res.Commits, res.StoreBytes = stats.Commits, stats.FileSize
-		if stats.Commits > 0 {
-			res.AvgBatch = float64(stats.Writes) / float64(stats.Commits)
-			res.AvgPages = float64(stats.PageWrites) / float64(stats.Commits)
-		}
-	}
-	return printResult(stdout, *asJSON, res, func() { printBench(stdout, res) })
-}
-
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// benchServer starts referrald on loopback on a temporary store with the
-// rate limits lifted (they would otherwise be what is measured).
-func benchServer(noSync bool, journalEntries int) (*store.Store, string, string, func(), error) {
-	dir, err := os.MkdirTemp("", "referrald-bench-")
-	if err != nil {
-		return nil, "", "", nil, err
-	}
-	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{NoSync: noSync, JournalEntries: journalEntries})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, "", "", nil, err
-	}
-	token := "bench-admin-token-" + fmt.Sprint(rand.Int64())
-	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st,
-		Earnings: st, Stats: st, Backup: st}, api.Config{AdminToken: token, Logger: slog.New(slog.DiscardHandler),
-		KeyRateLimit: api.Bucket{Rate: 1e6, Burst: 1e6}, IPRateLimit: api.Bucket{Rate: 1e6, Burst: 1e6}})
-	srv.SetReady(true)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		st.Close()
-		os.RemoveAll(dir)
-		return nil, "", "", nil, err
-	}
-	hs := &http.Server{Handler: srv}
-	go hs.Serve(ln)
-	stop := func() {
-		hs.Shutdown(context.Background())
-		st.Close()
-		os.RemoveAll(dir)
-	}
-	return st, "http://" + ln.Addr().String(), token, stop, nil
 }
 
 // benchFixture is what the load refers to: a program, ambassadors with a

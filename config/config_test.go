@@ -1,0 +1,220 @@
+package config
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mapEnv is an environment of exactly these variables.
+func mapEnv(vars map[string]string) Env {
+	return Env{
+		Get: func(k string) string { return vars[k] },
+		List: func() []string {
+			var out []string
+			for k, v := range vars {
+				out = append(out, k+"="+v)
+			}
+			return out
+		},
+	}
+}
+
+// The example is read from the top of the module, where operators find it.
+const example = "../config.example.yaml"
+
+// The example must load, and say exactly the defaults, so it can never
+// drift from the code.
+func TestExampleConfigIsTheDefaults(t *testing.T) {
+	cfg, err := Load(example, Env{})
+	if err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	cfg.Hooks.Plugins = nil // the example's plugin entry is commented out
+	cfg.TrustedProxies = nil
+	if want := Default(); !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("config.example.yaml says\n%+v\nbut the defaults are\n%+v", cfg, want)
+	}
+}
+
+// Every setting in Config appears in the example, so none goes undocumented.
+func TestExampleConfigDocumentsEverySetting(t *testing.T) {
+	text, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(t reflect.Type)
+	walk = func(typ reflect.Type) {
+		for i := 0; i < typ.NumField(); i++ {
+			f := typ.Field(i)
+			if !bytes.Contains(text, []byte(f.Tag.Get("yaml")+":")) {
+				t.Errorf("setting %s is not in config.example.yaml", f.Tag.Get("yaml"))
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+				walk(f.Type)
+			}
+			if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+				walk(f.Type.Elem())
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}))
+}
+
+func TestBadConfigs(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.bad.yaml")
+	if len(files) == 0 {
+		t.Fatal("no bad configs in testdata")
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := strings.Cut(string(b), "\n")
+			want, ok := strings.CutPrefix(first, "# want: ")
+			if !ok {
+				t.Fatalf("%s must start with '# want: <message>'", path)
+			}
+			_, err = Load(path, Env{})
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("got %v, want an error containing %q", err, want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q is not one line", err)
+			}
+		})
+	}
+}
+
+func TestConfigFileProblems(t *testing.T) {
+	for _, c := range []struct{ path, want string }{
+		{"testdata/does-not-exist.yaml", "no such file"},
+		{"testdata", "cannot read"},
+	} {
+		if _, err := Load(c.path, Env{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.path, err, c.want)
+		}
+	}
+}
+
+func TestEnvironmentOverridesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("listen: 127.0.0.1:1111\nrate_limits:\n  per_key:\n    rate: 5\n    burst: 7\nlog:\n  format: json\n"), 0o600)
+	env := map[string]string{
+		"REFERRALD_LISTEN":                    "127.0.0.1:2222",
+		"REFERRALD_RATE_LIMITS_PER_KEY_BURST": "9",
+		"REFERRALD_IDEMPOTENCY_WINDOW":        "1h",
+		"REFERRALD_STORE_JOURNAL_ENTRIES":     "4096",
+		"REFERRALD_DATA_DIR":                  "/var/lib/referrald",
+	}
+	cfg, err := Load(path, mapEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:2222" || cfg.RateLimits.PerKey.Rate != 5 || cfg.RateLimits.PerKey.Burst != 9 ||
+		cfg.Log.Format != "json" || cfg.Idempotency.Window != time.Hour || cfg.Store.JournalEntries != 4096 || cfg.DataDir != "/var/lib/referrald" {
+		t.Fatalf("got %+v", cfg)
+	}
+	env["REFERRALD_RATE_LIMITS_PER_IP_RATE"] = "fast"
+	if _, err := Load(path, mapEnv(env)); err == nil ||
+		!strings.Contains(err.Error(), "REFERRALD_RATE_LIMITS_PER_IP_RATE") {
+		t.Fatalf("bad env value: got %v, want the variable named", err)
+	}
+}
+
+func TestNoConfigMeansSafeDefaults(t *testing.T) {
+	cfg, err := Load("", Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:8080" || cfg.DataDir != "./data" {
+		t.Fatalf("got %+v, want loopback and ./data", cfg)
+	}
+}
+
+// The journal setting's old name, from a file or the environment, still
+// sets it, and is reported for a warning.
+func TestOldJournalSettingNameStillWorks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("idempotency:\n  journal_entries: 4096\n"), 0o600)
+	cfg, err := Load(path, Env{})
+	if err != nil || cfg.Store.JournalEntries != 4096 || len(cfg.Renamed()) != 1 {
+		t.Fatalf("from the file: %v, %d entries, renamed %v", err, cfg.Store.JournalEntries, cfg.Renamed())
+	}
+	env := map[string]string{"REFERRALD_IDEMPOTENCY_JOURNAL_ENTRIES": "2048"}
+	cfg, err = Load("", mapEnv(env))
+	if err != nil || cfg.Store.JournalEntries != 2048 {
+		t.Fatalf("from the environment: %v, %d entries", err, cfg.Store.JournalEntries)
+	}
+	if cfg, _ := Load("", Env{}); len(cfg.Renamed()) != 0 {
+		t.Fatalf("nothing given, yet renamed %v", cfg.Renamed())
+	}
+}
+
+// A REFERRALD_ variable that names no setting is refused, naming it and
+// the setting it most likely meant, unless it is one the caller reads.
+func TestUnknownEnvironmentVariables(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		vars      map[string]string
+		alsoKnown []string
+		want      string // "" for no error
+	}{
+		{"misspelt", map[string]string{"REFERRALD_LISTN": "127.0.0.1:1"},
+			nil, "config: REFERRALD_LISTN: unknown variable; did you mean REFERRALD_LISTEN?"},
+		{"misspelt nested", map[string]string{"REFERRALD_RATE_LIMIT_PER_KEY_RATE": "5"},
+			nil, "did you mean REFERRALD_RATE_LIMITS_PER_KEY_RATE?"},
+		{"nothing near", map[string]string{"REFERRALD_COLOUR": "blue"}, nil, "config: REFERRALD_COLOUR: unknown variable"},
+		{"set but empty", map[string]string{"REFERRALD_DATADIR": ""}, nil, "did you mean REFERRALD_DATA_DIR?"},
+		{"a list", map[string]string{"REFERRALD_HOOKS_PLUGINS": "crm"}, nil, "only the config file can give"},
+		{"the first by name", map[string]string{"REFERRALD_ZZZ": "1", "REFERRALD_AAA": "1"}, nil, "REFERRALD_AAA"},
+		{"read by the caller", map[string]string{"REFERRALD_TOKEN": "t", "REFERRALD_CONFIG": ""},
+			[]string{"REFERRALD_CONFIG", "REFERRALD_TOKEN"}, ""},
+		{"settings and others", map[string]string{"REFERRALD_LISTEN": "127.0.0.1:1", "REFERRALD_IDEMPOTENCY_JOURNAL_ENTRIES": "64",
+			"REFERRALDX": "1", "PATH": "/bin"}, nil, ""},
+		{"the caller's, unknown here", map[string]string{"REFERRALD_TOKEN": "t"}, nil, "REFERRALD_TOKEN: unknown variable"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load("", mapEnv(c.vars), c.alsoKnown...)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestListenAddresses(t *testing.T) {
+	for _, c := range []struct {
+		listen string
+		ok     bool
+	}{
+		{"127.0.0.1:8080", true}, {":8080", true}, {"[::1]:65535", true}, {"127.0.0.1:0", true},
+		{"127.0.0.1:80800", false}, {"127.0.0.1:65536", false}, {"127.0.0.1:-1", false}, {"127.0.0.1:", false},
+		{"localhost:http", false}, {"8080", false},
+	} {
+		for _, key := range []string{"listen", "metrics.listen"} {
+			cfg := Default()
+			if key == "listen" {
+				cfg.Listen = c.listen
+			} else {
+				cfg.Metrics.Listen = c.listen
+			}
+			err := cfg.Validate()
+			if (err == nil) != c.ok || err != nil && !strings.HasPrefix(err.Error(), "config: "+key+": ") {
+				t.Errorf("%s %q: got %v, want ok %v", key, c.listen, err, c.ok)
+			}
+		}
+	}
+}

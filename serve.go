@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/referrald/referrald/app"
+	"github.com/referrald/referrald/config"
+	"github.com/referrald/referrald/model"
+)
+
+// serve runs `referrald serve`: it reads the settings, warns about the
+// risky ones, and runs the app until SIGTERM or SIGINT.
+func serve(args []string, env config.Env, stderr io.Writer) int {
+	fs, path, ok := parseFlags("serve", args, env, stderr, nil)
+	if !ok {
+		return exitUsage
+	}
+	// A file given without -config would otherwise be ignored, and the
+	// server would start on the defaults.
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "referrald: serve takes no arguments; did you mean -config %s?\n", fs.Arg(0))
+		return exitUsage
+	}
+	cfg, ok := loadConfig(path, env, stderr)
+	if !ok {
+		return exitUsage
+	}
+	app.TuneGC(env.Get)
+	log := newLogger(cfg, stderr)
+	warnAboutSettings(cfg, log)
+
+	// Before anything listens, so that a signal from someone who saw the
+	// "listening on" line is never the default, abrupt one.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	a, err := app.New(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailed
+	}
+	defer func() {
+		if err := a.Close(); err != nil {
+			log.Error("closing the store failed", "err", err)
+		}
+	}()
+	if err := a.Start(); err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailed
+	}
+	log.Info("listening on "+a.Addr(), "version", version, "store", cfg.StorePath())
+	hintFirstRequest(ctx, log, a.Store(), cfg, a.Addr())
+	if err := a.Wait(ctx); err != nil {
+		log.Error("server stopped", "err", err)
+		return exitFailed
+	}
+	a.Shutdown()
+	return exitOK
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level)) // checked by Validate
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// warnAboutSettings logs a warning for each setting that works but is
+// likely a mistake.
+func warnAboutSettings(cfg config.Config, log *slog.Logger) {
+	for _, r := range cfg.Renamed() {
+		log.Warn("a setting has a new name; the old one still works for now", "setting", r[0], "new_name", r[1])
+	}
+	if n := len(cfg.AdminToken); n > 0 && n < config.WeakAdminToken {
+		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", config.WeakAdminToken)
+	}
+	if msg := posterAddressWarning(cfg); msg != "" {
+		log.Warn(msg)
+	}
+}
+
+// posterAddressWarning says why the address posters point to is likely
+// one that phones cannot open, or "" when it is set to another machine.
+func posterAddressWarning(cfg config.Config) string {
+	const fix = "; set scan.public_base_url (REFERRALD_SCAN_PUBLIC_BASE_URL) to the address phones should open"
+	if cfg.Scan.PublicBaseURL == "" {
+		return "scan.public_base_url is not set: posters and QR codes will carry " + cfg.PublicBaseURL() + ", the listen address" + fix
+	}
+	u, err := url.Parse(cfg.Scan.PublicBaseURL)
+	if err != nil {
+		return "" // checked by Validate
+	}
+	host := strings.ToLower(u.Hostname())
+	if ip, err := netip.ParseAddr(host); host == "localhost" || strings.HasSuffix(host, ".localhost") || err == nil && ip.IsLoopback() {
+		return "scan.public_base_url is a loopback address: posters and QR codes will carry " + cfg.PublicBaseURL() +
+			", which only this machine can open" + fix
+	}
+	return ""
+}
+
+// hintFirstRequest tells a new operator how to make the first request.
+func hintFirstRequest(ctx context.Context, log *slog.Logger, keys model.APIKeyService, cfg config.Config, addr string) {
+	example := fmt.Sprintf(`curl -H "Authorization: Bearer $TOKEN" http://%s/v1/programs`, addr)
+	if cfg.AdminToken != "" {
+		log.Info("first request: TOKEN is the configured admin token; " + example)
+		return
+	}
+	if ks, err := keys.FindAPIKeys(ctx, model.ListOptions{Limit: 1}); err == nil && len(ks.Data) == 0 {
+		log.Warn("no API keys yet: stop the server and run `referrald keys create --scope admin --name admin`, or set REFERRALD_ADMIN_TOKEN")
+		return
+	}
+	log.Info("first request: " + example)
+}
