@@ -67,6 +67,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	st, err := store.Open(cfg.StorePath(), store.Options{
 		IdempotencyWindow: cfg.Idempotency.Window, JournalEntries: cfg.Store.JournalEntries, Logger: log,
 		ScanRetention: cfg.Privacy.ScanRetention, NoSync: o.noSync,
+		OutboxConsumers: cfg.PluginNames(), OutboxRetention: cfg.Hooks.OutboxRetention,
 		OnCommit: func(writes int, d time.Duration) {
 			a.metrics.StoreCommit(writes, d)
 			if h := hookHost.Load(); h != nil {

@@ -75,6 +75,9 @@ type ScanConfig struct {
 // HooksConfig lists the hook plugins to run.
 type HooksConfig struct {
 	Plugins []PluginConfig `yaml:"plugins"`
+	// OutboxRetention is how long events are kept when no plugin is
+	// configured to consume them.
+	OutboxRetention time.Duration `yaml:"outbox_retention"`
 }
 
 // PluginConfig is one hook plugin (see hooks/README.md).
@@ -89,6 +92,7 @@ type PluginConfig struct {
 	BeforeCreateTimeout time.Duration `yaml:"before_create_timeout"`
 	Policy              string        `yaml:"policy"`
 	MaxAttempts         int           `yaml:"max_attempts"`
+	StartFrom           string        `yaml:"start_from"`
 }
 
 // IdempotencyConfig tunes idempotency keys.
@@ -162,6 +166,7 @@ func Default() Config {
 		Shutdown: ShutdownConfig{Grace: 8 * time.Second},
 		Scan:     ScanConfig{RepeatWindow: 30 * time.Minute, Inactive: "redirect"},
 		Privacy:  PrivacyConfig{ScanRetention: 90 * 24 * time.Hour},
+		Hooks:    HooksConfig{OutboxRetention: store.DefaultOutboxRetention},
 	}
 }
 
@@ -567,6 +572,9 @@ func (c *Config) Validate() error {
 	if c.Scan.RepeatWindow < 0 || c.Scan.RepeatWindow > 7*24*time.Hour {
 		return &configError{"scan.repeat_window", "must be from 0 to 168h"}
 	}
+	if c.Hooks.OutboxRetention < 0 {
+		return &configError{"hooks.outbox_retention", "must not be negative"}
+	}
 	if c.Privacy.ScanRetention != 0 && c.Privacy.ScanRetention < 24*time.Hour {
 		return &configError{"privacy.scan_retention", "must be 0 (keep) or at least 24h"}
 	}
@@ -631,10 +639,21 @@ func (c *Config) PublicBaseURL() string {
 	return "http://" + c.Listen
 }
 
+// PluginNames are the names of the configured hook plugins, which the
+// outbox keeps events for.
+func (c *Config) PluginNames() []string {
+	var names []string
+	for _, p := range c.Hooks.Plugins {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
 // HostConfig is the plugin's configuration as the hook host takes it.
 func (p PluginConfig) HostConfig() host.Config {
 	return host.Config{Name: p.Name, Path: p.Path, Args: p.Args, Env: p.Env, SHA256: p.SHA256, Events: p.Events,
-		EventTimeout: p.EventTimeout, BeforeCreateTimeout: p.BeforeCreateTimeout, Policy: p.Policy, MaxAttempts: p.MaxAttempts}
+		EventTimeout: p.EventTimeout, BeforeCreateTimeout: p.BeforeCreateTimeout, Policy: p.Policy, MaxAttempts: p.MaxAttempts,
+		StartFrom: p.StartFrom}
 }
 
 // StorePath is the bbolt file.
