@@ -194,7 +194,7 @@ func TestHooksEndToEnd(t *testing.T) {
 // end the plugin has applied every event exactly once, the ones that
 // exhausted their attempts while it was broken after an operator's retry:
 // none is lost. How the API's latency holds up meanwhile is measured with
-// referrald-bench (BENCHMARKS.md), not asserted here.
+// referrald-bench (docs/benchmarks.md), not asserted here.
 func TestPluginCrashAndHangUnderLoad(t *testing.T) {
 	srv, state := hookServer(t, "fail_open", `{"before_referral_create": true}`)
 	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})

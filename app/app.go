@@ -252,7 +252,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 // map, outside the heap, while every request allocates; collecting at 400 %
 // growth instead of Go's default 100 % costs a few tens of megabytes and
 // saves about a quarter of the CPU a create-referral takes under load (see
-// BENCHMARKS.md). GOGC, when set, still decides.
+// docs/benchmarks.md). GOGC, when set, still decides.
 const serverGCPercent = 400
 
 // TuneGC sets the garbage collector's target for a process that serves,

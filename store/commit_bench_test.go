@@ -85,7 +85,7 @@ func BenchmarkCreateReferral(b *testing.B) {
 	ctx := context.Background()
 	p, _, _ := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://example.com"}, model.Idempotency{})
 	a, _, _ := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@example.com"}, model.Idempotency{})
-	// Like referrald bench: a distinct email per referral, an impression
+	// Like referrald-bench: a distinct email per referral, an impression
 	// per client.
 	const clients = 64
 	imps := make(chan string, clients)

@@ -3,7 +3,7 @@
 // concurrent keep-alive clients, against referrald started in-process on
 // a temporary store exactly as `referrald serve` starts it (package app),
 // or against a running one with -url, and reports throughput and latency.
-// `make bench` builds and runs it; BENCHMARKS.md holds its figures.
+// `make bench` builds and runs it; docs/benchmarks.md holds its figures.
 //
 // Usage:
 //
