@@ -12,7 +12,7 @@ RUN_FLAGS   := $(if $(CONFIG),-config $(CONFIG))
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
 
-.PHONY: build plugins run test lint fuzz bench proto proto-tools clean
+.PHONY: build plugins run test test-deps lint fuzz bench proto proto-tools clean
 
 ## build: compile bin/referrald with its version stamped in
 build:
@@ -34,8 +34,12 @@ run: build
 	./bin/referrald serve $(RUN_FLAGS)
 
 ## test: lint, then every test with the race detector
-test: lint
+test: lint test-deps
 	$(GO) test -race -count=1 ./...
+
+## test-deps: what the tests run besides Go (the walk-through needs curl), from Debian when missing
+test-deps:
+	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 
 ## lint: go vet, gofmt and staticcheck (fetched from the module proxy on first use)
 lint:

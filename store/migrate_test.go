@@ -147,7 +147,7 @@ func TestMigrationCountsTotals(t *testing.T) {
 	s.Close()
 
 	s = reopenAsSchema(t, path, 8, func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("placement_batches")) // as posters wrote it until 4c48f6b
+		b, err := tx.CreateBucket([]byte("placement_batches")) // as older posters wrote it
 		if err != nil {
 			return err
 		}

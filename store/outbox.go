@@ -261,55 +261,46 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 	if kept := now.Add(-s.outboxRetention); len(s.outboxConsumers) == 0 && kept.Before(floor) {
 		floor = kept
 	}
-	total := 0
-	for {
-		n := 0
-		err := s.update(applyOnly(func(w *wtx) error {
-			tx := w.tx
-			n = 0
-			limit, ok := s.passedByAll(tx)
-			if !ok {
-				return nil
-			}
-			outbox, bySubject := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxBySubject)
-			// Gathered first, then deleted: bbolt's cursor can skip a key
-			// after a Delete.
-			var doomed [][]byte
-			c := outbox.Cursor()
-			for k, v := c.First(); k != nil && len(doomed) < sweepBatch; k, v = c.Next() {
-				if model.IDTime([16]byte(k)).After(floor) || limit != nil && bytes.Compare(k, limit) > 0 {
-					break
-				}
-				if s.heldByConsumer(tx, k) {
-					continue
-				}
-				subject, ok, err := eventSubject(k, v)
-				if err != nil {
-					return err
-				}
-				if ok {
-					doomed = append(doomed, cat(subject[:], k))
-				}
-				doomed = append(doomed, bytes.Clone(k))
-			}
-			for _, k := range doomed {
-				b := outbox
-				if len(k) == 32 {
-					b = bySubject
-				} else {
-					n++
-				}
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
-		total += n
-		if err != nil || n < sweepBatch || ctx.Err() != nil {
-			return total, err
+	return s.inBatches(ctx, sweepBatch, func(w *wtx) (n int, err error) {
+		tx := w.tx
+		limit, ok := s.passedByAll(tx)
+		if !ok {
+			return 0, nil
 		}
-	}
+		outbox, bySubject := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxBySubject)
+		// Gathered first, then deleted: bbolt's cursor can skip a key
+		// after a Delete.
+		var doomed [][]byte
+		c := outbox.Cursor()
+		for k, v := c.First(); k != nil && len(doomed) < sweepBatch; k, v = c.Next() {
+			if model.IDTime([16]byte(k)).After(floor) || limit != nil && bytes.Compare(k, limit) > 0 {
+				break
+			}
+			if s.heldByConsumer(tx, k) {
+				continue
+			}
+			subject, ok, err := eventSubject(k, v)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				doomed = append(doomed, cat(subject[:], k))
+			}
+			doomed = append(doomed, bytes.Clone(k))
+		}
+		for _, k := range doomed {
+			b := outbox
+			if len(k) == 32 {
+				b = bySubject
+			} else {
+				n++
+			}
+			if err := b.Delete(k); err != nil {
+				return n, err
+			}
+		}
+		return n, nil
+	})
 }
 
 // passedByAll is the newest event every consumer has passed: nil without

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -27,16 +28,9 @@ func outboxSizes(t *testing.T, s *Store) (events, bySubject int) {
 func withEvents(t *testing.T, opt Options, clk *TestClock) (*Store, *model.Referral) {
 	t.Helper()
 	opt.Now, opt.SweepInterval = clk.Now, -1
-	s := mustOpen(t, opt)
+	s, p, a := openWithAmbassador(t, filepath.Join(t.TempDir(), FileName), opt)
+	checkAndCloseAtCleanup(t, s)
 	ctx := context.Background()
-	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
 	if err != nil {
 		t.Fatal(err)
@@ -62,16 +56,6 @@ func withEvents(t *testing.T, opt Options, clk *TestClock) (*Store, *model.Refer
 		t.Fatal(err)
 	}
 	return s, ref
-}
-
-func mustOpen(t *testing.T, opt Options) *Store {
-	t.Helper()
-	s, err := Open(t.TempDir()+"/"+FileName, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAndCloseAtCleanup(t, s)
-	return s
 }
 
 // Without consumers, events are kept for the retention, and never while

@@ -87,31 +87,23 @@ func scrubImpression(tx *bolt.Tx, key [16]byte, m *model.Impression) error {
 // before, in bounded transactions.
 func (s *Store) pruneScanRecent(ctx context.Context, before time.Time) error {
 	limit := before.UnixMilli()
-	for ctx.Err() == nil {
-		n := 0
-		err := s.update(applyOnly(func(w *wtx) error {
-			tx := w.tx
-			n = 0
-			c := tx.Bucket(bucketScanRecent).Cursor()
-			for k, v := c.First(); k != nil && n < retentionBatch; {
-				if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) >= limit {
-					k, v = c.Next()
-					continue
-				}
-				// Seek past the deleted key: bbolt's Next after Delete can
-				// skip the key that follows it (etcd-io/bbolt#146).
-				deleted := bytes.Clone(k)
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-				k, v = c.Seek(deleted)
+	_, err := s.inBatches(ctx, retentionBatch, func(w *wtx) (n int, err error) {
+		c := w.tx.Bucket(bucketScanRecent).Cursor()
+		for k, v := c.First(); k != nil && n < retentionBatch; {
+			if len(v) != 8 || int64(binary.BigEndian.Uint64(v)) >= limit {
+				k, v = c.Next()
+				continue
 			}
-			return nil
-		}))
-		if err != nil || n < retentionBatch {
-			return err
+			// Seek past the deleted key: bbolt's Next after Delete can
+			// skip the key that follows it (etcd-io/bbolt#146).
+			deleted := bytes.Clone(k)
+			if err := c.Delete(); err != nil {
+				return n, err
+			}
+			n++
+			k, v = c.Seek(deleted)
 		}
-	}
-	return nil
+		return n, nil
+	})
+	return err
 }

@@ -146,8 +146,8 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// 7 → 8: the email index journal, likewise.
 		7: func(*bolt.Tx) error { return nil },
 		// 8 → 9: each subject's total, so reads without a date range cost
-		// a key; and placement_batches goes, written by posters until
-		// 4c48f6b and never read.
+		// a key; and placement_batches goes, which older posters wrote and
+		// nothing read.
 		8: func(tx *bolt.Tx) error {
 			if err := tx.DeleteBucket([]byte("placement_batches")); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 				return err

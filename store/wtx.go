@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -83,4 +84,23 @@ func applyOnly(fn func(w *wtx) error) write {
 func (w *wtx) nodes() int64 {
 	st := w.tx.Stats()
 	return st.GetNodeCount()
+}
+
+// inBatches runs batch, upkeep that handles at most limit items a
+// transaction, in one transaction after another until one handles fewer
+// or ctx ends, and returns how many it handled in all: a large backlog
+// never holds the writer for long.
+func (s *Store) inBatches(ctx context.Context, limit int, batch func(w *wtx) (int, error)) (int, error) {
+	total := 0
+	for {
+		n := 0
+		err := s.update(applyOnly(func(w *wtx) (err error) {
+			n, err = batch(w)
+			return err
+		}))
+		total += n
+		if err != nil || n < limit || ctx.Err() != nil {
+			return total, err
+		}
+	}
 }

@@ -159,8 +159,7 @@ func (fx *benchFixture) trim() {
 }
 
 // poolRate is the pool's size per second of timed load: above any rate
-// this machine class reaches (11,000/s at best), so that no impression is
-// used twice.
+// the machines it runs on reach, so that no impression is used twice.
 const poolRate = 16_000
 
 // maxBenchAmbassadors bounds -ambassadors: more than a large program has,
