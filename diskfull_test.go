@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -111,6 +112,28 @@ func TestDiskFull(t *testing.T) {
 	if status, body, _ := signup(refusedKey); status != 503 {
 		t.Fatalf("the refused signup again, disk still full: got %d %v", status, body)
 	}
+	// More refused writes add no log lines: the condition is logged once
+	// when it starts (and summed up each minute while it lasts).
+	for i := range 20 {
+		if status, body, _ := signup(fmt.Sprintf("refused-%d", i)); status != 503 {
+			t.Fatalf("a signup with the disk full: got %d %v", status, body)
+		}
+	}
+	if n := strings.Count(srv.log(), "store commits are failing"); n != 1 {
+		t.Errorf("the full disk was logged %d times, want once:\n%s", n, srv.log())
+	}
+	// A backup needs room for its temporary copy: without it, the answer
+	// is that the service cannot now, not that it broke.
+	status, h, b, err := call(context.Background(), "GET", srv.url+"/v1/admin/backup", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problem map[string]any
+	json.Unmarshal(b, &problem)
+	if status != 503 || problem["code"] != "unavailable" || h.Get("Retry-After") == "" ||
+		!strings.Contains(fmt.Sprint(problem["detail"]), "no room for the backup") {
+		t.Fatalf("a backup with the disk full: got %d %s (Retry-After %q), want 503 unavailable saying why", status, b, h.Get("Retry-After"))
+	}
 	readyz := func() (int, string) {
 		t.Helper()
 		status, _, b, err := call(context.Background(), "GET", srv.url+"/readyz", nil, nil)
@@ -141,6 +164,9 @@ func TestDiskFull(t *testing.T) {
 	}
 	if status, code := readyz(); status != 200 {
 		t.Fatalf("/readyz once writes succeed again: %d %q, want 200", status, code)
+	}
+	if !strings.Contains(srv.log(), "store commits succeed again") {
+		t.Errorf("the log does not say the disk trouble cleared:\n%s", srv.log())
 	}
 
 	// Nothing half-written: every acknowledged referral, and only those

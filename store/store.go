@@ -102,6 +102,9 @@ type Store struct {
 	// commitFailedAt is when a commit last failed for the disk's sake
 	// (Unix ns), 0 once one has succeeded since.
 	commitFailedAt atomic.Int64
+	// diskTrouble tells the log of a run of such failures; only the
+	// writer goroutine touches it.
+	diskTrouble troubleLog
 
 	// The journals take new idempotency entries and email index entries
 	// (see journal.go).
@@ -370,6 +373,7 @@ func (s *Store) commit(batch []*writeOp) {
 		if s.onCommit != nil {
 			s.onCommit(len(batch), time.Since(began))
 		}
+		s.diskTrouble.cleared(s.log, time.Now())
 	}
 	for i, op := range batch {
 		switch {
@@ -380,10 +384,47 @@ func (s *Store) commit(batch []*writeOp) {
 			op.done <- fmt.Errorf("store write: %w", err)
 		default:
 			s.commitFailedAt.Store(time.Now().UnixNano())
-			s.log.Error("store commit failed; writes are refused until it succeeds", "err", err)
+			s.diskTrouble.failed(s.log, err, time.Now())
 			op.done <- model.Errorf(model.EUnavailable, "the store cannot accept writes right now")
 		}
 	}
+}
+
+// troubleSummaryEvery is how often the log sums up writes refused while
+// the disk keeps failing.
+const troubleSummaryEvery = time.Minute
+
+// troubleLog tells the log of a run of commits failing for the disk's
+// sake: once when it starts, a summary every troubleSummaryEvery while it
+// lasts, and once when it clears. A line per refused write would flood
+// the log, and with it, often, the full disk itself.
+type troubleLog struct {
+	since, reported time.Time
+	refused         int // writes refused since the run began
+	sinceReport     int // of those, since the last line
+}
+
+func (t *troubleLog) failed(log *slog.Logger, err error, now time.Time) {
+	t.refused++
+	t.sinceReport++
+	switch {
+	case t.since.IsZero():
+		t.since, t.reported, t.sinceReport = now, now, 0
+		log.Error("store commits are failing (disk full or I/O error); writes are refused until one succeeds, reads go on", "err", err)
+	case now.Sub(t.reported) >= troubleSummaryEvery:
+		log.Error("store commits are still failing; writes are being refused", "err", err,
+			"refused_writes", t.sinceReport, "failing_for", now.Sub(t.since).Round(time.Second))
+		t.reported, t.sinceReport = now, 0
+	}
+}
+
+func (t *troubleLog) cleared(log *slog.Logger, now time.Time) {
+	if t.since.IsZero() {
+		return
+	}
+	log.Info("store commits succeed again; writes are accepted", "refused_writes", t.refused,
+		"failed_for", now.Sub(t.since).Round(time.Second))
+	*t = troubleLog{}
 }
 
 // failedCommitHold is how long after a failed commit Writable says no,
@@ -483,21 +524,21 @@ func (s *Store) create(ctx context.Context, idem model.Idempotency,
 func (s *Store) Backup(ctx context.Context, w io.Writer, start func(size int64)) (int64, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(s.db.Path()), "backup-*.db")
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, backupError(err)
 	}
 	path := tmp.Name()
 	tmp.Close()
 	defer os.Remove(path)
 	dst, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true, Timeout: time.Second})
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, backupError(err)
 	}
 	if err := bolt.Compact(dst, s.db, 64<<20); err != nil {
 		dst.Close()
-		return 0, fmt.Errorf("backup: compact: %w", err)
+		return 0, backupError(fmt.Errorf("compact: %w", err))
 	}
 	if err := dst.Close(); err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, backupError(err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -510,6 +551,16 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, start func(size int64))
 	}
 	start(fi.Size())
 	return io.Copy(w, f)
+}
+
+// backupError tells a client why a backup could not be made: the data
+// directory lacking room for the copy is the disk's condition, which may
+// pass, not a fault of the service.
+func backupError(err error) error {
+	if isIOError(err) {
+		return model.Errorf(model.EUnavailable, "the data directory has no room for the backup's temporary copy (it needs about the store's size free); free some space and try again")
+	}
+	return fmt.Errorf("backup: %w", err)
 }
 
 // Summary describes a store file, for checking a backup.
