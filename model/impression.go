@@ -77,3 +77,17 @@ func NewImpression(in ImpressionCreate, programID, ambassadorID string, placemen
 	}
 	return m
 }
+
+// AgreesWith checks a create that names placement p: the placement decides
+// the program and the ambassador, so ones the request names as well must
+// be its own.
+func (c *ImpressionCreate) AgreesWith(p *Placement) FieldErrors {
+	var fe FieldErrors
+	if c.ProgramID != "" && c.ProgramID != p.ProgramID {
+		fe.Add("program_id", FInvalidValue, "is not the program of placement %s", p.ID)
+	}
+	if c.AmbassadorID != "" && c.AmbassadorID != p.AmbassadorID {
+		fe.Add("ambassador_id", FInvalidValue, "is not the ambassador of placement %s", p.ID)
+	}
+	return fe
+}

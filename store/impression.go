@@ -86,8 +86,6 @@ func resolveImpressionSource(tx *bolt.Tx, in *model.ImpressionCreate) (prg, amb 
 	var fe model.FieldErrors
 	prg, amb = in.ProgramID, in.AmbassadorID
 	if in.PlacementID != "" {
-		// A placement decides the program and the ambassador; ones the
-		// request names as well must agree with it.
 		p, err := getRecord(tx, bucketPlacements, model.PrefixPlacement, in.PlacementID, decodePlacement)
 		if model.ErrorCode(err) == model.ENotFound {
 			fe.Add("placement_id", model.FNotFound, "placement %s does not exist", in.PlacementID)
@@ -95,13 +93,7 @@ func resolveImpressionSource(tx *bolt.Tx, in *model.ImpressionCreate) (prg, amb 
 		} else if err != nil {
 			return "", "", nil, err
 		}
-		if prg != "" && prg != p.ProgramID {
-			fe.Add("program_id", model.FInvalidValue, "is not the program of placement %s", p.ID)
-		}
-		if amb != "" && amb != p.AmbassadorID {
-			fe.Add("ambassador_id", model.FInvalidValue, "is not the ambassador of placement %s", p.ID)
-		}
-		return p.ProgramID, p.AmbassadorID, &p.ID, fe.Err()
+		return p.ProgramID, p.AmbassadorID, &p.ID, in.AgreesWith(p).Err()
 	}
 	if !exists(tx, bucketPrograms, model.PrefixProgram, prg) {
 		fe.Add("program_id", model.FNotFound, "program %s does not exist", prg)
