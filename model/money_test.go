@@ -159,3 +159,25 @@ func TestNewReferralFraudPolicy(t *testing.T) {
 		t.Errorf("a clean signup under reject: %+v", clean)
 	}
 }
+
+// A placement decides an impression's program and ambassador; ones the
+// request names as well must agree.
+func TestImpressionAgreesWithItsPlacement(t *testing.T) {
+	p := &Placement{ID: "plc_1", ProgramID: "prg_1", AmbassadorID: "amb_1"}
+	for _, c := range []struct {
+		in   ImpressionCreate
+		want []string
+	}{
+		{ImpressionCreate{PlacementID: p.ID}, nil},
+		{ImpressionCreate{PlacementID: p.ID, ProgramID: "prg_1", AmbassadorID: "amb_1"}, nil},
+		{ImpressionCreate{PlacementID: p.ID, ProgramID: "prg_2", AmbassadorID: "amb_2"}, []string{"program_id", "ambassador_id"}},
+	} {
+		var got []string
+		for _, f := range c.in.AgreesWith(p) {
+			got = append(got, f.Field)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%+v: field errors on %v, want %v", c.in, got, c.want)
+		}
+	}
+}
