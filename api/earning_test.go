@@ -153,6 +153,26 @@ func TestEarningRules(t *testing.T) {
 	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/earnings?from=yesterday", Token: e.readToken}), 400, "validation_failed")
 }
 
+// TestErasedReferralCannotEarn: an erased referral is a tombstone kept for
+// the counts; a purchase recorded on it would pay a commission for nobody.
+func TestErasedReferralCannotEarn(t *testing.T) {
+	e := newEnv(t)
+	ref, _ := moneySetup(t, e, percentProgram)
+	before := e.earn(ref, 1000, nil).JSON(t)
+	if res := e.call(request{Method: "DELETE", Path: "/v1/referrals/" + ref, Token: adminToken}); res.Status != 200 {
+		t.Fatalf("erase: %d %s", res.Status, res.Body)
+	}
+	wantProblem(t, e.earn(ref, 1000, nil), 409, "conflict")
+	if n := len(e.commissions(t, "")); n != 1 {
+		t.Fatalf("got %d commissions, want only the one from before the erasure", n)
+	}
+	// What was bought before can still be refunded.
+	res := e.call(request{Method: "POST", Path: "/v1/earnings/" + before["id"].(string) + "/refund", Token: e.writeToken, Body: map[string]any{}})
+	if res.Status != 200 || res.JSON(t)["status"] != "refunded" {
+		t.Fatalf("refund after erasure: %d %s", res.Status, res.Body)
+	}
+}
+
 func TestRefundsClawBackExactly(t *testing.T) {
 	e := newEnv(t)
 	ref, amb := moneySetup(t, e, map[string]any{"name": "P", "landing_url": "https://example.com",

@@ -253,8 +253,8 @@ type EarningService interface {
 	// CreateEarning records an earning, its commission (from the program's
 	// rule), the referral's conversion and the earning.created event in
 	// one transaction. Errors: validation_failed (not_found for an unknown
-	// referral), conflict (a rejected referral, or external_id already
-	// used for this referral), idempotency_key_reused, unavailable.
+	// referral), conflict (a rejected or erased referral, or external_id
+	// already used for this referral), idempotency_key_reused, unavailable.
 	CreateEarning(ctx context.Context, in EarningCreate, idem Idempotency) (*Earning, bool, error)
 	// FindEarningByID errors: not_found.
 	FindEarningByID(ctx context.Context, id string) (*Earning, error)

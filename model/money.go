@@ -12,10 +12,16 @@ import (
 
 // NewEarning is what a valid earning of ref in program prg makes at now:
 // the earning (called id) and the commission of the program's rule, nil
-// without one. Errors: conflict (a rejected referral cannot earn).
+// without one. Errors: conflict (a rejected or erased referral cannot
+// earn).
 func NewEarning(in EarningCreate, ref *Referral, prg *Program, id string, newID func(prefix string) string, now time.Time) (*Earning, *Commission, error) {
-	if ref.Status == ReferralRejected {
+	switch {
+	case ref.Status == ReferralRejected:
 		return nil, nil, Errorf(EConflict, "referral %s is rejected and cannot earn", ref.ID)
+	case ref.ErasedAt != nil:
+		// The tombstone stays for the counts; a purchase on it would pay a
+		// commission for a person who is no longer on record.
+		return nil, nil, Errorf(EConflict, "referral %s is erased and cannot earn", ref.ID)
 	}
 	t := NewTime(now)
 	e := &Earning{ID: id, ReferralID: ref.ID, ProgramID: ref.ProgramID, AmbassadorID: ref.AmbassadorID,

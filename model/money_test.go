@@ -40,6 +40,12 @@ func TestNewEarning(t *testing.T) {
 	if _, _, err := NewEarning(in, &rejected, percent, "ern_3", ids(), moneyNow); ErrorCode(err) != EConflict {
 		t.Errorf("a rejected referral earned: %v", err)
 	}
+	// An erased referral is a tombstone: nobody is left to have bought.
+	erased := *ref
+	erased.ErasedAt = &Time{moneyNow}
+	if _, _, err := NewEarning(in, &erased, percent, "ern_4", ids(), moneyNow); ErrorCode(err) != EConflict {
+		t.Errorf("an erased referral earned: %v", err)
+	}
 	if conv, ok := ref.Converted(); !ok || conv.Status != ReferralConverted || ref.Status != ReferralPending {
 		t.Errorf("conversion: %+v %v (the original must stay as it was)", conv, ok)
 	}
