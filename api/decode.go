@@ -92,8 +92,8 @@ func (o *object) raw(name string) (json.RawMessage, bool) {
 // typeError reports a field of the wrong type, unless its value was
 // already refused (a string that is not valid UTF-8, say).
 func (o *object) typeError(name, want string) {
-	if !o.errs.Has(o.path + name) {
-		o.errs.Add(o.path+name, model.FInvalidType, "must be %s", want)
+	if field := o.path + model.FieldName(name); !o.errs.Has(field) {
+		o.errs.Add(field, model.FInvalidType, "must be %s", want)
 	}
 }
 
