@@ -211,6 +211,25 @@ func TestCommissionCapsPerCurrency(t *testing.T) {
 		"commission": map[string]any{"type": "percent", "basis_points": 1000, "cap": 0}})
 }
 
+// TestExternalIDIsComparedAsGiven: order ids are the shop's, and some
+// shops tell ORDER-1 from order-1, so referrald does not fold case; it
+// only trims surrounding spaces, as it does every text field.
+func TestExternalIDIsComparedAsGiven(t *testing.T) {
+	e := newEnv(t)
+	ref, _ := moneySetup(t, e, percentProgram)
+	for _, id := range []string{"ORDER-1", "order-1", "Order-1"} {
+		if res := e.earn(ref, 100, map[string]any{"external_id": id}); res.Status != 201 || res.JSON(t)["external_id"] != id {
+			t.Fatalf("%s: got %d %s, want 201", id, res.Status, res.Body)
+		}
+	}
+	wantProblem(t, e.earn(ref, 100, map[string]any{"external_id": " ORDER-1 "}), 409, "conflict")
+	// Unique per referral: another referral's order may carry the same id.
+	other, _ := moneySetup(t, e, percentProgram)
+	if res := e.earn(other, 100, map[string]any{"external_id": "ORDER-1"}); res.Status != 201 {
+		t.Fatalf("another referral: got %d %s, want 201", res.Status, res.Body)
+	}
+}
+
 // TestErasedReferralCannotEarn: an erased referral is a tombstone kept for
 // the counts; a purchase recorded on it would pay a commission for nobody.
 func TestErasedReferralCannotEarn(t *testing.T) {

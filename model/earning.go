@@ -53,9 +53,11 @@ const MaxAmount = 1_000_000_000_000
 
 // EarningCreate is the body of POST /v1/earnings.
 type EarningCreate struct {
-	ReferralID string   `json:"referral_id"`
-	Amount     int64    `json:"amount"`
-	Currency   string   `json:"currency"`
+	ReferralID string `json:"referral_id"`
+	Amount     int64  `json:"amount"`
+	Currency   string `json:"currency"`
+	// ExternalID is unique per referral, compared as given once trimmed:
+	// it is the shop's order id, and some shops tell ORDER-1 from order-1.
 	ExternalID string   `json:"external_id,omitempty"`
 	Metadata   Metadata `json:"metadata,omitempty"`
 }
