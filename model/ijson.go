@@ -233,6 +233,13 @@ func hex4(b []byte, i int) (rune, bool) {
 	return rune(v), err == nil
 }
 
+// ijsonString reports whether a Go string may be stored as an I-JSON
+// string: encoding/json would write invalid UTF-8 as U+FFFD, repairing
+// what should be refused, and writes noncharacters as they are.
+func ijsonString(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, isNoncharacter) < 0
+}
+
 // isNoncharacter reports whether r is one of Unicode's 66 noncharacters,
 // code points promised never to be assigned.
 func isNoncharacter(r rune) bool {

@@ -117,3 +117,16 @@ func summary(fe FieldErrors) string {
 	}
 	return out
 }
+
+// What a hook plugin adds to a signup's metadata is stored with it, so it
+// must be I-JSON too: a pair that is not is left out, as one that does
+// not fit is.
+func TestVerdictMetadataIsIJSON(t *testing.T) {
+	in := ReferralCreate{Metadata: Metadata(`{"client":1}`)}
+	ReferralVerdict{Metadata: map[string]string{"ok": "fine", "nonchar": "\uffff", "\ufdd0": "key", "raw": "\xff", "\xfe": "key"}}.Apply(&in)
+	var fe FieldErrors
+	checkMetadata(&fe, "metadata", in.Metadata)
+	if string(in.Metadata) != `{"client":1,"ok":"fine"}` || len(fe) > 0 {
+		t.Errorf("got %s %v, want only the I-JSON pair added", in.Metadata, fe)
+	}
+}
