@@ -61,12 +61,18 @@ func (s *Server) readObject(w http.ResponseWriter, r *http.Request) (*object, er
 	return parseObject(body)
 }
 
+// parseObject parses a body that must be a JSON object. Its strings are
+// checked on the raw bytes first, since decoding them would silently
+// replace invalid UTF-8 and lone surrogates with U+FFFD; each bad one is a
+// field error of the field it is in, reported with the request's others.
 func parseObject(body []byte) (*object, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
 		return nil, model.Errorf(model.EInvalidJSON, "the body must be a JSON object")
 	}
-	return &object{fields: fields, used: map[string]bool{}, errs: &model.FieldErrors{}}, nil
+	errs := &model.FieldErrors{}
+	model.CheckJSONStrings(errs, "", body)
+	return &object{fields: fields, used: map[string]bool{}, errs: errs}, nil
 }
 
 // raw returns a field's JSON and whether it was given; null counts as given
@@ -83,8 +89,12 @@ func (o *object) raw(name string) (json.RawMessage, bool) {
 	return v, true
 }
 
+// typeError reports a field of the wrong type, unless its value was
+// already refused (a string that is not valid UTF-8, say).
 func (o *object) typeError(name, want string) {
-	o.errs.Add(o.path+name, model.FInvalidType, "must be %s", want)
+	if field := o.path + model.FieldName(name); !o.errs.Has(field) {
+		o.errs.Add(field, model.FInvalidType, "must be %s", want)
+	}
 }
 
 // str returns a string field; absent and null read as "".
@@ -187,24 +197,9 @@ func (o *object) finish() model.FieldErrors {
 	}
 	sort.Strings(unknown)
 	for _, name := range unknown {
-		o.errs.Add(o.path+unknownFieldName(name), model.FUnknownField, "is not a known field")
+		o.errs.Add(o.path+model.FieldName(name), model.FUnknownField, "is not a known field")
 	}
 	return *o.errs
-}
-
-// unknownFieldName is how an unknown key appears in a field path. A key
-// that is empty, holds a dot or is not printable ASCII is quoted as a JSON
-// string, so that the path stays unambiguous and never blank.
-func unknownFieldName(name string) string {
-	if name == "" || strings.ContainsRune(name, '.') {
-		return strconv.Quote(name)
-	}
-	for i := 0; i < len(name); i++ {
-		if name[i] < 0x21 || name[i] > 0x7e || name[i] == '"' {
-			return strconv.Quote(name)
-		}
-	}
-	return name
 }
 
 // idempotency reads the request's idempotency key from the body field or

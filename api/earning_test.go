@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func (e *env) balance(t *testing.T, amb string) map[string]any {
 }
 
 var percentProgram = map[string]any{"name": "P", "landing_url": "https://example.com", "hold_days": 0,
-	"commission": map[string]any{"type": "percent", "basis_points": 1000, "cap": 500}}
+	"commission": map[string]any{"type": "percent", "basis_points": 1000, "caps": map[string]any{"USD": 500}}}
 
 func TestEarningConvertsAndPaysCommission(t *testing.T) {
 	e := newEnv(t)
@@ -151,6 +152,102 @@ func TestEarningRules(t *testing.T) {
 		t.Fatalf("earnings before an hour ago: got %d", n)
 	}
 	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/earnings?from=yesterday", Token: e.readToken}), 400, "validation_failed")
+}
+
+// TestCommissionCapsPerCurrency: a percent rule's caps name their
+// currencies, and an earning in a currency they leave out is refused
+// rather than paid under a cap nobody chose for it.
+func TestCommissionCapsPerCurrency(t *testing.T) {
+	e := newEnv(t)
+	program := map[string]any{"name": "P", "landing_url": "https://example.com", "hold_days": 0,
+		"commission": map[string]any{"type": "percent", "basis_points": 1000, "caps": map[string]any{"USD": 1000, "JPY": 150000}}}
+	ref, _ := moneySetup(t, e, program)
+	prg := e.call(request{Method: "GET", Path: "/v1/referrals/" + ref, Token: e.readToken}).JSON(t)["program_id"].(string)
+	got := e.call(request{Method: "GET", Path: "/v1/programs/" + prg, Token: e.readToken})
+	if !strings.Contains(string(got.Body), `"commission":{"type":"percent","basis_points":1000,"caps":{"JPY":150000,"USD":1000}}`) {
+		t.Fatalf("program: %s", got.Body)
+	}
+	for _, c := range []struct {
+		amount   int64
+		currency string
+		want     float64
+	}{{20000, "USD", 1000}, {2000000, "JPY", 150000}, {5000, "USD", 500}} {
+		res := e.earn(ref, c.amount, map[string]any{"currency": c.currency})
+		if res.Status != 201 {
+			t.Fatalf("%d %s: got %d %s", c.amount, c.currency, res.Status, res.Body)
+		}
+		com := e.commissions(t, "earning_id="+res.JSON(t)["id"].(string))[0]
+		rule := com["basis"].(map[string]any)["rule"].(map[string]any)
+		if com["amount"] != c.want || com["currency"] != c.currency || rule["caps"].(map[string]any)["JPY"] != 150000.0 {
+			t.Fatalf("%d %s: commission %v, want %v %s", c.amount, c.currency, com, c.want, c.currency)
+		}
+	}
+	wantProblem(t, e.earn(ref, 5000, map[string]any{"currency": "EUR"}), 409, "conflict")
+	if n := len(e.call(request{Method: "GET", Path: "/v1/earnings?referral_id=" + ref, Token: e.readToken}).JSON(t)["data"].([]any)); n != 3 {
+		t.Fatalf("got %d earnings, want the 3 in capped currencies", n)
+	}
+
+	// What a cap without a currency, or a cap in no currency, would be.
+	for _, c := range []struct {
+		commission map[string]any
+		want       map[string]string
+	}{
+		{map[string]any{"type": "percent", "basis_points": 1000, "cap": 2000}, map[string]string{"commission.cap": "invalid_value"}},
+		{map[string]any{"type": "percent", "basis_points": 1000, "caps": map[string]any{}}, map[string]string{"commission.caps": "invalid_value"}},
+		{map[string]any{"type": "percent", "basis_points": 1000, "caps": map[string]any{"usd": 5, "EUR": 0, "JPY": "100"}},
+			map[string]string{"commission.caps.usd": "invalid_value", "commission.caps.EUR": "invalid_value", "commission.caps.JPY": "invalid_type"}},
+		{map[string]any{"type": "percent", "basis_points": 1000, "caps": []any{1000}}, map[string]string{"commission.caps": "invalid_type"}},
+		{map[string]any{"type": "flat", "amount": 500, "currency": "USD", "caps": map[string]any{"USD": 100}}, map[string]string{"commission.caps": "invalid_value"}},
+	} {
+		res := e.call(request{Method: "POST", Path: "/v1/programs", Token: adminToken,
+			Body: map[string]any{"name": "P", "landing_url": "https://example.com", "commission": c.commission}})
+		got := wantProblem(t, res, 400, "validation_failed")
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%v: got %v, want %v", c.commission, got, c.want)
+		}
+	}
+	// A cap of 0 meant no cap, and still does.
+	e.post("/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com",
+		"commission": map[string]any{"type": "percent", "basis_points": 1000, "cap": 0}})
+}
+
+// TestExternalIDIsComparedAsGiven: order ids are the shop's, and some
+// shops tell ORDER-1 from order-1, so referrald does not fold case; it
+// only trims surrounding spaces, as it does every text field.
+func TestExternalIDIsComparedAsGiven(t *testing.T) {
+	e := newEnv(t)
+	ref, _ := moneySetup(t, e, percentProgram)
+	for _, id := range []string{"ORDER-1", "order-1", "Order-1"} {
+		if res := e.earn(ref, 100, map[string]any{"external_id": id}); res.Status != 201 || res.JSON(t)["external_id"] != id {
+			t.Fatalf("%s: got %d %s, want 201", id, res.Status, res.Body)
+		}
+	}
+	wantProblem(t, e.earn(ref, 100, map[string]any{"external_id": " ORDER-1 "}), 409, "conflict")
+	// Unique per referral: another referral's order may carry the same id.
+	other, _ := moneySetup(t, e, percentProgram)
+	if res := e.earn(other, 100, map[string]any{"external_id": "ORDER-1"}); res.Status != 201 {
+		t.Fatalf("another referral: got %d %s, want 201", res.Status, res.Body)
+	}
+}
+
+// TestErasedReferralCannotEarn: an erased referral is a tombstone kept for
+// the counts; a purchase recorded on it would pay a commission for nobody.
+func TestErasedReferralCannotEarn(t *testing.T) {
+	e := newEnv(t)
+	ref, _ := moneySetup(t, e, percentProgram)
+	before := e.earn(ref, 1000, nil).JSON(t)
+	if res := e.call(request{Method: "DELETE", Path: "/v1/referrals/" + ref, Token: adminToken}); res.Status != 200 {
+		t.Fatalf("erase: %d %s", res.Status, res.Body)
+	}
+	wantProblem(t, e.earn(ref, 1000, nil), 409, "conflict")
+	if n := len(e.commissions(t, "")); n != 1 {
+		t.Fatalf("got %d commissions, want only the one from before the erasure", n)
+	}
+	// What was bought before can still be refunded.
+	res := e.call(request{Method: "POST", Path: "/v1/earnings/" + before["id"].(string) + "/refund", Token: e.writeToken, Body: map[string]any{}})
+	if res.Status != 200 || res.JSON(t)["status"] != "refunded" {
+		t.Fatalf("refund after erasure: %d %s", res.Status, res.Body)
+	}
 }
 
 func TestRefundsClawBackExactly(t *testing.T) {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,8 +16,10 @@ import (
 
 // FuzzReferralCreateDecode feeds arbitrary bodies and Idempotency-Key
 // headers to the referral decoder and validator. It must never panic, and
-// whatever it accepts must obey the contract's rules. Seeds live in
-// testdata/fuzz/referral_create at the repository root.
+// whatever it accepts must obey the contract's rules, I-JSON (RFC 7493)
+// included: no string repaired on the way in, no number past a double in
+// the metadata. Seeds live in testdata/fuzz/referral_create at the
+// repository root.
 func FuzzReferralCreateDecode(f *testing.F) {
 	seeds, err := filepath.Glob("../testdata/fuzz/referral_create/*.json")
 	if err != nil || len(seeds) == 0 {
@@ -44,6 +47,9 @@ func FuzzReferralCreateDecode(f *testing.F) {
 			if n := utf8.RuneCountInString(name); n < 1 || n > model.MaxNameLen || name != strings.TrimSpace(name) {
 				t.Fatalf("accepted name %q", name)
 			}
+			if strings.ContainsRune(name, utf8.RuneError) && !sentFFFD(body) {
+				t.Fatalf("accepted name %q, repaired from what was sent", name)
+			}
 		}
 		if norm, valid := model.NormalizeEmail(in.Email); !valid || norm != in.Email || len(in.Email) > model.MaxEmailLen {
 			t.Fatalf("accepted email %q", in.Email)
@@ -57,6 +63,14 @@ func FuzzReferralCreateDecode(f *testing.F) {
 		if len(in.Metadata) > 0 && (!json.Valid(in.Metadata) || in.Metadata[0] != '{' || len(in.Metadata) > model.MaxMetadataBytes) {
 			t.Fatalf("accepted metadata %q", in.Metadata)
 		}
+		// encoding/json refuses a number past a double; it turns invalid
+		// UTF-8 and lone surrogates into U+FFFD, which must then have been
+		// sent as such.
+		var v any
+		if len(in.Metadata) > 0 && (!utf8.Valid(in.Metadata) || json.Unmarshal(in.Metadata, &v) != nil ||
+			strings.ContainsRune(fmt.Sprint(v), utf8.RuneError) && !sentFFFD(in.Metadata)) {
+			t.Fatalf("accepted metadata %q, which is not I-JSON", in.Metadata)
+		}
 		if idem.Key != "" && !model.ValidIdempotencyKey(idem.Key) {
 			t.Fatalf("accepted idempotency key %q", idem.Key)
 		}
@@ -66,6 +80,13 @@ func FuzzReferralCreateDecode(f *testing.F) {
 			t.Fatal("fingerprint is not deterministic")
 		}
 	})
+}
+
+// sentFFFD reports whether a JSON text holds U+FFFD itself, raw or
+// escaped, as opposed to a decoder's replacement for what was not UTF-8.
+func sentFFFD(b []byte) bool {
+	s := strings.ToLower(string(b))
+	return strings.Contains(s, "\ufffd") || strings.ContainsRune(strings.ToValidUTF8(s, ""), utf8.RuneError)
 }
 
 func decodeForFuzz(body []byte, header string) (model.ReferralCreate, model.Idempotency, model.FieldErrors, bool) {

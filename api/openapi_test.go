@@ -469,7 +469,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 
 	// Money: the program's flat rule pays a commission per earning.
 	do("/v1/programs/{id}", request{Method: "PATCH", Path: "/v1/programs/" + prg, Token: admin, Body: map[string]any{
-		"commission": map[string]any{"type": "percent", "basis_points": 1000, "cap": 150}, "hold_days": 7}}, 200)
+		"commission": map[string]any{"type": "percent", "basis_points": 1000, "caps": map[string]any{"USD": 150}}, "hold_days": 7}}, 200)
 	ern := idOf(do("/v1/earnings", request{Method: "POST", Path: "/v1/earnings", Token: write, Body: map[string]any{
 		"referral_id": plain, "amount": 1999, "currency": "USD", "external_id": "order-1", "idempotency_key": "e1"}}, 201))
 	do("/v1/earnings", request{Method: "POST", Path: "/v1/earnings", Token: write, Body: map[string]any{

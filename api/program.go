@@ -8,12 +8,21 @@ import (
 	"github.com/referrald/referrald/model"
 )
 
-// decodeCommission reads a commission rule object.
+// decodeCommission reads a commission rule object. A cap without a
+// currency ("cap") is read too, so that the rule can refuse it by name.
 func decodeCommission(o *object) *model.CommissionRule {
-	return &model.CommissionRule{
+	c := &model.CommissionRule{
 		Type: o.str("type"), Amount: o.int64("amount"), Currency: o.str("currency"), BasisPoints: o.int64("basis_points"),
-		Cap: o.int64("cap"),
+		LegacyCap: o.int64("cap"),
 	}
+	if caps, _ := o.object("caps"); caps != nil {
+		c.Caps = map[string]int64{}
+		for cur := range caps.fields {
+			c.Caps[cur] = caps.int64(cur)
+		}
+		caps.finish()
+	}
+	return c
 }
 
 // handleProgramCreate serves POST /v1/programs.

@@ -2,8 +2,11 @@ package model
 
 import (
 	"context"
+	"maps"
 	"math"
 	"math/bits"
+	"slices"
+	"strings"
 )
 
 // Prefixes of the money records.
@@ -50,9 +53,11 @@ const MaxAmount = 1_000_000_000_000
 
 // EarningCreate is the body of POST /v1/earnings.
 type EarningCreate struct {
-	ReferralID string   `json:"referral_id"`
-	Amount     int64    `json:"amount"`
-	Currency   string   `json:"currency"`
+	ReferralID string `json:"referral_id"`
+	Amount     int64  `json:"amount"`
+	Currency   string `json:"currency"`
+	// ExternalID is unique per referral, compared as given once trimmed:
+	// it is the shop's order id, and some shops tell ORDER-1 from order-1.
 	ExternalID string   `json:"external_id,omitempty"`
 	Metadata   Metadata `json:"metadata,omitempty"`
 }
@@ -192,16 +197,27 @@ func absU(v int64) uint64 {
 
 // Compute applies the rule to an earning amount in currency: a flat rule
 // pays its amount in its own currency; a percent rule pays a share of the
-// earning in the earning's currency, at most Cap.
-func (c CommissionRule) Compute(amount int64, currency string) (int64, string) {
+// earning in the earning's currency, at most the cap Caps has for it.
+// Errors: conflict (the rule has caps but none in currency, or a cap
+// without a currency): paying without the cap someone meant could pay a
+// hundred times too much, so the earning waits until the rule says.
+func (c CommissionRule) Compute(amount int64, currency string) (int64, string, error) {
 	if c.Type == CommissionFlat {
-		return c.Amount, c.Currency
+		return c.Amount, c.Currency, nil
 	}
 	v := PercentOf(amount, c.BasisPoints)
-	if c.Cap > 0 && v > c.Cap {
-		v = c.Cap
+	limit, capped := c.Caps[currency]
+	switch {
+	case c.LegacyCap != 0:
+		return 0, "", Errorf(EConflict, "the program's commission cap of %d was set before caps were per currency, "+
+			"so its currency is unknown; set the program's commission again with caps per currency, one of them in %s", c.LegacyCap, currency)
+	case !capped && len(c.Caps) > 0:
+		return 0, "", Errorf(EConflict, "the program's commission has caps in %s but none in %s; add one to its commission caps to record earnings in %s",
+			strings.Join(slices.Sorted(maps.Keys(c.Caps)), ", "), currency, currency)
+	case capped && v > limit:
+		v = limit
 	}
-	return v, currency
+	return v, currency, nil
 }
 
 // CommissionFilter narrows a list of commissions.
@@ -253,8 +269,8 @@ type EarningService interface {
 	// CreateEarning records an earning, its commission (from the program's
 	// rule), the referral's conversion and the earning.created event in
 	// one transaction. Errors: validation_failed (not_found for an unknown
-	// referral), conflict (a rejected referral, or external_id already
-	// used for this referral), idempotency_key_reused, unavailable.
+	// referral), conflict (a rejected or erased referral, or external_id
+	// already used for this referral), idempotency_key_reused, unavailable.
 	CreateEarning(ctx context.Context, in EarningCreate, idem Idempotency) (*Earning, bool, error)
 	// FindEarningByID errors: not_found.
 	FindEarningByID(ctx context.Context, id string) (*Earning, error)

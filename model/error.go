@@ -98,10 +98,21 @@ func (fe FieldErrors) Has(field string) bool {
 	return false
 }
 
-// Merge adds the problems of other whose fields have none yet.
+// Merge adds the problems of other whose fields have none yet. It keeps
+// the fields in a set: a request can have thousands of problems (a bad
+// string in every element of a long array), and a scan of fe for each
+// would take quadratic time.
 func (fe *FieldErrors) Merge(other FieldErrors) {
+	if len(other) == 0 {
+		return
+	}
+	has := make(map[string]bool, len(*fe)+len(other))
+	for _, f := range *fe {
+		has[f.Field] = true
+	}
 	for _, f := range other {
-		if !fe.Has(f.Field) {
+		if !has[f.Field] {
+			has[f.Field] = true
 			*fe = append(*fe, f)
 		}
 	}

@@ -157,6 +157,7 @@ func TestValidCurrency(t *testing.T) {
 		"BGN": true, "HRK": true, // withdrawn, for what was recorded in them
 		"XYZ": false, // the right shape, but no such currency
 		"XXX": false, // "no currency"
+		"XTS": false, // reserved for testing
 		"DEM": false, // withdrawn long ago
 		"usd": false, "US": false, "USDD": false, "": false, "U$D": false,
 	} {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -12,10 +13,16 @@ import (
 
 // NewEarning is what a valid earning of ref in program prg makes at now:
 // the earning (called id) and the commission of the program's rule, nil
-// without one. Errors: conflict (a rejected referral cannot earn).
+// without one. Errors: conflict (a rejected or erased referral cannot
+// earn).
 func NewEarning(in EarningCreate, ref *Referral, prg *Program, id string, newID func(prefix string) string, now time.Time) (*Earning, *Commission, error) {
-	if ref.Status == ReferralRejected {
+	switch {
+	case ref.Status == ReferralRejected:
 		return nil, nil, Errorf(EConflict, "referral %s is rejected and cannot earn", ref.ID)
+	case ref.ErasedAt != nil:
+		// The tombstone stays for the counts; a purchase on it would pay a
+		// commission for a person who is no longer on record.
+		return nil, nil, Errorf(EConflict, "referral %s is erased and cannot earn", ref.ID)
 	}
 	t := NewTime(now)
 	e := &Earning{ID: id, ReferralID: ref.ID, ProgramID: ref.ProgramID, AmbassadorID: ref.AmbassadorID,
@@ -23,23 +30,33 @@ func NewEarning(in EarningCreate, ref *Referral, prg *Program, id string, newID 
 	if in.ExternalID != "" {
 		e.ExternalID = &in.ExternalID
 	}
-	return e, CommissionFor(prg, e, newID(PrefixCommission), now), nil
+	c, err := CommissionFor(prg, e, newID(PrefixCommission), now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, c, nil
 }
 
 // CommissionFor is the commission program prg's rule pays for earning e,
 // held for the program's hold days; nil when the program has no rule.
-func CommissionFor(prg *Program, e *Earning, id string, now time.Time) *Commission {
+// Errors: conflict (the rule has no cap for the earning's currency; see
+// CommissionRule.Compute).
+func CommissionFor(prg *Program, e *Earning, id string, now time.Time) (*Commission, error) {
 	rule := prg.Commission
 	if rule == nil {
-		return nil
+		return nil, nil
 	}
-	amount, currency := rule.Compute(e.Amount, e.Currency)
+	amount, currency, err := rule.Compute(e.Amount, e.Currency)
+	if err != nil {
+		return nil, err
+	}
 	ruleCopy := *rule
+	ruleCopy.Caps = maps.Clone(rule.Caps)
 	earningID := e.ID
 	return newCommission(prg, id, CommissionPending, now, Commission{AmbassadorID: e.AmbassadorID, ProgramID: e.ProgramID,
 		ReferralID: e.ReferralID, EarningID: &earningID, Kind: CommissionEarning, Amount: amount, Currency: currency,
 		Basis: CommissionBasis{Source: "rule", Rule: &ruleCopy, EarningAmount: e.Amount, Rounding: RoundingHalfEven,
-			Note: describeRule(rule, e.Amount, e.Currency, amount, currency)}})
+			Note: describeRule(rule, e.Amount, e.Currency, amount, currency)}}), nil
 }
 
 // PluginCommission is the commission a hook plugin computed for an event
@@ -76,8 +93,8 @@ func describeRule(r *CommissionRule, earning int64, earningCur string, amount in
 		return fmt.Sprintf("flat %d %s per earning", r.Amount, r.Currency)
 	}
 	note := fmt.Sprintf("%d basis points of %d %s = %d %s, rounded half to even", r.BasisPoints, earning, earningCur, amount, cur)
-	if r.Cap > 0 && amount == r.Cap {
-		note += fmt.Sprintf(", capped at %d", r.Cap)
+	if limit, ok := r.Caps[cur]; ok && amount == limit {
+		note += fmt.Sprintf(", capped at %d %s", limit, cur)
 	}
 	return note
 }

@@ -2,6 +2,8 @@ package model
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -16,7 +18,7 @@ func ids() func(prefix string) string {
 
 func TestNewEarning(t *testing.T) {
 	ref := &Referral{ID: "ref_1", ProgramID: "prg_1", AmbassadorID: "amb_1", Status: ReferralPending}
-	percent := &Program{ID: "prg_1", HoldDays: 30, Commission: &CommissionRule{Type: CommissionPercent, BasisPoints: 1000, Cap: 150}}
+	percent := &Program{ID: "prg_1", HoldDays: 30, Commission: &CommissionRule{Type: CommissionPercent, BasisPoints: 1000, Caps: map[string]int64{"EUR": 150}}}
 	in := EarningCreate{ReferralID: ref.ID, Amount: 1995, Currency: "EUR", ExternalID: "order-1"}
 
 	e, c, err := NewEarning(in, ref, percent, "ern_1", ids(), moneyNow)
@@ -29,7 +31,7 @@ func TestNewEarning(t *testing.T) {
 	// 10 % of 1995 is 199.5, capped at 150; held 30 days.
 	if c.Amount != 150 || c.Currency != "EUR" || c.Status != CommissionPending || *c.EarningID != "ern_1" ||
 		!c.ApprovableAt.Equal(moneyNow.AddDate(0, 0, 30)) || c.Basis.Rounding != RoundingHalfEven ||
-		c.Basis.Note != "1000 basis points of 1995 EUR = 150 EUR, rounded half to even, capped at 150" {
+		c.Basis.Note != "1000 basis points of 1995 EUR = 150 EUR, rounded half to even, capped at 150 EUR" {
 		t.Errorf("commission: %+v", c)
 	}
 	if _, c, _ := NewEarning(in, ref, &Program{}, "ern_2", ids(), moneyNow); c != nil {
@@ -40,11 +42,94 @@ func TestNewEarning(t *testing.T) {
 	if _, _, err := NewEarning(in, &rejected, percent, "ern_3", ids(), moneyNow); ErrorCode(err) != EConflict {
 		t.Errorf("a rejected referral earned: %v", err)
 	}
+	// An erased referral is a tombstone: nobody is left to have bought.
+	erased := *ref
+	erased.ErasedAt = &Time{moneyNow}
+	if _, _, err := NewEarning(in, &erased, percent, "ern_4", ids(), moneyNow); ErrorCode(err) != EConflict {
+		t.Errorf("an erased referral earned: %v", err)
+	}
 	if conv, ok := ref.Converted(); !ok || conv.Status != ReferralConverted || ref.Status != ReferralPending {
 		t.Errorf("conversion: %+v %v (the original must stay as it was)", conv, ok)
 	}
 	if _, ok := (&Referral{Status: ReferralConverted}).Converted(); ok {
 		t.Error("a converted referral converted again")
+	}
+}
+
+// A cap is per currency: 1000 is ten dollars but ten yen. An earning in a
+// currency the caps leave out has no cap anyone chose, and is refused.
+func TestCommissionCapsPerCurrency(t *testing.T) {
+	rule := CommissionRule{Type: CommissionPercent, BasisPoints: 1000, Caps: map[string]int64{"USD": 1000, "JPY": 150000}}
+	for _, c := range []struct {
+		amount   int64
+		currency string
+		want     int64
+	}{
+		{5000, "USD", 500},         // under the cap
+		{20000, "USD", 1000},       // ten dollars at most
+		{2000000, "JPY", 150000},   // and 150000 yen
+		{1000000, "JPY", 100000},   // under it
+		{10000, "EUR", -1},         // no cap in euros: refused
+		{10000, "KWD", -1},         // nor in dinars
+		{MaxAmount, "USD", 1000},   // the most an earning can be
+		{MaxAmount, "JPY", 150000}, // in either
+	} {
+		got, cur, err := rule.Compute(c.amount, c.currency)
+		switch {
+		case c.want < 0 && ErrorCode(err) != EConflict:
+			t.Errorf("%d %s: got %d %s %v, want a conflict", c.amount, c.currency, got, cur, err)
+		case c.want >= 0 && (err != nil || got != c.want || cur != c.currency):
+			t.Errorf("%d %s: got %d %s %v, want %d %s", c.amount, c.currency, got, cur, err, c.want, c.currency)
+		}
+	}
+	if got, _, err := (CommissionRule{Type: CommissionPercent, BasisPoints: 1000}).Compute(1000000, "EUR"); err != nil || got != 100000 {
+		t.Errorf("without caps: got %d %v, want 100000 uncapped", got, err)
+	}
+	// A cap stored before caps had a currency could be any of them.
+	legacy := CommissionRule{Type: CommissionPercent, BasisPoints: 1000, LegacyCap: 1000}
+	if _, _, err := legacy.Compute(100, "USD"); ErrorCode(err) != EConflict {
+		t.Errorf("a cap without a currency was applied: %v", err)
+	}
+
+	// NewEarning refuses the earning along with its commission.
+	ref := &Referral{ID: "ref_1", ProgramID: "prg_1", Status: ReferralPending}
+	prg := &Program{ID: "prg_1", Commission: &rule}
+	if _, _, err := NewEarning(EarningCreate{ReferralID: ref.ID, Amount: 100, Currency: "EUR"}, ref, prg, "ern_1", ids(), moneyNow); ErrorCode(err) != EConflict {
+		t.Errorf("an earning in a currency without a cap: %v", err)
+	}
+	_, com, err := NewEarning(EarningCreate{ReferralID: ref.ID, Amount: 2000000, Currency: "JPY"}, ref, prg, "ern_2", ids(), moneyNow)
+	if err != nil || com.Amount != 150000 || com.Basis.Rule.Caps["JPY"] != 150000 ||
+		com.Basis.Note != "1000 basis points of 2000000 JPY = 150000 JPY, rounded half to even, capped at 150000 JPY" {
+		t.Errorf("capped commission: %+v %v", com, err)
+	}
+}
+
+func TestCommissionCapsValidation(t *testing.T) {
+	percent := func(caps map[string]int64, legacy int64) *CommissionRule {
+		return &CommissionRule{Type: CommissionPercent, BasisPoints: 500, Caps: caps, LegacyCap: legacy}
+	}
+	for _, c := range []struct {
+		name string
+		rule *CommissionRule
+		want string // fields with problems
+	}{
+		{"caps", percent(map[string]int64{"USD": 1, "JPY": MaxAmount}, 0), ""},
+		{"no caps", percent(nil, 0), ""},
+		{"empty", percent(map[string]int64{}, 0), "commission.caps"},
+		{"bad currencies", percent(map[string]int64{"usd": 1, "XTS": 1, "a.b": 1}, 0), `commission.caps."a.b" commission.caps.XTS commission.caps.usd`},
+		{"bad amounts", percent(map[string]int64{"USD": 0, "EUR": -1, "JPY": MaxAmount + 1}, 0), "commission.caps.EUR commission.caps.JPY commission.caps.USD"},
+		{"a cap without currency", percent(nil, 2000), "commission.cap"},
+		{"flat", &CommissionRule{Type: CommissionFlat, Amount: 1, Currency: "USD", Caps: map[string]int64{"USD": 1}}, "commission.caps"},
+	} {
+		in := ProgramCreate{Name: "P", LandingURL: "https://example.com", Commission: c.rule}
+		var got []string
+		for _, f := range in.Validate() {
+			got = append(got, f.Field)
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != c.want {
+			t.Errorf("%s: got problems with %v, want %q", c.name, got, c.want)
+		}
 	}
 }
 

@@ -39,19 +39,27 @@ type CommissionRule struct {
 	Amount      int64
 	Currency    string
 	BasisPoints int64
-	// Cap bounds a percent commission on one earning (0: no cap), in the
-	// earning's currency.
-	Cap int64
+	// Caps bound a percent commission on one earning, by the earning's
+	// currency, each in that currency's minor unit: 1000 is ten dollars
+	// but ten yen. Nil: no cap. When set, an earning in a currency it does
+	// not name is refused. Never empty once valid.
+	Caps map[string]int64
+	// LegacyCap is a cap without a currency, which programs stored before
+	// caps were per currency. Nobody can tell which currency it meant, so
+	// it is shown but never applied: earnings on the rule are refused
+	// until the rule is set again with Caps. A new rule cannot have one.
+	LegacyCap int64
 }
 
 // MarshalJSON renders only the fields of the rule's type.
 func (c CommissionRule) MarshalJSON() ([]byte, error) {
 	if c.Type == CommissionPercent {
 		return json.Marshal(struct {
-			Type        string `json:"type"`
-			BasisPoints int64  `json:"basis_points"`
-			Cap         *int64 `json:"cap,omitempty"`
-		}{c.Type, c.BasisPoints, nonZero(c.Cap)})
+			Type        string           `json:"type"`
+			BasisPoints int64            `json:"basis_points"`
+			Caps        map[string]int64 `json:"caps,omitempty"`
+			Cap         *int64           `json:"cap,omitempty"`
+		}{c.Type, c.BasisPoints, c.Caps, nonZero(c.LegacyCap)})
 	}
 	return json.Marshal(struct {
 		Type     string `json:"type"`
@@ -67,8 +75,11 @@ func (c *CommissionRule) check(fe *FieldErrors, field string) {
 			fe.Add(field+".amount", FInvalidValue, "must not be negative")
 		}
 		checkCurrency(fe, field+".currency", c.Currency)
-		if c.BasisPoints != 0 || c.Cap != 0 {
+		if c.BasisPoints != 0 || c.LegacyCap != 0 {
 			fe.Add(field+".basis_points", FInvalidValue, "basis_points and cap apply only to percent commissions")
+		}
+		if c.Caps != nil {
+			fe.Add(field+".caps", FInvalidValue, "applies only to percent commissions")
 		}
 		if c.Amount > MaxAmount {
 			fe.Add(field+".amount", FInvalidValue, "must be at most %d", int64(MaxAmount))
@@ -80,13 +91,31 @@ func (c *CommissionRule) check(fe *FieldErrors, field string) {
 		if c.Amount != 0 || c.Currency != "" {
 			fe.Add(field+".amount", FInvalidValue, "applies only to flat commissions")
 		}
-		if c.Cap < 0 || c.Cap > MaxAmount {
-			fe.Add(field+".cap", FInvalidValue, "must be from 0 (no cap) to %d", int64(MaxAmount))
+		if c.LegacyCap != 0 {
+			fe.Add(field+".cap", FInvalidValue, `has no currency; caps are per currency: use caps, e.g. {"USD": %d}`, c.LegacyCap)
 		}
+		checkCaps(fe, field+".caps", c.Caps)
 	case "":
 		fe.Add(field+".type", FRequired, "is required")
 	default:
 		fe.Add(field+".type", FInvalidValue, "must be flat or percent")
+	}
+}
+
+// checkCaps checks a percent rule's caps: nil, or ISO 4217 codes, each
+// with a cap from 1 to MaxAmount. An empty map is refused: it would refuse
+// every earning, which is surely not what was meant by leaving caps out.
+func checkCaps(fe *FieldErrors, field string, caps map[string]int64) {
+	if caps != nil && len(caps) == 0 {
+		fe.Add(field, FInvalidValue, "must name at least one currency; leave caps out for no cap")
+	}
+	for cur, v := range caps {
+		switch {
+		case !ValidCurrency(cur):
+			fe.Add(field+"."+FieldName(cur), FInvalidValue, "must be keyed by an ISO 4217 code in upper case, e.g. USD")
+		case v < 1 || v > MaxAmount:
+			fe.Add(field+"."+FieldName(cur), FInvalidValue, "must be from 1 to %d, in the currency's minor unit", int64(MaxAmount))
+		}
 	}
 }
 

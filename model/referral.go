@@ -208,7 +208,8 @@ type ReferralVerdict struct {
 
 // Apply records v on c: flags are added once each; metadata keys the
 // client did not send are added while the metadata stays within its
-// limits, in key order so the outcome does not depend on map order.
+// limits and I-JSON, in key order so the outcome does not depend on map
+// order.
 func (v ReferralVerdict) Apply(c *ReferralCreate) {
 	for _, f := range v.Flags {
 		if f != "" && len(f) <= 64 && !contains(c.Flags, f) {
@@ -229,7 +230,7 @@ func (v ReferralVerdict) Apply(c *ReferralCreate) {
 	sort.Strings(keys)
 	out := append([]byte(nil), c.Metadata...)
 	for _, k := range keys {
-		if _, taken := obj[k]; taken || len(obj) >= MaxMetadataKeys {
+		if _, taken := obj[k]; taken || len(obj) >= MaxMetadataKeys || !ijsonString(k) || !ijsonString(v.Metadata[k]) {
 			continue
 		}
 		kb, _ := json.Marshal(k)

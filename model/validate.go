@@ -148,7 +148,8 @@ func validHTTPURL(s string) bool {
 }
 
 // checkMetadata checks that m, when present, is a JSON object of at most
-// MaxMetadataKeys keys and MaxMetadataBytes bytes once compacted.
+// MaxMetadataKeys keys and MaxMetadataBytes bytes once compacted, and
+// I-JSON throughout, since it is kept and returned as written.
 func checkMetadata(fe *FieldErrors, field string, m Metadata) {
 	if len(m) == 0 {
 		return
@@ -164,6 +165,7 @@ func checkMetadata(fe *FieldErrors, field string, m Metadata) {
 	case len(m) > MaxMetadataBytes:
 		fe.Add(field, FTooLong, "must be at most %d bytes once serialized", MaxMetadataBytes)
 	}
+	checkIJSON(fe, field, m)
 }
 
 // ValidIdempotencyKey reports whether k is 1..255 printable ASCII characters.

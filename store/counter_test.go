@@ -27,7 +27,7 @@ func TestCountersMatchARecount(t *testing.T) {
 		}
 	}
 	percent, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "Pct", LandingURL: "https://x.example",
-		Commission: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 1250, Cap: 300}}, model.Idempotency{})
+		Commission: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 1250, Caps: map[string]int64{"USD": 300, "GBP": 300, "AUD": 300}}}, model.Idempotency{})
 	must(err)
 	flat, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "Flat", LandingURL: "https://x.example",
 		Commission: &model.CommissionRule{Type: model.CommissionFlat, Amount: 400, Currency: "EUR"}}, model.Idempotency{})

@@ -85,7 +85,7 @@ func encodeCommission(c *model.Commission) []byte {
 		e.varint(r.Amount)
 		e.str(r.Currency)
 		e.varint(r.BasisPoints)
-		e.varint(r.Cap)
+		e.varint(r.LegacyCap)
 	} else {
 		e.byte(0)
 	}
@@ -96,6 +96,13 @@ func encodeCommission(c *model.Commission) []byte {
 	e.time(c.UpdatedAt)
 	e.optStr(c.Basis.Plugin)
 	e.optStr(c.Basis.PluginVersion)
+	// The rule's caps per currency came last; records from before read as
+	// none, and show the rule's cap as it was, without a currency.
+	var caps map[string]int64
+	if c.Basis.Rule != nil {
+		caps = c.Basis.Rule.Caps
+	}
+	e.amounts(caps)
 	return e.b
 }
 
@@ -114,7 +121,7 @@ func decodeCommission(key, val []byte) (*model.Commission, error) {
 	c.PayoutID = d.optID(model.PrefixPayout)
 	c.Basis.Source = d.str()
 	if d.byte() == 1 {
-		c.Basis.Rule = &model.CommissionRule{Type: d.str(), Amount: d.varint(), Currency: d.str(), BasisPoints: d.varint(), Cap: d.varint()}
+		c.Basis.Rule = &model.CommissionRule{Type: d.str(), Amount: d.varint(), Currency: d.str(), BasisPoints: d.varint(), LegacyCap: d.varint()}
 	}
 	c.Basis.EarningAmount = d.varint()
 	c.Basis.Rounding = d.str()
@@ -123,6 +130,9 @@ func decodeCommission(key, val []byte) (*model.Commission, error) {
 	c.UpdatedAt = d.time()
 	c.Basis.Plugin = d.optStr()
 	c.Basis.PluginVersion = d.optStr()
+	if caps := d.amounts(); c.Basis.Rule != nil {
+		c.Basis.Rule.Caps = caps
+	}
 	return c, d.err
 }
 

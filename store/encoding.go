@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/referrald/referrald/model"
@@ -39,6 +41,16 @@ func (e *encoder) optStr(s *string) {
 	}
 	e.uvarint(uint64(len(*s)) + 1)
 	e.b = append(e.b, *s...)
+}
+
+// amounts writes a currency → amount map as its size and its pairs in
+// currency order, so that equal maps encode alike.
+func (e *encoder) amounts(m map[string]int64) {
+	e.uvarint(uint64(len(m)))
+	for _, cur := range slices.Sorted(maps.Keys(m)) {
+		e.str(cur)
+		e.varint(m[cur])
+	}
 }
 
 // optID writes an optional ID as a presence byte and its key.
@@ -142,6 +154,20 @@ func (d *decoder) bytes() []byte {
 		return nil
 	}
 	return append([]byte(nil), v...)
+}
+
+// amounts reads what encoder.amounts wrote; nil when empty.
+func (d *decoder) amounts() map[string]int64 {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]int64, n)
+	for range n {
+		cur := d.str()
+		m[cur] = d.varint()
+	}
+	return m
 }
 
 func (d *decoder) optStr() *string {

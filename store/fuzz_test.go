@@ -11,7 +11,8 @@ import (
 func FuzzDecodeRecords(f *testing.F) {
 	key := make([]byte, 16)
 	f.Add(encodeReferral(&model.Referral{ID: "ref_01jdq3f7k8m2n4p6r8t0v2x4z6", FirstName: "J", Email: "j@x.example"}))
-	f.Add(encodeProgram(&model.Program{Name: "P", Commission: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 10}}))
+	f.Add(encodeProgram(&model.Program{Name: "P", Commission: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 10,
+		Caps: map[string]int64{"USD": 5, "JPY": 500}}}))
 	f.Add(encodeCommission(&model.Commission{Kind: model.CommissionEarning, Basis: model.CommissionBasis{Rule: &model.CommissionRule{Type: "flat"}}}))
 	f.Add([]byte{formatV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add(encodeRecordEvent(recordReferral, model.Time{}, [16]byte{1}, encodeReferral(&model.Referral{FirstName: "J"})))

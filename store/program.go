@@ -36,12 +36,15 @@ func encodeProgram(p *model.Program) []byte {
 	e.time(p.UpdatedAt)
 	// Added after the first layout; older records read them as zero.
 	e.uvarint(uint64(p.HoldDays))
-	var capAmount int64
+	var legacyCap int64
+	var caps map[string]int64
 	if p.Commission != nil {
-		capAmount = p.Commission.Cap
+		legacyCap, caps = p.Commission.LegacyCap, p.Commission.Caps
 	}
-	e.varint(capAmount)
+	e.varint(legacyCap)
 	e.str(p.FraudPolicy)
+	// Caps per currency came last; records from before read as none.
+	e.amounts(caps)
 	return e.b
 }
 
@@ -60,11 +63,14 @@ func decodeProgram(key, val []byte) (*model.Program, error) {
 	p.CreatedAt = d.time()
 	p.UpdatedAt = d.time()
 	p.HoldDays = int(d.uvarint())
-	if capAmount := d.varint(); p.Commission != nil {
-		p.Commission.Cap = capAmount
+	if legacyCap := d.varint(); p.Commission != nil {
+		p.Commission.LegacyCap = legacyCap
 	}
 	if p.FraudPolicy = d.str(); p.FraudPolicy == "" {
 		p.FraudPolicy = model.FraudFlag
+	}
+	if caps := d.amounts(); p.Commission != nil {
+		p.Commission.Caps = caps
 	}
 	return p, d.err
 }

@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"maps"
+	"path/filepath"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/referrald/referrald/model"
+)
+
+// A program keeps its caps per currency, and so does the basis of each
+// commission its rule pays.
+func TestProgramCapsRoundTrip(t *testing.T) {
+	caps := map[string]int64{"USD": 2000, "JPY": 3000}
+	p := &model.Program{Name: "P", Commission: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 1000, Caps: caps}}
+	got, err := decodeProgram(make([]byte, 16), encodeProgram(p))
+	if err != nil || !maps.Equal(got.Commission.Caps, caps) || got.Commission.LegacyCap != 0 {
+		t.Fatalf("got %+v %v, want caps %v", got.Commission, err, caps)
+	}
+	c := &model.Commission{Kind: model.CommissionEarning, Basis: model.CommissionBasis{Rule: p.Commission}}
+	gotC, err := decodeCommission(make([]byte, 16), encodeCommission(c))
+	if err != nil || !maps.Equal(gotC.Basis.Rule.Caps, caps) {
+		t.Fatalf("commission basis: got %+v %v, want caps %v", gotC.Basis.Rule, err, caps)
+	}
+}
+
+// A program stored before caps were per currency has its single cap in
+// the slot that held it, and nothing after its fraud policy. It reads
+// back with that cap as a legacy one, which refuses earnings (nobody can
+// say which currency it meant) until the rule is set again with caps.
+func TestLegacyCapIsReadAndRefusesEarnings(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	prg, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, _ := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
+	imp, _, _ := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: prg.ID, AmbassadorID: a.ID}, model.Idempotency{})
+	ref, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "J", LastName: "D", Email: "j@x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	old := *prg
+	old.Commission = &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 1000, LegacyCap: 500}
+	val := encodeProgram(&old)
+	val = val[:len(val)-1] // the empty caps, a single 0 byte, which the old layout did not have
+	key := keyOf(model.PrefixProgram, prg.ID)
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPrograms).Put(key[:], val) }); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := s.FindProgramByID(ctx, prg.ID)
+	if err != nil || got.Commission.LegacyCap != 500 || got.Commission.Caps != nil || got.FraudPolicy != model.FraudFlag {
+		t.Fatalf("legacy program: %+v %v", got.Commission, err)
+	}
+	earning := model.EarningCreate{ReferralID: ref.ID, Amount: 100000, Currency: "USD"}
+	if _, _, err := s.CreateEarning(ctx, earning, model.Idempotency{}); model.ErrorCode(err) != model.EConflict {
+		t.Fatalf("an earning under a cap without a currency: got %v, want a conflict", err)
+	}
+	// Other changes keep the legacy cap; a new rule replaces it.
+	name := "Renamed"
+	if got, err := s.UpdateProgram(ctx, prg.ID, model.ProgramUpdate{Name: &name}); err != nil || got.Commission.LegacyCap != 500 {
+		t.Fatalf("after a rename: %+v %v", got.Commission, err)
+	}
+	rule := &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 1000, Caps: map[string]int64{"USD": 500}}
+	if _, err := s.UpdateProgram(ctx, prg.ID, model.ProgramUpdate{Commission: rule, CommissionSet: true}); err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := s.CreateEarning(ctx, earning, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.FindCommissions(ctx, model.CommissionFilter{ListOptions: model.ListOptions{Limit: 10}, EarningID: e.ID})
+	if err != nil || len(page.Data) != 1 || page.Data[0].Amount != 500 || page.Data[0].Basis.Rule.Caps["USD"] != 500 {
+		t.Fatalf("commission under the new caps: %+v %v", page.Data, err)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A commission stored before caps were per currency shows its rule's cap
+// as it was, without a currency.
+func TestLegacyCommissionBasisKeepsItsCap(t *testing.T) {
+	c := &model.Commission{Kind: model.CommissionEarning, Currency: "USD",
+		Basis: model.CommissionBasis{Rule: &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 1000, LegacyCap: 500}}}
+	val := encodeCommission(c)
+	got, err := decodeCommission(make([]byte, 16), val[:len(val)-1]) // without the empty caps the old layout lacked
+	if err != nil || got.Basis.Rule.LegacyCap != 500 || got.Basis.Rule.Caps != nil {
+		t.Fatalf("got %+v %v", got.Basis.Rule, err)
+	}
+}
