@@ -340,6 +340,7 @@ func TestOpenAPIDocument(t *testing.T) {
 func fullEnv(e *env, cfg api.Config) *env {
 	e.t.Helper()
 	cfg.AdminToken = adminToken
+	cfg.PublicBaseURL = publicBaseURL
 	cfg.Metrics = metrics.New(func() float64 { return 0 })
 	cfg.ServeMetrics = true
 	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st}, cfg)

@@ -25,6 +25,9 @@ import (
 func withServer(e *env, cfg api.Config) *env {
 	cfg.AdminToken = adminToken
 	cfg.Now = e.clock.Now
+	if cfg.PublicBaseURL == "" {
+		cfg.PublicBaseURL = publicBaseURL
+	}
 	e.srv = api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st}, cfg)
 	e.srv.SetReady(true)
 	return e
