@@ -138,7 +138,11 @@ func (e *env) call(req request) response {
 	}
 	w := httptest.NewRecorder()
 	e.srv.ServeHTTP(w, r)
-	return response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+	res := response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+	for _, err := range checkContract(r, res) {
+		e.t.Errorf("openapi.json: %v", err)
+	}
+	return res
 }
 
 // post sends body as the admin, for setting up fixtures.
