@@ -74,8 +74,12 @@ type Config struct {
 	// ExpiredPage, when set, answers scans of an inactive poster with a
 	// "this poster has expired" page instead of redirecting.
 	ExpiredPage bool
-	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	// TrustedProxies are the peers whose forwarding header is believed.
 	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the one header read from a trusted proxy for the
+	// client's address: ForwardedHeader (also when empty) or
+	// XForwardedForHeader. Any other is ignored.
+	ClientIPHeader string
 }
 
 // Defaults for Config.
@@ -100,6 +104,7 @@ type Server struct {
 	repeatWindow   time.Duration
 	expiredPage    bool
 	trustedProxies []netip.Prefix
+	clientIPHeader string
 	ready          atomic.Bool
 	routeList      []Route
 	// checking holds the idempotency keys of creates that are with the
@@ -128,6 +133,10 @@ func New(svc Services, cfg Config) *Server {
 	}
 	s.scanBase, s.scanSecret, s.repeatWindow = strings.TrimRight(cfg.PublicBaseURL, "/"), cfg.ScanSecret, cfg.RepeatWindow
 	s.expiredPage, s.trustedProxies = cfg.ExpiredPage, cfg.TrustedProxies
+	s.clientIPHeader = ForwardedHeader
+	if strings.EqualFold(cfg.ClientIPHeader, XForwardedForHeader) {
+		s.clientIPHeader = XForwardedForHeader
+	}
 	if s.repeatWindow <= 0 {
 		s.repeatWindow = DefaultRepeatWindow
 	}
@@ -266,7 +275,7 @@ func (s *Server) handle(method, pattern string, scope model.Scope, h handler) {
 // call only at its own bucket's rate.
 func (s *Server) handlePublic(method, pattern string, h handler) {
 	s.handle(method, pattern, "", func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-		if err := s.limit(w, s.ipLimits, ipLimitKey(clientIP(r, s.trustedProxies)), "ip"); err != nil {
+		if err := s.limit(w, s.ipLimits, ipLimitKey(clientIP(r, s.trustedProxies, s.clientIPHeader)), "ip"); err != nil {
 			return err
 		}
 		return h(w, r, p)
