@@ -322,6 +322,53 @@ func TestPlacementQRCodes(t *testing.T) {
 	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/placements/plc_01jdq3f7k8m2n4p6r8t0v2x4z6/qr.png", Token: e.readToken}), 404, "not_found")
 }
 
+// A QR image never changes for a placement and its options: it carries
+// an ETag and Cache-Control, and a client that has it is answered 304
+// without it.
+func TestPlacementQRConditional(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	base := "/v1/placements/" + p.id
+	get := func(path, ifNoneMatch string) response {
+		t.Helper()
+		return e.call(request{Method: "GET", Path: base + path, Token: e.readToken, Header: map[string]string{"If-None-Match": ifNoneMatch}})
+	}
+	first := get("/qr.png?size=2048&ecc=H", "")
+	etag, cc := first.Header.Get("ETag"), first.Header.Get("Cache-Control")
+	if first.Status != 200 || len(etag) < 3 || !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) || !strings.Contains(cc, "private") {
+		t.Fatalf("qr.png: got %d, ETag %q, Cache-Control %q; want 200 with a strong ETag and private caching", first.Status, etag, cc)
+	}
+	if again := get("/qr.png?size=2048&ecc=H", ""); again.Header.Get("ETag") != etag || !bytes.Equal(again.Body, first.Body) {
+		t.Fatalf("the same image again: ETag %q, %d bytes; want %q and the same bytes", again.Header.Get("ETag"), len(again.Body), etag)
+	}
+	// ecc in lower case asks for the same image.
+	if got := get("/qr.png?ecc=h&size=2048", "").Header.Get("ETag"); got != etag {
+		t.Errorf("ecc=h: got ETag %q, want %q", got, etag)
+	}
+	for _, inm := range []string{etag, "W/" + etag, `"x", ` + etag, "*"} {
+		res := get("/qr.png?size=2048&ecc=H", inm)
+		if res.Status != 304 || len(res.Body) != 0 || res.Header.Get("ETag") != etag || res.Header.Get("Cache-Control") != cc {
+			t.Errorf("If-None-Match %s: got %d, %d bytes, ETag %q, Cache-Control %q; want 304, none, %s, %s",
+				inm, res.Status, len(res.Body), res.Header.Get("ETag"), res.Header.Get("Cache-Control"), etag, cc)
+		}
+	}
+	if res := get("/qr.png?size=2048&ecc=H", `"something else"`); res.Status != 200 || !bytes.Equal(res.Body, first.Body) {
+		t.Errorf("another tag: got %d, want the image", res.Status)
+	}
+	// Other options or another format: another image, another tag.
+	for _, path := range []string{"/qr.png?size=2048&ecc=M", "/qr.png?size=1024&ecc=H", "/qr.png?size=2048&ecc=H&margin=2", "/qr.svg?size=2048&ecc=H"} {
+		res := get(path, etag)
+		if res.Status != 200 || res.Header.Get("ETag") == "" || res.Header.Get("ETag") == etag {
+			t.Errorf("%s: got %d with ETag %q; want 200 with a tag of its own", path, res.Status, res.Header.Get("ETag"))
+		}
+	}
+	// The tag is the image's, not the process's: a restarted server knows it.
+	e = withServer(e, api.Config{})
+	if res := get("/qr.png?size=2048&ecc=H", etag); res.Status != 304 {
+		t.Errorf("after a restart: got %d, want 304", res.Status)
+	}
+}
+
 func decodeQR(t *testing.T, b []byte) string {
 	t.Helper()
 	img, err := png.Decode(bytes.NewReader(b))

@@ -105,6 +105,7 @@ type Server struct {
 	expiredPage    bool
 	trustedProxies []netip.Prefix
 	clientIPHeader string
+	qrImages       *qrCache
 	ready          atomic.Bool
 	routeList      []Route
 	// checking holds the idempotency keys of creates that are with the
@@ -144,6 +145,7 @@ func New(svc Services, cfg Config) *Server {
 		s.scanSecret = make([]byte, 32)
 		rand.Read(s.scanSecret) // a key of this process only: fine for tests
 	}
+	s.qrImages = newQRCache(qrCacheBytes)
 	s.keyLimits = newLimiter(cfg.KeyRateLimit, s.now)
 	s.ipLimits = newLimiter(cfg.IPRateLimit, s.now)
 	if cfg.AdminToken != "" {
