@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -111,11 +110,7 @@ func TestRateLimitCostOfImages(t *testing.T) {
 func TestRateLimitPerIPOnPublicRoutes(t *testing.T) {
 	e := withServer(newEnv(t), api.Config{IPRateLimit: api.Bucket{Rate: 1, Burst: 2}})
 	call := func(ip string) response {
-		r := httptest.NewRequest("GET", "/openapi.json", nil)
-		r.RemoteAddr = ip + ":5555"
-		w := httptest.NewRecorder()
-		e.srv.ServeHTTP(w, r)
-		return response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+		return e.call(request{Method: "GET", Path: "/openapi.json", RemoteAddr: ip + ":5555"})
 	}
 	call("192.0.2.1")
 	call("192.0.2.1")
