@@ -21,6 +21,10 @@ import (
 
 const adminToken = "test-admin-token-0123456789"
 
+// publicBaseURL is where the tests' posters point unless a test says
+// otherwise: scan URLs are absolute, as a configured server's are.
+const publicBaseURL = "https://go.example.edu"
+
 // env is a server on a real store in a temp dir, driven through the real
 // router.
 type env struct {
@@ -60,7 +64,7 @@ func newEnv(t testing.TB) *env {
 	})
 	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st},
 		api.Config{AdminToken: adminToken, Metrics: metrics.New(func() float64 { return float64(st.Stats().FileSize) }),
-			ServeMetrics: true, Now: clk.Now})
+			ServeMetrics: true, Now: clk.Now, PublicBaseURL: publicBaseURL})
 	srv.SetReady(true)
 	e := &env{t: t, srv: srv, st: st, clock: clk}
 	_, e.writeToken, err = st.CreateAPIKey(context.Background(), model.APIKeyCreate{Name: "writer", Scope: model.ScopeWrite})
@@ -134,7 +138,11 @@ func (e *env) call(req request) response {
 	}
 	w := httptest.NewRecorder()
 	e.srv.ServeHTTP(w, r)
-	return response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+	res := response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+	for _, err := range checkContract(r, res) {
+		e.t.Errorf("openapi.json: %v", err)
+	}
+	return res
 }
 
 // post sends body as the admin, for setting up fixtures.

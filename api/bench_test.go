@@ -62,3 +62,36 @@ func BenchmarkReferralCreate(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPlacementQR measures large QR images at ecc H through the
+// router: drawn each time, and from the cache.
+//
+//	go test ./api -run '^$' -bench PlacementQR
+func BenchmarkPlacementQR(b *testing.B) {
+	e := withServer(newEnv(b), unlimited)
+	p := e.poster(b)
+	get := func(b *testing.B, size, margin int) {
+		r := httptest.NewRequest("GET", fmt.Sprintf("/v1/placements/%s/qr.png?size=%d&margin=%d&ecc=H", p.id, size, margin), nil)
+		r.Header.Set("Authorization", "Bearer "+e.readToken)
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("qr.png: %d %s", w.Code, w.Body)
+		}
+	}
+	b.Run("drawn", func(b *testing.B) {
+		// Every size from 1024 to 2048 with every margin, in turn: far more
+		// than the cache holds, so each is drawn again by the time it
+		// comes round.
+		i := 0
+		for b.Loop() {
+			get(b, 2048-i%1025, i/1025%17)
+			i++
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			get(b, 2048, 4)
+		}
+	})
+}

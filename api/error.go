@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -55,7 +56,15 @@ type problem struct {
 	Code   string             `json:"code"`
 	Detail string             `json:"detail"`
 	Errors []model.FieldError `json:"errors,omitempty"`
+	// ErrorsOmitted counts the field errors past maxFieldErrors that
+	// are not listed (an extension member).
+	ErrorsOmitted int `json:"errors_omitted,omitempty"`
 }
+
+// maxFieldErrors is how many field errors one problem lists. A request
+// with thousands of unknown parameters would otherwise be answered with a
+// document many times its own size.
+const maxFieldErrors = 50
 
 // writeError answers with err as problem+json. An error that is not a
 // *model.Error is logged with its cause and reaches the client only as
@@ -78,10 +87,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case model.EUnavailable:
 		w.Header().Set("Retry-After", strconv.Itoa(1))
 	}
-	writeProblem(w, status, problem{
+	p := problem{
 		Type: problemBase + me.Code, Title: titleOf[me.Code], Status: status, Code: me.Code,
 		Detail: me.Message, Errors: me.Fields,
-	})
+	}
+	if n := len(p.Errors); n > maxFieldErrors {
+		p.Errors, p.ErrorsOmitted = p.Errors[:maxFieldErrors], n-maxFieldErrors
+		p.Detail = fmt.Sprintf("%s; the first %d are listed, %d more are not", me.Message, maxFieldErrors, p.ErrorsOmitted)
+	}
+	writeProblem(w, status, p)
 }
 
 func writeProblem(w http.ResponseWriter, status int, p problem) {

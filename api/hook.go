@@ -114,12 +114,15 @@ func (s *Server) handleHookResultList(w http.ResponseWriter, r *http.Request, _ 
 	if err := q.finish(); err != nil {
 		return err
 	}
-	results := []*model.HookResult{}
+	var results []*model.HookResult
 	if s.svc.Hooks != nil {
 		var err error
 		if results, err = s.svc.Hooks.FindHookResults(r.Context(), plugin, amb, limit); err != nil {
 			return err
 		}
+	}
+	if results == nil {
+		results = []*model.HookResult{} // a list is an array, even when empty
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": results})
 	return nil

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,6 +24,9 @@ import (
 func withServer(e *env, cfg api.Config) *env {
 	cfg.AdminToken = adminToken
 	cfg.Now = e.clock.Now
+	if cfg.PublicBaseURL == "" {
+		cfg.PublicBaseURL = publicBaseURL
+	}
 	e.srv = api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st}, cfg)
 	e.srv.SetReady(true)
 	return e
@@ -75,14 +77,40 @@ func TestRateLimitPerKey(t *testing.T) {
 	}
 }
 
+// A QR image spends 10 tokens of the key's bucket: drawing one costs far
+// more than a JSON answer.
+func TestRateLimitCostOfImages(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{KeyRateLimit: api.Bucket{Rate: 0.001, Burst: 25}})
+	p := e.poster(t)
+	image := func(format string) response {
+		return e.call(request{Method: "GET", Path: "/v1/placements/" + p.id + "/qr." + format, Token: e.readToken})
+	}
+	for _, c := range []struct {
+		format    string
+		status    int
+		remaining string
+	}{{"png", 200, "15"}, {"svg", 200, "5"}, {"png", 429, "5"}} {
+		res := image(c.format)
+		if res.Status != c.status || res.Header.Get("X-RateLimit-Remaining") != c.remaining {
+			t.Fatalf("qr.%s: got %d with %s tokens left, want %d with %s", c.format, res.Status, res.Header.Get("X-RateLimit-Remaining"), c.status, c.remaining)
+		}
+	}
+	// A JSON answer still costs one token.
+	if res := e.call(request{Method: "GET", Path: "/v1/programs", Token: e.readToken}); res.Status != 200 || res.Header.Get("X-RateLimit-Remaining") != "4" {
+		t.Fatalf("GET /v1/programs: got %d with %s tokens left, want 200 with 4", res.Status, res.Header.Get("X-RateLimit-Remaining"))
+	}
+	// A bucket smaller than an image's cost gives one for the whole bucket.
+	e = withServer(e, api.Config{KeyRateLimit: api.Bucket{Rate: 0.001, Burst: 3}})
+	if res := image("png"); res.Status != 200 || res.Header.Get("X-RateLimit-Remaining") != "0" {
+		t.Fatalf("a bucket of 3: got %d with %s tokens left, want 200 with 0", res.Status, res.Header.Get("X-RateLimit-Remaining"))
+	}
+	wantProblem(t, image("png"), 429, "rate_limited")
+}
+
 func TestRateLimitPerIPOnPublicRoutes(t *testing.T) {
 	e := withServer(newEnv(t), api.Config{IPRateLimit: api.Bucket{Rate: 1, Burst: 2}})
 	call := func(ip string) response {
-		r := httptest.NewRequest("GET", "/openapi.json", nil)
-		r.RemoteAddr = ip + ":5555"
-		w := httptest.NewRecorder()
-		e.srv.ServeHTTP(w, r)
-		return response{Status: w.Code, Header: w.Header(), Body: w.Body.Bytes()}
+		return e.call(request{Method: "GET", Path: "/openapi.json", RemoteAddr: ip + ":5555"})
 	}
 	call("192.0.2.1")
 	call("192.0.2.1")

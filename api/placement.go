@@ -142,7 +142,9 @@ func (s *Server) handlePlacementUpdate(w http.ResponseWriter, r *http.Request, p
 }
 
 // handlePlacementQR serves GET /v1/placements/:id/qr.png and qr.svg
-// (?size=&margin=&ecc=): the QR code of the placement's scan URL.
+// (?size=&margin=&ecc=): the QR code of the placement's scan URL. Images
+// are kept in s.qrImages and tagged with a hash of their bytes, so a
+// client that sends the tag back in If-None-Match gets a 304.
 func (s *Server) handlePlacementQR(format string) handler {
 	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 		q := newQuery(r)
@@ -166,21 +168,35 @@ func (s *Server) handlePlacementQR(format string) handler {
 		if err != nil {
 			return err
 		}
-		var buf bytes.Buffer
+		key := qrKey{format: format, url: s.withScanURL(pl).ScanURL, level: o.Level, size: o.Size, margin: o.Margin}
+		img, ok := s.qrImages.get(key)
+		if !ok {
+			var buf bytes.Buffer
+			if format == "svg" {
+				err = poster.SVG(&buf, key.url, o)
+			} else {
+				err = poster.PNG(&buf, key.url, o)
+			}
+			if err != nil {
+				return err
+			}
+			img = newQRImage(key, buf.Bytes())
+			s.qrImages.add(img)
+		}
+		h := w.Header()
+		h.Set("ETag", img.etag)
+		h.Set("Cache-Control", "private, max-age=300")
+		if noneMatch(strings.Join(r.Header.Values("If-None-Match"), ","), img.etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
 		contentType := "image/png"
 		if format == "svg" {
 			contentType = "image/svg+xml"
-			err = poster.SVG(&buf, s.withScanURL(pl).ScanURL, o)
-		} else {
-			err = poster.PNG(&buf, s.withScanURL(pl).ScanURL, o)
 		}
-		if err != nil {
-			return err
-		}
-		w.Header().Set("Content-Type", contentType)
-		w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-		w.Header().Set("Cache-Control", "private, max-age=300")
-		w.Write(buf.Bytes())
+		h.Set("Content-Type", contentType)
+		h.Set("Content-Length", strconv.Itoa(len(img.body)))
+		w.Write(img.body)
 		return nil
 	}
 }

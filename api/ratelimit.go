@@ -50,14 +50,18 @@ type verdict struct {
 	remaining int
 	// untilFull is how long until the bucket is full again.
 	untilFull time.Duration
-	// retryAfter is how long until one token is available, when refused.
+	// retryAfter is how long until the request's tokens are available,
+	// when refused.
 	retryAfter time.Duration
 }
 
-// take spends one token of key's bucket, if it has one.
-func (l *limiter) take(key string) verdict {
+// take spends n tokens of key's bucket, if it has them. n is at most the
+// bucket's size, so that a small bucket still lets a costly request
+// through when full.
+func (l *limiter) take(key string, n int) verdict {
 	now := l.now()
 	rate, burst := l.shape.Rate, float64(l.shape.Burst)
+	cost := float64(min(max(n, 1), l.shape.Burst))
 	l.mu.Lock()
 	b, ok := l.buckets[key]
 	if !ok {
@@ -72,11 +76,11 @@ func (l *limiter) take(key string) verdict {
 	}
 	b.last = now
 	v := verdict{limit: l.shape.Burst}
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.tokens >= cost {
+		b.tokens -= cost
 		v.allowed = true
 	} else {
-		v.retryAfter = seconds((1 - b.tokens) / rate)
+		v.retryAfter = seconds((cost - b.tokens) / rate)
 	}
 	v.remaining = int(b.tokens)
 	v.untilFull = seconds((burst - b.tokens) / rate)

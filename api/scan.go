@@ -32,7 +32,7 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request, p httprouter
 	}
 	ua := r.UserAgent()
 	sc := model.Scan{Code: code, UserAgent: clipBytes(ua, model.MaxUserAgentLen), Referrer: clipBytes(r.Referer(), model.MaxURLLen),
-		Bot: model.IsBot(ua), IPHash: s.ipHash(clientIP(r, s.trustedProxies))}
+		Bot: model.IsBot(ua), IPHash: s.ipHash(clientIP(r, s.trustedProxies, s.clientIPHeader))}
 	res, err := s.svc.Placements.RecordScan(r.Context(), sc, s.repeatWindow.Milliseconds())
 	switch {
 	case model.ErrorCode(err) == model.ENotFound:
@@ -102,11 +102,13 @@ func (s *Server) ipHash(ip string) [16]byte {
 }
 
 // clientIP is the peer's address, or, when the peer is a trusted proxy,
-// the address it forwarded: the right-most X-Forwarded-For entry that is
-// not itself a trusted proxy (entries further left are the client's own
-// claims and can be forged). It is used for rate limits and the scan
-// hash, never stored or logged.
-func clientIP(r *http.Request, trusted []netip.Prefix) string {
+// the address it forwarded in header (ForwardedHeader or
+// XForwardedForHeader): the right-most hop that is not itself a trusted
+// proxy. Hops further left are the client's own claims and can be forged,
+// and so can every other forwarding header, which is why only the one
+// the operator's proxies set is read. It is used for rate limits and the
+// scan hash, never stored or logged.
+func clientIP(r *http.Request, trusted []netip.Prefix, header string) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -115,7 +117,12 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	if err != nil || !inPrefixes(peer, trusted) {
 		return host
 	}
-	hops := forwardedFor(r)
+	var hops []string
+	if header == XForwardedForHeader {
+		hops = xForwardedFor(r)
+	} else {
+		hops = forwardedFor(r)
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
 		addr, err := netip.ParseAddr(hops[i])
 		if err != nil {
@@ -128,18 +135,29 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 	return host
 }
 
-// forwardedFor lists the client chain of X-Forwarded-For, or of the
-// RFC 7239 Forwarded header when there is no X-Forwarded-For.
-func forwardedFor(r *http.Request) []string {
+// Forwarding headers a trusted proxy can name the client in.
+const (
+	ForwardedHeader     = "Forwarded" // RFC 7239
+	XForwardedForHeader = "X-Forwarded-For"
+)
+
+// xForwardedFor lists the hops of X-Forwarded-For, left to right.
+func xForwardedFor(r *http.Request) []string {
 	var hops []string
 	for _, v := range r.Header.Values("X-Forwarded-For") {
 		for _, part := range strings.Split(v, ",") {
 			hops = append(hops, strings.TrimSpace(part))
 		}
 	}
-	if len(hops) > 0 {
-		return hops
-	}
+	return hops
+}
+
+// forwardedFor lists the for= addresses of the RFC 7239 Forwarded header,
+// left to right. Elements are split at every comma, quoted or not: no
+// address holds one, and a quote the client leaves open must not swallow
+// the element its proxy appends.
+func forwardedFor(r *http.Request) []string {
+	var hops []string
 	for _, v := range r.Header.Values("Forwarded") {
 		for _, elem := range strings.Split(v, ",") {
 			for _, pair := range strings.Split(elem, ";") {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"fmt"
 	"image/png"
 	"io"
 	"net/netip"
@@ -173,19 +174,44 @@ func TestInactivePoster(t *testing.T) {
 func TestScanBehindAProxy(t *testing.T) {
 	e := withServer(newEnv(t), api.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	p := e.poster(t)
-	flags := func(addr, xff string) string {
+	flags := func(addr, fwd string) string {
 		t.Helper()
-		res := e.scan(p.code, iPhone, addr, map[string]string{"X-Forwarded-For": xff})
-		loc, _ := url.Parse(res.Header.Get("Location"))
-		imp := e.call(request{Method: "GET", Path: "/v1/impressions/" + loc.Query().Get("imp"), Token: e.readToken}).JSON(t)
-		var out []string
-		for _, f := range imp["flags"].([]any) {
-			out = append(out, f.(string))
-		}
-		return strings.Join(out, ",")
+		return e.scanFlags(t, p, addr, map[string]string{"Forwarded": fwd})
 	}
 	// Through the trusted proxy, two different clients are two visitors;
-	// a client's forged left-most entry does not make it someone else.
+	// a client's forged left-most element does not make it someone else,
+	// and a chain of trusted proxies is walked past.
+	if f := flags("10.0.0.1:1", "for=203.0.113.5"); f != "" {
+		t.Fatalf("first client: %q", f)
+	}
+	if f := flags("10.0.0.1:1", `for="[2001:db8::5]:4711";proto=https`); f != "" {
+		t.Fatalf("second client, IPv6 with a port: %q", f)
+	}
+	if f := flags("10.0.0.1:1", "for=1.2.3.4, for=203.0.113.5"); f != "repeat_scan" {
+		t.Fatalf("forged left-most element: %q, want the real client's repeat", f)
+	}
+	if f := flags("10.0.0.1:1", "for=203.0.113.5;proto=https, for=10.0.0.2"); f != "repeat_scan" {
+		t.Fatalf("two trusted proxies: %q, want the real client's repeat", f)
+	}
+	// From an untrusted peer the header is ignored: the peer is the client.
+	if f := flags("198.51.100.1:1", "for=203.0.113.77"); f != "" {
+		t.Fatalf("untrusted peer: %q", f)
+	}
+	if f := flags("198.51.100.1:1", "for=203.0.113.78"); f != "repeat_scan" {
+		t.Fatalf("untrusted peer with another forged header: %q, want a repeat", f)
+	}
+}
+
+// Proxies that only set X-Forwarded-For are read with client_ip_header:
+// x-forwarded-for, and then Forwarded is the one ignored.
+func TestScanBehindAProxyXForwardedFor(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		ClientIPHeader: "x-forwarded-for"})
+	p := e.poster(t)
+	flags := func(addr, xff string) string {
+		t.Helper()
+		return e.scanFlags(t, p, addr, map[string]string{"X-Forwarded-For": xff})
+	}
 	if f := flags("10.0.0.1:1", "203.0.113.5"); f != "" {
 		t.Fatalf("first client: %q", f)
 	}
@@ -195,12 +221,54 @@ func TestScanBehindAProxy(t *testing.T) {
 	if f := flags("10.0.0.1:1", "1.2.3.4, 203.0.113.5"); f != "repeat_scan" {
 		t.Fatalf("forged left-most entry: %q, want the real client's repeat", f)
 	}
-	// From an untrusted peer the header is ignored: the peer is the client.
 	if f := flags("198.51.100.1:1", "203.0.113.77"); f != "" {
 		t.Fatalf("untrusted peer: %q", f)
 	}
 	if f := flags("198.51.100.1:1", "203.0.113.78"); f != "repeat_scan" {
 		t.Fatalf("untrusted peer with another forged header: %q, want a repeat", f)
+	}
+	if f := e.scanFlags(t, p, "10.0.0.1:1", map[string]string{"X-Forwarded-For": "203.0.113.6", "Forwarded": "for=203.0.113.99"}); f != "repeat_scan" {
+		t.Fatalf("a made-up Forwarded: %q, want the X-Forwarded-For client's repeat", f)
+	}
+}
+
+// scanFlags scans p through peer with header and returns the flags of the
+// impression it recorded, or the problem when it was refused.
+func (e *env) scanFlags(t *testing.T, p poster, peer string, header map[string]string) string {
+	t.Helper()
+	res := e.scan(p.code, iPhone, peer, header)
+	if res.Status != 302 {
+		return fmt.Sprintf("%d %s", res.Status, res.Body)
+	}
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	imp := e.call(request{Method: "GET", Path: "/v1/impressions/" + loc.Query().Get("imp"), Token: e.readToken}).JSON(t)
+	var out []string
+	for _, f := range imp["flags"].([]any) {
+		out = append(out, f.(string))
+	}
+	return strings.Join(out, ",")
+}
+
+// Behind a trusted proxy that says who the client is in Forwarded, an
+// X-Forwarded-For the client made up (a new one each time) neither buys
+// it a new rate-limit bucket nor hides its repeat scans: only the one
+// configured header is read, Forwarded by default.
+func TestScanBehindAProxyReadsOneHeader(t *testing.T) {
+	e := withServer(newEnv(t), api.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		IPRateLimit: api.Bucket{Rate: 0.001, Burst: 3}})
+	p := e.poster(t)
+	rotating := func(i int) map[string]string {
+		return map[string]string{"Forwarded": "for=203.0.113.7", "X-Forwarded-For": fmt.Sprintf("198.51.100.%d", i)}
+	}
+	for i, want := range []string{"", "repeat_scan", "repeat_scan"} {
+		if got := e.scanFlags(t, p, "10.0.0.1:1", rotating(i)); got != want {
+			t.Fatalf("scan %d: got %q, want %q", i, got, want)
+		}
+	}
+	wantProblem(t, e.scan(p.code, iPhone, "10.0.0.1:1", rotating(3)), 429, "rate_limited")
+	// Another client behind the same proxy has a bucket of its own.
+	if got := e.scanFlags(t, p, "10.0.0.1:1", map[string]string{"Forwarded": "for=203.0.113.8"}); got != "" {
+		t.Fatalf("another client: got %q", got)
 	}
 }
 
@@ -252,6 +320,53 @@ func TestPlacementQRCodes(t *testing.T) {
 		wantProblem(t, e.call(request{Method: "GET", Path: "/v1/placements/" + p.id + "/qr.png?" + q, Token: e.readToken}), 400, "validation_failed")
 	}
 	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/placements/plc_01jdq3f7k8m2n4p6r8t0v2x4z6/qr.png", Token: e.readToken}), 404, "not_found")
+}
+
+// A QR image never changes for a placement and its options: it carries
+// an ETag and Cache-Control, and a client that has it is answered 304
+// without it.
+func TestPlacementQRConditional(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	base := "/v1/placements/" + p.id
+	get := func(path, ifNoneMatch string) response {
+		t.Helper()
+		return e.call(request{Method: "GET", Path: base + path, Token: e.readToken, Header: map[string]string{"If-None-Match": ifNoneMatch}})
+	}
+	first := get("/qr.png?size=2048&ecc=H", "")
+	etag, cc := first.Header.Get("ETag"), first.Header.Get("Cache-Control")
+	if first.Status != 200 || len(etag) < 3 || !strings.HasPrefix(etag, `"`) || !strings.HasSuffix(etag, `"`) || !strings.Contains(cc, "private") {
+		t.Fatalf("qr.png: got %d, ETag %q, Cache-Control %q; want 200 with a strong ETag and private caching", first.Status, etag, cc)
+	}
+	if again := get("/qr.png?size=2048&ecc=H", ""); again.Header.Get("ETag") != etag || !bytes.Equal(again.Body, first.Body) {
+		t.Fatalf("the same image again: ETag %q, %d bytes; want %q and the same bytes", again.Header.Get("ETag"), len(again.Body), etag)
+	}
+	// ecc in lower case asks for the same image.
+	if got := get("/qr.png?ecc=h&size=2048", "").Header.Get("ETag"); got != etag {
+		t.Errorf("ecc=h: got ETag %q, want %q", got, etag)
+	}
+	for _, inm := range []string{etag, "W/" + etag, `"x", ` + etag, "*"} {
+		res := get("/qr.png?size=2048&ecc=H", inm)
+		if res.Status != 304 || len(res.Body) != 0 || res.Header.Get("ETag") != etag || res.Header.Get("Cache-Control") != cc {
+			t.Errorf("If-None-Match %s: got %d, %d bytes, ETag %q, Cache-Control %q; want 304, none, %s, %s",
+				inm, res.Status, len(res.Body), res.Header.Get("ETag"), res.Header.Get("Cache-Control"), etag, cc)
+		}
+	}
+	if res := get("/qr.png?size=2048&ecc=H", `"something else"`); res.Status != 200 || !bytes.Equal(res.Body, first.Body) {
+		t.Errorf("another tag: got %d, want the image", res.Status)
+	}
+	// Other options or another format: another image, another tag.
+	for _, path := range []string{"/qr.png?size=2048&ecc=M", "/qr.png?size=1024&ecc=H", "/qr.png?size=2048&ecc=H&margin=2", "/qr.svg?size=2048&ecc=H"} {
+		res := get(path, etag)
+		if res.Status != 200 || res.Header.Get("ETag") == "" || res.Header.Get("ETag") == etag {
+			t.Errorf("%s: got %d with ETag %q; want 200 with a tag of its own", path, res.Status, res.Header.Get("ETag"))
+		}
+	}
+	// The tag is the image's, not the process's: a restarted server knows it.
+	e = withServer(e, api.Config{})
+	if res := get("/qr.png?size=2048&ecc=H", etag); res.Status != 304 {
+		t.Errorf("after a restart: got %d, want 304", res.Status)
+	}
 }
 
 func decodeQR(t *testing.T, b []byte) string {

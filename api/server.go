@@ -74,8 +74,12 @@ type Config struct {
 	// ExpiredPage, when set, answers scans of an inactive poster with a
 	// "this poster has expired" page instead of redirecting.
 	ExpiredPage bool
-	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	// TrustedProxies are the peers whose forwarding header is believed.
 	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the one header read from a trusted proxy for the
+	// client's address: ForwardedHeader (also when empty) or
+	// XForwardedForHeader. Any other is ignored.
+	ClientIPHeader string
 }
 
 // Defaults for Config.
@@ -100,6 +104,8 @@ type Server struct {
 	repeatWindow   time.Duration
 	expiredPage    bool
 	trustedProxies []netip.Prefix
+	clientIPHeader string
+	qrImages       *qrCache
 	ready          atomic.Bool
 	routeList      []Route
 	// checking holds the idempotency keys of creates that are with the
@@ -128,6 +134,10 @@ func New(svc Services, cfg Config) *Server {
 	}
 	s.scanBase, s.scanSecret, s.repeatWindow = strings.TrimRight(cfg.PublicBaseURL, "/"), cfg.ScanSecret, cfg.RepeatWindow
 	s.expiredPage, s.trustedProxies = cfg.ExpiredPage, cfg.TrustedProxies
+	s.clientIPHeader = ForwardedHeader
+	if strings.EqualFold(cfg.ClientIPHeader, XForwardedForHeader) {
+		s.clientIPHeader = XForwardedForHeader
+	}
 	if s.repeatWindow <= 0 {
 		s.repeatWindow = DefaultRepeatWindow
 	}
@@ -135,6 +145,7 @@ func New(svc Services, cfg Config) *Server {
 		s.scanSecret = make([]byte, 32)
 		rand.Read(s.scanSecret) // a key of this process only: fine for tests
 	}
+	s.qrImages = newQRCache(qrCacheBytes)
 	s.keyLimits = newLimiter(cfg.KeyRateLimit, s.now)
 	s.ipLimits = newLimiter(cfg.IPRateLimit, s.now)
 	if cfg.AdminToken != "" {
@@ -177,8 +188,8 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/placements", model.ScopeRead, s.handlePlacementList)
 	s.handle("GET", "/v1/placements/:id", model.ScopeRead, s.handlePlacementGet)
 	s.handle("PATCH", "/v1/placements/:id", model.ScopeAdmin, s.handlePlacementUpdate)
-	s.handle("GET", "/v1/placements/:id/qr.png", model.ScopeRead, s.handlePlacementQR("png"))
-	s.handle("GET", "/v1/placements/:id/qr.svg", model.ScopeRead, s.handlePlacementQR("svg"))
+	s.handleCost("GET", "/v1/placements/:id/qr.png", model.ScopeRead, imageCost, s.handlePlacementQR("png"))
+	s.handleCost("GET", "/v1/placements/:id/qr.svg", model.ScopeRead, imageCost, s.handlePlacementQR("svg"))
 
 	s.handle("POST", "/v1/impressions", model.ScopeWrite, s.handleImpressionCreate)
 	s.handle("GET", "/v1/impressions", model.ScopeRead, s.handleImpressionList)
@@ -233,10 +244,20 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routeList...) 
 // one, so every error is written the same way.
 type handler func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error
 
+// imageCost is how many tokens of the key's rate limit bucket a QR image
+// request spends: drawing an image takes far more than a JSON answer.
+const imageCost = 10
+
 // handle registers h for method and pattern. A non-empty scope makes the
 // route authenticated: the bearer token must name a key with at least that
 // scope, and each request spends a token of that key's rate limit bucket.
 func (s *Server) handle(method, pattern string, scope model.Scope, h handler) {
+	s.handleCost(method, pattern, scope, 1, h)
+}
+
+// handleCost is handle for an authenticated route whose requests each
+// spend cost tokens.
+func (s *Server) handleCost(method, pattern string, scope model.Scope, cost int, h handler) {
 	s.routeList = append(s.routeList, Route{method, pattern, scope})
 	s.router.Handle(method, pattern, func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 		setRoute(r, pattern)
@@ -245,7 +266,7 @@ func (s *Server) handle(method, pattern string, scope model.Scope, h handler) {
 			// rate limited and reported like any authenticated answer.
 			principal, err := s.authenticate(r)
 			if err == nil {
-				err = s.limit(w, s.keyLimits, principal.ID, "key")
+				err = s.limit(w, s.keyLimits, principal.ID, "key", cost)
 			}
 			if err == nil && !principal.Scope.Allows(scope) {
 				err = model.Errorf(model.EForbidden, "this API key has scope %s; this route needs %s", principal.Scope, scope)
@@ -266,7 +287,7 @@ func (s *Server) handle(method, pattern string, scope model.Scope, h handler) {
 // call only at its own bucket's rate.
 func (s *Server) handlePublic(method, pattern string, h handler) {
 	s.handle(method, pattern, "", func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-		if err := s.limit(w, s.ipLimits, ipLimitKey(clientIP(r, s.trustedProxies)), "ip"); err != nil {
+		if err := s.limit(w, s.ipLimits, ipLimitKey(clientIP(r, s.trustedProxies, s.clientIPHeader)), "ip", 1); err != nil {
 			return err
 		}
 		return h(w, r, p)
@@ -287,10 +308,10 @@ func ipLimitKey(ip string) string {
 	return netip.PrefixFrom(addr.WithZone(""), 64).Masked().String()
 }
 
-// limit spends a token of key's bucket in l and sets the rate limit
+// limit spends cost tokens of key's bucket in l and sets the rate limit
 // headers, or returns rate_limited.
-func (s *Server) limit(w http.ResponseWriter, l *limiter, key, name string) error {
-	v := l.take(key)
+func (s *Server) limit(w http.ResponseWriter, l *limiter, key, name string, cost int) error {
+	v := l.take(key, cost)
 	setRateLimitHeaders(w.Header(), v, l.shape, s.now())
 	if !v.allowed {
 		s.metrics.RateLimited(name)

@@ -107,7 +107,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		MaxBodyBytes: cfg.Limits.MaxBodyBytes,
 		KeyRateLimit: api.Bucket(cfg.RateLimits.PerKey), IPRateLimit: api.Bucket(cfg.RateLimits.PerIP),
 		PublicBaseURL: cfg.PublicBaseURL(), ScanSecret: scanSecret, RepeatWindow: cfg.Scan.RepeatWindow,
-		ExpiredPage: cfg.Scan.Inactive == "expired", TrustedProxies: proxies,
+		ExpiredPage: cfg.Scan.Inactive == "expired", TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader,
 	})
 	return a, nil
 }

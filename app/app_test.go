@@ -88,6 +88,56 @@ func TestAppServesAndStops(t *testing.T) {
 	again.Close()
 }
 
+// The app reads the client's address from the header client_ip_header
+// names, from a trusted proxy only: clients told apart by it get
+// per-IP buckets of their own.
+func TestAppClientIPHeader(t *testing.T) {
+	for _, c := range []struct {
+		header, other string
+	}{{"x-forwarded-for", "Forwarded"}, {"forwarded", "X-Forwarded-For"}} {
+		t.Run(c.header, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.TrustedProxies, cfg.ClientIPHeader = []string{"127.0.0.1"}, c.header
+			cfg.RateLimits.PerIP = config.BucketConfig{Rate: 0.001, Burst: 1}
+			a, err := New(cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			if err := a.Start(); err != nil {
+				t.Fatal(err)
+			}
+			status := func(client string) int {
+				t.Helper()
+				req, _ := http.NewRequest("GET", "http://"+a.Addr()+"/openapi.json", nil)
+				v := client
+				if c.header == "forwarded" {
+					v = "for=" + client
+				}
+				req.Header.Set(c.header, v)
+				// What a client adds of its own in the other header is
+				// not read.
+				req.Header.Set(c.other, "203.0.113.99")
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				return res.StatusCode
+			}
+			for i, want := range []struct {
+				client string
+				status int
+			}{{"203.0.113.1", 200}, {"203.0.113.2", 200}, {"203.0.113.1", 429}} {
+				if got := status(want.client); got != want.status {
+					t.Fatalf("request %d from %s: got %d, want %d", i, want.client, got, want.status)
+				}
+			}
+		})
+	}
+}
+
 // A second app on a held store, or on an address in use, fails to start
 // and says why, leaving nothing behind.
 func TestAppStartFailures(t *testing.T) {

@@ -46,10 +46,14 @@ type Config struct {
 	Shutdown    ShutdownConfig    `yaml:"shutdown"`
 	Scan        ScanConfig        `yaml:"scan"`
 	Privacy     PrivacyConfig     `yaml:"privacy"`
-	// TrustedProxies are CIDRs of proxies whose X-Forwarded-For (or
-	// Forwarded) header is believed; from anyone else it is ignored.
+	// TrustedProxies are CIDRs of proxies whose ClientIPHeader is
+	// believed; from anyone else it is ignored.
 	TrustedProxies []string    `yaml:"trusted_proxies"`
 	Hooks          HooksConfig `yaml:"hooks"`
+	// ClientIPHeader is the one header read from a trusted proxy for the
+	// client's address: forwarded (RFC 7239) or x-forwarded-for. The
+	// other is ignored, since a client can send either.
+	ClientIPHeader string `yaml:"client_ip_header"`
 }
 
 // PrivacyConfig bounds how long personal data is kept.
@@ -167,6 +171,8 @@ func Default() Config {
 		Scan:     ScanConfig{RepeatWindow: 30 * time.Minute, Inactive: "redirect"},
 		Privacy:  PrivacyConfig{ScanRetention: 90 * 24 * time.Hour},
 		Hooks:    HooksConfig{OutboxRetention: store.DefaultOutboxRetention},
+		// RFC 7239's header; a proxy that sets only X-Forwarded-For needs x-forwarded-for.
+		ClientIPHeader: "forwarded",
 	}
 }
 
@@ -583,6 +589,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.TrustedProxyPrefixes(); err != nil {
 		return err
+	}
+	if c.ClientIPHeader != "forwarded" && c.ClientIPHeader != "x-forwarded-for" {
+		return &configError{"client_ip_header", fmt.Sprintf("%q must be forwarded or x-forwarded-for", c.ClientIPHeader)}
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Hooks.Plugins {

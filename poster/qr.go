@@ -4,9 +4,6 @@ package poster
 
 import (
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"io"
 	"strings"
 
@@ -69,22 +66,7 @@ func PNG(w io.Writer, text string, o Options) error {
 		return err
 	}
 	modules := code.Size + 2*o.Margin
-	scale := max(1, o.Size/modules)
-	img := image.NewPaletted(image.Rect(0, 0, modules*scale, modules*scale), color.Palette{color.White, color.Black})
-	for y := 0; y < code.Size; y++ {
-		for x := 0; x < code.Size; x++ {
-			if !code.Black(x, y) {
-				continue
-			}
-			x0, y0 := (x+o.Margin)*scale, (y+o.Margin)*scale
-			for dy := 0; dy < scale; dy++ {
-				for dx := 0; dx < scale; dx++ {
-					img.SetColorIndex(x0+dx, y0+dy, 1)
-				}
-			}
-		}
-	}
-	return png.Encode(w, img)
+	return writePNG(w, code, o.Margin, max(1, o.Size/modules))
 }
 
 // SVG writes the QR code of text as an SVG with one path: a run of dark

@@ -3,6 +3,8 @@ package poster
 import (
 	"bytes"
 	"encoding/xml"
+	"image"
+	"image/color"
 	"image/png"
 	"strings"
 	"testing"
@@ -106,4 +108,56 @@ func pageCount(pdf []byte) int {
 		}
 	}
 	return n
+}
+
+// The PNG is exactly the image image/png would encode: each module scale
+// pixels square, dark on white, in a quiet zone of margin modules.
+func TestPNGIsTheCodeAsImagePNGWouldDrawIt(t *testing.T) {
+	const url = "https://go.example.edu/s/k7m2p9x4qa"
+	for _, o := range []Options{{Size: 64, Margin: 0, Level: "L"}, {Size: 512, Margin: 4, Level: "M"}, {Size: 1001, Margin: 3, Level: "Q"},
+		{Size: 2048, Margin: 16, Level: "H"}} {
+		var buf bytes.Buffer
+		if err := PNG(&buf, url, o); err != nil {
+			t.Fatal(err)
+		}
+		got, err := png.Decode(bytes.NewReader(buf.Bytes()))
+		if err != nil {
+			t.Fatalf("%+v: %v", o, err)
+		}
+		code, _ := encode(url, o)
+		modules := code.Size + 2*o.Margin
+		scale := max(1, o.Size/modules)
+		want := image.NewPaletted(image.Rect(0, 0, modules*scale, modules*scale), color.Palette{color.White, color.Black})
+		for y := range modules * scale {
+			for x := range modules * scale {
+				if code.Black(x/scale-o.Margin, y/scale-o.Margin) {
+					want.SetColorIndex(x, y, 1)
+				}
+			}
+		}
+		if got.Bounds() != want.Bounds() {
+			t.Fatalf("%+v: got bounds %v, want %v", o, got.Bounds(), want.Bounds())
+		}
+		for y := range modules * scale {
+			for x := range modules * scale {
+				g, _, _, _ := got.At(x, y).RGBA()
+				w, _, _, _ := want.At(x, y).RGBA()
+				if g != w {
+					t.Fatalf("%+v: pixel (%d, %d) is %#x, want %#x", o, x, y, g, w)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkPNG is the largest, densest QR image the API draws.
+func BenchmarkPNG(b *testing.B) {
+	o := Options{Size: MaxSize, Margin: DefaultMargin, Level: "H"}
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := PNG(&buf, "https://go.example.edu/s/k7m2p9x4qa", o); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
