@@ -22,10 +22,12 @@
 //   - Failure policy: when BeforeReferralCreate times out or the plugin is
 //     down, the plugin's policy decides: fail_open (default) creates the
 //     referral as if the plugin had said nothing; fail_closed answers 503.
-//   - Isolation: a plugin runs as its own process. If it dies, referrald
-//     restarts it with exponential backoff and redelivers from where it
-//     stopped; the API keeps answering meanwhile. A plugin's binary must
-//     match the SHA-256 configured for it, or it is not started.
+//   - Isolation: a plugin runs as its own process, in a process group of
+//     its own on Linux, which is killed whole when the plugin is replaced
+//     or stopped. If it dies, referrald restarts it with exponential
+//     backoff and redelivers from where it stopped; the API keeps
+//     answering meanwhile. A plugin's binary must match the SHA-256
+//     configured for it, or it is not started.
 //
 // A business decision (reject a signup, pay a commission) is a field of a
 // response; an error means the call failed and will be retried.

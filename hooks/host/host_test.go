@@ -115,6 +115,9 @@ func newRig(t *testing.T, cfg host.Config) *rig {
 	r.st = st
 	if cfg.Path == "" {
 		cfg.Path = buildPlugin(t, "./testdata/plugins/testhook")
+	}
+	if cfg.Args == nil {
+		// The test plugin, or a wrapper around it, takes its state dir.
 		cfg.Args = []string{r.dir}
 	}
 	if cfg.SHA256 == "" {
@@ -534,4 +537,23 @@ func TestHangingSignupCheckIsPaused(t *testing.T) {
 		d, err := p.BeforeReferralCreate(ctx, req)
 		return err == nil && len(d.Flags) == 1
 	})
+}
+
+// A stop does not wait out the event timeout (here the longest allowed)
+// for a plugin that hangs in Describe as it starts.
+func TestStopDoesNotWaitForAHungDescribe(t *testing.T) {
+	r := newRig(t, host.Config{Name: "testhook", EventTimeout: host.MaxEventTimeout})
+	r.control(t, `{"describe": "hang"}`)
+	r.host.Start()
+	eventually(t, 20*time.Second, "the plugin to hang in Describe", func() bool {
+		b, _ := os.ReadFile(filepath.Join(r.dir, "log"))
+		return strings.Contains(string(b), "describe hangs")
+	})
+	stopped := make(chan struct{})
+	go func() { r.host.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not return within 10 s")
+	}
 }

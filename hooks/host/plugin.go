@@ -90,6 +90,13 @@ const (
 	// startTimeout bounds a plugin's start; it also bounds how long a
 	// stop can wait for a plugin that is starting.
 	startTimeout = 5 * time.Second
+	// killGrace is how long a stopping plugin has to exit on its own once
+	// its connection closes (go-plugin's own grace is the same), and
+	// killWait how long a kill then waits for go-plugin to let go of the
+	// process. With startTimeout they keep a stop within the 10 s that
+	// shutdown promises, whatever the plugin does.
+	killGrace = 2 * time.Second
+	killWait  = time.Second
 )
 
 // knownEvents are the event types a plugin can subscribe to; a typo in a
@@ -213,8 +220,10 @@ var ErrCheckPaused = errors.New("plugin's signup check is paused after a timeout
 
 type process struct {
 	client *plugin.Client
-	hook   hooks.Hook
-	desc   hooks.Description
+	// pid leads the process group the plugin and its children run in.
+	pid  int
+	hook hooks.Hook
+	desc hooks.Description
 }
 
 // NewPlugin checks cfg and returns an unstarted plugin.
@@ -389,7 +398,9 @@ func (p *Plugin) supervise() {
 		p.mu.Lock()
 		p.live = nil
 		p.mu.Unlock()
-		proc.client.Kill()
+		// A stop lets the plugin finish cleanly; a process that ended or
+		// hung has nothing left to finish.
+		p.kill(proc.client, proc.pid, !exited)
 		if !exited {
 			return // stopped
 		}
@@ -424,6 +435,42 @@ func (p *Plugin) watch(proc *process) bool {
 	}
 }
 
+// kill ends a plugin process and whatever it started in its process
+// group, graceful or at once, and waits for go-plugin to let go of it, but
+// never longer than killGrace and killWait: go-plugin's Kill waits until
+// nothing holds the plugin's stdout and stderr open, and a process the
+// plugin started outside its group can hold them for as long as it likes.
+// Such a process is left behind, with go-plugin's goroutines waiting on it.
+func (p *Plugin) kill(client *plugin.Client, pid int, graceful bool) {
+	if !graceful {
+		killGroup(pid)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		client.Kill()
+	}()
+	if graceful {
+		// client.Kill closes the connection, which asks the plugin to exit.
+		t := time.NewTimer(killGrace)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		// Its children too, whether or not it exited in time.
+		killGroup(pid)
+	}
+	t := time.NewTimer(killWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		p.log.Warn("a process the plugin started outside its process group still holds its output open; going on without it",
+			"pid", pid)
+	}
+}
+
 func (p *Plugin) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -442,7 +489,7 @@ func (p *Plugin) launch() (*process, error) {
 	}
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, p.cfg.Env...)
-	dieWithParent(cmd)
+	isolate(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  hooks.Handshake,
 		VersionedPlugins: hooks.VersionedPlugins(nil),
@@ -457,8 +504,14 @@ func (p *Plugin) launch() (*process, error) {
 			Output: lineLogger{p.log, "go-plugin"}}),
 	})
 	rpc, err := client.Client()
+	// Set by client.Client when the process started, even if the
+	// handshake then failed.
+	pid := 0
+	if cmd.Process != nil {
+		pid = cmd.Process.Pid
+	}
 	if err != nil {
-		client.Kill()
+		p.kill(client, pid, false)
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return nil, fmt.Errorf("%w: the SHA-256 of %s does not match the configured sha256 (run sha256sum on the binary)", errRefused, p.cfg.Path)
 		}
@@ -466,22 +519,31 @@ func (p *Plugin) launch() (*process, error) {
 	}
 	raw, err := rpc.Dispense(hooks.PluginName)
 	if err != nil {
-		client.Kill()
+		p.kill(client, pid, false)
 		return nil, err
 	}
 	hook, ok := raw.(hooks.Hook)
 	if !ok {
-		client.Kill()
+		p.kill(client, pid, false)
 		return nil, fmt.Errorf("plugin does not speak the hook contract")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.EventTimeout)
 	defer cancel()
+	// A stop does not wait out the event timeout for a plugin that hangs
+	// in Describe.
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	desc, err := hook.Describe(ctx)
 	if err != nil {
-		client.Kill()
+		p.kill(client, pid, false)
 		return nil, fmt.Errorf("describe: %w", err)
 	}
-	return &process{client: client, hook: hook, desc: desc}, nil
+	return &process{client: client, pid: pid, hook: hook, desc: desc}, nil
 }
 
 // OnEvent delivers e with the event deadline. A timeout or a transport

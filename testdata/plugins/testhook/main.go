@@ -2,12 +2,13 @@
 // by a JSON control file the test rewrites at will:
 //
 //	{"on_event": "ok|fail|hang|crash", "before": "ok|reject|reject_field|flag|hang",
-//	 "events": ["*"], "before_referral_create": true}
+//	 "describe": "ok|hang", "events": ["*"], "before_referral_create": true}
 //
 // Usage: testhook STATE_DIR. It writes its pid to STATE_DIR/pid, and to
 // STATE_DIR/log one line per call: "seen <event id> <attempt>" for every
 // delivery and "applied <event id>" for the first of each id, deduplicating
-// across its own restarts by reading the log back at start.
+// across its own restarts by reading the log back at start; and "describe
+// hangs" when it starts to.
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 type control struct {
 	OnEvent              string   `json:"on_event"`
 	Before               string   `json:"before"`
+	Describe             string   `json:"describe"`
 	Events               []string `json:"events"`
 	BeforeReferralCreate bool     `json:"before_referral_create"`
 }
@@ -56,8 +58,13 @@ func (h *testHook) logLine(format string, args ...any) {
 	f.Close()
 }
 
-func (h *testHook) Describe(context.Context) (hooks.Description, error) {
+func (h *testHook) Describe(ctx context.Context) (hooks.Description, error) {
 	c := h.control()
+	if c.Describe == "hang" {
+		h.logLine("describe hangs")
+		<-ctx.Done()
+		select {}
+	}
 	return hooks.Description{Name: "testhook", Version: "0.0.1", Events: c.Events, BeforeReferralCreate: c.BeforeReferralCreate}, nil
 }
 
