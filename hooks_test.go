@@ -292,15 +292,34 @@ func deadLetters(metrics string) int {
 	return 0
 }
 
+// With fail_closed, a plugin deadlocked in its signup check refuses
+// signups until referrald replaces it after the timeout, not until
+// someone restarts referrald.
 func TestHooksFailClosed(t *testing.T) {
-	srv, _ := hookServer(t, "fail_closed", `{"before": "hang", "before_referral_create": true}`)
+	srv, state := hookServer(t, "fail_closed", `{"before": "wedge", "before_referral_create": true}`)
 	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})
 	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
 	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
-	status, _, b, err := call(context.Background(), "POST", srv.url+"/v1/referrals", map[string]any{
-		"impression_id": imp, "first_name": "J", "last_name": "D", "email": "j@example.com"}, nil)
-	if err != nil || status != 503 || !strings.Contains(string(b), `"code":"unavailable"`) {
-		t.Fatalf("fail_closed with a hanging plugin: got %d %s %v, want 503 unavailable", status, b, err)
+	signup := func(i int) (int, []byte) {
+		status, _, b, err := call(context.Background(), "POST", srv.url+"/v1/referrals", map[string]any{
+			"impression_id": imp, "first_name": "J", "last_name": "D", "email": fmt.Sprintf("j%d@example.com", i)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, b
+	}
+	if status, b := signup(0); status != 503 || !strings.Contains(string(b), `"code":"unavailable"`) {
+		t.Fatalf("fail_closed with a hanging plugin: got %d %s, want 503 unavailable", status, b)
+	}
+	setControl(t, state, `{"before_referral_create": true}`)
+	i := 0
+	waitFor(t, 30*time.Second, "signups to be accepted again", func() bool {
+		i++
+		status, _ := signup(i)
+		return status == 201
+	})
+	if _, _, b, _ := call(context.Background(), "GET", srv.url+"/v1/admin/hooks", nil, nil); strings.Contains(string(b), `"restarts":0`) {
+		t.Fatalf("admin view: %s; want the wedged plugin restarted", b)
 	}
 }
 

@@ -22,6 +22,9 @@
 //   - Failure policy: when BeforeReferralCreate times out or the plugin is
 //     down, the plugin's policy decides: fail_open (default) creates the
 //     referral as if the plugin had said nothing; fail_closed answers 503.
+//     A call that times out gets the process replaced, and the plugin's
+//     checks are skipped for a moment meanwhile, so a hung plugin costs
+//     signups one timeout rather than one each.
 //   - Isolation: a plugin runs as its own process, in a process group of
 //     its own on Linux, which is killed whole when the plugin is replaced
 //     or stopped. If it dies, referrald restarts it with exponential

@@ -192,9 +192,11 @@ type Plugin struct {
 
 	// checkPausedUntil (Unix ns) is set when a BeforeReferralCreate call
 	// times out: until then calls fail at once with ErrCheckPaused, so a
-	// hung plugin costs signups one timeout rather than one each. After
-	// it, a single call at a time (probing) tries the plugin again; a
-	// success, or a new process, ends the pause.
+	// hung plugin costs signups one timeout rather than one each, and the
+	// process that hung is replaced meanwhile. After it, a single call at
+	// a time (probing) tries the plugin again; a success ends the pause.
+	// A new process does not: one that hangs as well is then killed once
+	// a pause, not at every signup.
 	checkPausedUntil atomic.Int64
 	probing          atomic.Bool
 }
@@ -390,7 +392,6 @@ func (p *Plugin) supervise() {
 		p.mu.Lock()
 		p.live, p.last = proc, &proc.desc
 		p.mu.Unlock()
-		p.checkPausedUntil.Store(0)
 		p.log.Info("plugin started", "name", proc.desc.Name, "version", proc.desc.Version,
 			"events", strings.Join(proc.desc.Events, ","), "before_referral_create", proc.desc.BeforeReferralCreate)
 
@@ -565,19 +566,24 @@ func (p *Plugin) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResult,
 }
 
 // BeforeReferralCreate asks the plugin about a signup within its
-// deadline. Errors (timeouts, a plugin that is down) are for the caller's
-// failure policy; a slow plugin is not restarted for being slow here.
+// deadline. Errors (timeouts, a plugin that is down or paused) are for the
+// caller's failure policy. A call that times out pauses the plugin's
+// checks and gets the process replaced, as a hung OnEvent does: a plugin
+// that hangs in its check may hang in every one after it. A call the
+// caller gave up on (the client hung up) says nothing about the plugin.
 func (p *Plugin) BeforeReferralCreate(ctx context.Context, r hooks.ReferralRequest) (hooks.Decision, error) {
-	proc := p.current()
-	if proc == nil {
-		return hooks.Decision{}, ErrDown
-	}
+	// Before looking for the process, so that a paused plugin is reported
+	// as paused while its hung process is being replaced.
 	if until := p.checkPausedUntil.Load(); until != 0 {
 		if time.Now().UnixNano() < until || !p.probing.CompareAndSwap(false, true) {
 			p.metrics.beforeCreate(p.cfg.Name, 0, ErrCheckPaused)
 			return hooks.Decision{}, ErrCheckPaused
 		}
 		defer p.probing.Store(false)
+	}
+	proc := p.current()
+	if proc == nil {
+		return hooks.Decision{}, ErrDown
 	}
 	callCtx, cancel := context.WithTimeout(ctx, p.cfg.BeforeCreateTimeout)
 	defer cancel()
@@ -587,14 +593,15 @@ func (p *Plugin) BeforeReferralCreate(ctx context.Context, r hooks.ReferralReque
 	switch {
 	case err == nil:
 		p.checkPausedUntil.Store(0)
-	case ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded):
+	case ctx.Err() != nil:
+		// The caller gave up: nothing is known of the plugin.
+	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
 		if p.checkPausedUntil.Swap(time.Now().Add(CheckPause).UnixNano()) == 0 {
-			p.log.Warn("BeforeReferralCreate timed out; skipping the plugin's signup checks for a while", "plugin", p.cfg.Name, "pause", CheckPause)
+			p.log.Warn("BeforeReferralCreate timed out; skipping the plugin's signup checks for a while and restarting it",
+				"plugin", p.cfg.Name, "pause", CheckPause)
 		}
-	}
-	// Only a process that is gone is replaced from here: a slow answer or
-	// a client that hung up is no reason to restart a plugin.
-	if err != nil && ctx.Err() == nil && status.Code(err) == codes.Unavailable {
+		p.reportBroken(proc)
+	case status.Code(err) == codes.Unavailable:
 		p.reportBroken(proc)
 	}
 	return d, err

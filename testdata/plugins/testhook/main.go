@@ -1,8 +1,12 @@
 // Command testhook is a hook plugin for referrald's tests, told what to do
 // by a JSON control file the test rewrites at will:
 //
-//	{"on_event": "ok|fail|hang|crash", "before": "ok|reject|reject_field|flag|hang",
+//	{"on_event": "ok|fail|hang|crash", "before": "ok|reject|reject_field|flag|hang|wedge",
 //	 "describe": "ok|hang", "events": ["*"], "before_referral_create": true}
+//
+// "wedge" is a deadlock: that signup check and every later one of the same
+// process hang, whatever the control file says by then; a new process
+// starts unwedged.
 //
 // Usage: testhook STATE_DIR. It writes its pid to STATE_DIR/pid, and to
 // STATE_DIR/log one line per call: "seen <event id> <attempt>" for every
@@ -21,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/referrald/referrald/hooks"
 	"github.com/referrald/referrald/hooks/sdk"
@@ -38,6 +43,7 @@ type testHook struct {
 	dir     string
 	mu      sync.Mutex
 	applied map[string]bool
+	wedged  atomic.Bool
 }
 
 func (h *testHook) control() control {
@@ -98,7 +104,14 @@ func (h *testHook) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResul
 }
 
 func (h *testHook) BeforeReferralCreate(ctx context.Context, r hooks.ReferralRequest) (hooks.Decision, error) {
-	switch h.control().Before {
+	before := h.control().Before
+	if before == "wedge" {
+		h.wedged.Store(true)
+	}
+	if h.wedged.Load() {
+		before = "hang"
+	}
+	switch before {
 	case "reject":
 		return hooks.Decision{Reject: true, Reason: "signups from " + r.Email + " are closed"}, nil
 	case "reject_field":
