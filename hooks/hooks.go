@@ -11,11 +11,15 @@
 //
 //   - Events: every outbox event of a type the plugin subscribes to is
 //     delivered by OnEvent at least once, in commit order, one at a time per
-//     plugin. After a crash, a timeout or an error, the same event (same ID)
-//     is delivered again, so drop duplicates by Event.ID. An event that keeps
-//     failing is moved to the dead-letter list after the configured number of
-//     attempts, and delivery goes on with the next one; an operator can send
-//     it again later (then it arrives out of order).
+//     plugin: the next event waits until this one is acknowledged or
+//     dead-lettered. After a crash, a timeout or an error, the same event
+//     (same ID) is delivered again, with backoff, so drop duplicates by
+//     Event.ID. An event that keeps failing is moved to the dead-letter list
+//     after the configured number of attempts (about a minute of retries by
+//     default, while the events behind it wait); one whose error the plugin
+//     marks with sdk.Permanent (gRPC INVALID_ARGUMENT) is moved there at
+//     once. Delivery then goes on with the next event; an operator can send
+//     a dead letter again later (then it arrives out of order).
 //   - Timeouts: each OnEvent call has a deadline (5 s by default) and each
 //     BeforeReferralCreate call a much shorter one (200 ms by default); the
 //     context passed to the plugin carries it.

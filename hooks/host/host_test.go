@@ -584,3 +584,41 @@ func TestStopDoesNotWaitForAHungDescribe(t *testing.T) {
 		t.Fatal("Stop did not return within 10 s")
 	}
 }
+
+// An event the plugin refuses for good (sdk.Permanent) goes to the
+// dead-letter list on its first attempt, so the events behind it do not
+// wait out the retries; any other error is still retried max_attempts
+// times. Either way delivery then goes on with the next event.
+func TestPermanentErrorIsDeadLetteredAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		mode         string
+		maxAttempts  int
+		wantAttempts int
+	}{
+		{"permanent", 0, 1}, // the default max_attempts: 10
+		{"fail", 3, 3},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			r := newRig(t, host.Config{Name: "testhook", MaxAttempts: tc.maxAttempts})
+			r.control(t, `{"on_event": "`+tc.mode+`"}`)
+			r.host.Start()
+			r.referral(t, 1)
+			ctx := context.Background()
+			var dead model.Page[*model.DeadLetter]
+			// The impression's event and the referral's.
+			eventually(t, 20*time.Second, "both events to be dead-lettered", func() bool {
+				dead, _ = r.st.FindDeadLetters(ctx, "testhook", model.ListOptions{Limit: 10})
+				return len(dead.Data) == 2
+			})
+			failed := r.lines("failed")
+			for _, dl := range dead.Data {
+				if dl.Attempts != tc.wantAttempts || failed[dl.EventID] != tc.wantAttempts || !strings.Contains(dl.LastError, "told to fail") {
+					t.Errorf("dead letter %+v, tried %d times; want %d attempts", dl, failed[dl.EventID], tc.wantAttempts)
+				}
+			}
+			r.control(t, `{"on_event": "ok"}`)
+			r.referral(t, 2)
+			eventually(t, 20*time.Second, "the next event to be applied", func() bool { return len(r.lines("applied")) == 1 })
+		})
+	}
+}

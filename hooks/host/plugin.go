@@ -624,6 +624,13 @@ func processFailed(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded)
 }
 
+// permanent reports whether the plugin marked err as a failure no
+// redelivery can fix: sdk.Permanent, which crosses as INVALID_ARGUMENT
+// (the code the contract gives that meaning, for any language).
+func permanent(err error) bool {
+	return status.Code(err) == codes.InvalidArgument
+}
+
 // backoff is exponential from base, capped, with jitter between half and
 // all of it so that retries of many events do not move in lockstep.
 func backoff(attempt int, base, limit time.Duration) time.Duration {

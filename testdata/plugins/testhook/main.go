@@ -1,18 +1,19 @@
 // Command testhook is a hook plugin for referrald's tests, told what to do
 // by a JSON control file the test rewrites at will:
 //
-//	{"on_event": "ok|fail|hang|crash", "before": "ok|reject|reject_field|flag|hang|wedge",
+//	{"on_event": "ok|fail|permanent|hang|crash", "before": "ok|reject|reject_field|flag|hang|wedge",
 //	 "describe": "ok|hang", "events": ["*"], "before_referral_create": true}
 //
-// "wedge" is a deadlock: that signup check and every later one of the same
-// process hang, whatever the control file says by then; a new process
-// starts unwedged.
+// "permanent" fails with sdk.Permanent. "wedge" is a deadlock: that signup
+// check and every later one of the same process hang, whatever the
+// control file says by then; a new process starts unwedged.
 //
 // Usage: testhook STATE_DIR. It writes its pid to STATE_DIR/pid, and to
 // STATE_DIR/log one line per call: "seen <event id> <attempt>" for every
 // delivery and "applied <event id>" for the first of each id, deduplicating
-// across its own restarts by reading the log back at start; and "describe
-// hangs" when it starts to.
+// across its own restarts by reading the log back at start; "failed <event
+// id> <attempt>" for a delivery it fails; and "describe hangs" when it
+// starts to.
 package main
 
 import (
@@ -84,6 +85,9 @@ func (h *testHook) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResul
 	case "fail":
 		h.logLine("failed %s %d", e.ID, e.Attempt)
 		return hooks.EventResult{}, errors.New("told to fail")
+	case "permanent":
+		h.logLine("failed %s %d", e.ID, e.Attempt)
+		return hooks.EventResult{}, sdk.Permanent(errors.New("told to fail for good"))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
