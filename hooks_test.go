@@ -37,9 +37,20 @@ func hookServer(t *testing.T, policy, control string) (*server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(bin)
-	sum := sha256.Sum256(b)
 	state := t.TempDir()
+	return hookServerWith(t, bin, state, policy, control, ""), state
+}
+
+// hookServerWith starts the real binary with the plugin at path (the test
+// plugin, or a wrapper around it) configured to take state as its
+// argument; extra is YAML added to the plugin's entry.
+func hookServerWith(t *testing.T, path, state, policy, control, extra string) *server {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
 	os.WriteFile(filepath.Join(state, "control.json"), []byte(control), 0o600)
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`rate_limits:
@@ -51,13 +62,13 @@ hooks:
       args: [%q]
       sha256: %q
       policy: %s
-`, bin, state, hex.EncodeToString(sum[:]), policy)), 0o600)
+%s`, path, state, hex.EncodeToString(sum[:]), policy, extra)), 0o600)
 	srv := startServer(t, t.TempDir(), "REFERRALD_CONFIG="+cfg)
 	waitFor(t, 30*time.Second, "the plugin to run", func() bool {
 		_, _, body, err := call(context.Background(), "GET", srv.url+"/v1/admin/hooks", nil, nil)
 		return err == nil && strings.Contains(string(body), `"running":true`)
 	})
-	return srv, state
+	return srv
 }
 
 // waitFor checks cond, which watches other processes, until it holds or
@@ -281,14 +292,98 @@ func deadLetters(metrics string) int {
 	return 0
 }
 
+// With fail_closed, a plugin deadlocked in its signup check refuses
+// signups until referrald replaces it after the timeout, not until
+// someone restarts referrald.
 func TestHooksFailClosed(t *testing.T) {
-	srv, _ := hookServer(t, "fail_closed", `{"before": "hang", "before_referral_create": true}`)
+	srv, state := hookServer(t, "fail_closed", `{"before": "wedge", "before_referral_create": true}`)
 	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})
 	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
 	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
-	status, _, b, err := call(context.Background(), "POST", srv.url+"/v1/referrals", map[string]any{
-		"impression_id": imp, "first_name": "J", "last_name": "D", "email": "j@example.com"}, nil)
-	if err != nil || status != 503 || !strings.Contains(string(b), `"code":"unavailable"`) {
-		t.Fatalf("fail_closed with a hanging plugin: got %d %s %v, want 503 unavailable", status, b, err)
+	signup := func(i int) (int, []byte) {
+		status, _, b, err := call(context.Background(), "POST", srv.url+"/v1/referrals", map[string]any{
+			"impression_id": imp, "first_name": "J", "last_name": "D", "email": fmt.Sprintf("j%d@example.com", i)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, b
 	}
+	if status, b := signup(0); status != 503 || !strings.Contains(string(b), `"code":"unavailable"`) {
+		t.Fatalf("fail_closed with a hanging plugin: got %d %s, want 503 unavailable", status, b)
+	}
+	setControl(t, state, `{"before_referral_create": true}`)
+	i := 0
+	waitFor(t, 30*time.Second, "signups to be accepted again", func() bool {
+		i++
+		status, _ := signup(i)
+		return status == 201
+	})
+	if _, _, b, _ := call(context.Background(), "GET", srv.url+"/v1/admin/hooks", nil, nil); strings.Contains(string(b), `"restarts":0`) {
+		t.Fatalf("admin view: %s; want the wedged plugin restarted", b)
+	}
+}
+
+// A plugin started through a wrapper script that leaves a child behind
+// (the child keeps the plugin's output pipes open) and then hangs in
+// OnEvent: its process is replaced after the timeout, and SIGTERM still
+// ends referrald within 10 s, the child with it.
+func TestPluginThatLeavesAChildDoesNotHoldUpShutdown(t *testing.T) {
+	bin, err := buildTestHook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	wrapper := filepath.Join(t.TempDir(), "testhook-wrapper")
+	script := fmt.Sprintf("#!/bin/sh\nsleep 600 &\necho $! >> \"$1/children\"\nexec '%s' \"$1\"\n", bin)
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	children := func() []int {
+		b, _ := os.ReadFile(filepath.Join(state, "children"))
+		var pids []int
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	srv := hookServerWith(t, wrapper, state, "fail_open", `{"on_event": "hang"}`, "      event_timeout: 300ms\n")
+	// Runs before startServer's cleanup, so that a referrald wedged by
+	// this bug is killed and its children do not linger.
+	t.Cleanup(func() {
+		for _, pid := range children() {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})
+	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
+	mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
+
+	// The hung plugin is replaced: a restart, and a plugin running again.
+	waitFor(t, 30*time.Second, "the hung plugin to be replaced", func() bool {
+		_, _, b, err := call(context.Background(), "GET", srv.url+"/v1/admin/hooks", nil, nil)
+		return err == nil && strings.Contains(string(b), `"running":true`) && !strings.Contains(string(b), `"restarts":0`)
+	})
+
+	began := time.Now()
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-srv.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("referrald did not exit within 10 s of SIGTERM:\n%s", srv.log())
+	}
+	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, srv.log())
+	}
+	kids := children()
+	if len(kids) < 2 {
+		t.Fatalf("the wrapper started %d plugin processes, want at least 2 (one replaced)", len(kids))
+	}
+	for _, pid := range kids {
+		if out, _ := exec.Command("ps", "-o", "stat=", "-p", strconv.Itoa(pid)).Output(); len(out) > 0 && out[0] != 'Z' {
+			t.Errorf("child %d of a plugin process outlived referrald (state %s)", pid, out)
+		}
+	}
+	t.Logf("referrald exited %s after SIGTERM", time.Since(began).Round(time.Millisecond))
 }

@@ -11,21 +11,30 @@
 //
 //   - Events: every outbox event of a type the plugin subscribes to is
 //     delivered by OnEvent at least once, in commit order, one at a time per
-//     plugin. After a crash, a timeout or an error, the same event (same ID)
-//     is delivered again, so drop duplicates by Event.ID. An event that keeps
-//     failing is moved to the dead-letter list after the configured number of
-//     attempts, and delivery goes on with the next one; an operator can send
-//     it again later (then it arrives out of order).
+//     plugin: the next event waits until this one is acknowledged or
+//     dead-lettered. After a crash, a timeout or an error, the same event
+//     (same ID) is delivered again, with backoff, so drop duplicates by
+//     Event.ID. An event that keeps failing is moved to the dead-letter list
+//     after the configured number of attempts (about a minute of retries by
+//     default, while the events behind it wait); one whose error the plugin
+//     marks with sdk.Permanent (gRPC INVALID_ARGUMENT) is moved there at
+//     once. Delivery then goes on with the next event; an operator can send
+//     a dead letter again later (then it arrives out of order).
 //   - Timeouts: each OnEvent call has a deadline (5 s by default) and each
 //     BeforeReferralCreate call a much shorter one (200 ms by default); the
 //     context passed to the plugin carries it.
 //   - Failure policy: when BeforeReferralCreate times out or the plugin is
 //     down, the plugin's policy decides: fail_open (default) creates the
 //     referral as if the plugin had said nothing; fail_closed answers 503.
-//   - Isolation: a plugin runs as its own process. If it dies, referrald
-//     restarts it with exponential backoff and redelivers from where it
-//     stopped; the API keeps answering meanwhile. A plugin's binary must
-//     match the SHA-256 configured for it, or it is not started.
+//     A call that times out gets the process replaced, and the plugin's
+//     checks are skipped for a moment meanwhile, so a hung plugin costs
+//     signups one timeout rather than one each.
+//   - Isolation: a plugin runs as its own process, in a process group of
+//     its own on Linux, which is killed whole when the plugin is replaced
+//     or stopped. If it dies, referrald restarts it with exponential
+//     backoff and redelivers from where it stopped; the API keeps
+//     answering meanwhile. A plugin's binary must match the SHA-256
+//     configured for it, or it is not started.
 //
 // A business decision (reject a signup, pay a commission) is a field of a
 // response; an error means the call failed and will be retried.

@@ -224,8 +224,8 @@ func (h *Host) round(p *Plugin) (bool, error) {
 	return true, nil
 }
 
-// deliver calls OnEvent until it succeeds or the attempts run out (then it
-// returns a dead letter). While the plugin is down it waits without using
+// deliver calls OnEvent until it succeeds, the plugin says the event can
+// never succeed, or the attempts run out (then it returns a dead letter). While the plugin is down it waits without using
 // up attempts: its events are delivered when it is back. ok is false when
 // the host is stopping.
 func (h *Host) deliver(p *Plugin, ev *model.Event) (res *model.HookResult, dl *model.DeadLetter, ok bool) {
@@ -250,10 +250,14 @@ func (h *Host) deliver(p *Plugin, ev *model.Event) (res *model.HookResult, dl *m
 			desc, _ := p.Description()
 			return resultOf(p.Name(), desc.Version, ev, out), nil, true
 		}
-		if attempt >= cfg.MaxAttempts {
+		if permanent(err) || attempt >= cfg.MaxAttempts {
 			h.metrics.deadLettered(p.Name())
-			h.log.Error("hook event failed on every attempt; moved to the dead-letter list",
-				"plugin", p.Name(), "event_id", ev.ID, "event_type", ev.Type, "attempts", attempt, "err", err)
+			msg := "hook event failed on every attempt; moved to the dead-letter list"
+			if permanent(err) {
+				// Retries would only hold up the events behind it.
+				msg = "hook event refused for good by the plugin; moved to the dead-letter list"
+			}
+			h.log.Error(msg, "plugin", p.Name(), "event_id", ev.ID, "event_type", ev.Type, "attempts", attempt, "err", err)
 			return nil, &model.DeadLetter{Plugin: p.Name(), EventID: ev.ID, EventType: ev.Type, Attempts: attempt,
 				LastError: clip(err.Error()), FailedAt: model.NewTime(time.Now())}, true
 		}

@@ -115,6 +115,9 @@ func newRig(t *testing.T, cfg host.Config) *rig {
 	r.st = st
 	if cfg.Path == "" {
 		cfg.Path = buildPlugin(t, "./testdata/plugins/testhook")
+	}
+	if cfg.Args == nil {
+		// The test plugin, or a wrapper around it, takes its state dir.
 		cfg.Args = []string{r.dir}
 	}
 	if cfg.SHA256 == "" {
@@ -400,13 +403,14 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 // A client hanging up during BeforeReferralCreate says nothing about the
-// plugin, which must not be restarted for it.
+// plugin, which must not be paused or restarted for it.
 func TestCancelledSignupDoesNotRestartThePlugin(t *testing.T) {
 	r := newRig(t, host.Config{Name: "testhook"})
 	r.control(t, `{"before": "hang", "before_referral_create": true}`)
 	r.host.Start()
 	p := r.host.Plugin("testhook")
-	eventually(t, 20*time.Second, "the plugin to run", func() bool { _, ok := p.Description(); return ok })
+	eventually(t, 20*time.Second, "the plugin to run", func() bool { _, ok := p.Description(); return ok && r.pid() > 0 })
+	first := r.pid()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
@@ -417,18 +421,44 @@ func TestCancelledSignupDoesNotRestartThePlugin(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Fatal("a cancelled call must fail")
 	}
-	// Another hanging call that times out on its own: also no restart.
-	if _, err := p.BeforeReferralCreate(context.Background(), hooks.ReferralRequest{}); err == nil {
-		t.Fatal("a hanging call must time out")
-	}
-	// Once the pause after that timeout is over, the same process answers.
+	// The same process answers the next call at once.
 	r.control(t, `{"before": "ok", "before_referral_create": true}`)
-	eventually(t, 5*host.CheckPause, "the same process to answer", func() bool {
-		_, err := p.BeforeReferralCreate(context.Background(), hooks.ReferralRequest{})
-		return err == nil
+	if _, err := p.BeforeReferralCreate(context.Background(), hooks.ReferralRequest{}); err != nil {
+		t.Fatalf("the call after a cancelled one: %v", err)
+	}
+	if _, paused := p.CheckPausedUntil(); paused {
+		t.Error("a cancelled call paused the plugin's checks")
+	}
+	if n, pid := p.Restarts(), r.pid(); n != 0 || pid != first || syscall.Kill(first, 0) != nil {
+		t.Fatalf("got %d restarts and pid %d (first %d), want the first process still serving", n, pid, first)
+	}
+}
+
+// A signup check that hangs past its deadline gets the process killed
+// and replaced, as a hung delivery does: a deadlocked plugin with
+// fail_closed refuses signups only until a fresh process answers, not
+// until someone restarts referrald.
+func TestHungSignupCheckGetsThePluginReplaced(t *testing.T) {
+	r := newRig(t, host.Config{Name: "testhook", Policy: host.FailClosed, BeforeCreateTimeout: 100 * time.Millisecond})
+	r.control(t, `{"before": "wedge", "before_referral_create": true}`)
+	r.host.Start()
+	p := r.host.Plugin("testhook")
+	eventually(t, 20*time.Second, "the plugin to start", func() bool { return r.pid() > 0 && p.WantsBeforeCreate() })
+	first := r.pid()
+	ctx := context.Background()
+	signup := model.ReferralCreate{ImpressionID: r.imp.ID}
+	if _, err := r.host.CheckReferral(ctx, signup, r.imp); model.ErrorCode(err) != model.EUnavailable {
+		t.Fatalf("fail_closed with a wedged plugin: got %v, want unavailable", err)
+	}
+	// The wedged process hangs on every call from now on; only a new one
+	// can answer.
+	r.control(t, `{"before": "flag", "before_referral_create": true}`)
+	eventually(t, 20*time.Second, "a fresh process to check signups", func() bool {
+		v, err := r.host.CheckReferral(ctx, signup, r.imp)
+		return err == nil && len(v.Flags) == 1
 	})
-	if n := p.Restarts(); n != 0 {
-		t.Fatalf("got %d restarts, want 0", n)
+	if n, pid := p.Restarts(), r.pid(); n < 1 || pid == first {
+		t.Fatalf("got %d restarts and pid %d (first %d), want the wedged process replaced", n, pid, first)
 	}
 }
 
@@ -534,4 +564,61 @@ func TestHangingSignupCheckIsPaused(t *testing.T) {
 		d, err := p.BeforeReferralCreate(ctx, req)
 		return err == nil && len(d.Flags) == 1
 	})
+}
+
+// A stop does not wait out the event timeout (here the longest allowed)
+// for a plugin that hangs in Describe as it starts.
+func TestStopDoesNotWaitForAHungDescribe(t *testing.T) {
+	r := newRig(t, host.Config{Name: "testhook", EventTimeout: host.MaxEventTimeout})
+	r.control(t, `{"describe": "hang"}`)
+	r.host.Start()
+	eventually(t, 20*time.Second, "the plugin to hang in Describe", func() bool {
+		b, _ := os.ReadFile(filepath.Join(r.dir, "log"))
+		return strings.Contains(string(b), "describe hangs")
+	})
+	stopped := make(chan struct{})
+	go func() { r.host.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not return within 10 s")
+	}
+}
+
+// An event the plugin refuses for good (sdk.Permanent) goes to the
+// dead-letter list on its first attempt, so the events behind it do not
+// wait out the retries; any other error is still retried max_attempts
+// times. Either way delivery then goes on with the next event.
+func TestPermanentErrorIsDeadLetteredAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		mode         string
+		maxAttempts  int
+		wantAttempts int
+	}{
+		{"permanent", 0, 1}, // the default max_attempts: 10
+		{"fail", 3, 3},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			r := newRig(t, host.Config{Name: "testhook", MaxAttempts: tc.maxAttempts})
+			r.control(t, `{"on_event": "`+tc.mode+`"}`)
+			r.host.Start()
+			r.referral(t, 1)
+			ctx := context.Background()
+			var dead model.Page[*model.DeadLetter]
+			// The impression's event and the referral's.
+			eventually(t, 20*time.Second, "both events to be dead-lettered", func() bool {
+				dead, _ = r.st.FindDeadLetters(ctx, "testhook", model.ListOptions{Limit: 10})
+				return len(dead.Data) == 2
+			})
+			failed := r.lines("failed")
+			for _, dl := range dead.Data {
+				if dl.Attempts != tc.wantAttempts || failed[dl.EventID] != tc.wantAttempts || !strings.Contains(dl.LastError, "told to fail") {
+					t.Errorf("dead letter %+v, tried %d times; want %d attempts", dl, failed[dl.EventID], tc.wantAttempts)
+				}
+			}
+			r.control(t, `{"on_event": "ok"}`)
+			r.referral(t, 2)
+			eventually(t, 20*time.Second, "the next event to be applied", func() bool { return len(r.lines("applied")) == 1 })
+		})
+	}
 }

@@ -90,6 +90,13 @@ const (
 	// startTimeout bounds a plugin's start; it also bounds how long a
 	// stop can wait for a plugin that is starting.
 	startTimeout = 5 * time.Second
+	// killGrace is how long a stopping plugin has to exit on its own once
+	// its connection closes (go-plugin's own grace is the same), and
+	// killWait how long a kill then waits for go-plugin to let go of the
+	// process. With startTimeout they keep a stop within the 10 s that
+	// shutdown promises, whatever the plugin does.
+	killGrace = 2 * time.Second
+	killWait  = time.Second
 )
 
 // knownEvents are the event types a plugin can subscribe to; a typo in a
@@ -185,9 +192,11 @@ type Plugin struct {
 
 	// checkPausedUntil (Unix ns) is set when a BeforeReferralCreate call
 	// times out: until then calls fail at once with ErrCheckPaused, so a
-	// hung plugin costs signups one timeout rather than one each. After
-	// it, a single call at a time (probing) tries the plugin again; a
-	// success, or a new process, ends the pause.
+	// hung plugin costs signups one timeout rather than one each, and the
+	// process that hung is replaced meanwhile. After it, a single call at
+	// a time (probing) tries the plugin again; a success ends the pause.
+	// A new process does not: one that hangs as well is then killed once
+	// a pause, not at every signup.
 	checkPausedUntil atomic.Int64
 	probing          atomic.Bool
 }
@@ -213,8 +222,10 @@ var ErrCheckPaused = errors.New("plugin's signup check is paused after a timeout
 
 type process struct {
 	client *plugin.Client
-	hook   hooks.Hook
-	desc   hooks.Description
+	// pid leads the process group the plugin and its children run in.
+	pid  int
+	hook hooks.Hook
+	desc hooks.Description
 }
 
 // NewPlugin checks cfg and returns an unstarted plugin.
@@ -381,7 +392,6 @@ func (p *Plugin) supervise() {
 		p.mu.Lock()
 		p.live, p.last = proc, &proc.desc
 		p.mu.Unlock()
-		p.checkPausedUntil.Store(0)
 		p.log.Info("plugin started", "name", proc.desc.Name, "version", proc.desc.Version,
 			"events", strings.Join(proc.desc.Events, ","), "before_referral_create", proc.desc.BeforeReferralCreate)
 
@@ -389,7 +399,9 @@ func (p *Plugin) supervise() {
 		p.mu.Lock()
 		p.live = nil
 		p.mu.Unlock()
-		proc.client.Kill()
+		// A stop lets the plugin finish cleanly; a process that ended or
+		// hung has nothing left to finish.
+		p.kill(proc.client, proc.pid, !exited)
 		if !exited {
 			return // stopped
 		}
@@ -424,6 +436,42 @@ func (p *Plugin) watch(proc *process) bool {
 	}
 }
 
+// kill ends a plugin process and whatever it started in its process
+// group, graceful or at once, and waits for go-plugin to let go of it, but
+// never longer than killGrace and killWait: go-plugin's Kill waits until
+// nothing holds the plugin's stdout and stderr open, and a process the
+// plugin started outside its group can hold them for as long as it likes.
+// Such a process is left behind, with go-plugin's goroutines waiting on it.
+func (p *Plugin) kill(client *plugin.Client, pid int, graceful bool) {
+	if !graceful {
+		killGroup(pid)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		client.Kill()
+	}()
+	if graceful {
+		// client.Kill closes the connection, which asks the plugin to exit.
+		t := time.NewTimer(killGrace)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		// Its children too, whether or not it exited in time.
+		killGroup(pid)
+	}
+	t := time.NewTimer(killWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		p.log.Warn("a process the plugin started outside its process group still holds its output open; going on without it",
+			"pid", pid)
+	}
+}
+
 func (p *Plugin) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -442,7 +490,7 @@ func (p *Plugin) launch() (*process, error) {
 	}
 	cmd := exec.Command(p.cfg.Path, p.cfg.Args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, p.cfg.Env...)
-	dieWithParent(cmd)
+	isolate(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  hooks.Handshake,
 		VersionedPlugins: hooks.VersionedPlugins(nil),
@@ -457,8 +505,14 @@ func (p *Plugin) launch() (*process, error) {
 			Output: lineLogger{p.log, "go-plugin"}}),
 	})
 	rpc, err := client.Client()
+	// Set by client.Client when the process started, even if the
+	// handshake then failed.
+	pid := 0
+	if cmd.Process != nil {
+		pid = cmd.Process.Pid
+	}
 	if err != nil {
-		client.Kill()
+		p.kill(client, pid, false)
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			return nil, fmt.Errorf("%w: the SHA-256 of %s does not match the configured sha256 (run sha256sum on the binary)", errRefused, p.cfg.Path)
 		}
@@ -466,22 +520,31 @@ func (p *Plugin) launch() (*process, error) {
 	}
 	raw, err := rpc.Dispense(hooks.PluginName)
 	if err != nil {
-		client.Kill()
+		p.kill(client, pid, false)
 		return nil, err
 	}
 	hook, ok := raw.(hooks.Hook)
 	if !ok {
-		client.Kill()
+		p.kill(client, pid, false)
 		return nil, fmt.Errorf("plugin does not speak the hook contract")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.EventTimeout)
 	defer cancel()
+	// A stop does not wait out the event timeout for a plugin that hangs
+	// in Describe.
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	desc, err := hook.Describe(ctx)
 	if err != nil {
-		client.Kill()
+		p.kill(client, pid, false)
 		return nil, fmt.Errorf("describe: %w", err)
 	}
-	return &process{client: client, hook: hook, desc: desc}, nil
+	return &process{client: client, pid: pid, hook: hook, desc: desc}, nil
 }
 
 // OnEvent delivers e with the event deadline. A timeout or a transport
@@ -503,19 +566,24 @@ func (p *Plugin) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResult,
 }
 
 // BeforeReferralCreate asks the plugin about a signup within its
-// deadline. Errors (timeouts, a plugin that is down) are for the caller's
-// failure policy; a slow plugin is not restarted for being slow here.
+// deadline. Errors (timeouts, a plugin that is down or paused) are for the
+// caller's failure policy. A call that times out pauses the plugin's
+// checks and gets the process replaced, as a hung OnEvent does: a plugin
+// that hangs in its check may hang in every one after it. A call the
+// caller gave up on (the client hung up) says nothing about the plugin.
 func (p *Plugin) BeforeReferralCreate(ctx context.Context, r hooks.ReferralRequest) (hooks.Decision, error) {
-	proc := p.current()
-	if proc == nil {
-		return hooks.Decision{}, ErrDown
-	}
+	// Before looking for the process, so that a paused plugin is reported
+	// as paused while its hung process is being replaced.
 	if until := p.checkPausedUntil.Load(); until != 0 {
 		if time.Now().UnixNano() < until || !p.probing.CompareAndSwap(false, true) {
 			p.metrics.beforeCreate(p.cfg.Name, 0, ErrCheckPaused)
 			return hooks.Decision{}, ErrCheckPaused
 		}
 		defer p.probing.Store(false)
+	}
+	proc := p.current()
+	if proc == nil {
+		return hooks.Decision{}, ErrDown
 	}
 	callCtx, cancel := context.WithTimeout(ctx, p.cfg.BeforeCreateTimeout)
 	defer cancel()
@@ -525,14 +593,15 @@ func (p *Plugin) BeforeReferralCreate(ctx context.Context, r hooks.ReferralReque
 	switch {
 	case err == nil:
 		p.checkPausedUntil.Store(0)
-	case ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded):
+	case ctx.Err() != nil:
+		// The caller gave up: nothing is known of the plugin.
+	case errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded:
 		if p.checkPausedUntil.Swap(time.Now().Add(CheckPause).UnixNano()) == 0 {
-			p.log.Warn("BeforeReferralCreate timed out; skipping the plugin's signup checks for a while", "plugin", p.cfg.Name, "pause", CheckPause)
+			p.log.Warn("BeforeReferralCreate timed out; skipping the plugin's signup checks for a while and restarting it",
+				"plugin", p.cfg.Name, "pause", CheckPause)
 		}
-	}
-	// Only a process that is gone is replaced from here: a slow answer or
-	// a client that hung up is no reason to restart a plugin.
-	if err != nil && ctx.Err() == nil && status.Code(err) == codes.Unavailable {
+		p.reportBroken(proc)
+	case status.Code(err) == codes.Unavailable:
 		p.reportBroken(proc)
 	}
 	return d, err
@@ -553,6 +622,13 @@ func processFailed(err error) bool {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// permanent reports whether the plugin marked err as a failure no
+// redelivery can fix: sdk.Permanent, which crosses as INVALID_ARGUMENT
+// (the code the contract gives that meaning, for any language).
+func permanent(err error) bool {
+	return status.Code(err) == codes.InvalidArgument
 }
 
 // backoff is exponential from base, capped, with jitter between half and

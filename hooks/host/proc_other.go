@@ -4,6 +4,11 @@ package host
 
 import "os/exec"
 
-// dieWithParent has no portable equivalent outside Linux; there a plugin
-// whose referrald was killed exits when its connection closes.
-func dieWithParent(*exec.Cmd) {}
+// isolate does nothing outside Linux, where referrald is not deployed: a
+// plugin whose referrald was killed exits when its connection closes, and
+// what a plugin starts may outlive it. Stops stay bounded all the same
+// (see Plugin.kill).
+func isolate(*exec.Cmd) {}
+
+// killGroup does nothing outside Linux; go-plugin kills the plugin itself.
+func killGroup(int) {}

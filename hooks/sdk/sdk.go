@@ -14,6 +14,10 @@
 //	}
 //
 //	func main() { sdk.Serve(crm{}) }
+//
+// OnEvent returns an error to have the event delivered again, later; wrap
+// it in Permanent when no redelivery can help, and the event goes to the
+// dead-letter list at once.
 package sdk
 
 import (
@@ -21,6 +25,8 @@ import (
 	"errors"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/referrald/referrald/hooks"
 )
@@ -52,4 +58,29 @@ func (Base) OnEvent(context.Context, hooks.Event) (hooks.EventResult, error) {
 // BeforeReferralCreate lets every signup through.
 func (Base) BeforeReferralCreate(context.Context, hooks.ReferralRequest) (hooks.Decision, error) {
 	return hooks.Decision{}, nil
+}
+
+// Permanent marks err, returned by OnEvent, as a failure that delivering
+// the event again cannot fix: a payload the plugin cannot use, a request
+// its downstream refused for good. referrald moves the event to the
+// dead-letter list at once instead of retrying it, so the events behind it
+// do not wait out the retries. Return err unmarked for what may pass (a
+// downstream that is down). Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// GRPCStatus carries the mark to referrald: gRPC sends an error's status,
+// and INVALID_ARGUMENT is the code that means "permanent" in the hook
+// contract, for plugins in any language.
+func (e *permanentError) GRPCStatus() *status.Status {
+	return status.New(codes.InvalidArgument, e.err.Error())
 }

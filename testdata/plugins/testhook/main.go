@@ -1,13 +1,19 @@
 // Command testhook is a hook plugin for referrald's tests, told what to do
 // by a JSON control file the test rewrites at will:
 //
-//	{"on_event": "ok|fail|hang|crash", "before": "ok|reject|reject_field|flag|hang",
-//	 "events": ["*"], "before_referral_create": true}
+//	{"on_event": "ok|fail|permanent|hang|crash", "before": "ok|reject|reject_field|flag|hang|wedge",
+//	 "describe": "ok|hang", "events": ["*"], "before_referral_create": true}
+//
+// "permanent" fails with sdk.Permanent. "wedge" is a deadlock: that signup
+// check and every later one of the same process hang, whatever the
+// control file says by then; a new process starts unwedged.
 //
 // Usage: testhook STATE_DIR. It writes its pid to STATE_DIR/pid, and to
 // STATE_DIR/log one line per call: "seen <event id> <attempt>" for every
 // delivery and "applied <event id>" for the first of each id, deduplicating
-// across its own restarts by reading the log back at start.
+// across its own restarts by reading the log back at start; "failed <event
+// id> <attempt>" for a delivery it fails; and "describe hangs" when it
+// starts to.
 package main
 
 import (
@@ -20,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/referrald/referrald/hooks"
 	"github.com/referrald/referrald/hooks/sdk"
@@ -28,6 +35,7 @@ import (
 type control struct {
 	OnEvent              string   `json:"on_event"`
 	Before               string   `json:"before"`
+	Describe             string   `json:"describe"`
 	Events               []string `json:"events"`
 	BeforeReferralCreate bool     `json:"before_referral_create"`
 }
@@ -36,6 +44,7 @@ type testHook struct {
 	dir     string
 	mu      sync.Mutex
 	applied map[string]bool
+	wedged  atomic.Bool
 }
 
 func (h *testHook) control() control {
@@ -56,8 +65,13 @@ func (h *testHook) logLine(format string, args ...any) {
 	f.Close()
 }
 
-func (h *testHook) Describe(context.Context) (hooks.Description, error) {
+func (h *testHook) Describe(ctx context.Context) (hooks.Description, error) {
 	c := h.control()
+	if c.Describe == "hang" {
+		h.logLine("describe hangs")
+		<-ctx.Done()
+		select {}
+	}
 	return hooks.Description{Name: "testhook", Version: "0.0.1", Events: c.Events, BeforeReferralCreate: c.BeforeReferralCreate}, nil
 }
 
@@ -71,6 +85,9 @@ func (h *testHook) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResul
 	case "fail":
 		h.logLine("failed %s %d", e.ID, e.Attempt)
 		return hooks.EventResult{}, errors.New("told to fail")
+	case "permanent":
+		h.logLine("failed %s %d", e.ID, e.Attempt)
+		return hooks.EventResult{}, sdk.Permanent(errors.New("told to fail for good"))
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -91,7 +108,14 @@ func (h *testHook) OnEvent(ctx context.Context, e hooks.Event) (hooks.EventResul
 }
 
 func (h *testHook) BeforeReferralCreate(ctx context.Context, r hooks.ReferralRequest) (hooks.Decision, error) {
-	switch h.control().Before {
+	before := h.control().Before
+	if before == "wedge" {
+		h.wedged.Store(true)
+	}
+	if h.wedged.Load() {
+		before = "hang"
+	}
+	switch before {
 	case "reject":
 		return hooks.Decision{Reject: true, Reason: "signups from " + r.Email + " are closed"}, nil
 	case "reject_field":
