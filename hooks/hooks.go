@@ -64,7 +64,9 @@ const (
 type Hook interface {
 	// Describe says who the plugin is and what it wants.
 	Describe(ctx context.Context) (Description, error)
-	// OnEvent handles one event. An error asks for redelivery.
+	// OnEvent handles one event. An error asks for redelivery; one marked
+	// sdk.Permanent (gRPC INVALID_ARGUMENT) sends the event to the dead
+	// letters at once.
 	OnEvent(ctx context.Context, e Event) (EventResult, error)
 	// BeforeReferralCreate vets a signup before it is written. An error
 	// (or a timeout) is handled by the plugin's failure policy.

@@ -127,7 +127,7 @@ func (p *plugin) OnEvent(_ context.Context, e hooks.Event) (hooks.EventResult, e
 	case hooks.EventReferralCreated:
 		var r hooks.Referral
 		if err := json.Unmarshal(e.Data, &r); err != nil {
-			return hooks.EventResult{}, fmt.Errorf("referral.created payload: %w", err)
+			return hooks.EventResult{}, sdk.Permanent(fmt.Errorf("referral.created payload: %w", err))
 		}
 		b := p.cfg.rule(r.ProgramID).SignupBounty
 		if b == nil || b.Amount == 0 {
@@ -138,7 +138,7 @@ func (p *plugin) OnEvent(_ context.Context, e hooks.Event) (hooks.EventResult, e
 	case hooks.EventEarningCreated:
 		var ern hooks.Earning
 		if err := json.Unmarshal(e.Data, &ern); err != nil {
-			return hooks.EventResult{}, fmt.Errorf("earning.created payload: %w", err)
+			return hooks.EventResult{}, sdk.Permanent(fmt.Errorf("earning.created payload: %w", err))
 		}
 		rule := p.cfg.rule(ern.ProgramID)
 		if rule.EarningBasisPoints == 0 {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/referrald/referrald/hooks"
+	"github.com/referrald/referrald/hooks/sdk"
 )
 
 // crm is a fake CRM: the real one is outside our control.
@@ -93,6 +94,12 @@ func TestClientErrorsAreNotRetried(t *testing.T) {
 	defer srv.Close()
 	if _, err := newTestSync(t, srv.URL).OnEvent(context.Background(), referral); err == nil || len(fake.requests) != 1 {
 		t.Fatalf("got %v after %d requests, want an error after one", err, len(fake.requests))
+	} else if !sdk.IsPermanent(err) {
+		t.Errorf("a refusal by the CRM: got %v, want it marked permanent so it is dead-lettered at once", err)
+	}
+	bad := hooks.Event{ID: "evt_bad", Type: hooks.EventReferralCreated, Data: []byte(`{"id": 1e999}`)}
+	if _, err := newTestSync(t, srv.URL).OnEvent(context.Background(), bad); !sdk.IsPermanent(err) {
+		t.Errorf("an undecodable payload: got %v, want a permanent error", err)
 	}
 	fake = &crm{statuses: []int{409}}
 	srv2 := httptest.NewServer(fake)

@@ -139,7 +139,7 @@ func (s *crmsync) Describe(context.Context) (hooks.Description, error) {
 func (s *crmsync) body(data []byte) ([]byte, error) {
 	var typed hooks.Referral
 	if err := json.Unmarshal(data, &typed); err != nil {
-		return nil, fmt.Errorf("referral.created payload: %w", err)
+		return nil, sdk.Permanent(fmt.Errorf("referral.created payload: %w", err))
 	}
 	if typed.ErasedAt != nil {
 		return nil, nil
@@ -195,7 +195,7 @@ func (s *crmsync) requestFor(e hooks.Event) (*request, error) {
 	case e.Type == hooks.EventReferralErased && s.cfg.EraseURL != "":
 		var erased hooks.ReferralErased
 		if err := json.Unmarshal(e.Data, &erased); err != nil || erased.ID == "" {
-			return nil, fmt.Errorf("referral.erased payload without a referral id: %v", err)
+			return nil, sdk.Permanent(fmt.Errorf("referral.erased payload without a referral id: %v", err))
 		}
 		return &request{"DELETE", strings.ReplaceAll(s.cfg.EraseURL, "{id}", url.PathEscape(erased.ID)), nil, "deletion"}, nil
 	}
@@ -261,7 +261,10 @@ func (s *crmsync) send(ctx context.Context, eventID string, r *request) (retry b
 	case res.StatusCode >= 500, res.StatusCode == http.StatusTooManyRequests:
 		return true, fmt.Errorf("CRM answered %s", res.Status)
 	}
-	return false, fmt.Errorf("CRM refused the %s: %s", r.what, res.Status)
+	// The CRM refused what was sent (a 4xx other than 429): sending the
+	// same again cannot help, so the event goes to the dead letters now
+	// instead of holding up the ones behind it.
+	return false, sdk.Permanent(fmt.Errorf("CRM refused the %s: %s", r.what, res.Status))
 }
 
 func (s *crmsync) markSent(id string) error {
