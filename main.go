@@ -156,8 +156,8 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
-	for _, r := range cfg.renamed() {
-		log.Warn("a setting has a new name; the old one still works for now", "setting", r[0], "new_name", r[1])
+	for _, name := range cfg.ignored() {
+		log.Warn("a setting no longer has any effect; remove it (it will be refused in a later release)", "setting", name)
 	}
 	if n := len(cfg.AdminToken); n > 0 && n < weakAdminToken {
 		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", weakAdminToken)
@@ -169,7 +169,7 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 	// every commit from the first: the pointer is filled in once it exists.
 	var hookHost atomic.Pointer[host.Host]
 	st, err := store.Open(cfg.StorePath(), store.Options{
-		IdempotencyWindow: cfg.Idempotency.Window, JournalEntries: cfg.Store.JournalEntries, Logger: log, ScanRetention: cfg.Privacy.ScanRetention,
+		IdempotencyWindow: cfg.Idempotency.Window, Logger: log, ScanRetention: cfg.Privacy.ScanRetention,
 		OnCommit: func(writes int, d time.Duration) {
 			m.StoreCommit(writes, d)
 			if h := hookHost.Load(); h != nil {
