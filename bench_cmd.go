@@ -82,7 +82,6 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		"throughput, heap, disk and list/funnel latency as the store grows, then time the load again")
 	rounds := fs.Int("rounds", 3, "with -grow on the temporary store: rounds that time a new fresh store and the grown one "+
 		"in turn, for a ratio the disk's speed on the day does not skew; six or more bound its median with 95% confidence")
-	journalEntries := fs.Int("journal-entries", store.DefaultJournalEntries, "store.journal_entries of the temporary store")
 	ambassadors := fs.Int("ambassadors", 100, fmt.Sprintf("ambassadors, each with a placement, to spread the impressions, and so the "+
 		"signups, over in turn (1..%d; created in the -url target too): each signup writes into its ambassador's range of "+
 		"the per-ambassador indexes and counters; with -impression-per-client, client c signs up under ambassador c mod N",
@@ -98,16 +97,12 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "referrald: bench: -ambassadors from 1 to %d\n", maxBenchAmbassadors)
 		return exitUsage
 	}
-	if err := checkJournalEntries(*journalEntries); err != nil {
-		fmt.Fprintln(stderr, "referrald: bench: -journal-entries", err)
-		return exitUsage
-	}
 	var st *store.Store
 	base, adminToken := *target, *token
 	if base == "" {
 		var stop func()
 		var err error
-		st, base, adminToken, stop, err = benchServer(*noSync, *journalEntries)
+		st, base, adminToken, stop, err = benchServer(*noSync)
 		if err != nil {
 			fmt.Fprintln(stderr, "referrald: bench:", err)
 			return exitFailed
@@ -150,7 +145,7 @@ func benchCommand(args []string, stdout, stderr io.Writer) int {
 		var newFresh func() (*benchFixture, func(), error)
 		if st != nil {
 			newFresh = func() (*benchFixture, func(), error) {
-				_, base, token, stop, err := benchServer(*noSync, *journalEntries)
+				_, base, token, stop, err := benchServer(*noSync)
 				if err != nil {
 					return nil, nil, err
 				}
@@ -199,12 +194,12 @@ func writeHeapProfile(path string) error {
 
 // benchServer starts referrald on loopback on a temporary store with the
 // rate limits lifted (they would otherwise be what is measured).
-func benchServer(noSync bool, journalEntries int) (*store.Store, string, string, func(), error) {
+func benchServer(noSync bool) (*store.Store, string, string, func(), error) {
 	dir, err := os.MkdirTemp("", "referrald-bench-")
 	if err != nil {
 		return nil, "", "", nil, err
 	}
-	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{NoSync: noSync, JournalEntries: journalEntries})
+	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{NoSync: noSync})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, "", "", nil, err

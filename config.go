@@ -502,13 +502,3 @@ func (p PluginConfig) hostConfig() host.Config {
 
 // StorePath is the bbolt file.
 func (c *Config) StorePath() string { return filepath.Join(c.DataDir, store.FileName) }
-
-// checkJournalEntries bounds store.journal_entries: below 16 a journal
-// would freeze every few writes; above 2^20 the two journals' maps would
-// take more than 80 MB.
-func checkJournalEntries(n int) error {
-	if n < 16 || n > 1<<20 {
-		return errors.New("must be from 16 to 1048576")
-	}
-	return nil
-}

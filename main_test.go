@@ -251,7 +251,7 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 		if err != nil || status != 201 || h.Get("Idempotent-Replayed") != "true" || !bytes.Contains(b, []byte(a.id)) {
 			t.Fatalf("replay of %s: got %d %v %s %v, want the acknowledged referral", a.key, status, h, b, err)
 		}
-		// The email index, journaled too, lists it under its email alone.
+		// The email index lists it under its email alone.
 		status, _, b, err = call(context.Background(), "GET", srv.url+"/v1/referrals?email="+a.key+"@example.com", nil, nil)
 		var byEmail struct{ Data []struct{ ID string } }
 		json.Unmarshal(b, &byEmail)
@@ -615,16 +615,12 @@ func TestBenchCommand(t *testing.T) {
 	if code := run([]string{"bench", "-get", "0.9", "-scan", "0.9"}, noEnv, &out, &errOut); code != exitUsage {
 		t.Fatalf("shares over 1: exit %d, want 2", code)
 	}
-	errOut.Reset()
-	if code := run([]string{"bench", "-journal-entries", "8"}, noEnv, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "-journal-entries must be from 16") {
-		t.Fatalf("-journal-entries 8: exit %d, %q; want 2 and the range", code, errOut.String())
-	}
 }
 
 // The bench spreads its signups over -ambassadors in turn, so that each
 // ambassador's range of the per-ambassador indexes takes its share.
 func TestBenchSpreadsSignupsOverAmbassadors(t *testing.T) {
-	_, base, token, stop, err := benchServer(false, store.DefaultJournalEntries)
+	_, base, token, stop, err := benchServer(false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,8 +48,6 @@ var (
 	bucketReferralsByProgramStatus    = []byte("referrals_by_program_status")
 	bucketReferralsByAmbassadorStatus = []byte("referrals_by_ambassador_status")
 	bucketReferralsByImpression       = []byte("referrals_by_impression")
-	bucketIdempotency                 = []byte("idempotency")
-	bucketIdempotencyExpiry           = []byte("idempotency_expiry")
 	bucketOutbox                      = []byte("outbox")
 	bucketAPIKeys                     = []byte("api_keys")
 	bucketAPIKeysByHash               = []byte("api_keys_by_hash")
@@ -60,14 +58,14 @@ var allBuckets = [][]byte{
 	bucketPlacements, bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador,
 	bucketImpressionsByPlacement, bucketReferrals,
 	bucketReferralsByStatus, bucketReferralsByEmail, bucketReferralsByProgramStatus,
-	bucketReferralsByAmbassadorStatus, bucketReferralsByImpression, bucketIdempotency, bucketIdempotencyExpiry, bucketOutbox,
+	bucketReferralsByAmbassadorStatus, bucketReferralsByImpression, bucketIdempotencyPartitions, bucketOutbox,
 	bucketAPIKeys, bucketAPIKeysByHash,
 	bucketHookCursors, bucketHookDeadLetters, bucketHookRetries, bucketHookResults,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 10
+const schemaVersion = 11
 
 var keySchemaVersion = []byte("schema_version")
 
@@ -87,10 +85,6 @@ const maxBatch = 512
 type Options struct {
 	// IdempotencyWindow is how long an idempotency key is remembered.
 	IdempotencyWindow time.Duration
-	// JournalEntries is how many new entries each journal (idempotency
-	// entries, the email index) holds before they are moved into their
-	// tree (see journal.go); 0 means DefaultJournalEntries.
-	JournalEntries int
 	// SweepInterval is how often expired idempotency keys are deleted; 0
 	// means every minute, a negative value never (tests sweep by hand).
 	SweepInterval time.Duration
@@ -148,10 +142,6 @@ type Store struct {
 	// counts gathers the counter changes of the group commit in progress;
 	// only the writer goroutine touches it.
 	counts *countBatch
-
-	// The journals take new idempotency entries and email index entries
-	// (see journal.go).
-	idemJournal, emailJournal *journal
 
 	// fingerprintKey keys the request fingerprints kept in idempotency
 	// entries (see keyedFingerprint).
@@ -216,21 +206,6 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	for _, j := range []struct {
-		to   **journal
-		kind *journalKind
-	}{{&s.idemJournal, &idempotencyJournal}, {&s.emailJournal, &emailJournal}} {
-		if *j.to, err = loadJournal(db, j.kind, opt.JournalEntries, s.now); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
-		if j := *j.to; j.carrying() {
-			// Only after a crash: the commits ahead carry it as they go.
-			s.log.Info("resuming a journal's move into its tree", "journal", j.kind.what,
-				"entries", len(j.carry), "open_entries", j.active.n)
-		}
-	}
-	s.emailJournal.partner = s.idemJournal
 	go s.writeLoop()
 	if s.fingerprintKey, err = s.Secret("idempotency-fingerprint"); err != nil {
 		s.Close()
@@ -244,7 +219,7 @@ func Open(path string, opt Options) (*Store, error) {
 // add their steps here, each moving the version up by one.
 func (s *Store) migrate(tx *bolt.Tx) error {
 	for _, name := range append(append(append(allBuckets, moneyBuckets...), placementBuckets...),
-		bucketCounters, bucketOutboxBySubject, bucketIdempotencyByRecord, bucketIdempotencyJournal, bucketEmailJournal) {
+		bucketCounters, bucketOutboxBySubject, bucketIdempotencyByRecord) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -286,6 +261,10 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// 9 → 10: the impressions that led to a referral, the numerator
 		// of the scan-to-signup rate.
 		9: countImpressionsWithReferral,
+		// 10 → 11: idempotency entries in partitions by expiry and the
+		// email index in its tree alone, out of the journals; an older
+		// referrald would not look there.
+		10: func(tx *bolt.Tx) error { return s.dropJournals(tx, s.now()) },
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
@@ -328,7 +307,7 @@ func indexForErasure(tx *bolt.Tx) error {
 		return err
 	}
 	byRecord := tx.Bucket(bucketIdempotencyByRecord)
-	return tx.Bucket(bucketIdempotency).ForEach(func(k, v []byte) error {
+	return tx.Bucket(bucketIdempotencyTree).ForEach(func(k, v []byte) error {
 		if len(v) >= idemHeader+16 {
 			return byRecord.Put(v[idemHeader:idemHeader+16], k)
 		}
@@ -346,7 +325,7 @@ func compactReferrals(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	entries := tx.Bucket(bucketIdempotency)
+	entries := tx.Bucket(bucketIdempotencyTree)
 	var keys, vals [][]byte
 	err := entries.ForEach(func(k, v []byte) error {
 		if len(v) > idemHeader {
@@ -374,7 +353,7 @@ var appendOrdered = [][]byte{
 	bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador, bucketImpressionsByPlacement,
 	bucketReferrals, bucketReferralsByStatus,
 	bucketReferralsByProgramStatus, bucketReferralsByAmbassadorStatus, bucketReferralsByImpression,
-	bucketIdempotencyExpiry, bucketIdempotencyByRecord, bucketOutbox, bucketOutboxBySubject,
+	bucketIdempotencyByRecord, bucketOutbox, bucketOutboxBySubject,
 	bucketEarnings, bucketEarningsByReferral, bucketEarningsByProgram, bucketEarningsByAmbassador,
 	bucketEarningsByStatus, bucketCommissions, bucketCommissionsByAmbassador, bucketCommissionsByEarning,
 	bucketPayouts,
@@ -501,14 +480,8 @@ func (s *Store) commit(batch []*writeOp) {
 	results := make([]error, len(batch))
 	var opErr error
 	began := time.Now()
-	now := s.now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		packAppendOrdered(tx)
-		for _, j := range s.journals() {
-			if err := j.begin(tx, now); err != nil {
-				return err
-			}
-		}
 		s.counts = &countBatch{tx: tx, pending: map[string]*model.Counts{}}
 		defer func() { s.counts = nil }()
 		for i, op := range batch {
@@ -518,20 +491,8 @@ func (s *Store) commit(batch []*writeOp) {
 				return opErr
 			}
 		}
-		for _, j := range s.journals() {
-			if err := j.carryOn(tx, len(batch), now); err != nil {
-				return err
-			}
-		}
 		return s.counts.flush()
 	})
-	for _, j := range s.journals() {
-		if err == nil {
-			j.committed(now)
-		} else {
-			j.rolledBack()
-		}
-	}
 	if err != nil && len(batch) > 1 {
 		for _, op := range batch {
 			s.commit([]*writeOp{op})
@@ -606,8 +567,6 @@ func isIOError(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EIO) ||
 		errors.Is(err, syscall.EROFS) || errors.Is(err, bolterrors.ErrDatabaseNotOpen)
 }
-
-func (s *Store) journals() [2]*journal { return [2]*journal{s.idemJournal, s.emailJournal} }
 
 // view runs fn in a read transaction.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }
