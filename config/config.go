@@ -102,18 +102,19 @@ type PluginConfig struct {
 // IdempotencyConfig tunes idempotency keys.
 type IdempotencyConfig struct {
 	Window time.Duration `yaml:"window"`
-	// JournalEntries is the older name of store.journal_entries.
+	// JournalEntries is the old name of store.journal_entries, still
+	// read (0: not given).
 	//
-	// Deprecated: it has no effect (see Ignored).
+	// Deprecated: set store.journal_entries.
 	JournalEntries int `yaml:"journal_entries"`
 }
 
-// StoreConfig holds the store's settings.
+// StoreConfig tunes the store.
 type StoreConfig struct {
-	// JournalEntries bounded the store's journals, which are gone; it is
-	// still read, so that a config that sets it loads (0: not given).
-	//
-	// Deprecated: it has no effect (see Ignored).
+	// JournalEntries is how many new entries each of the store's
+	// append-ordered journals (idempotency entries, the email index)
+	// keeps before moving them into their tree in about key order: more
+	// means fewer page writes per entry and more memory.
 	JournalEntries int `yaml:"journal_entries"`
 }
 
@@ -159,6 +160,7 @@ func Default() Config {
 		Listen:      "127.0.0.1:8080",
 		DataDir:     "./data",
 		Idempotency: IdempotencyConfig{Window: 24 * time.Hour},
+		Store:       StoreConfig{JournalEntries: store.DefaultJournalEntries},
 		Limits:      LimitsConfig{MaxBodyBytes: 64 << 10},
 		RateLimits: RateLimitsConfig{
 			PerKey: BucketConfig{Rate: 1000, Burst: 2000},
@@ -219,6 +221,12 @@ func Load(path string, env Env, alsoKnown ...string) (Config, error) {
 	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), env.get); err != nil {
 		return cfg, err
 	}
+	if old := cfg.Idempotency.JournalEntries; old != 0 {
+		if cur := cfg.Store.JournalEntries; cur != Default().Store.JournalEntries && cur != old {
+			return cfg, &configError{"idempotency.journal_entries", "is the old name of store.journal_entries; give only that"}
+		}
+		cfg.Store.JournalEntries = old
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -230,18 +238,13 @@ const (
 	WeakAdminToken = 16
 )
 
-// Ignored lists the settings given that no longer have any effect, for a
-// warning. They are still read for a release, so that a config written
-// for an earlier one loads.
-func (c *Config) Ignored() []string {
-	var names []string
-	if c.Store.JournalEntries != 0 {
-		names = append(names, "store.journal_entries")
-	}
+// Renamed lists the settings given under an old name, as old and new
+// name, for a warning.
+func (c *Config) Renamed() [][2]string {
 	if c.Idempotency.JournalEntries != 0 {
-		names = append(names, "idempotency.journal_entries")
+		return [][2]string{{"idempotency.journal_entries", "store.journal_entries"}}
 	}
-	return names
+	return nil
 }
 
 func loadFile(path string, cfg *Config) error {
@@ -540,6 +543,9 @@ func (c *Config) Validate() error {
 	if c.Idempotency.Window < time.Minute {
 		return &configError{"idempotency.window", "must be at least 1m"}
 	}
+	if err := CheckJournalEntries(c.Store.JournalEntries); err != nil {
+		return &configError{"store.journal_entries", err.Error()}
+	}
 	if c.Limits.MaxBodyBytes < 1<<10 || c.Limits.MaxBodyBytes > 1<<20 {
 		return &configError{"limits.max_body_bytes", "must be from 1024 to 1048576"}
 	}
@@ -661,3 +667,13 @@ func (p PluginConfig) HostConfig() host.Config {
 
 // StorePath is the bbolt file.
 func (c *Config) StorePath() string { return filepath.Join(c.DataDir, store.FileName) }
+
+// CheckJournalEntries bounds store.journal_entries: below 16 a journal
+// would freeze every few writes; above 2^20 the two journals' maps would
+// take more than 80 MB.
+func CheckJournalEntries(n int) error {
+	if n < 16 || n > 1<<20 {
+		return errors.New("must be from 16 to 1048576")
+	}
+	return nil
+}

@@ -66,6 +66,11 @@ func writeReferralSized(s *Store, tx *bolt.Tx) error {
 	if err := putIndexes(tx, key, append(fixed, byStatus...)...); err != nil {
 		return err
 	}
+	// Straight into the index: the journal is the writer's alone.
+	email := emailIndexKey(r.Email, key)
+	if err := tx.Bucket(bucketReferralsByEmail).Put(email[:], empty); err != nil {
+		return err
+	}
 	return s.appendRecordEvent(tx, now, recordReferral, key, val)
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,30 +13,18 @@ import (
 	"github.com/referrald/referrald/model"
 )
 
-// Idempotency entries live in partitions by expiry. The bucket
-// idempotency_partitions holds one bucket per span of expiry times (a
-// partitionsPerWindow-th of the window), named by the span's end in Unix
-// ms (8 bytes, big endian): once the clock reaches a partition's name,
-// every entry in it has expired, and the sweeper drops it whole. In its
-// partition an entry lives under idempotencyKey and holds fingerprint
-// (32) ‖ expiry in Unix ms (8) ‖ the record the first request made, which
-// a replay returns even after the record has changed. The record is kept
-// one of two ways:
+// An idempotency entry lives under sha256(principal ‖ 0 ‖ key) and holds
+// fingerprint (32) ‖ expiry in Unix ms (8) ‖ the record the first request
+// made, which a replay returns even after the record has changed. The record
+// is kept one of two ways:
 //
 //   - snapInline ‖ key ‖ value: a copy of the record as created;
 //   - snapEvent ‖ key: the record's creation event already holds that copy
 //     (see formatRecordEvent), so the entry points there instead of keeping
 //     a third one. Erasure rewrites the event, and with it the replay.
 //
-// Everything is read from the transaction's own snapshot: no map in memory
-// says where an entry is, so a reader finds exactly the entries its
-// snapshot holds, and the heap does not grow with the keys. A lookup tries
-// each partition, newest first; a key has one entry at most (reusing an
-// expired key deletes its old entry), so the order only decides how soon a
-// hit stops. Partitions are named by expiry, not by when the entry was
-// written, so a clock that steps back puts new entries into older
-// partitions without any entry outliving its partition's name, and a
-// window changed between runs leaves the old partitions' names true.
+// The expiry index holds expiry (8) ‖ entry key (32), so the sweeper finds
+// expired keys by walking from the start.
 
 const idemHeader = 32 + 8
 
@@ -45,12 +32,6 @@ const (
 	snapInline byte = 0
 	snapEvent  byte = 1
 )
-
-// partitionsPerWindow is how many partitions a window's entries spread
-// over. More would make a missed lookup, which tries every partition, cost
-// more; fewer would keep expired entries longer, up to a partition's span
-// past their expiry.
-const partitionsPerWindow = 8
 
 // inlineSnapshotKey returns the key of the record an entry value keeps inline.
 func inlineSnapshotKey(v []byte) ([]byte, bool) {
@@ -60,16 +41,12 @@ func inlineSnapshotKey(v []byte) ([]byte, bool) {
 	return v[idemHeader+1 : idemHeader+1+16], true
 }
 
-// idempotencyKey is an entry's key: the first 16 bytes of
-// sha256(scope ‖ 0 ‖ key), which leave a collision between two of a
-// store's keys out of reach and take half the room of the whole hash in
-// every leaf and branch page.
-func idempotencyKey(idem model.Idempotency) [16]byte {
+func idempotencyKey(idem model.Idempotency) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(idem.Scope))
 	h.Write([]byte{0})
 	h.Write([]byte(idem.Key))
-	return [16]byte(h.Sum(nil))
+	return [32]byte(h.Sum(nil))
 }
 
 // entryExpired reports whether entry value v is past its expiry at now.
@@ -77,49 +54,22 @@ func entryExpired(v []byte, now time.Time) bool {
 	return int64(binary.BigEndian.Uint64(v[32:40])) <= now.UnixMilli()
 }
 
-// partitionSpan is how much of the window one partition's expiry times
-// cover, in ms.
-func (s *Store) partitionSpan() uint64 {
-	return max(1, uint64(s.idemWindow.Milliseconds())/partitionsPerWindow)
+// dropIdempotent deletes what points at entry value v of key: its expiry
+// and the way back to it from a record it keeps inline.
+func dropIdempotent(tx *bolt.Tx, key, v []byte) error {
+	if err := unlinkSnapshot(tx, v); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketIdempotencyExpiry).Delete(cat(v[32:40], key))
 }
 
-// partitionOf names the partition of an entry that expires at exp (Unix
-// ms): the end of the span of expiry times that holds exp.
-func partitionOf(exp, span uint64) []byte {
-	return binary.BigEndian.AppendUint64(nil, (exp+span-1)/span*span)
-}
-
-// findEntry returns key's entry as tx sees it and the partition that holds
-// it, or nil values when there is none.
-func findEntry(tx *bolt.Tx, key [16]byte) (*bolt.Bucket, []byte) {
-	root := tx.Bucket(bucketIdempotencyPartitions)
-	c := root.Cursor()
-	// Newest first: a replay most often follows its request closely.
-	for name, v := c.Last(); name != nil; name, v = c.Prev() {
-		if v != nil {
-			continue // not a partition
-		}
-		p := root.Bucket(name)
-		if v := p.Get(key[:]); v != nil {
-			return p, v
-		}
+// unlinkSnapshot deletes the way back from a record that entry value v
+// keeps inline, if it keeps one.
+func unlinkSnapshot(tx *bolt.Tx, v []byte) error {
+	if rec, ok := inlineSnapshotKey(v); ok {
+		return tx.Bucket(bucketIdempotencyByRecord).Delete(rec)
 	}
-	return nil, nil
-}
-
-// unlinkSnapshot deletes the way back to key's entry, value v, from the
-// record it keeps inline, if it keeps one and the way back still leads
-// to key.
-func unlinkSnapshot(tx *bolt.Tx, key, v []byte) error {
-	rec, ok := inlineSnapshotKey(v)
-	if !ok {
-		return nil
-	}
-	byRecord := tx.Bucket(bucketIdempotencyByRecord)
-	if !bytes.Equal(byRecord.Get(rec), key) {
-		return nil
-	}
-	return byRecord.Delete(bytes.Clone(rec))
+	return nil
 }
 
 // keyedFingerprint is what an entry keeps of the request's fingerprint:
@@ -137,7 +87,7 @@ func (s *Store) keyedFingerprint(idem model.Idempotency) []byte {
 // there is none or it has expired, or idempotency_key_reused if the key was
 // used for a different request.
 func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time) ([]byte, error) {
-	_, v := findEntry(tx, idempotencyKey(idem))
+	v := s.idemJournal.get(tx, idempotencyKey(idem))
 	if len(v) < idemHeader || entryExpired(v, now) {
 		return nil, nil
 	}
@@ -166,14 +116,14 @@ func (s *Store) findIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Tim
 // an expired entry that the sweeper has not reached yet.
 func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time, snap []byte) error {
 	key := idempotencyKey(idem)
-	if p, old := findEntry(tx, key); old != nil {
+	if old := s.idemJournal.get(tx, key); len(old) >= idemHeader {
 		// The old entry has expired (Store.create replays a live one), so
-		// nothing of it is kept: not the entry, which may sit in another
-		// partition than the new one, and not the way back from its record.
-		if err := unlinkSnapshot(tx, key[:], old); err != nil {
+		// nothing of it is kept: not its expiry, not the way back from its
+		// record, and no copy in the journal or the tree.
+		if err := dropIdempotent(tx, key[:], old); err != nil {
 			return err
 		}
-		if err := p.Delete(key[:]); err != nil {
+		if err := s.idemJournal.delete(tx, key, func([]byte) bool { return true }); err != nil {
 			return err
 		}
 	}
@@ -181,9 +131,9 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 	if err != nil {
 		return err
 	}
-	exp := uint64(now.Add(s.idemWindow).UnixMilli())
+	exp := binary.BigEndian.AppendUint64(nil, uint64(now.Add(s.idemWindow).UnixMilli()))
 	v := make([]byte, 0, idemHeader+1+len(snap))
-	v = binary.BigEndian.AppendUint64(append(v, s.keyedFingerprint(idem)...), exp)
+	v = append(append(v, s.keyedFingerprint(idem)...), exp...)
 	if created, ok, err := createdRecord(tx, recKey); err != nil {
 		return err
 	} else if ok && bytes.Equal(created, recVal) {
@@ -195,65 +145,68 @@ func (s *Store) putIdempotent(tx *bolt.Tx, idem model.Idempotency, now time.Time
 			return err
 		}
 	}
-	p, err := tx.Bucket(bucketIdempotencyPartitions).CreateBucketIfNotExists(partitionOf(exp, s.partitionSpan()))
-	if err != nil {
+	if err := s.idemJournal.put(tx, key, v); err != nil {
 		return err
 	}
-	return p.Put(key[:], v)
+	return tx.Bucket(bucketIdempotencyExpiry).Put(cat(exp, key[:]), empty)
 }
 
-// rewriteSnapshot replaces the inline snapshot of record key, if an
+// rewriteSnapshot replaces the snapshot of record key, wherever an
 // idempotency entry keeps one, with val; the entry's fingerprint and
 // expiry stay.
 func (s *Store) rewriteSnapshot(tx *bolt.Tx, key [16]byte, val []byte) error {
 	entryKey := tx.Bucket(bucketIdempotencyByRecord).Get(key[:])
-	if len(entryKey) != 16 {
+	if len(entryKey) != 32 {
 		return nil
 	}
-	p, old := findEntry(tx, [16]byte(entryKey))
-	if rec, ok := inlineSnapshotKey(old); !ok || !bytes.Equal(rec, key[:]) {
-		return nil // swept, or reused for another record since
-	}
-	v := append(append(append([]byte(nil), old[:idemHeader]...), snapInline), snapshot(key, val)...)
-	return p.Put(bytes.Clone(entryKey), v)
+	return s.idemJournal.rewrite(tx, [32]byte(entryKey), func(old []byte) []byte {
+		if rec, ok := inlineSnapshotKey(old); !ok || !bytes.Equal(rec, key[:]) {
+			return nil // swept, or reused for another record since
+		}
+		return append(append(append([]byte(nil), old[:idemHeader]...), snapInline), snapshot(key, val)...)
+	})
 }
 
-// SweepIdempotencyKeys drops the partitions of idempotency entries that
-// all expired at or before now, one partition a transaction, and returns
-// how many entries they held. An expired entry in a partition not yet due
-// is no longer replayed, and reusing its key replaces it; it goes with its
-// partition, at most a partition's span later.
+// sweepBatch bounds one sweep transaction, so sweeping a large backlog
+// never holds the writer for long.
+const sweepBatch = 1000
+
+// SweepIdempotencyKeys deletes the entries of keys that expired before now
+// and returns how many it deleted.
 func (s *Store) SweepIdempotencyKeys(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	for {
-		n, dropped := 0, false
+		n := 0
 		err := s.update(applyOnly(func(w *wtx) error {
 			tx := w.tx
-			n, dropped = 0, false
-			root := tx.Bucket(bucketIdempotencyPartitions)
-			name, v := root.Cursor().First()
-			if name == nil {
-				return nil
-			}
-			if len(name) != 8 || v != nil {
-				return fmt.Errorf("idempotency partition %x: %w", name, errCorrupt)
-			}
-			if binary.BigEndian.Uint64(name) > uint64(now.UnixMilli()) {
-				return nil
-			}
-			name = bytes.Clone(name)
-			err := root.Bucket(name).ForEach(func(k, v []byte) error {
+			n = 0
+			c := tx.Bucket(bucketIdempotencyExpiry).Cursor()
+			limit := uint64(now.UnixMilli())
+			// Each pass deletes the first entry, so the next is the first
+			// again (bbolt's Next after Delete can skip one).
+			for k, _ := c.First(); k != nil && n < sweepBatch; k, _ = c.First() {
+				if len(k) != 8+32 || binary.BigEndian.Uint64(k[:8]) > limit {
+					break
+				}
+				key := [32]byte(k[8:])
+				if v := s.idemJournal.get(tx, key); len(v) >= idemHeader && bytes.Equal(v[32:40], k[:8]) {
+					if err := unlinkSnapshot(tx, v); err != nil {
+						return err
+					}
+				}
+				exp := k[:8]
+				if err := s.idemJournal.delete(tx, key, func(v []byte) bool { return bytes.Equal(v[32:40], exp) }); err != nil {
+					return err
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
 				n++
-				return unlinkSnapshot(tx, k, v)
-			})
-			if err != nil {
-				return err
 			}
-			dropped = true
-			return root.DeleteBucket(name)
+			return nil
 		}))
 		total += n
-		if err != nil || !dropped || ctx.Err() != nil {
+		if err != nil || n < sweepBatch || ctx.Err() != nil {
 			return total, err
 		}
 	}
@@ -280,9 +233,43 @@ func (s *Store) sweepLoop(every time.Duration) {
 	}
 }
 
-// sweep is one round of the sweeper: expired idempotency keys, then scan
-// data past its retention (or, without one, old repeat-scan entries).
+// settleCommits bounds one settleJournals: enough commits to carry two
+// generations of the default size, 256 entries each.
+const settleCommits = 2 * (DefaultJournalEntries/journalCarryMin + 2)
+
+// settleJournals commits until the journals have nothing left to freeze
+// or carry, for quiet stores: busy ones carry as they write. It stops
+// after enough commits to carry two generations (at most settleCommits),
+// because under steady load there is always more, and the sweep has other
+// work.
+func (s *Store) settleJournals() error {
+	n := 0
+	for _, j := range s.journals() {
+		n = max(n, min(settleCommits, 2*(j.limit/j.carryMin+2)))
+	}
+	due := func() bool {
+		for _, j := range s.journals() {
+			if j.due(s.now()) {
+				return true
+			}
+		}
+		return false
+	}
+	for ; n > 0 && due(); n-- {
+		if err := s.update(applyOnly(func(*wtx) error { return nil })); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweep is one round of the sweeper: the journals and expired
+// idempotency keys, then scan data past its retention (or, without one,
+// old repeat-scan entries).
 func (s *Store) sweep() {
+	if err := s.settleJournals(); err != nil && !isModelError(err) {
+		s.log.Error("carrying the journals into their trees failed", "err", err)
+	}
 	n, err := s.SweepIdempotencyKeys(context.Background(), s.now())
 	switch {
 	case err != nil && !isModelError(err):

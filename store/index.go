@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"sort"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -126,17 +127,37 @@ func (it *descIter) next() {
 	it.settle()
 }
 
+// keysDesc walks record keys held in memory, newest first.
+type keysDesc [][]byte
+
+func (k *keysDesc) key() []byte {
+	if len(*k) == 0 {
+		return nil
+	}
+	return (*k)[0]
+}
+
+func (k *keysDesc) next() { *k = (*k)[1:] }
+
 // scanDesc calls fn with the record key of each entry under any of
-// prefixes, newest first, starting just before after when it is set. The
-// prefixes' entries are merged by record key, so one list can be served
-// from several index ranges (a program's referrals, from its range per
-// status); a key found more than once is passed once. fn returns false to
-// stop.
-func scanDesc(b *bolt.Bucket, prefixes [][]byte, after []byte, fn func(key []byte) (bool, error)) error {
-	its := make([]*descIter, 0, len(prefixes))
+// prefixes, and of each of extra (record keys, newest first), newest
+// first, starting just before after when it is set. The prefixes' entries
+// are merged by record key, so one list can be served from several index
+// ranges (a program's referrals, from its range per status); a key found
+// more than once is passed once. fn returns false to stop.
+func scanDesc(b *bolt.Bucket, prefixes, extra [][]byte, after []byte, fn func(key []byte) (bool, error)) error {
+	its := make([]interface {
+		key() []byte
+		next()
+	}, 0, len(prefixes)+1)
 	for _, p := range prefixes {
 		its = append(its, newDescIter(b.Cursor(), p, after))
 	}
+	if after != nil {
+		// extra is newest first: skip to the first key older than after.
+		extra = extra[sort.Search(len(extra), func(i int) bool { return bytes.Compare(extra[i], after) < 0 }):]
+	}
+	its = append(its, (*keysDesc)(&extra))
 	for {
 		var newest []byte
 		for _, it := range its {
@@ -171,12 +192,12 @@ func scanBudget(limit int) int { return 10*limit + 100 }
 // false for a record the filter does not match.
 func listPage[T any](tx *bolt.Tx, bucket, prefix []byte, idPrefix string, opt model.ListOptions,
 	load func(tx *bolt.Tx, key []byte) (T, bool, error)) (model.Page[T], error) {
-	return listMerged(tx, bucket, [][]byte{prefix}, idPrefix, opt, load)
+	return listMerged(tx, bucket, [][]byte{prefix}, nil, idPrefix, opt, load)
 }
 
 // listMerged is listPage over the entries under several prefixes of an
-// index, merged newest first.
-func listMerged[T any](tx *bolt.Tx, bucket []byte, prefixes [][]byte, idPrefix string, opt model.ListOptions,
+// index and the record keys extra (newest first), merged newest first.
+func listMerged[T any](tx *bolt.Tx, bucket []byte, prefixes, extra [][]byte, idPrefix string, opt model.ListOptions,
 	load func(tx *bolt.Tx, key []byte) (T, bool, error)) (model.Page[T], error) {
 	if opt.Limit <= 0 || opt.Limit > model.MaxListLimit {
 		opt.Limit = min(max(opt.Limit, model.DefaultListLimit), model.MaxListLimit)
@@ -194,7 +215,7 @@ func listMerged[T any](tx *bolt.Tx, bucket []byte, prefixes [][]byte, idPrefix s
 	}
 	budget := scanBudget(opt.Limit)
 	var last []byte
-	err := scanDesc(tx.Bucket(bucket), prefixes, after, func(key []byte) (bool, error) {
+	err := scanDesc(tx.Bucket(bucket), prefixes, extra, after, func(key []byte) (bool, error) {
 		if budget == 0 {
 			p.HasMore = true
 			return false, nil

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
@@ -60,14 +59,14 @@ func TestMigrationTagsInlineSnapshots(t *testing.T) {
 	s.Close()
 
 	s = reopenAsSchema(t, path, 4, func(tx *bolt.Tx) error {
-		entries := tx.Bucket(bucketIdempotencyTree)
+		entries := tx.Bucket(bucketIdempotency)
 		k := idempotencyKey(idem)
-		v := entries.Get(padKey(k[:]))
+		v := entries.Get(k[:])
 		if len(v) <= idemHeader || v[idemHeader] != snapInline {
 			t.Fatalf("a program's snapshot should be kept inline: % x", v)
 		}
 		old := append(append([]byte(nil), v[:idemHeader]...), v[idemHeader+1:]...)
-		if err := entries.Put(padKey(k[:]), old); err != nil {
+		if err := entries.Put(k[:], old); err != nil {
 			return err
 		}
 		return nil
@@ -220,214 +219,47 @@ func TestMigrationCountsImpressionsWithReferral(t *testing.T) {
 	check("after migration", reopenAsSchema(t, path, 9, func(*bolt.Tx) error { return nil }))
 }
 
+// withoutJournal puts a journal's entries where a store before it kept
+// them, in its tree, and removes the journal.
+func withoutJournal(tx *bolt.Tx, kind *journalKind) error {
+	root, tree := tx.Bucket(kind.root), tx.Bucket(kind.tree)
+	err := root.ForEachBucket(func(name []byte) error {
+		return root.Bucket(name).ForEach(func(_, v []byte) error {
+			return tree.Put(bytes.Clone(v[:32]), bytes.Clone(v[32:]))
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return tx.DeleteBucket(kind.root)
+}
+
 // A schema 7 store keeps its whole email index in the tree; after
 // migration a list by email and the duplicate-email check still find
-// every referral.
+// every referral, and new ones go through the journal beside them.
 func TestMigrationKeepsTheEmailIndex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
-	f := newSignupFixture(t, path, Options{SweepInterval: -1}, 3)
+	f := newEmailFixture(t, path, 3)
 	for i := range 12 {
 		f.create(t, i)
 	}
 	f.s.Close()
 	f.s = reopenAsSchema(t, path, 7, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketEmailJournal) != nil {
-			t.Error("a schema 7 store has an email journal")
+			t.Error("the email journal is still there")
 		}
 		n := 0 // counted by hand: Stats sees only what is on disk already
 		tx.Bucket(bucketReferralsByEmail).ForEach(func(_, _ []byte) error { n++; return nil })
 		if n != 12 {
-			t.Errorf("the email index holds %d entries; want 12", n)
+			t.Errorf("the email index tree holds %d entries; want 12", n)
 		}
 		return nil
 	})
 	f.checkLists(t, "migrated")
 	for i := 12; i < 18; i++ {
-		f.create(t, i) // flagged as duplicates: the migrated entries count
+		f.create(t, i) // flagged as duplicates: the tree's entries count
 	}
 	f.checkLists(t, "after new signups")
-}
-
-// schema10Key is the key schema 10 kept idem's entry under: the whole
-// sha256 of scope ‖ 0 ‖ key.
-func schema10Key(idem model.Idempotency) []byte {
-	h := sha256.Sum256([]byte(idem.Scope + "\x00" + idem.Key))
-	return h[:]
-}
-
-// TestMigrationEmptiesTheJournals: a schema 10 store keeps idempotency
-// entries and email index entries in its trees, in its journals'
-// generations, or in both (carried, and kept until the next freeze).
-// After the migration every key still replays and every email still
-// lists its referrals and flags a new signup as a duplicate, an entry
-// that had expired is gone with the way back from its record, erasure
-// still finds an inline snapshot, and the journals and the old trees are
-// gone.
-func TestMigrationEmptiesTheJournals(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileName)
-	f := newSignupFixture(t, path, Options{SweepInterval: -1}, 3)
-	ctx := context.Background()
-	var ids []string
-	for i := range 9 {
-		ids = append(ids, f.create(t, i).ID)
-	}
-	keepInline(t, f.s, ids[4], signupIdem(4))
-	progIdem := model.Idempotency{Scope: "key_test", Key: "program", Fingerprint: [32]byte{1}}
-	prog, _, err := f.s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, progIdem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	goneIdem := model.Idempotency{Scope: "key_test", Key: "expired", Fingerprint: [32]byte{2}}
-	gone, _, err := f.s.CreateProgram(ctx, model.ProgramCreate{Name: "Q", LandingURL: "https://x.example"}, goneIdem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.s.Close()
-
-	f.s = reopenAsSchema(t, path, 10, func(tx *bolt.Tx) error {
-		tree, expiry := tx.Bucket(bucketIdempotencyTree), tx.Bucket(bucketIdempotencyExpiry)
-		byEmail, byRecord := tx.Bucket(bucketReferralsByEmail), tx.Bucket(bucketIdempotencyByRecord)
-		// Two generations each, as a journal holds while one is carried.
-		idemGens, emailGens := tx.Bucket(bucketIdempotencyJournal), tx.Bucket(bucketEmailJournal)
-		var frozen, active [2]*bolt.Bucket
-		for j, gens := range []*bolt.Bucket{idemGens, emailGens} {
-			var err error
-			if frozen[j], err = gens.CreateBucket(binary.BigEndian.AppendUint64(nil, 100)); err != nil {
-				return err
-			}
-			if active[j], err = gens.CreateBucket(binary.BigEndian.AppendUint64(nil, 200)); err != nil {
-				return err
-			}
-		}
-		seq := uint64(100)
-		journal := func(gen *bolt.Bucket, entry []byte) error {
-			seq++
-			return gen.Put(binary.BigEndian.AppendUint64(nil, seq), entry)
-		}
-		// Each key under the whole hash, in the tree (0, 3, 6), in the
-		// open generation alone (1, 4, 7), or in the frozen one and the
-		// tree (2, 5, 8); each email index entry likewise.
-		move := func(idem model.Idempotency, where int) error {
-			k := idempotencyKey(idem)
-			v := bytes.Clone(tree.Get(padKey(k[:])))
-			if v == nil {
-				t.Fatalf("no entry for %+v", idem)
-			}
-			if err := tree.Delete(padKey(k[:])); err != nil {
-				return err
-			}
-			if err := expiry.Delete(cat(v[32:40], padKey(k[:]))); err != nil {
-				return err
-			}
-			if rec, ok := inlineSnapshotKey(v); ok {
-				if err := byRecord.Put(bytes.Clone(rec), schema10Key(idem)); err != nil {
-					return err
-				}
-			}
-			if err := expiry.Put(cat(v[32:40], schema10Key(idem)), empty); err != nil {
-				return err
-			}
-			if where != 1 {
-				if err := tree.Put(schema10Key(idem), v); err != nil {
-					return err
-				}
-			}
-			switch where {
-			case 1:
-				return journal(active[0], cat(schema10Key(idem), v))
-			case 2:
-				return journal(frozen[0], cat(schema10Key(idem), v))
-			}
-			return nil
-		}
-		for i, id := range ids {
-			if err := move(signupIdem(i), i%3); err != nil {
-				return err
-			}
-			rKey := keyOf(model.PrefixReferral, id)
-			entry := cat(hashKey(model.EmailKey(f.email(i))), rKey[:])
-			if i%3 == 1 {
-				if err := byEmail.Delete(entry); err != nil {
-					return err
-				}
-				if err := journal(active[1], entry); err != nil {
-					return err
-				}
-			} else if i%3 == 2 {
-				if err := journal(frozen[1], entry); err != nil {
-					return err
-				}
-			}
-		}
-		if err := move(progIdem, 0); err != nil {
-			return err
-		}
-		// An entry that expired an hour ago, waiting in the open
-		// generation for the sweeper.
-		if err := move(goneIdem, 1); err != nil {
-			return err
-		}
-		c := active[0].Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if bytes.HasPrefix(v, schema10Key(goneIdem)) {
-				v = bytes.Clone(v)
-				binary.BigEndian.PutUint64(v[32+32:], uint64(time.Now().Add(-time.Hour).UnixMilli()))
-				return active[0].Put(bytes.Clone(k), v)
-			}
-		}
-		t.Fatal("the expired entry is not in the open generation")
-		return nil
-	})
-
-	f.s.view(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketIdempotencyJournal, bucketEmailJournal, bucketIdempotencyTree, bucketIdempotencyExpiry} {
-			if tx.Bucket(name) != nil {
-				t.Errorf("bucket %s is still there", name)
-			}
-		}
-		byRecord := tx.Bucket(bucketIdempotencyByRecord)
-		progKey, goneKey, rKey := keyOf(model.PrefixProgram, prog.ID), keyOf(model.PrefixProgram, gone.ID), keyOf(model.PrefixReferral, ids[4])
-		if k := idempotencyKey(progIdem); !bytes.Equal(byRecord.Get(progKey[:]), k[:]) {
-			t.Errorf("the program's way back to its entry: %x; want %x", byRecord.Get(progKey[:]), k)
-		}
-		if k := idempotencyKey(signupIdem(4)); !bytes.Equal(byRecord.Get(rKey[:]), k[:]) {
-			t.Errorf("the referral's way back to its entry: %x; want %x", byRecord.Get(rKey[:]), k)
-		}
-		if v := byRecord.Get(goneKey[:]); v != nil {
-			t.Errorf("the expired entry's record still leads to it: %x", v)
-		}
-		return nil
-	})
-	entries := 0
-	for _, n := range partitions(t, f.s) {
-		entries += n
-	}
-	if entries != len(ids)+1 {
-		t.Fatalf("%d entries in partitions; want the %d live ones", entries, len(ids)+1)
-	}
-	for i, id := range ids {
-		f.replays(t, i, id)
-	}
-	if again, replayed, err := f.s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, progIdem); err != nil || !replayed || again.ID != prog.ID {
-		t.Fatalf("the program's key: %v replayed=%v %v", again, replayed, err)
-	}
-	if again, replayed, err := f.s.CreateProgram(ctx, model.ProgramCreate{Name: "Q", LandingURL: "https://x.example"}, goneIdem); err != nil || replayed || again.ID == gone.ID {
-		t.Fatalf("the expired key: %v replayed=%v %v; want a new program", again, replayed, err)
-	}
-	f.checkLists(t, "migrated")
-	f.checkIndexHoldsListed(t, "migrated")
-	for i := 9; i < 15; i++ {
-		f.create(t, i) // flagged as duplicates of the migrated entries
-	}
-	if _, err := f.s.EraseReferral(ctx, ids[4]); err != nil {
-		t.Fatal(err)
-	}
-	f.forget(f.email(4), ids[4])
-	f.checkLists(t, "erased")
-	f.checkIndexHoldsListed(t, "erased")
-	if r, replayed, err := f.s.CreateReferral(ctx, f.signup(4), signupIdem(4)); err != nil || !replayed || r.Email != "" {
-		t.Fatalf("replay of the erased referral kept inline: %+v replayed=%v %v", r, replayed, err)
-	}
 }
 
 // openWithAmbassador opens a new store at path with a program and an
@@ -491,68 +323,6 @@ func withoutTotals(tx *bolt.Tx) error {
 	return nil
 }
 
-// padKey stands in for the whole sha256 that schema 10 kept an
-// idempotency entry under, where only the 16 bytes kept since are known:
-// the migration keeps the first 16 bytes of the key it finds.
-func padKey(k []byte) []byte { return append(bytes.Clone(k[:16]), make([]byte, 16)...) }
-
-// asSchema10 puts the idempotency entries where schema 10 kept them: in
-// one tree, with an index by expiry and the way back from records by the
-// 32-byte key (padKey), and, from schema 7 and 8 on, the journals'
-// buckets, each with an empty generation, as Open made them. The email
-// index kept its entries in the same bucket.
-func asSchema10(tx *bolt.Tx, version uint64) error {
-	tree, err := tx.CreateBucket(bucketIdempotencyTree)
-	if err != nil {
-		return err
-	}
-	expiry, err := tx.CreateBucket(bucketIdempotencyExpiry)
-	if err != nil {
-		return err
-	}
-	root := tx.Bucket(bucketIdempotencyPartitions)
-	err = root.ForEachBucket(func(name []byte) error {
-		return root.Bucket(name).ForEach(func(k, v []byte) error {
-			if err := tree.Put(padKey(k), bytes.Clone(v)); err != nil {
-				return err
-			}
-			return expiry.Put(cat(v[32:40], padKey(k)), empty)
-		})
-	})
-	if err != nil {
-		return err
-	}
-	if err := tx.DeleteBucket(bucketIdempotencyPartitions); err != nil {
-		return err
-	}
-	byRecord := tx.Bucket(bucketIdempotencyByRecord)
-	var recs, keys [][]byte
-	byRecord.ForEach(func(rec, key []byte) error {
-		recs, keys = append(recs, bytes.Clone(rec)), append(keys, padKey(key))
-		return nil
-	})
-	for i, rec := range recs {
-		if err := byRecord.Put(rec, keys[i]); err != nil {
-			return err
-		}
-	}
-	for _, j := range []struct {
-		name  []byte
-		since uint64
-	}{{bucketIdempotencyJournal, 7}, {bucketEmailJournal, 8}} {
-		if version >= j.since {
-			gens, err := tx.CreateBucket(j.name)
-			if err != nil {
-				return err
-			}
-			if _, err := gens.CreateBucket(binary.BigEndian.AppendUint64(nil, 1)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // reopenAsSchema rewrites the store file at path with change, marks it as
 // written by schema version, and opens it again, which migrates it. The
 // store is closed at cleanup after bbolt's consistency check.
@@ -563,8 +333,13 @@ func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *b
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		if version < 11 {
-			if err := asSchema10(tx, version); err != nil {
+		if version < 7 {
+			if err := withoutJournal(tx, &idempotencyJournal); err != nil {
+				return err
+			}
+		}
+		if version < 8 {
+			if err := withoutJournal(tx, &emailJournal); err != nil {
 				return err
 			}
 		}

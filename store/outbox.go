@@ -249,10 +249,6 @@ func subjectInData(data []byte) ([16]byte, bool) {
 	return [16]byte{}, false
 }
 
-// sweepBatch bounds one pruning transaction, so pruning a large backlog
-// never holds the writer for long.
-const sweepBatch = 1000
-
 // PruneOutbox deletes the events nobody needs any more and returns how
 // many it deleted. An event is needed while an idempotency entry may
 // replay from it (within the idempotency window); then, with consumers

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -92,13 +93,13 @@ func decodeReferral(key, val []byte) (*model.Referral, error) {
 }
 
 // referralIndexes lists the index entries of r. The status ones change with
-// its status; the rest are fixed at creation.
+// its status; the rest are fixed at creation. The email index entry goes
+// through its journal (emailIndexKey).
 func referralIndexes(r *model.Referral) (fixed, byStatus []indexEntry) {
 	prg, amb := keyOf(model.PrefixProgram, r.ProgramID), keyOf(model.PrefixAmbassador, r.AmbassadorID)
 	st := []byte{referralStatusByte(r.Status)}
 	imp := keyOf(model.PrefixImpression, r.ImpressionID)
 	fixed = []indexEntry{
-		{bucketReferralsByEmail, hashKey(model.EmailKey(r.Email))},
 		{bucketReferralsByImpression, imp[:]},
 	}
 	byStatus = []indexEntry{
@@ -140,6 +141,9 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 			if err := putIndexes(tx, key, append(fixed, byStatus...)...); err != nil {
 				return err
 			}
+			if err := s.emailJournal.put(tx, emailIndexKey(r.Email, key), nil); err != nil {
+				return err
+			}
 			if err := w.counts.bump(referralSubject(r), dayOf(now), func(c *model.Counts) {
 				c.Referrals++
 				if len(r.Flags) > 0 {
@@ -162,6 +166,31 @@ func (s *Store) CreateReferral(ctx context.Context, in model.ReferralCreate, ide
 	return fromSnapshot(snap, replayed, err, decodeReferral)
 }
 
+// emailIndexKey is the email index's key for referral key with email.
+func emailIndexKey(email string, key [16]byte) [32]byte {
+	var k [32]byte
+	copy(k[:], hashKey(model.EmailKey(email)))
+	copy(k[16:], key[:])
+	return k
+}
+
+// journaledByEmail returns the keys of the referrals with email hash
+// prefix that the email index's journal holds and tx can see, newest
+// first. The rest are in the index under the same prefix; a carried
+// generation's entries are in both until it is dropped.
+func (s *Store) journaledByEmail(tx *bolt.Tx, prefix []byte) ([][]byte, error) {
+	journaled, err := s.emailJournal.keysUnder(tx, [16]byte(prefix))
+	if err != nil {
+		return nil, err
+	}
+	keys := make([][]byte, 0, len(journaled))
+	for _, k := range journaled {
+		keys = append(keys, bytes.Clone(k[16:]))
+	}
+	slices.SortFunc(keys, func(a, b []byte) int { return bytes.Compare(b, a) })
+	return keys, nil
+}
+
 // signupFacts gathers what the fraud rules look at, reading only.
 func (s *Store) signupFacts(tx *bolt.Tx, in *model.ReferralCreate, imp *model.Impression, now time.Time) (model.SignupFacts, error) {
 	f := model.SignupFacts{Email: in.Email, SinceScan: -1}
@@ -176,8 +205,12 @@ func (s *Store) signupFacts(tx *bolt.Tx, in *model.ReferralCreate, imp *model.Im
 		f.ReferralsFromImpression++
 	}
 	emailKey := hashKey(model.EmailKey(in.Email))
+	journaled, err := s.journaledByEmail(tx, emailKey)
+	if err != nil {
+		return f, err
+	}
 	refs := tx.Bucket(bucketReferrals)
-	err = scanDesc(tx.Bucket(bucketReferralsByEmail), [][]byte{emailKey}, nil, func(k []byte) (bool, error) {
+	err = scanDesc(tx.Bucket(bucketReferralsByEmail), [][]byte{emailKey}, journaled, nil, func(k []byte) (bool, error) {
 		other, err := decodeReferral(k, refs.Get(k))
 		if err != nil {
 			return false, err
@@ -265,7 +298,13 @@ func (s *Store) FindReferrals(ctx context.Context, f model.ReferralFilter) (p mo
 		return r, ok, nil
 	}
 	err = s.view(func(tx *bolt.Tx) error {
-		p, err = listMerged(tx, bucket, prefixes, model.PrefixReferral, f.ListOptions, load)
+		var journaled [][]byte
+		if f.Email != "" {
+			if journaled, err = s.journaledByEmail(tx, prefixes[0]); err != nil {
+				return err
+			}
+		}
+		p, err = listMerged(tx, bucket, prefixes, journaled, model.PrefixReferral, f.ListOptions, load)
 		return err
 	})
 	return p, err
@@ -308,7 +347,7 @@ func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral
 			if err := tx.Bucket(bucketReferrals).Put(key[:], val); err != nil {
 				return err
 			}
-			if err := deleteIndexes(tx, key, indexEntry{bucketReferralsByEmail, hashKey(model.EmailKey(before.Email))}); err != nil {
+			if err := s.emailJournal.delete(tx, emailIndexKey(before.Email, key), func([]byte) bool { return true }); err != nil {
 				return err
 			}
 			if err := s.rewriteSnapshot(tx, key, val); err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -36,15 +35,14 @@ var (
 	bucketReferralsByProgramStatus    = []byte("referrals_by_program_status")
 	bucketReferralsByAmbassadorStatus = []byte("referrals_by_ambassador_status")
 	bucketReferralsByImpression       = []byte("referrals_by_impression")
+	bucketIdempotency                 = []byte("idempotency")
+	bucketIdempotencyExpiry           = []byte("idempotency_expiry")
 	bucketOutbox                      = []byte("outbox")
 	bucketAPIKeys                     = []byte("api_keys")
 	bucketAPIKeysByHash               = []byte("api_keys_by_hash")
 
-	// bucketIdempotencyPartitions holds a bucket of idempotency entries
-	// per span of their expiry times (idempotency.go).
-	bucketIdempotencyPartitions = []byte("idempotency_partitions")
-	// bucketIdempotencyByRecord maps a record key to the key of the
-	// idempotency entry whose snapshot holds the record inline.
+	// bucketIdempotencyByRecord maps a record key to the idempotency
+	// entry whose snapshot holds the record.
 	bucketIdempotencyByRecord = []byte("idempotency_by_record")
 	// bucketOutboxBySubject indexes events by the record they report
 	// (subject key ‖ event key), so erasing a person's data can find
@@ -86,24 +84,25 @@ var (
 	bucketHookResults     = []byte("hook_results")
 )
 
-// allBuckets are created at open.
+// allBuckets are created at open, those of the journals (journal.go) too.
 var allBuckets = [][]byte{
 	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
 	bucketPlacements, bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador,
 	bucketImpressionsByPlacement, bucketReferrals,
 	bucketReferralsByStatus, bucketReferralsByEmail, bucketReferralsByProgramStatus,
-	bucketReferralsByAmbassadorStatus, bucketReferralsByImpression, bucketIdempotencyPartitions, bucketOutbox,
+	bucketReferralsByAmbassadorStatus, bucketReferralsByImpression, bucketIdempotency, bucketIdempotencyExpiry, bucketOutbox,
 	bucketAPIKeys, bucketAPIKeysByHash,
 	bucketHookCursors, bucketHookDeadLetters, bucketHookRetries, bucketHookResults,
 	bucketIdempotencyByRecord, bucketOutboxBySubject, bucketCounters,
 	bucketPlacementsByCode, bucketPlacementsByProgram, bucketPlacementsByAmbassador, bucketScanRecent,
 	bucketEarnings, bucketEarningsByReferral, bucketEarningsByProgram, bucketEarningsByAmbassador, bucketEarningsByStatus,
 	bucketEarningsByExternalID, bucketCommissions, bucketCommissionsByAmbassador, bucketCommissionsByEarning, bucketPayouts,
+	bucketIdempotencyJournal, bucketEmailJournal,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 11
+const schemaVersion = 10
 
 // Keys of the meta bucket (besides each secret's, "secret:" ‖ name).
 var (
@@ -158,10 +157,6 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// 9 → 10: the impressions that led to a referral, the numerator
 		// of the scan-to-signup rate.
 		9: countImpressionsWithReferral,
-		// 10 → 11: idempotency entries in partitions by expiry and the
-		// email index in its tree alone, out of the journals; an older
-		// referrald would not look there.
-		10: func(tx *bolt.Tx) error { return s.dropJournals(tx, s.now()) },
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
@@ -204,7 +199,7 @@ func indexForErasure(tx *bolt.Tx) error {
 		return err
 	}
 	byRecord := tx.Bucket(bucketIdempotencyByRecord)
-	return tx.Bucket(bucketIdempotencyTree).ForEach(func(k, v []byte) error {
+	return tx.Bucket(bucketIdempotency).ForEach(func(k, v []byte) error {
 		if len(v) >= idemHeader+16 {
 			return byRecord.Put(v[idemHeader:idemHeader+16], k)
 		}
@@ -222,7 +217,7 @@ func compactReferrals(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	entries := tx.Bucket(bucketIdempotencyTree)
+	entries := tx.Bucket(bucketIdempotency)
 	var keys, vals [][]byte
 	err := entries.ForEach(func(k, v []byte) error {
 		if len(v) > idemHeader {
@@ -374,121 +369,4 @@ func countAllDays(tx *bolt.Tx) error {
 		}
 	}
 	return nil
-}
-
-// The buckets of schema 10 and before that schema 11 empties and deletes:
-// idempotency entries under the whole sha256 of their key in one tree,
-// with an index by expiry for the sweeper, and a journal each for new
-// idempotency entries and new email index entries (a bucket of
-// generations, each keyed by sequence number and holding entry key (32)
-// ‖ entry value), which maps in memory found by key.
-var (
-	bucketIdempotencyTree    = []byte("idempotency")
-	bucketIdempotencyExpiry  = []byte("idempotency_expiry")
-	bucketIdempotencyJournal = []byte("idempotency_journal")
-	bucketEmailJournal       = []byte("referrals_by_email_journal")
-)
-
-// dropJournals moves a schema 10 store into schema 11 in one transaction:
-// the idempotency entries still live at now, from the tree and the
-// journal's generations, into their partitions under the first 16 bytes
-// of their key; the email index journal's entries into the email index;
-// the way back from each record to the entry that keeps it inline, to the
-// shorter key; and then deletes the old buckets.
-func (s *Store) dropJournals(tx *bolt.Tx, now time.Time) error {
-	span := s.partitionSpan()
-	root := tx.Bucket(bucketIdempotencyPartitions)
-	place := func(k, v []byte, replace bool) error {
-		if len(k) != 32 || len(v) < idemHeader {
-			return fmt.Errorf("idempotency entry %x: %w", k, errCorrupt)
-		}
-		if entryExpired(v, now) {
-			return nil
-		}
-		key := [16]byte(k)
-		if replace {
-			// A key's copies in the tree and the generations are one
-			// entry carried, or, if it was reused, the older ones were
-			// deleted; the journal's, put after the tree's, win.
-			if p, old := findEntry(tx, key); old != nil {
-				if err := p.Delete(key[:]); err != nil {
-					return err
-				}
-			}
-		}
-		p, err := root.CreateBucketIfNotExists(partitionOf(binary.BigEndian.Uint64(v[32:40]), span))
-		if err != nil {
-			return err
-		}
-		return p.Put(key[:], bytes.Clone(v))
-	}
-	if tree := tx.Bucket(bucketIdempotencyTree); tree != nil {
-		if err := tree.ForEach(func(k, v []byte) error { return place(k, v, false) }); err != nil {
-			return err
-		}
-	}
-	err := forEachJournaled(tx, bucketIdempotencyJournal, func(entry []byte) error {
-		return place(entry[:32], entry[32:], true)
-	})
-	if err != nil {
-		return err
-	}
-	byEmail := tx.Bucket(bucketReferralsByEmail)
-	err = forEachJournaled(tx, bucketEmailJournal, func(entry []byte) error {
-		return byEmail.Put(bytes.Clone(entry[:32]), empty)
-	})
-	if err != nil {
-		return err
-	}
-
-	// The way back from records, gathered first: bbolt's cursor can skip
-	// a key after a write.
-	byRecord := tx.Bucket(bucketIdempotencyByRecord)
-	var recs, entries [][]byte
-	err = byRecord.ForEach(func(rec, entry []byte) error {
-		recs, entries = append(recs, bytes.Clone(rec)), append(entries, bytes.Clone(entry))
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for i, rec := range recs {
-		if len(entries[i]) < 16 {
-			return fmt.Errorf("idempotency_by_record %x: %w", rec, errCorrupt)
-		}
-		key := [16]byte(entries[i])
-		_, v := findEntry(tx, key)
-		if kept, ok := inlineSnapshotKey(v); ok && bytes.Equal(kept, rec) {
-			err = byRecord.Put(rec, key[:])
-		} else {
-			err = byRecord.Delete(rec) // expired, and left behind above
-		}
-		if err != nil {
-			return err
-		}
-	}
-
-	for _, name := range [][]byte{bucketIdempotencyTree, bucketIdempotencyExpiry, bucketIdempotencyJournal, bucketEmailJournal} {
-		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-			return err
-		}
-	}
-	return nil
-}
-
-// forEachJournaled calls fn with every entry (key ‖ value) of the schema 10
-// journal in bucket name, oldest generation first, if the store has one.
-func forEachJournaled(tx *bolt.Tx, name []byte, fn func(entry []byte) error) error {
-	gens := tx.Bucket(name)
-	if gens == nil {
-		return nil
-	}
-	return gens.ForEachBucket(func(gen []byte) error {
-		return gens.Bucket(gen).ForEach(func(seq, entry []byte) error {
-			if len(entry) < 32 {
-				return fmt.Errorf("%s %x entry %x: %w", name, gen, seq, errCorrupt)
-			}
-			return fn(entry)
-		})
-	})
 }

@@ -45,6 +45,10 @@ const maxBatch = 512
 type Options struct {
 	// IdempotencyWindow is how long an idempotency key is remembered.
 	IdempotencyWindow time.Duration
+	// JournalEntries is how many new entries each journal (idempotency
+	// entries, the email index) holds before they are moved into their
+	// tree (see journal.go); 0 means DefaultJournalEntries.
+	JournalEntries int
 	// SweepInterval is how often expired idempotency keys are deleted; 0
 	// means every minute, a negative value never (tests sweep by hand).
 	SweepInterval time.Duration
@@ -101,6 +105,10 @@ type Store struct {
 	// diskTrouble tells the log of a run of such failures; only the
 	// writer goroutine touches it.
 	diskTrouble troubleLog
+
+	// The journals take new idempotency entries and email index entries
+	// (see journal.go).
+	idemJournal, emailJournal *journal
 
 	// fingerprintKey keys the request fingerprints kept in idempotency
 	// entries (see keyedFingerprint).
@@ -165,6 +173,21 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	for _, j := range []struct {
+		to   **journal
+		kind *journalKind
+	}{{&s.idemJournal, &idempotencyJournal}, {&s.emailJournal, &emailJournal}} {
+		if *j.to, err = loadJournal(db, j.kind, opt.JournalEntries, s.now); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		if j := *j.to; j.carrying() {
+			// Only after a crash: the commits ahead carry it as they go.
+			s.log.Info("resuming a journal's move into its tree", "journal", j.kind.what,
+				"entries", len(j.carry), "open_entries", j.active.n)
+		}
+	}
+	s.emailJournal.partner = s.idemJournal
 	go s.writeLoop()
 	if s.fingerprintKey, err = s.Secret("idempotency-fingerprint"); err != nil {
 		s.Close()
@@ -182,7 +205,7 @@ var appendOrdered = [][]byte{
 	bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador, bucketImpressionsByPlacement,
 	bucketReferrals, bucketReferralsByStatus,
 	bucketReferralsByProgramStatus, bucketReferralsByAmbassadorStatus, bucketReferralsByImpression,
-	bucketIdempotencyByRecord, bucketOutbox, bucketOutboxBySubject,
+	bucketIdempotencyExpiry, bucketIdempotencyByRecord, bucketOutbox, bucketOutboxBySubject,
 	bucketEarnings, bucketEarningsByReferral, bucketEarningsByProgram, bucketEarningsByAmbassador,
 	bucketEarningsByStatus, bucketCommissions, bucketCommissionsByAmbassador, bucketCommissionsByEarning,
 	bucketPayouts,
@@ -310,6 +333,11 @@ func (s *Store) commit(batch []*writeOp) {
 	now := s.now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		packAppendOrdered(tx)
+		for _, j := range s.journals() {
+			if err := j.begin(tx, now); err != nil {
+				return err
+			}
+		}
 		w := s.newWtx(tx, now)
 		for i, op := range batch {
 			results[i] = w.run(op.fn)
@@ -318,8 +346,20 @@ func (s *Store) commit(batch []*writeOp) {
 				return opErr
 			}
 		}
+		for _, j := range s.journals() {
+			if err := j.carryOn(tx, len(batch), now); err != nil {
+				return err
+			}
+		}
 		return w.counts.flush()
 	})
+	for _, j := range s.journals() {
+		if err == nil {
+			j.committed(now)
+		} else {
+			j.rolledBack()
+		}
+	}
 	if err != nil && len(batch) > 1 {
 		for _, op := range batch {
 			s.commit([]*writeOp{op})
@@ -421,6 +461,8 @@ func isIOError(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EIO) ||
 		errors.Is(err, syscall.EROFS) || errors.Is(err, bolterrors.ErrDatabaseNotOpen)
 }
+
+func (s *Store) journals() [2]*journal { return [2]*journal{s.idemJournal, s.emailJournal} }
 
 // view runs fn in a read transaction.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error { return s.db.View(fn) }
