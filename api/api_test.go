@@ -368,6 +368,42 @@ func TestProgramsAndAmbassadors(t *testing.T) {
 	}
 }
 
+// A program is active until archived; lists filter by status, and an
+// archived program takes no new placements.
+func TestProgramStatus(t *testing.T) {
+	e := newEnv(t)
+	p := e.post("/v1/programs", map[string]any{"name": "Spring", "landing_url": "https://example.com"})
+	if p["status"] != "active" {
+		t.Fatalf("got status %v, want active", p["status"])
+	}
+	old := e.post("/v1/programs", map[string]any{"name": "Fall", "landing_url": "https://example.com", "status": "archived"})
+	if old["status"] != "archived" {
+		t.Fatalf("got status %v, want archived as given", old["status"])
+	}
+	bad := e.call(request{Method: "POST", Path: "/v1/programs", Token: adminToken, Body: map[string]any{
+		"name": "X", "landing_url": "https://example.com", "status": "ended"}})
+	if fields := wantProblem(t, bad, 400, "validation_failed"); fields["status"] != "invalid_value" {
+		t.Errorf("status ended: got %v, want status invalid_value", fields)
+	}
+	id := p["id"].(string)
+	res := e.call(request{Method: "PATCH", Path: "/v1/programs/" + id, Token: adminToken, Body: map[string]any{"status": "archived"}})
+	if got := res.JSON(t); res.Status != 200 || got["status"] != "archived" || got["name"] != "Spring" {
+		t.Fatalf("PATCH: got %d %v", res.Status, got)
+	}
+	for query, want := range map[string]int{"": 2, "?status=archived": 2, "?status=active": 0} {
+		list := e.call(request{Method: "GET", Path: "/v1/programs" + query, Token: e.readToken}).JSON(t)
+		if n := len(list["data"].([]any)); n != want {
+			t.Errorf("GET /v1/programs%s: got %d programs, want %d", query, n, want)
+		}
+	}
+	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/programs?status=ended", Token: e.readToken}), 400, "validation_failed")
+	a := e.post("/v1/ambassadors", map[string]any{"first_name": "Ada", "last_name": "L", "email": "ada@uni.example"})
+	wantProblem(t, e.call(request{Method: "POST", Path: "/v1/placements", Token: adminToken,
+		Body: map[string]any{"program_id": id, "ambassador_id": a["id"]}}), 409, "conflict")
+	e.call(request{Method: "PATCH", Path: "/v1/programs/" + id, Token: adminToken, Body: map[string]any{"status": "active"}})
+	e.post("/v1/placements", map[string]any{"program_id": id, "ambassador_id": a["id"]})
+}
+
 func TestImpressions(t *testing.T) {
 	e := newEnv(t)
 	prg, amb, imp := e.impression()

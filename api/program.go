@@ -43,6 +43,7 @@ func (s *Server) handleProgramCreate(w http.ResponseWriter, r *http.Request, _ h
 		in.HoldDays = &days
 	}
 	in.FraudPolicy = o.str("fraud_policy")
+	in.Status = model.ProgramStatus(o.str("status"))
 	in.Metadata = o.metadata("metadata")
 	idem := idempotency(r, o, "POST /v1/programs", principalOf(r), in)
 	fe := o.finish()
@@ -67,14 +68,18 @@ func (s *Server) handleProgramGet(w http.ResponseWriter, r *http.Request, p http
 	return nil
 }
 
-// handleProgramList serves GET /v1/programs.
+// handleProgramList serves GET /v1/programs?status=.
 func (s *Server) handleProgramList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := newQuery(r)
-	opt := q.list(model.PrefixProgram)
+	f := model.ProgramFilter{ListOptions: q.list(model.PrefixProgram)}
+	f.Status = model.ProgramStatus(q.str("status"))
+	if f.Status != "" && !f.Status.Valid() {
+		q.errs.Add("status", model.FInvalidValue, "must be active or archived")
+	}
 	if err := q.finish(); err != nil {
 		return err
 	}
-	page, err := s.svc.Programs.FindPrograms(r.Context(), opt)
+	page, err := s.svc.Programs.FindPrograms(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -103,6 +108,9 @@ func (s *Server) handleProgramUpdate(w http.ResponseWriter, r *http.Request, p h
 		u.HoldDays = &days
 	}
 	u.FraudPolicy = o.strPtr("fraud_policy")
+	if st := o.strPtr("status"); st != nil {
+		u.Status = (*model.ProgramStatus)(st)
+	}
 	u.Metadata = o.metadataPtr("metadata")
 	fe := o.finish()
 	fe.Merge(u.Validate())

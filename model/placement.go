@@ -163,7 +163,8 @@ type ScanResult struct {
 // PlacementService manages placements and records their scans.
 type PlacementService interface {
 	// CreatePlacement errors: validation_failed (not_found for an unknown
-	// program or ambassador), idempotency_key_reused, unavailable.
+	// program or ambassador), conflict (the program is archived),
+	// idempotency_key_reused, unavailable.
 	CreatePlacement(ctx context.Context, in PlacementCreate, idem Idempotency) (*Placement, bool, error)
 	// CreatePlacements makes n placements like in, all or none, under one
 	// idempotency key; a replay returns the same placements. Errors as

@@ -5,6 +5,21 @@ import (
 	"encoding/json"
 )
 
+// ProgramStatus says whether a program is running.
+type ProgramStatus string
+
+// Program statuses.
+const (
+	ProgramActive ProgramStatus = "active"
+	// ProgramArchived is a program that has ended: lists can leave it out
+	// and it takes no new placements, while its posters, referrals and
+	// money carry on as before.
+	ProgramArchived ProgramStatus = "archived"
+)
+
+// Valid reports whether s is a known status.
+func (s ProgramStatus) Valid() bool { return s == ProgramActive || s == ProgramArchived }
+
 // Program is a campaign that recruits ambassadors, e.g. "Spring 2027 campus
 // launch".
 type Program struct {
@@ -17,10 +32,11 @@ type Program struct {
 	HoldDays int `json:"hold_days"`
 	// FraudPolicy says what fraud signals do: FraudFlag (record them) or
 	// FraudReject (record them and reject the referral).
-	FraudPolicy string   `json:"fraud_policy"`
-	Metadata    Metadata `json:"metadata"`
-	CreatedAt   Time     `json:"created_at"`
-	UpdatedAt   Time     `json:"updated_at"`
+	FraudPolicy string        `json:"fraud_policy"`
+	Status      ProgramStatus `json:"status"`
+	Metadata    Metadata      `json:"metadata"`
+	CreatedAt   Time          `json:"created_at"`
+	UpdatedAt   Time          `json:"updated_at"`
 }
 
 // Commission rule types.
@@ -132,9 +148,10 @@ type ProgramCreate struct {
 	LandingURL string          `json:"landing_url"`
 	Commission *CommissionRule `json:"commission,omitempty"`
 	// HoldDays is nil when not given: DefaultHoldDays then.
-	HoldDays    *int     `json:"hold_days,omitempty"`
-	FraudPolicy string   `json:"fraud_policy,omitempty"`
-	Metadata    Metadata `json:"metadata,omitempty"`
+	HoldDays    *int          `json:"hold_days,omitempty"`
+	FraudPolicy string        `json:"fraud_policy,omitempty"`
+	Status      ProgramStatus `json:"status,omitempty"`
+	Metadata    Metadata      `json:"metadata,omitempty"`
 }
 
 func checkFraudPolicy(fe *FieldErrors, p *string) {
@@ -167,6 +184,11 @@ func (c *ProgramCreate) Validate() FieldErrors {
 		fe.Add("hold_days", FInvalidValue, "must be from 0 to %d", MaxHoldDays)
 	}
 	checkFraudPolicy(&fe, &c.FraudPolicy)
+	if c.Status == "" {
+		c.Status = ProgramActive
+	} else if !c.Status.Valid() {
+		fe.Add("status", FInvalidValue, "must be active or archived")
+	}
 	checkMetadata(&fe, "metadata", c.Metadata)
 	return fe
 }
@@ -182,8 +204,12 @@ func NewProgram(in ProgramCreate, id string, now Time) *Program {
 	if policy == "" {
 		policy = FraudFlag
 	}
+	status := in.Status
+	if status == "" {
+		status = ProgramActive
+	}
 	return &Program{ID: id, Name: in.Name, LandingURL: in.LandingURL, Commission: in.Commission, HoldDays: hold,
-		FraudPolicy: policy, Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now}
+		FraudPolicy: policy, Status: status, Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now}
 }
 
 // ProgramUpdate is the body of PATCH /v1/programs/{id}; nil fields stay as
@@ -196,6 +222,7 @@ type ProgramUpdate struct {
 	CommissionSet bool
 	HoldDays      *int
 	FraudPolicy   *string
+	Status        *ProgramStatus
 	Metadata      *Metadata
 }
 
@@ -216,6 +243,9 @@ func (u *ProgramUpdate) Validate() FieldErrors {
 	}
 	if u.FraudPolicy != nil {
 		checkFraudPolicy(&fe, u.FraudPolicy)
+	}
+	if u.Status != nil && !u.Status.Valid() {
+		fe.Add("status", FInvalidValue, "must be active or archived")
 	}
 	if u.Metadata != nil {
 		checkMetadata(&fe, "metadata", *u.Metadata)
@@ -240,9 +270,18 @@ func (u *ProgramUpdate) Apply(p *Program) {
 	if u.FraudPolicy != nil {
 		p.FraudPolicy = *u.FraudPolicy
 	}
+	if u.Status != nil {
+		p.Status = *u.Status
+	}
 	if u.Metadata != nil {
 		p.Metadata = *u.Metadata
 	}
+}
+
+// ProgramFilter narrows a list of programs.
+type ProgramFilter struct {
+	ListOptions
+	Status ProgramStatus
 }
 
 // ProgramService manages programs.
@@ -253,7 +292,7 @@ type ProgramService interface {
 	CreateProgram(ctx context.Context, in ProgramCreate, idem Idempotency) (*Program, bool, error)
 	// FindProgramByID errors: not_found.
 	FindProgramByID(ctx context.Context, id string) (*Program, error)
-	FindPrograms(ctx context.Context, opt ListOptions) (Page[*Program], error)
+	FindPrograms(ctx context.Context, f ProgramFilter) (Page[*Program], error)
 	// UpdateProgram errors: not_found, unavailable.
 	UpdateProgram(ctx context.Context, id string, u ProgramUpdate) (*Program, error)
 }

@@ -148,16 +148,26 @@ func (s *Store) CreatePlacements(ctx context.Context, in model.PlacementCreate, 
 }
 
 // placementOwnersExist reports an unknown program or ambassador of in as
-// field errors.
+// field errors, and an archived program as a conflict: a program that
+// has ended takes no new posters.
 func placementOwnersExist(tx *bolt.Tx, in model.PlacementCreate) error {
 	var fe model.FieldErrors
-	if !exists(tx, bucketPrograms, model.PrefixProgram, in.ProgramID) {
+	prg, err := getRecord(tx, bucketPrograms, model.PrefixProgram, in.ProgramID, decodeProgram)
+	if model.ErrorCode(err) == model.ENotFound {
 		fe.Add("program_id", model.FNotFound, "program %s does not exist", in.ProgramID)
+	} else if err != nil {
+		return err
 	}
 	if !exists(tx, bucketAmbassadors, model.PrefixAmbassador, in.AmbassadorID) {
 		fe.Add("ambassador_id", model.FNotFound, "ambassador %s does not exist", in.AmbassadorID)
 	}
-	return fe.Err()
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	if prg.Status == model.ProgramArchived {
+		return model.Errorf(model.EConflict, "program %s is archived; set its status to active to add posters", prg.ID)
+	}
+	return nil
 }
 
 // newPlacement is a placement about to be written.

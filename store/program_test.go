@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -52,7 +53,7 @@ func TestLegacyCapIsReadAndRefusesEarnings(t *testing.T) {
 	old := *prg
 	old.Commission = &model.CommissionRule{Type: model.CommissionPercent, BasisPoints: 1000, LegacyCap: 500}
 	val := encodeProgram(&old)
-	val = val[:len(val)-1] // the empty caps, a single 0 byte, which the old layout did not have
+	val = val[:len(val)-2] // the empty caps and the status, a 0 byte each, which the old layout did not have
 	key := keyOf(model.PrefixProgram, prg.ID)
 	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPrograms).Put(key[:], val) }); err != nil {
 		t.Fatal(err)
@@ -97,5 +98,77 @@ func TestLegacyCommissionBasisKeepsItsCap(t *testing.T) {
 	got, err := decodeCommission(make([]byte, 16), val[:len(val)-1]) // without the empty caps the old layout lacked
 	if err != nil || got.Basis.Rule.LegacyCap != 500 || got.Basis.Rule.Caps != nil {
 		t.Fatalf("got %+v %v", got.Basis.Rule, err)
+	}
+}
+
+// A program is active unless archived; one stored before programs had a
+// status reads as active. An archived one is listed only when asked for
+// (or with no status filter) and takes no new placements.
+func TestProgramStatus(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	older, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "Old", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil || older.Status != model.ProgramActive {
+		t.Fatalf("new program: %+v %v, want active", older, err)
+	}
+	val := encodeProgram(older)
+	key := keyOf(model.PrefixProgram, older.ID)
+	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPrograms).Put(key[:], val[:len(val)-1]) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.FindProgramByID(ctx, older.ID); err != nil || got.Status != model.ProgramActive {
+		t.Fatalf("a program from before statuses: %+v %v, want active", got, err)
+	}
+
+	prg, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived := model.ProgramArchived
+	if got, err := s.UpdateProgram(ctx, prg.ID, model.ProgramUpdate{Status: &archived}); err != nil || got.Status != archived {
+		t.Fatalf("archive: %+v %v", got, err)
+	}
+	if got, err := s.FindProgramByID(ctx, prg.ID); err != nil || got.Status != archived || got.Name != "P" {
+		t.Fatalf("archived program read back: %+v %v", got, err)
+	}
+	for _, tc := range []struct {
+		status model.ProgramStatus
+		want   []string
+	}{
+		{"", []string{prg.ID, older.ID}},
+		{model.ProgramActive, []string{older.ID}},
+		{model.ProgramArchived, []string{prg.ID}},
+	} {
+		page, err := s.FindPrograms(ctx, model.ProgramFilter{Status: tc.status})
+		var got []string
+		for _, p := range page.Data {
+			got = append(got, p.ID)
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("status %q: got %v %v, want %v", tc.status, got, err, tc.want)
+		}
+	}
+
+	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := model.PlacementCreate{ProgramID: prg.ID, AmbassadorID: a.ID}
+	if _, _, err := s.CreatePlacement(ctx, in, model.Idempotency{}); model.ErrorCode(err) != model.EConflict {
+		t.Fatalf("a placement in an archived program: got %v, want a conflict", err)
+	}
+	if _, _, err := s.CreatePlacements(ctx, in, 3, model.Idempotency{}); model.ErrorCode(err) != model.EConflict {
+		t.Fatalf("posters in an archived program: got %v, want a conflict", err)
+	}
+	active := model.ProgramActive
+	if _, err := s.UpdateProgram(ctx, prg.ID, model.ProgramUpdate{Status: &active}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreatePlacement(ctx, in, model.Idempotency{}); err != nil {
+		t.Fatalf("a placement once the program is active again: %v", err)
 	}
 }
