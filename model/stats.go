@@ -117,9 +117,23 @@ type LeaderboardEntry struct {
 	Funnel
 }
 
+// DayFunnel is the funnel of one UTC day.
+type DayFunnel struct {
+	// Day is the day's midnight, UTC.
+	Day Time `json:"day"`
+	Funnel
+}
+
+// MaxFunnelDays bounds the range FunnelByDay reads: a little over a year.
+const MaxFunnelDays = 400
+
 // StatsService reads the counters.
 type StatsService interface {
 	Funnel(ctx context.Context, f StatsFilter) (Funnel, error)
+	// FunnelByDay is Funnel for each day of f's range that has any count,
+	// in day order; the days between have none. f needs both From and To,
+	// at most MaxFunnelDays days apart. Errors: validation_failed.
+	FunnelByDay(ctx context.Context, f StatsFilter) ([]DayFunnel, error)
 	// Leaderboard ranks ambassadors by conversions, then referrals, then
 	// impressions, and returns the first limit.
 	Leaderboard(ctx context.Context, f StatsFilter, limit int) ([]LeaderboardEntry, error)

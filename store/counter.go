@@ -303,6 +303,47 @@ func (s *Store) Funnel(ctx context.Context, f model.StatsFilter) (model.Funnel, 
 	return finish(total, f.ExcludeFlagged), err
 }
 
+// FunnelByDay implements model.StatsService: one walk over the subject's
+// days in the range, as Funnel makes, keeping each day apart.
+func (s *Store) FunnelByDay(ctx context.Context, f model.StatsFilter) ([]model.DayFunnel, error) {
+	var fe model.FieldErrors
+	if f.From.IsZero() {
+		fe.Add("from", model.FRequired, "is required")
+	}
+	if f.To.IsZero() {
+		fe.Add("to", model.FRequired, "is required")
+	}
+	if err := fe.Err(); err != nil {
+		return nil, err
+	}
+	lo, hi, none := readDays(f)
+	if none {
+		return []model.DayFunnel{}, nil
+	}
+	if hi-lo >= model.MaxFunnelDays {
+		fe.Add("to", model.FInvalidValue, "must be at most %d days after from", model.MaxFunnelDays)
+		return nil, fe.Err()
+	}
+	prefix := statsScope(f)
+	out := []model.DayFunnel{}
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCounters).Cursor()
+		for k, v := c.Seek(cat(prefix, dayKey(lo))); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+4; k, v = c.Next() {
+			day := binary.BigEndian.Uint32(k[len(prefix):])
+			if day > hi {
+				break
+			}
+			counts, err := decodeCounts(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, model.DayFunnel{Day: model.NewTime(time.Unix(int64(day)*86400, 0)), Funnel: finish(counts, f.ExcludeFlagged)})
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Leaderboard implements model.StatsService: it reads each ambassador's
 // total within the program (or overall), or with a date range the days in
 // it, so its cost grows with ambassadors, or ambassadors × days in the

@@ -323,3 +323,105 @@ func TestCountersMatchARecountUnderConcurrency(t *testing.T) {
 		t.Fatalf("funnel counts %d impressions and %d referrals, want %d of each", f.Impressions, f.Referrals, 16*20)
 	}
 }
+
+// TestFunnelByDay checks that each day FunnelByDay gives is the funnel of
+// that day alone, that days without counts are left out, and that it
+// wants a bounded range.
+func TestFunnelByDay(t *testing.T) {
+	start := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	clk := &store.TestClock{T: start}
+	s := MustOpenStore(t, store.Options{Now: clk.Now, SweepInterval: -1})
+	ctx := context.Background()
+	prg, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example",
+		Commission: &model.CommissionRule{Type: model.CommissionFlat, Amount: 500, Currency: "USD"}}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "Other", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: "A", LastName: "B", Email: "a@x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Days 0, 1 and 3 of the program have scans; day 2 has only the other
+	// program's.
+	for day, scans := range []int{3, 1, 0, 4} {
+		for i := range scans {
+			imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: prg.ID, AmbassadorID: a.ID}, model.Idempotency{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i%2 == 0 {
+				r, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "R", LastName: "S",
+					Email: fmt.Sprintf("r%d-%d@x.example", day, i)}, model.Idempotency{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					if _, _, err := s.CreateEarning(ctx, model.EarningCreate{ReferralID: r.ID, Amount: 1999, Currency: "USD"}, model.Idempotency{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		if day == 2 {
+			if _, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: other.ID, AmbassadorID: a.ID}, model.Idempotency{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.Add(24 * time.Hour)
+	}
+
+	day := func(n int) time.Time { return time.Date(2026, 11, 1+n, 0, 0, 0, 0, time.UTC) }
+	f := model.StatsFilter{ProgramID: prg.ID, From: model.NewTime(day(-5)), To: model.NewTime(clk.Now())}
+	days, err := s.FunnelByDay(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []time.Time
+	var sum model.Counts
+	for _, d := range days {
+		got = append(got, d.Day.Time)
+		one := f
+		one.From, one.To = d.Day, model.NewTime(d.Day.Add(24*time.Hour))
+		want, err := s.Funnel(ctx, one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(d.Funnel, want) {
+			t.Errorf("%s: got %+v, want that day's funnel %+v", d.Day.Format(time.DateOnly), d.Counts, want.Counts)
+		}
+		sum.Add(d.Counts)
+	}
+	if want := []time.Time{day(0), day(1), day(3)}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got days %v, want %v", got, want)
+	}
+	whole, err := s.Funnel(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Impressions != whole.Impressions || sum.Referrals != whole.Referrals || sum.Conversions != whole.Conversions ||
+		!reflect.DeepEqual(sum.Money, whole.Money) {
+		t.Errorf("the days add up to %+v, want the range's %+v", sum, whole.Counts)
+	}
+
+	for name, bad := range map[string]model.StatsFilter{
+		"no from":   {To: f.To},
+		"no to":     {From: f.From},
+		"too long":  {From: model.NewTime(day(-model.MaxFunnelDays)), To: model.NewTime(day(1))},
+		"no bounds": {},
+	} {
+		if _, err := s.FunnelByDay(ctx, bad); model.ErrorCode(err) != model.EValidation {
+			t.Errorf("%s: got %v, want validation_failed", name, err)
+		}
+	}
+	if days, err := s.FunnelByDay(ctx, model.StatsFilter{From: model.NewTime(day(-model.MaxFunnelDays + 1)), To: model.NewTime(day(1))}); err != nil || len(days) == 0 {
+		t.Errorf("the longest range: got %d days, %v", len(days), err)
+	}
+	before := model.StatsFilter{From: model.NewTime(day(-9)), To: model.NewTime(day(-2))}
+	if days, err := s.FunnelByDay(ctx, before); err != nil || len(days) != 0 {
+		t.Errorf("a range before any record: got %+v %v, want none", days, err)
+	}
+}
