@@ -46,6 +46,7 @@ type Config struct {
 	Shutdown    ShutdownConfig    `yaml:"shutdown"`
 	Scan        ScanConfig        `yaml:"scan"`
 	Privacy     PrivacyConfig     `yaml:"privacy"`
+	Console     ConsoleConfig     `yaml:"console"`
 	// TrustedProxies are CIDRs of proxies whose ClientIPHeader is
 	// believed; from anyone else it is ignored.
 	TrustedProxies []string    `yaml:"trusted_proxies"`
@@ -61,6 +62,15 @@ type PrivacyConfig struct {
 	// ScanRetention is how long a scan's user agent, referrer and IP hash
 	// are kept; older impressions keep only what counts need. 0 keeps them.
 	ScanRetention time.Duration `yaml:"scan_retention"`
+}
+
+// ConsoleConfig shapes the web console's sign-in sessions.
+type ConsoleConfig struct {
+	// SessionIdle ends a session that has not been used for this long.
+	SessionIdle time.Duration `yaml:"session_idle"`
+	// SessionAbsolute ends a session this long after sign-in, however
+	// much it is used.
+	SessionAbsolute time.Duration `yaml:"session_absolute"`
 }
 
 // ScanConfig shapes the public scan route /s/<code>.
@@ -170,6 +180,7 @@ func Default() Config {
 		Shutdown: ShutdownConfig{Grace: 8 * time.Second},
 		Scan:     ScanConfig{RepeatWindow: 30 * time.Minute, Inactive: "redirect"},
 		Privacy:  PrivacyConfig{ScanRetention: 90 * 24 * time.Hour},
+		Console:  ConsoleConfig{SessionIdle: 12 * time.Hour, SessionAbsolute: 7 * 24 * time.Hour},
 		Hooks:    HooksConfig{OutboxRetention: store.DefaultOutboxRetention},
 		// RFC 7239's header; a proxy that sets only X-Forwarded-For needs x-forwarded-for.
 		ClientIPHeader: "forwarded",
@@ -583,6 +594,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Privacy.ScanRetention != 0 && c.Privacy.ScanRetention < 24*time.Hour {
 		return &configError{"privacy.scan_retention", "must be 0 (keep) or at least 24h"}
+	}
+	if c.Console.SessionAbsolute < 5*time.Minute || c.Console.SessionAbsolute > 90*24*time.Hour {
+		return &configError{"console.session_absolute", "must be from 5m to 2160h (90 days)"}
+	}
+	if c.Console.SessionIdle < time.Minute || c.Console.SessionIdle > c.Console.SessionAbsolute {
+		return &configError{"console.session_idle", "must be from 1m to console.session_absolute"}
 	}
 	if c.Scan.Inactive != "redirect" && c.Scan.Inactive != "expired" {
 		return &configError{"scan.inactive", fmt.Sprintf("%q must be redirect or expired", c.Scan.Inactive)}
