@@ -88,6 +88,46 @@ func (l *limiter) take(key string, n int) verdict {
 	return v
 }
 
+// give adds a token back to key's bucket, up to its size.
+func (l *limiter) give(key string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return // dropped since, so full again
+	}
+	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
+		b.tokens += elapsed * l.shape.Rate
+	}
+	b.last = now
+	b.tokens = math.Min(float64(l.shape.Burst), b.tokens+1)
+}
+
+// Limiter is a token bucket per key, like the API's own, for limits kept
+// outside its routes: the console's failed sign-ins.
+type Limiter struct{ l *limiter }
+
+// NewLimiter returns a Limiter whose buckets have shape; now is its
+// clock, time.Now when nil.
+func NewLimiter(shape Bucket, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{newLimiter(shape, now)}
+}
+
+// Take spends a token of key's bucket and reports true, or, when the
+// bucket is empty, reports false and how long until it holds a token.
+func (l *Limiter) Take(key string) (bool, time.Duration) {
+	v := l.l.take(key, 1)
+	return v.allowed, v.retryAfter
+}
+
+// Return gives back a token Take spent, for a request that turned out
+// not to count against the limit (a sign-in that succeeded).
+func (l *Limiter) Return(key string) { l.l.give(key) }
+
 // evict makes room in one pass down to 90 % of maxBuckets, so the next
 // new clients do not each pay for a scan: full buckets go first, then, if
 // still needed, any (a dropped client starts again full, the safe way to

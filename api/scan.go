@@ -135,6 +135,17 @@ func clientIP(r *http.Request, trusted []netip.Prefix, header string) string {
 	return host
 }
 
+// ClientKey is the key of r's client for a limit per client IP: its
+// address as the API reads it (from header, ForwardedHeader or
+// XForwardedForHeader, when the peer is one of trusted), or its /64 for an
+// IPv6 client.
+func ClientKey(r *http.Request, trusted []netip.Prefix, header string) string {
+	if strings.EqualFold(header, XForwardedForHeader) {
+		header = XForwardedForHeader
+	}
+	return ipLimitKey(clientIP(r, trusted, header))
+}
+
 // Forwarding headers a trusted proxy can name the client in.
 const (
 	ForwardedHeader     = "Forwarded" // RFC 7239
