@@ -30,3 +30,31 @@ var currencies = func() map[string]bool {
 
 // ValidCurrency reports whether s is an ISO 4217 code in upper case.
 func ValidCurrency(s string) bool { return currencies[s] }
+
+// currencyDigits are the ISO 4217 minor units of the currencies whose
+// minor unit is not a hundredth; the precious metals and funds without a
+// minor unit count in whole units.
+var currencyDigits = func() map[string]int {
+	m := map[string]int{}
+	for digits, codes := range map[int]string{
+		0: "BIF BYR CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF " +
+			"XAG XAU XBA XBB XBC XBD XDR XPD XPT XSU XUA",
+		3: "BHD IQD JOD KWD LYD OMR TND",
+		4: "CLF UYW",
+	} {
+		for _, c := range strings.Fields(codes) {
+			m[c] = digits
+		}
+	}
+	return m
+}()
+
+// CurrencyDigits is how many decimal places the currency's minor unit
+// has: amounts are counted in it, so 1999 USD is 19.99 and 1999 JPY is
+// 1,999. Most currencies have 2.
+func CurrencyDigits(code string) int {
+	if d, ok := currencyDigits[code]; ok {
+		return d
+	}
+	return 2
+}
