@@ -1,0 +1,418 @@
+// Package console serves the web console at /console/: server-rendered
+// pages on which the people who run referral programs sign in, watch how
+// their programs do and change them. It sees the domain only through
+// model's service interfaces, as the API does, and changes nothing the
+// API could not: every change goes through the same service call after
+// the same model validation, with the signed-in user as the actor the
+// store writes to the audit log.
+//
+// # Adding a page
+//
+//  1. Routes: add them to routes() below, each with the least role that
+//     may use it. s.handle("GET /console/things", model.RoleViewer,
+//     s.handleThingList) lets every signed-in user read;
+//     s.handle("POST /console/things/new", model.RoleManager,
+//     s.handleThingCreate) refuses a viewer with the 403 page before the
+//     handler runs. An empty role is a public route (sign-in only). A
+//     handler never checks roles itself.
+//  2. Handler: a file named after the area (things.go). It returns an
+//     error instead of writing one: model errors become the 404, 403,
+//     409 or 503 page, anything else a logged 500. Call the services
+//     with r.Context(): it carries the actor. Build a small view struct
+//     and s.render(w, r, http.StatusOK, "things", view). After a change,
+//     s.redirect(w, r, "/console/things/"+id, "Thing saved.") shows the
+//     message as a flash on the next page (POST, redirect, GET).
+//  3. Template: templates/things.html defines "title" and "content"; the
+//     layout, the nav, the flash and the skip link come with it. The view
+//     is .Data; {{if .Can "manager"}} hides forms and buttons from those
+//     who cannot use them. partials.html has "input" (a labelled input
+//     with its hint and error), "errors" (the summary of a form's
+//     problems), "empty" (an empty state) and "pager".
+//  4. Forms: describe the inputs once as []*field (names are the model's
+//     field names, so its field errors land next to the right input),
+//     f := newForm(fields...).read(r), build the model's Create or Update,
+//     merge its Validate(), call the service; when f.fromError(err) says
+//     the error is the user's to fix, render the form again with status
+//     422 (s.renderForm). programs.go is the example to copy.
+//  5. Nav: add the page's entry to navItems, with the role that sees it.
+//  6. Tests: handler tests beside the page with newTestEnv
+//     (console_test.go): a real store, a signed-in user of each role.
+//     Browser tests: a file of your own in browsertest/, see its doc.go.
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/referrald/referrald/api"
+	"github.com/referrald/referrald/metrics"
+	"github.com/referrald/referrald/model"
+)
+
+// Services are what the console reads and changes: the API's services,
+// and the console's own users and audit log.
+type Services struct {
+	Programs    model.ProgramService
+	Ambassadors model.AmbassadorService
+	Impressions model.ImpressionService
+	Placements  model.PlacementService
+	Referrals   model.ReferralService
+	Keys        model.APIKeyService
+	Earnings    model.EarningService
+	Stats       model.StatsService
+	Backup      model.BackupService
+	// Checker, when set, vets each new referral (hook plugins).
+	Checker model.ReferralChecker
+	// Hooks, when set, is the hook plugins' state.
+	Hooks model.HookAdmin
+	// Writes, when set, says whether the store takes writes.
+	Writes model.WriteHealth
+	Users  model.UserService
+	Audit  model.AuditService
+}
+
+// Config holds the console's settings.
+type Config struct {
+	// SessionIdle ends a session unused this long; SessionAbsolute ends
+	// it this long after sign-in. Zero means DefaultSessionIdle and
+	// DefaultSessionAbsolute.
+	SessionIdle, SessionAbsolute time.Duration
+	// TrustedProxies and ClientIPHeader are the API's: whose forwarding
+	// headers are believed, and which header names the client. A trusted
+	// proxy's word also decides whether the browser used https.
+	TrustedProxies []netip.Prefix
+	ClientIPHeader string
+	// AccountSignInLimit bounds failed sign-ins per email address typed,
+	// IPSignInLimit per client IP; a zero Bucket means the default.
+	AccountSignInLimit, IPSignInLimit api.Bucket
+	Logger                            *slog.Logger
+	// Metrics, when set, records every request by route pattern.
+	Metrics *metrics.Metrics
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// Defaults for Config.
+var (
+	DefaultSessionIdle     = 12 * time.Hour
+	DefaultSessionAbsolute = 7 * 24 * time.Hour
+	// Ten failures for one address, then one a minute: a person who has
+	// forgotten their password is hardly slowed, a guesser is.
+	DefaultAccountSignInLimit = api.Bucket{Rate: 1.0 / 60, Burst: 10}
+	// Thirty failures from one client, then one every ten seconds, so
+	// one client cannot try a password on every address in turn.
+	DefaultIPSignInLimit = api.Bucket{Rate: 0.1, Burst: 30}
+)
+
+// Server is the console: an http.Handler for /console/.
+type Server struct {
+	svc           Services
+	cfg           Config
+	log           *slog.Logger
+	now           func() time.Time
+	mux           *http.ServeMux
+	handler       http.Handler
+	pages         map[string]*template.Template
+	assets        map[string]asset
+	flashKey      []byte
+	accountLimits *api.Limiter
+	ipLimits      *api.Limiter
+	routeList     []Route
+}
+
+// New builds the console on svc. It panics if its embedded templates do
+// not parse, which a test of this package would have caught.
+func New(svc Services, cfg Config) *Server {
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
+	if cfg.SessionAbsolute <= 0 {
+		cfg.SessionAbsolute = DefaultSessionAbsolute
+	}
+	if cfg.AccountSignInLimit.Rate <= 0 || cfg.AccountSignInLimit.Burst < 1 {
+		cfg.AccountSignInLimit = DefaultAccountSignInLimit
+	}
+	if cfg.IPSignInLimit.Rate <= 0 || cfg.IPSignInLimit.Burst < 1 {
+		cfg.IPSignInLimit = DefaultIPSignInLimit
+	}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(), flashKey: make([]byte, 32)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	rand.Read(s.flashKey) // a flash lives for one redirect: a key per process is enough
+	s.accountLimits = api.NewLimiter(cfg.AccountSignInLimit, s.now)
+	s.ipLimits = api.NewLimiter(cfg.IPSignInLimit, s.now)
+	var err error
+	if s.assets, err = loadAssets(); err != nil {
+		panic(err)
+	}
+	if s.pages, err = parsePages(s.funcs()); err != nil {
+		panic(err)
+	}
+	s.routes()
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(s.handleCrossOrigin))
+	s.handler = cop.Handler(s.mux)
+	return s
+}
+
+// routes registers every route; read it top to bottom to see the console.
+func (s *Server) routes() {
+	s.handle("GET /console/static/{name}", "", s.serveStatic)
+	s.handle("/console/", "", s.handleNotFound)
+
+	s.handle("GET /console/login", "", s.handleLogin)
+	s.handle("POST /console/login", "", s.handleLoginPost)
+	s.handle("GET /console/setup", "", s.handleSetup)
+	s.handle("POST /console/setup", "", s.handleSetupPost)
+	s.handle("POST /console/logout", model.RoleViewer, s.handleLogout)
+	s.handle("GET /console/account", model.RoleViewer, s.handleAccount)
+	s.handle("POST /console/account/sign-out-everywhere", model.RoleViewer, s.handleSignOutEverywhere)
+
+	s.handle("GET /console/{$}", model.RoleViewer, s.handleOverview)
+
+	s.handle("GET /console/programs", model.RoleViewer, s.handleProgramList)
+	s.handle("GET /console/programs/new", model.RoleManager, s.handleProgramNew)
+	s.handle("POST /console/programs/new", model.RoleManager, s.handleProgramCreate)
+	s.handle("GET /console/programs/{id}", model.RoleViewer, s.handleProgramGet)
+	s.handle("GET /console/programs/{id}/edit", model.RoleManager, s.handleProgramEdit)
+	s.handle("POST /console/programs/{id}/edit", model.RoleManager, s.handleProgramUpdate)
+	s.handle("POST /console/programs/{id}/archive", model.RoleManager, s.handleProgramArchive)
+	s.handle("POST /console/programs/{id}/restore", model.RoleManager, s.handleProgramRestore)
+}
+
+// navItem is one entry of the nav.
+type navItem struct {
+	// Section is the first path segment after /console/ of the pages
+	// the entry covers ("" for the overview).
+	Section, Path, Label string
+	// Role is the least role that sees the entry.
+	Role model.Role
+}
+
+// navItems is the nav, top to bottom.
+var navItems = []navItem{
+	{"", "/console/", "Overview", model.RoleViewer},
+	{"programs", "/console/programs", "Programs", model.RoleViewer},
+}
+
+// Route is one registered route, for tests and documentation.
+type Route struct {
+	// Method is "" for a route of every method (the 404 page).
+	Method, Pattern string
+	// Role is the least role that may use the route; "" for public ones.
+	Role model.Role
+}
+
+// Routes lists the registered routes in registration order.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routeList...) }
+
+// handler serves one route. It returns an error rather than writing one,
+// so every error is shown the same way (see fail).
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// handle registers h for pattern (a ServeMux pattern with its method).
+// With a role, the route needs a session whose user has that role or a
+// higher one: without a session the browser is sent to sign in, and
+// with too low a role it gets the 403 page, whatever the handler does.
+func (s *Server) handle(pattern string, need model.Role, h handler) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok {
+		method, path = "", pattern
+	}
+	s.routeList = append(s.routeList, Route{method, path, need})
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if info := infoOf(r); info != nil {
+			info.route = path
+		}
+		if need != "" {
+			si, err := s.session(w, r)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if si == nil {
+				s.toSignIn(w, r)
+				return
+			}
+			r = r.WithContext(withSignedIn(r.Context(), si))
+			if !si.user.Role.Allows(need) {
+				s.fail(w, r, model.Errorf(model.EForbidden, "Your role, %s, cannot do this: it needs %s. Ask an owner if you should.", si.user.Role, need))
+				return
+			}
+		}
+		if err := h(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// ServeHTTP implements http.Handler: security headers, the cross-origin
+// check of every write, and a log line and metrics per request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &requestInfo{route: "(not found)"}
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+	h := w.Header()
+	// Everything the pages load is ours: no inline script or style, no
+	// frames, forms that post only here.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	rec := &statusRecorder{ResponseWriter: w}
+	s.handler.ServeHTTP(rec, r)
+	elapsed := time.Since(start)
+	s.cfg.Metrics.ObserveRequest(info.route, r.Method, rec.status, elapsed)
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", info.route),
+		slog.Int("status", rec.status), slog.Duration("duration", elapsed))
+}
+
+// requestInfo carries the matched route pattern back up to ServeHTTP's
+// log line: the pattern, never the raw path, which can hold IDs.
+type requestInfo struct{ route string }
+
+type requestInfoKey struct{}
+
+func infoOf(r *http.Request) *requestInfo {
+	i, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
+	return i
+}
+
+// sectionOf is the nav section of the request's route: the first path
+// segment after /console/.
+func sectionOf(r *http.Request) string {
+	route := "/console/"
+	if i := infoOf(r); i != nil {
+		route = i.route
+	}
+	rest, _ := strings.CutPrefix(route, "/console/")
+	section, _, _ := strings.Cut(rest, "/")
+	return strings.TrimSuffix(section, "{$}")
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// errorView is what the error page shows.
+type errorView struct {
+	Title, Message string
+	// Action and ActionPath are the way on that the page offers.
+	Action, ActionPath string
+}
+
+// fail shows err as a page. A model error the user caused gets its own
+// status and its safe message; anything else is logged with its cause
+// and shown as a 500 that says nothing of it.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	v := errorView{Action: "Go to the overview", ActionPath: "/console/"}
+	var status int
+	code := model.ErrorCode(err)
+	msg := ""
+	var e *model.Error
+	if errors.As(err, &e) {
+		msg = sentence(e.Message)
+	}
+	switch code {
+	case model.ENotFound:
+		status, v.Title = http.StatusNotFound, "Page not found"
+		if msg == "" || strings.HasPrefix(msg, "No route") {
+			msg = "There is nothing at this address. The link may be mistyped, or what it showed may have moved."
+		}
+		v.Message = msg
+	case model.EForbidden:
+		status, v.Title, v.Message = http.StatusForbidden, "You cannot do that", msg
+	case model.EUnauthorized:
+		s.toSignIn(w, r)
+		return
+	case model.ERateLimited:
+		status, v.Title, v.Message = http.StatusTooManyRequests, "Too many requests", msg
+	case model.EUnavailable:
+		w.Header().Set("Retry-After", "5")
+		status, v.Title = http.StatusServiceUnavailable, "Changes cannot be saved right now"
+		v.Message = msg + " Nothing was changed. Try again in a moment."
+	case model.EConflict:
+		status, v.Title, v.Message = http.StatusConflict, "That cannot be done", msg
+	case model.EValidation, model.EInvalidJSON, model.EIdempotencyKeyReused, model.EBodyTooLarge:
+		status, v.Title, v.Message = http.StatusBadRequest, "That request is not right", msg
+	default:
+		s.log.ErrorContext(r.Context(), "console request failed", "route", routeOf(r), "err", err)
+		status, v.Title = http.StatusInternalServerError, "Something went wrong"
+		v.Message = "The page could not be shown because of a problem on the server. It has been logged. Try again, and if it keeps happening, tell whoever runs referrald."
+	}
+	if signedInOf(r) == nil {
+		v.Action, v.ActionPath = "Sign in", "/console/login"
+	}
+	if err := s.render(w, r, status, "error", v); err != nil {
+		s.log.ErrorContext(r.Context(), "console error page failed", "err", err)
+		http.Error(w, v.Title, status)
+	}
+}
+
+func routeOf(r *http.Request) string {
+	if i := infoOf(r); i != nil {
+		return i.route
+	}
+	return ""
+}
+
+// handleNotFound serves every /console/ path no other route has: the 404
+// page, with the nav when signed in.
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) error {
+	if si, err := s.session(w, r); err == nil && si != nil {
+		r = r.WithContext(withSignedIn(r.Context(), si))
+	}
+	s.fail(w, r, model.Errorf(model.ENotFound, ""))
+	return nil
+}
+
+// handleCrossOrigin answers a write that another site's page sent: the
+// browser says so (Sec-Fetch-Site) or its Origin is not this host.
+func (s *Server) handleCrossOrigin(w http.ResponseWriter, r *http.Request) {
+	if info := infoOf(r); info != nil {
+		info.route = "(cross-origin)"
+	}
+	s.fail(w, r, model.Errorf(model.EForbidden, "This form was sent from another site, so it was refused. Open the console at its own address and try again."))
+}
+
+// redirect answers a successful POST: 303 to the page that shows the
+// result, with msg as a flash there when it is not empty.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, to, msg string) error {
+	if msg != "" {
+		s.setFlash(w, r, flashSuccess, msg)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
