@@ -37,9 +37,10 @@ run: build
 test: lint test-deps
 	$(GO) test -race -count=1 ./...
 
-## test-deps: what the tests run besides Go (the walk-through needs curl), from Debian when missing
+## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium), from Debian when missing
 test-deps:
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 ## lint: go vet, gofmt and staticcheck (fetched from the module proxy on first use)
 lint:
