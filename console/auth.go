@@ -357,6 +357,9 @@ func (s *Server) setUpAlready(w http.ResponseWriter, r *http.Request) (bool, err
 // handleSetupPost serves POST /console/setup: it makes the first owner
 // with the link's token and signs them in.
 func (s *Server) handleSetupPost(w http.ResponseWriter, r *http.Request) error {
+	if done, err := s.setUpAlready(w, r); done || err != nil {
+		return err
+	}
 	f := newForm(setupFields...).read(r)
 	v := setupView{Form: f, Token: r.PostFormValue("token")}
 	in := model.UserCreate{Email: f.Get("email"), Role: model.RoleOwner, Password: f.Get("password")}

@@ -107,7 +107,7 @@ func barChart(id, title, noun, class string, days []dayRow, values []int64) char
 		return c
 	}
 	slot := chartPlotW / float64(n)
-	w := max(chartMinBarW, slot*0.72)
+	w := min(slot, max(chartMinBarW, slot*0.72)) // touching, when the days outnumber the pixels
 	for i, v := range values {
 		h := float64(v) / float64(top) * chartPlotH
 		if v > 0 {
