@@ -324,8 +324,13 @@ func newBrowser(t testing.TB) *browser {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
+	// The browser starts on the tab's own context: one derived with a
+	// timeout would stop it when the timeout's context ends.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
 	b := &browser{t: t, ctx: ctx}
-	b.do("start Chromium", chromedp.EmulateViewport(desktopWidth, desktopHeight))
+	b.do("set the window's size", chromedp.EmulateViewport(desktopWidth, desktopHeight))
 	return b
 }
 
@@ -369,7 +374,12 @@ func (b *browser) fill(sel, value string) {
 	case "SELECT":
 		b.do("choose "+value+" in "+sel, chromedp.SetValue(chromedp.CSS(sel), value))
 	default:
-		b.do("fill "+sel, chromedp.SetValue(chromedp.CSS(sel), ""), chromedp.SendKeys(chromedp.CSS(sel), value))
+		// Cleared by script: chromedp v0.23.1's SetValue cannot set ""
+		// (it sets "undefined").
+		b.do("clear "+sel, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).value = ""`, sel)))
+		if value != "" {
+			b.do("fill "+sel, chromedp.SendKeys(chromedp.CSS(sel), value))
+		}
 	}
 }
 
