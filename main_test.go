@@ -44,18 +44,27 @@ func testEnv(vars map[string]string) config.Env {
 }
 
 // buildBinary compiles referrald into a temp dir once per test binary run.
-var buildBinary = sync.OnceValues(func() (string, error) {
+var buildBinary = sync.OnceValues(func() (string, error) { return build() })
+
+// buildSmallJournalBinary compiles a referrald whose journals freeze every
+// 64 entries, so that a short run carries them many times over.
+var buildSmallJournalBinary = sync.OnceValues(func() (string, error) {
+	return build("-ldflags", "-X github.com/referrald/referrald/store.linkedJournalEntries=64")
+})
+
+func build(flags ...string) (string, error) {
 	dir, err := os.MkdirTemp("", "referrald-bin-")
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "referrald")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	args := append(append([]string{"build", "-o", bin}, flags...), ".")
+	out, err := exec.Command("go", args...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return bin, nil
-})
+}
 
 // server is a running referrald process.
 type server struct {
@@ -72,7 +81,13 @@ type server struct {
 // "listening on" line, which it prints once it accepts connections.
 func startServer(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
-	bin, err := buildBinary()
+	return startBuilt(t, buildBinary, dataDir, env...)
+}
+
+// startBuilt is startServer with the binary that build makes.
+func startBuilt(t *testing.T, build func() (string, error), dataDir string, env ...string) *server {
+	t.Helper()
+	bin, err := build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,10 +241,12 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 	dataDir := t.TempDir()
 	// The load outruns the default per-key limit; a 429 would only muddle
 	// what is being checked.
-	unlimited := []string{"REFERRALD_RATE_LIMITS_PER_KEY_RATE=1000000", "REFERRALD_RATE_LIMITS_PER_KEY_BURST=1000000",
-		// Small journals are frozen and carried many times over the run,
-		// so kills land in the middle of carrying too.
-		"REFERRALD_STORE_JOURNAL_ENTRIES=64"}
+	unlimited := []string{"REFERRALD_RATE_LIMITS_PER_KEY_RATE=1000000", "REFERRALD_RATE_LIMITS_PER_KEY_BURST=1000000"}
+	// Small journals are frozen and carried many times over the run, so
+	// kills land in the middle of carrying too.
+	startServer := func(t *testing.T, dataDir string, env ...string) *server {
+		return startBuilt(t, buildSmallJournalBinary, dataDir, env...)
+	}
 	srv := startServer(t, dataDir, unlimited...)
 	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "Crash", "landing_url": "https://example.com"})
 	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})

@@ -78,8 +78,8 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // warnAboutSettings logs a warning for each setting that works but is
 // likely a mistake.
 func warnAboutSettings(cfg config.Config, log *slog.Logger) {
-	for _, r := range cfg.Renamed() {
-		log.Warn("a setting has a new name; the old one still works for now", "setting", r[0], "new_name", r[1])
+	for _, name := range cfg.Ignored() {
+		log.Warn("a setting is no longer used and is ignored; remove it, since a later release will refuse it", "setting", name)
 	}
 	if n := len(cfg.AdminToken); n > 0 && n < config.WeakAdminToken {
 		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", config.WeakAdminToken)

@@ -65,7 +65,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	// every commit from the first: the pointer is filled in once it exists.
 	var hookHost atomic.Pointer[host.Host]
 	st, err := store.Open(cfg.StorePath(), store.Options{
-		IdempotencyWindow: cfg.Idempotency.Window, JournalEntries: cfg.Store.JournalEntries, Logger: log,
+		IdempotencyWindow: cfg.Idempotency.Window, Logger: log,
 		ScanRetention: cfg.Privacy.ScanRetention, NoSync: o.noSync,
 		OutboxConsumers: cfg.PluginNames(), OutboxRetention: cfg.Hooks.OutboxRetention,
 		OnCommit: func(writes int, d time.Duration) {

@@ -84,7 +84,14 @@ var (
 	bucketHookResults     = []byte("hook_results")
 )
 
-// allBuckets are created at open, those of the journals (journal.go) too.
+// The journals' roots (journal.go): each holds a bucket per generation,
+// sequence (8) → entry key (32) ‖ entry value.
+var (
+	bucketIdempotencyJournal = []byte("idempotency_journal")
+	bucketEmailJournal       = []byte("referrals_by_email_journal")
+)
+
+// allBuckets are created at open.
 var allBuckets = [][]byte{
 	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
 	bucketPlacements, bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador,
