@@ -228,7 +228,10 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 					return err
 				}
 			}
-			return s.appendEvent(tx, now, model.EventEarningCreated, key, e)
+			if err := s.appendEvent(tx, now, model.EventEarningCreated, key, e); err != nil {
+				return err
+			}
+			return w.auditf("earning.created", e.ID, "%d %s for referral %s", e.Amount, e.Currency, e.ReferralID)
 		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeEarning)
@@ -330,7 +333,10 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 			}); err != nil {
 				return err
 			}
-			return s.appendEvent(tx, now, model.EventEarningRefunded, key, model.EarningRefundedData{Earning: e, Amount: amount})
+			if err := s.appendEvent(tx, now, model.EventEarningRefunded, key, model.EarningRefundedData{Earning: e, Amount: amount}); err != nil {
+				return err
+			}
+			return w.auditf("earning.refunded", e.ID, "refunded %d %s, %d clawbacks", amount, e.Currency, len(clawbacks))
 		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeEarning)
@@ -377,7 +383,7 @@ func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (
 
 // ApproveCommission implements model.EarningService.
 func (s *Store) ApproveCommission(ctx context.Context, id string) (c *model.Commission, err error) {
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		c, err = getRecord(w.tx, bucketCommissions, model.PrefixCommission, id, decodeCommission)
 		if err != nil {
 			return nil, err
@@ -396,7 +402,7 @@ func (s *Store) ApproveCommission(ctx context.Context, id string) (c *model.Comm
 					return err
 				}
 			}
-			return nil
+			return w.auditf("commission.approved", c.ID, "%d %s to ambassador %s, with %d clawbacks", c.Amount, c.Currency, c.AmbassadorID, len(clawbacks))
 		}, nil
 	})
 	return c, err
@@ -534,7 +540,7 @@ func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem mo
 					return err
 				}
 			}
-			return nil
+			return w.auditf("payout.created", p.ID, "%d %s to ambassador %s for %d commissions", p.Amount, p.Currency, p.AmbassadorID, p.Commissions)
 		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodePayout)

@@ -505,7 +505,7 @@ func (s *Store) create(ctx context.Context, idem model.Idempotency,
 			return snap, snap != nil, err
 		}
 	}
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		snap, replayed = nil, false
 		if idem.Key != "" {
 			found, err := s.findIdempotent(w.tx, idem, w.now)
