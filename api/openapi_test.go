@@ -260,7 +260,7 @@ func fullEnv(e *env, cfg api.Config) *env {
 	cfg.PublicBaseURL = publicBaseURL
 	cfg.Metrics = metrics.New(func() float64 { return 0 })
 	cfg.ServeMetrics = true
-	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st}, cfg)
+	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st, Users: e.st, Audit: e.st}, cfg)
 	srv.SetReady(true)
 	f := *e
 	f.srv = srv
@@ -433,6 +433,12 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	do("/v1/keys", request{Method: "GET", Path: "/v1/keys", Token: admin}, 200)
 	do("/v1/keys/{id}", request{Method: "DELETE", Path: "/v1/keys/" + key, Token: admin}, 200)
 	do("/v1/keys/{id}", request{Method: "DELETE", Path: "/v1/keys/key_01jdq3f7k8m2n4p6r8t0v2x4z6", Token: admin}, 404)
+
+	// The audit log: the admin token's changes above are in it.
+	do("/v1/audit", request{Method: "GET", Path: "/v1/audit?limit=100", Token: admin}, 200)
+	do("/v1/audit", request{Method: "GET", Path: "/v1/audit?subject=" + prg + "&action=program.updated", Token: admin}, 200)
+	do("/v1/audit", request{Method: "GET", Path: "/v1/audit?actor_id=" + key, Token: admin}, 200)
+	do("/v1/audit", request{Method: "GET", Path: "/v1/audit?action=drop+table", Token: admin}, 400)
 
 	// Operations.
 	doc := do("/openapi.json", request{Method: "GET", Path: "/openapi.json"}, 200)

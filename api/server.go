@@ -35,6 +35,11 @@ type Services struct {
 	Earnings    model.EarningService
 	Stats       model.StatsService
 	Backup      model.BackupService
+	// Users are the console's users; the console serves them, the API
+	// does not (yet).
+	Users model.UserService
+	// Audit, when set, serves GET /v1/audit.
+	Audit model.AuditService
 	// Checker, when set, vets each new referral (hook plugins).
 	Checker model.ReferralChecker
 	// Hooks, when set, serves /v1/admin/hooks/...
@@ -224,6 +229,8 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/keys/:id", model.ScopeAdmin, s.handleKeyGet)
 	s.handle("DELETE", "/v1/keys/:id", model.ScopeAdmin, s.handleKeyRevoke)
 
+	s.handle("GET", "/v1/audit", model.ScopeAdmin, s.handleAuditList)
+
 	s.handle("GET", "/v1/admin/backup", model.ScopeAdmin, s.handleBackup)
 	s.handle("GET", "/v1/admin/hooks", model.ScopeAdmin, s.handleHookList)
 	s.handle("GET", "/v1/admin/hooks/dead-letters", model.ScopeAdmin, s.handleDeadLetterList)
@@ -275,7 +282,8 @@ func (s *Server) handleCost(method, pattern string, scope model.Scope, cost int,
 				s.writeError(w, r, err)
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, principal))
+			ctx := context.WithValue(r.Context(), principalKey{}, principal)
+			r = r.WithContext(model.WithActor(ctx, actorOf(principal)))
 		}
 		if err := h(w, r, p); err != nil {
 			s.writeError(w, r, err)
