@@ -73,6 +73,8 @@ type server struct {
 	done   chan struct{}
 	logMu  sync.Mutex
 	logBuf bytes.Buffer
+	// outBuf is what it printed on standard output (guarded by logMu).
+	outBuf bytes.Buffer
 	// logged is signalled on every line, for waitLog.
 	logged *sync.Cond
 }
@@ -99,11 +101,18 @@ func startBuilt(t *testing.T, build func() (string, error), dataDir string, env 
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &server{cmd: cmd, done: make(chan struct{})}
+	s.logged = sync.NewCond(&s.logMu)
+	cmd.Stdout = writerFunc(func(p []byte) (int, error) {
+		s.logMu.Lock()
+		defer s.logMu.Unlock()
+		s.outBuf.Write(p)
+		s.logged.Broadcast()
+		return len(p), nil
+	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, done: make(chan struct{})}
-	s.logged = sync.NewCond(&s.logMu)
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -161,6 +170,39 @@ func (s *server) log() string {
 	defer s.logMu.Unlock()
 	return s.logBuf.String()
 }
+
+// stdout is what the server has printed on standard output so far.
+func (s *server) stdout() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.outBuf.String()
+}
+
+// waitStdout blocks until the server has printed substr on standard
+// output, and reports false if it exited first.
+func (s *server) waitStdout(substr string) bool {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	for !strings.Contains(s.outBuf.String(), substr) {
+		select {
+		case <-s.done:
+			return strings.Contains(s.outBuf.String(), substr)
+		default:
+		}
+		s.logged.Wait()
+	}
+	return true
+}
+
+// stop sends SIGTERM and waits for the server to exit.
+func (s *server) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.done
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
