@@ -348,15 +348,10 @@ func (s *Store) FindCommissionByID(ctx context.Context, id string) (c *model.Com
 	return c, err
 }
 
-// FindCommissions implements model.EarningService.
+// FindCommissions implements model.EarningService. The commissions of a
+// payout are read from its ambassador's, below the payout's time (see
+// paidBy), as there is no index by payout.
 func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (p model.Page[*model.Commission], err error) {
-	bucket, prefix := bucketCommissions, []byte(nil)
-	switch {
-	case f.EarningID != "":
-		bucket, prefix = bucketCommissionsByEarning, idPrefix(model.PrefixEarning, f.EarningID)
-	case f.AmbassadorID != "":
-		bucket, prefix = bucketCommissionsByAmbassador, idPrefix(model.PrefixAmbassador, f.AmbassadorID)
-	}
 	now := s.now()
 	load := func(tx *bolt.Tx, key []byte) (*model.Commission, bool, error) {
 		c, err := decodeCommission(key, tx.Bucket(bucketCommissions).Get(key))
@@ -365,10 +360,30 @@ func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (
 		}
 		c.Settle(now)
 		ok := (f.EarningID == "" || c.EarningID != nil && *c.EarningID == f.EarningID) && (f.AmbassadorID == "" || c.AmbassadorID == f.AmbassadorID) &&
-			(f.Status == "" || c.Status == f.Status)
+			(f.PayoutID == "" || c.PayoutID != nil && *c.PayoutID == f.PayoutID) && (f.Status == "" || c.Status == f.Status)
 		return c, ok, nil
 	}
 	err = s.view(func(tx *bolt.Tx) error {
+		bucket, prefix := bucketCommissions, []byte(nil)
+		switch {
+		case f.EarningID != "":
+			bucket, prefix = bucketCommissionsByEarning, idPrefix(model.PrefixEarning, f.EarningID)
+		case f.PayoutID != "":
+			pay, err := getRecord(tx, bucketPayouts, model.PrefixPayout, f.PayoutID, decodePayout)
+			if model.ErrorCode(err) == model.ENotFound {
+				p.Data = []*model.Commission{}
+				return nil // an unknown payout paid nothing
+			} else if err != nil {
+				return err
+			}
+			bucket, prefix = bucketCommissionsByAmbassador, idPrefix(model.PrefixAmbassador, pay.AmbassadorID)
+			f.PayoutID = pay.ID // as stored, in lower case
+			if f.Cursor == "" {
+				f.Cursor = model.FormatID(model.PrefixCommission, paidByCursor(pay.ID))
+			}
+		case f.AmbassadorID != "":
+			bucket, prefix = bucketCommissionsByAmbassador, idPrefix(model.PrefixAmbassador, f.AmbassadorID)
+		}
 		p, err = listPage(tx, bucket, prefix, model.PrefixCommission, f.ListOptions, load)
 		return err
 	})

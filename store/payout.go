@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/referrald/referrald/model"
 )
@@ -66,4 +69,80 @@ func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem mo
 		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodePayout)
+}
+
+// FindPayouts implements model.EarningService. Payouts are few (one per
+// ambassador and currency each pay run), so the list walks the payouts
+// bucket itself rather than an index; a time range starts the walk at its
+// end, since keys sort by creation time, and a filter that matches little
+// is bounded per page like every sparse filter.
+func (s *Store) FindPayouts(ctx context.Context, f model.PayoutFilter) (p model.Page[*model.Payout], err error) {
+	if f.Cursor == "" && !f.To.IsZero() {
+		f.Cursor = model.FormatID(model.PrefixPayout, model.TimeKey(f.To.Time))
+	}
+	load := func(tx *bolt.Tx, key []byte) (*model.Payout, bool, error) {
+		pay, err := decodePayout(key, tx.Bucket(bucketPayouts).Get(key))
+		if err != nil {
+			return nil, false, err
+		}
+		ok := (f.AmbassadorID == "" || pay.AmbassadorID == f.AmbassadorID) && (f.Currency == "" || pay.Currency == f.Currency) &&
+			(f.From.IsZero() || !pay.CreatedAt.Before(f.From.Time)) && (f.To.IsZero() || pay.CreatedAt.Before(f.To.Time))
+		return pay, ok, nil
+	}
+	err = s.view(func(tx *bolt.Tx) error {
+		p, err = listPage(tx, bucketPayouts, nil, model.PrefixPayout, f.ListOptions, load)
+		return err
+	})
+	return p, err
+}
+
+// FindPayoutByID implements model.EarningService.
+func (s *Store) FindPayoutByID(ctx context.Context, id string) (d *model.PayoutDetail, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		pay, err := getRecord(tx, bucketPayouts, model.PrefixPayout, id, decodePayout)
+		if err != nil {
+			return err
+		}
+		d = &model.PayoutDetail{Payout: *pay, PaidCommissions: []*model.Commission{}}
+		want := min(pay.Commissions, model.MaxPayoutCommissions)
+		if want <= 0 {
+			return nil
+		}
+		// The walk stops at the last one the payout counted, or the cap.
+		return paidBy(tx, pay, func(c *model.Commission) bool {
+			d.PaidCommissions = append(d.PaidCommissions, c)
+			return len(d.PaidCommissions) < want
+		})
+	})
+	return d, err
+}
+
+// paidBy calls fn with each commission the payout paid, newest first,
+// until fn returns false. There is no index by payout: a payout pays
+// commissions of its ambassador that exist when it is made, so the walk
+// goes down the ambassador's commissions from the end of the payout's
+// millisecond (keys are made in commit order, so none it paid sorts after
+// it) and passes over those that were still pending or paid by another
+// payout. A paid commission's status never changes, so none is settled.
+func paidBy(tx *bolt.Tx, pay *model.Payout, fn func(*model.Commission) bool) error {
+	amb := keyOf(model.PrefixAmbassador, pay.AmbassadorID)
+	from := paidByCursor(pay.ID)
+	commissions := tx.Bucket(bucketCommissions)
+	for it := newDescIter(tx.Bucket(bucketCommissionsByAmbassador).Cursor(), amb[:], from[:]); it.key() != nil; it.next() {
+		key := it.key()
+		c, err := decodeCommission(key, commissions.Get(key))
+		if err != nil {
+			return err
+		}
+		if c.PayoutID != nil && *c.PayoutID == pay.ID && !fn(c) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// paidByCursor is the commission key a walk for the commissions a payout
+// paid starts below: the first of the millisecond after the payout's.
+func paidByCursor(payoutID string) [16]byte {
+	return model.TimeKey(model.IDTime(keyOf(model.PrefixPayout, payoutID)).Add(time.Millisecond))
 }
