@@ -73,14 +73,17 @@ func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem mo
 
 // FindPayouts implements model.EarningService. Payouts are few (one per
 // ambassador and currency each pay run), so the list walks the payouts
-// bucket itself rather than an index; a time range starts the walk at its
-// end, since keys sort by creation time, and a filter that matches little
-// is bounded per page like every sparse filter.
+// bucket itself rather than an index: keys sort by creation time, so a
+// time range starts the walk at its end and stops it at its start, and a
+// filter that matches little is bounded per page like every sparse filter.
 func (s *Store) FindPayouts(ctx context.Context, f model.PayoutFilter) (p model.Page[*model.Payout], err error) {
 	if f.Cursor == "" && !f.To.IsZero() {
 		f.Cursor = model.FormatID(model.PrefixPayout, model.TimeKey(f.To.Time))
 	}
 	load := func(tx *bolt.Tx, key []byte) (*model.Payout, bool, error) {
+		if !f.From.IsZero() && model.IDTime([16]byte(key)).Before(f.From.Time) {
+			return nil, false, errPastRange
+		}
 		pay, err := decodePayout(key, tx.Bucket(bucketPayouts).Get(key))
 		if err != nil {
 			return nil, false, err

@@ -299,3 +299,26 @@ func TestPayoutByIDIsCapped(t *testing.T) {
 		}
 	}
 }
+
+// A list from a time stops at it: more older payouts than a page may
+// examine do not leave it with has_more and pages to come that are empty.
+func TestPayoutListStopsAtTheStartOfItsRange(t *testing.T) {
+	f := newPayoutFixture(t)
+	ada := f.ambassador()
+	r := f.referral(f.usd, ada)
+	for range 115 { // more than a page of one examines (10 × 1 + 100)
+		f.earn(r, "USD")
+		f.pay(ada, "USD")
+	}
+	f.advance(24 * time.Hour)
+	from := model.NewTime(f.clock())
+	f.earn(r, "USD")
+	last := f.pay(ada, "USD")
+	p, err := f.s.FindPayouts(context.Background(), model.PayoutFilter{ListOptions: model.ListOptions{Limit: 1}, From: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Data) != 1 || p.Data[0].ID != last.ID || p.HasMore || p.NextCursor != nil {
+		t.Fatalf("got %d payouts, has_more %v; want only %s and no more", len(p.Data), p.HasMore, last.ID)
+	}
+}
