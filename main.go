@@ -88,7 +88,7 @@ commands:
   users list                         list console users
   users disable --email E            disable a console user and end their sessions
   backup FILE                        write a consistent copy of the store, even while it serves
-  export referrals|earnings|commissions [-o FILE] [-program_id ID] ...
+  export ambassadors|referrals|earnings|commissions|payouts [-o FILE] [-program_id ID] ...
                                      write records as CSV, with the list filters
   hooks dead-letters --plugin P      list a hook plugin's dead letters
   hooks retry --plugin P [EVENT...]  deliver dead letters again (all of P's when none are named)

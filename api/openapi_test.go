@@ -402,8 +402,13 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	do("/v1/commissions/{id}", request{Method: "GET", Path: "/v1/commissions/" + comID, Token: read}, 200)
 	do("/v1/commissions/{id}/approve", request{Method: "POST", Path: "/v1/commissions/" + comID + "/approve", Token: admin}, 200)
 	do("/v1/ambassadors/{id}/balance", request{Method: "GET", Path: "/v1/ambassadors/" + amb + "/balance", Token: read}, 200)
-	do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{
-		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-1"}}, 201)
+	pay := idOf(do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{
+		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-1"}}, 201))
+	do("/v1/payouts", request{Method: "GET", Path: "/v1/payouts?ambassador_id=" + amb + "&currency=USD&from=2020-01-01T00:00:00Z", Token: read}, 200)
+	do("/v1/payouts", request{Method: "GET", Path: "/v1/payouts?currency=usd", Token: read}, 400)
+	do("/v1/payouts/{id}", request{Method: "GET", Path: "/v1/payouts/" + pay, Token: read}, 200)
+	do("/v1/payouts/{id}", request{Method: "GET", Path: "/v1/payouts/pay_01jdq3f7k8m2n4p6r8t0v2x4z6", Token: read}, 404)
+	do("/v1/commissions", request{Method: "GET", Path: "/v1/commissions?payout_id=" + pay, Token: read}, 200)
 	do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{
 		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-2"}}, 409)
 

@@ -216,10 +216,14 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("POST", "/v1/commissions/:id/approve", model.ScopeAdmin, s.handleCommissionApprove)
 	s.handle("GET", "/v1/ambassadors/:id/balance", model.ScopeRead, s.handleAmbassadorBalance)
 	s.handle("POST", "/v1/payouts", model.ScopeAdmin, s.handlePayoutCreate)
+	s.handle("GET", "/v1/payouts", model.ScopeRead, s.handlePayoutList)
+	s.handle("GET", "/v1/payouts/:id", model.ScopeRead, s.handlePayoutGet)
 
+	s.handle("GET", "/v1/exports/ambassadors.csv", model.ScopeAdmin, s.handleExport(export.Ambassadors))
 	s.handle("GET", "/v1/exports/referrals.csv", model.ScopeAdmin, s.handleExport(export.Referrals))
 	s.handle("GET", "/v1/exports/earnings.csv", model.ScopeAdmin, s.handleExport(export.Earnings))
 	s.handle("GET", "/v1/exports/commissions.csv", model.ScopeAdmin, s.handleExport(export.Commissions))
+	s.handle("GET", "/v1/exports/payouts.csv", model.ScopeAdmin, s.handleExport(export.Payouts))
 
 	s.handle("GET", "/v1/stats/funnel", model.ScopeRead, s.handleFunnel)
 	s.handle("GET", "/v1/stats/leaderboard", model.ScopeRead, s.handleLeaderboard)

@@ -52,6 +52,18 @@ func decodeAmbassador(key, val []byte) (*model.Ambassador, error) {
 	return a, d.err
 }
 
+// ambassadorName reads only the name of an encoded ambassador: first and
+// last name, which come first, joined by a space. A record that is not
+// there (none is ever deleted) has no name.
+func ambassadorName(val []byte) (string, error) {
+	if val == nil {
+		return "", nil
+	}
+	d := newDecoder(val)
+	first, last := d.str(), d.str()
+	return first + " " + last, d.err
+}
+
 func ambassadorIndexes(a *model.Ambassador) []indexEntry {
 	return []indexEntry{{bucketAmbassadorsByStatus, []byte{ambassadorStatusByte(a.Status)}}}
 }
