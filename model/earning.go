@@ -127,12 +127,16 @@ type Commission struct {
 	Amount    int64            `json:"amount"`
 	Currency  string           `json:"currency"`
 	Status    CommissionStatus `json:"status"`
-	// ApprovableAt is when a pending commission becomes approved on its own.
-	ApprovableAt Time            `json:"approvable_at"`
-	PayoutID     *string         `json:"payout_id"`
-	Basis        CommissionBasis `json:"basis"`
-	CreatedAt    Time            `json:"created_at"`
-	UpdatedAt    Time            `json:"updated_at"`
+	// ApprovableAt is when a pending commission becomes approved on its
+	// own, unless it is on hold.
+	ApprovableAt Time `json:"approvable_at"`
+	// OnHold is set on a pending commission a manager held: it stays
+	// pending past ApprovableAt until it is released or approved by hand.
+	OnHold    bool            `json:"on_hold"`
+	PayoutID  *string         `json:"payout_id"`
+	Basis     CommissionBasis `json:"basis"`
+	CreatedAt Time            `json:"created_at"`
+	UpdatedAt Time            `json:"updated_at"`
 }
 
 // CommissionBasis records how a commission was computed, so a manager can
@@ -230,6 +234,15 @@ type CommissionFilter struct {
 	Status   CommissionStatus
 }
 
+// CommissionQueueFilter picks a page of the commissions awaiting approval.
+type CommissionQueueFilter struct {
+	ListOptions
+	// OnHold lists the commissions on hold, held longest first; without
+	// it, the pending ones that are not held, whose hold period ends
+	// soonest first.
+	OnHold bool
+}
+
 // Balance is what an ambassador has earned in one currency, by status.
 type Balance struct {
 	Currency string `json:"currency"`
@@ -311,9 +324,23 @@ type EarningService interface {
 	// FindCommissions lists commissions newest first; with a PayoutID,
 	// those that payout paid (none for an unknown payout).
 	FindCommissions(ctx context.Context, f CommissionFilter) (Page[*Commission], error)
+	// FindCommissionQueue lists the pending commissions in the order a
+	// manager reviews them (see CommissionQueueFilter), settled at the
+	// time of reading. Errors: validation_failed (a cursor this list did
+	// not return).
+	FindCommissionQueue(ctx context.Context, f CommissionQueueFilter) (Page[*Commission], error)
 	// ApproveCommission approves a pending commission before its hold
-	// ends. Errors: not_found, conflict (already paid).
+	// ends, or one on hold, with its pending clawbacks. Errors:
+	// not_found, conflict (already paid).
 	ApproveCommission(ctx context.Context, id string) (*Commission, error)
+	// HoldCommission puts a pending commission and its pending clawbacks
+	// on hold, so that they are not approved when their hold period ends.
+	// Errors: not_found, conflict (approved, paid, or a clawback).
+	HoldCommission(ctx context.Context, id string) (*Commission, error)
+	// ReleaseCommission takes a commission and its clawbacks off hold;
+	// one whose hold period has ended is approved by that. Errors:
+	// not_found, conflict (a clawback).
+	ReleaseCommission(ctx context.Context, id string) (*Commission, error)
 	// AmbassadorBalance sums an ambassador's commissions by currency and
 	// status. Errors: not_found.
 	AmbassadorBalance(ctx context.Context, ambassadorID string) ([]Balance, error)

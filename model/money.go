@@ -157,6 +157,11 @@ func Clawbacks(e *Earning, amount int64, commissions []*Commission, newID func(p
 			CreatedAt: t, UpdatedAt: t}
 		if orig.Settle(now).Status != CommissionPending {
 			c.Status, c.ApprovableAt = CommissionApproved, t
+		} else {
+			// A clawback of a commission on hold waits with it: approved on
+			// its own, it would count against a payout that does not pay
+			// what it reverses.
+			c.OnHold = orig.OnHold
 		}
 		out = append(out, c)
 	}
@@ -167,17 +172,19 @@ func Clawbacks(e *Earning, amount int64, commissions []*Commission, newID func(p
 func clawbackOf(commissionID string) string { return "clawback of " + commissionID }
 
 // Settle shows a pending commission whose hold has ended at now as
-// approved: the hold ending is a matter of time, not of a write. It
-// returns c.
+// approved: the hold ending is a matter of time, not of a write. One put
+// on hold by hand stays pending until it is released. It returns c.
 func (c *Commission) Settle(now time.Time) *Commission {
-	if c.Status == CommissionPending && !now.Before(c.ApprovableAt.Time) {
+	if c.Status == CommissionPending && !c.OnHold && !now.Before(c.ApprovableAt.Time) {
 		c.Status = CommissionApproved
 	}
 	return c
 }
 
-// Approve approves c by hand before its hold ends and reports whether
-// that changed it. Errors: conflict (already paid).
+// Approve approves c by hand before its hold ends, taking it off hold if
+// it was held, and reports whether that changed it: approving is the
+// manager's decision, which a hold only waits for. Errors: conflict
+// (already paid).
 func (c *Commission) Approve(now time.Time) (bool, error) {
 	switch c.Settle(now).Status {
 	case CommissionPaid:
@@ -185,14 +192,50 @@ func (c *Commission) Approve(now time.Time) (bool, error) {
 	case CommissionApproved:
 		return false, nil
 	}
-	c.Status, c.UpdatedAt = CommissionApproved, NewTime(now)
+	c.Status, c.OnHold, c.UpdatedAt = CommissionApproved, false, NewTime(now)
+	return true, nil
+}
+
+// Hold puts a pending commission on hold at now, so that it stays
+// pending when its hold period ends, until it is released or approved by
+// hand; it reports whether that changed it (holding a held one does
+// not). Only a pending commission can be held: an approved one may
+// already be counted in a payout someone is preparing, and a clawback
+// follows the commission it reverses. Errors: conflict (approved, paid,
+// or a clawback).
+func (c *Commission) Hold(now time.Time) (bool, error) {
+	switch {
+	case c.Kind == CommissionClawback:
+		return false, Errorf(EConflict, "commission %s is a clawback, which is held and released with the commission it reverses", c.ID)
+	case c.Settle(now).Status != CommissionPending:
+		return false, Errorf(EConflict, "commission %s is already %s and can no longer be held", c.ID, c.Status)
+	case c.OnHold:
+		return false, nil
+	}
+	c.OnHold, c.UpdatedAt = true, NewTime(now)
+	return true, nil
+}
+
+// Release takes c off hold at now and reports whether that changed it
+// (releasing one that is not held does not). A commission whose hold
+// period has already ended is approved by that, at once. Errors:
+// conflict (a clawback, which is released with its commission).
+func (c *Commission) Release(now time.Time) (bool, error) {
+	if c.Kind == CommissionClawback {
+		return false, Errorf(EConflict, "commission %s is a clawback, which is held and released with the commission it reverses", c.ID)
+	}
+	if !c.OnHold {
+		return false, nil
+	}
+	c.OnHold, c.UpdatedAt = false, NewTime(now)
+	c.Settle(now)
 	return true, nil
 }
 
 // ReversesPending reports whether c is a pending clawback of orig, which
-// is approved along with it: a payout pays approved commissions, and
-// without its clawbacks it would pay what a refund has already taken
-// back.
+// is approved, held and released along with it: a payout pays approved
+// commissions, and without its clawbacks it would pay what a refund has
+// already taken back.
 func (c *Commission) ReversesPending(orig *Commission, now time.Time) bool {
 	return c.Kind == CommissionClawback && c.Basis.Note == clawbackOf(orig.ID) && c.Settle(now).Status == CommissionPending
 }

@@ -226,6 +226,72 @@ func TestApproveAndPayout(t *testing.T) {
 	}
 }
 
+// A commission on hold stays pending past the end of its hold period,
+// and so do the clawbacks a refund adds to it, until it is released (then
+// the hold period's end approves it at once) or approved by hand. Only a
+// pending commission can be held, and a clawback only with its own.
+func TestHoldAndRelease(t *testing.T) {
+	end := moneyNow.Add(time.Hour)
+	after := end.Add(time.Minute)
+	newCommission := func() *Commission {
+		earningID := "ern_1"
+		return &Commission{ID: "com_1", EarningID: &earningID, Kind: CommissionEarning, Amount: 500, Currency: "USD",
+			Status: CommissionPending, ApprovableAt: NewTime(end)}
+	}
+	c := newCommission()
+	if changed, err := c.Hold(moneyNow); !changed || err != nil || !c.OnHold || !c.UpdatedAt.Equal(moneyNow) {
+		t.Fatalf("hold: %v %v %+v", changed, err, c)
+	}
+	if changed, err := c.Hold(moneyNow); changed || err != nil {
+		t.Errorf("holding twice: %v %v, want no change", changed, err)
+	}
+	if c.Settle(after).Status != CommissionPending {
+		t.Fatalf("a held commission past its hold period reads as %s, want pending", c.Status)
+	}
+	// A refund while it is held adds a clawback held with it.
+	e := &Earning{ID: "ern_1", Amount: 1000, Currency: "USD", Status: EarningRecorded}
+	if _, err := e.Refund(400, after); err != nil {
+		t.Fatal(err)
+	}
+	cbs := Clawbacks(e, 400, []*Commission{c}, ids(), after)
+	if len(cbs) != 1 || !cbs[0].OnHold || cbs[0].Settle(after).Status != CommissionPending || !cbs[0].ReversesPending(c, after) {
+		t.Fatalf("clawback of a held commission: %+v, want it pending and held", cbs)
+	}
+	if _, err := cbs[0].Hold(after); ErrorCode(err) != EConflict {
+		t.Errorf("holding a clawback: %v, want conflict", err)
+	}
+	if _, err := cbs[0].Release(after); ErrorCode(err) != EConflict {
+		t.Errorf("releasing a clawback: %v, want conflict", err)
+	}
+	if changed, err := c.Release(after); !changed || err != nil || c.OnHold || c.Status != CommissionApproved {
+		t.Fatalf("release past the hold period: %v %v %+v, want approved at once", changed, err, c)
+	}
+	if changed, err := c.Release(after); changed || err != nil {
+		t.Errorf("releasing twice: %v %v, want no change", changed, err)
+	}
+	if _, err := c.Hold(after); ErrorCode(err) != EConflict {
+		t.Errorf("holding an approved commission: %v, want conflict", err)
+	}
+
+	// Released before its hold period ends, it waits for the end as usual.
+	early := newCommission()
+	early.Hold(moneyNow)
+	if changed, err := early.Release(moneyNow); !changed || err != nil || early.Status != CommissionPending || early.Settle(after).Status != CommissionApproved {
+		t.Errorf("release within the hold period: %v %v %+v", changed, err, early)
+	}
+	// Approving by hand takes it off hold.
+	held := newCommission()
+	held.Hold(moneyNow)
+	if changed, err := held.Approve(after); !changed || err != nil || held.OnHold || held.Status != CommissionApproved {
+		t.Errorf("approving a held commission: %v %v %+v", changed, err, held)
+	}
+	paid := newCommission()
+	paid.Status = CommissionPaid
+	if _, err := paid.Hold(moneyNow); ErrorCode(err) != EConflict {
+		t.Errorf("holding a paid commission: %v, want conflict", err)
+	}
+}
+
 // A signup that raises a fraud signal is flagged; a program that rejects
 // fraud creates it rejected.
 func TestNewReferralFraudPolicy(t *testing.T) {

@@ -171,9 +171,15 @@ type ReferralFilter struct {
 	ListOptions
 	ProgramID    string
 	AmbassadorID string
-	Status       ReferralStatus
+	// PlacementID picks the referrals that came from one poster's scans.
+	PlacementID string
+	Status      ReferralStatus
 	// Email matches case-insensitively.
 	Email string
+	// Flagged picks the referrals with at least one flag.
+	Flagged bool
+	// From and To bound created_at: From ≤ created_at < To; zero is open.
+	From, To Time
 }
 
 // ReferralService records referrals.

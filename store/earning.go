@@ -103,6 +103,12 @@ func encodeCommission(c *model.Commission) []byte {
 		caps = c.Basis.Rule.Caps
 	}
 	e.amounts(caps)
+	// Holding came later still; records from before read as not held.
+	if c.OnHold {
+		e.byte(1)
+	} else {
+		e.byte(0)
+	}
 	return e.b
 }
 
@@ -133,6 +139,7 @@ func decodeCommission(key, val []byte) (*model.Commission, error) {
 	if caps := d.amounts(); c.Basis.Rule != nil {
 		c.Basis.Rule.Caps = caps
 	}
+	c.OnHold = d.byte() == 1
 	return c, d.err
 }
 
@@ -147,7 +154,10 @@ func putCommission(tx *bolt.Tx, c *model.Commission) error {
 		ern := keyOf(model.PrefixEarning, *c.EarningID)
 		idx = append(idx, indexEntry{bucketCommissionsByEarning, ern[:]})
 	}
-	return putIndexes(tx, key, idx...)
+	if err := putIndexes(tx, key, idx...); err != nil {
+		return err
+	}
+	return putAwaiting(tx, c)
 }
 
 // commissionsOf returns every commission of an earning, oldest first.
@@ -412,8 +422,7 @@ func (s *Store) ApproveCommission(ctx context.Context, id string) (c *model.Comm
 		}
 		return func() error {
 			for _, cm := range append(clawbacks, c) {
-				key := keyOf(model.PrefixCommission, cm.ID)
-				if err := w.tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(cm)); err != nil {
+				if err := rewriteCommission(w.tx, cm); err != nil {
 					return err
 				}
 			}
@@ -437,7 +446,7 @@ func pendingClawbacks(tx *bolt.Tx, c *model.Commission, now time.Time) ([]*model
 	var approve []*model.Commission
 	for _, cb := range all {
 		if cb.ReversesPending(c, now) {
-			cb.Status, cb.UpdatedAt = model.CommissionApproved, model.NewTime(now)
+			cb.Status, cb.OnHold, cb.UpdatedAt = model.CommissionApproved, false, model.NewTime(now)
 			approve = append(approve, cb)
 		}
 	}

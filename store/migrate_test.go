@@ -252,8 +252,8 @@ func TestMigrationAddsConsoleUsersAndAudit(t *testing.T) {
 		t.Fatalf("audit after migration: %+v %v; want the setup and the rename", page, err)
 	}
 	s.db.View(func(tx *bolt.Tx) error {
-		if v := binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keySchemaVersion)); v != 11 {
-			t.Errorf("schema version %d after migration, want 11", v)
+		if v := binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keySchemaVersion)); v != schemaVersion {
+			t.Errorf("schema version %d after migration, want %d", v, schemaVersion)
 		}
 		return nil
 	})
@@ -347,6 +347,76 @@ func withoutImpressionsWithReferral(tx *bolt.Tx) error {
 	return nil
 }
 
+// withoutHolds drops the commissions' last field and the queue of those
+// awaiting approval, as stores before schema 12 had neither.
+func withoutHolds(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketCommissions)
+	var keys, vals [][]byte
+	b.ForEach(func(k, v []byte) error {
+		keys, vals = append(keys, bytes.Clone(k)), append(vals, bytes.Clone(v[:len(v)-1]))
+		return nil
+	})
+	for i := range keys {
+		if err := b.Put(keys[i], vals[i]); err != nil {
+			return err
+		}
+	}
+	return tx.DeleteBucket(bucketCommissionsAwaiting)
+}
+
+// A schema 11 store had no queue of the commissions awaiting approval;
+// after migration the queue lists those still pending, and none is held.
+func TestMigrationQueuesPendingCommissions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, _, a := openWithAmbassador(t, path, Options{SweepInterval: -1})
+	ctx := context.Background()
+	var pending []string
+	for _, hold := range []int{30, 0, 10} {
+		p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example", HoldDays: &hold,
+			Commission: &model.CommissionRule{Type: model.CommissionFlat, Amount: 100, Currency: "USD"}}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		imp, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: p.ID, AmbassadorID: a.ID}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _, err := s.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "J", LastName: "D",
+			Email: fmt.Sprintf("j%d@x.example", hold)}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _, err := s.CreateEarning(ctx, model.EarningCreate{ReferralID: ref.ID, Amount: 1000, Currency: "USD"}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hold > 0 {
+			c, err := s.FindCommissions(ctx, model.CommissionFilter{EarningID: e.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pending = append(pending, c.Data[0].ID)
+		}
+	}
+	s.Close()
+	s = reopenAsSchema(t, path, 11, func(*bolt.Tx) error { return nil })
+	var got []string
+	page, err := s.FindCommissionQueue(ctx, model.CommissionQueueFilter{})
+	for _, c := range page.Data {
+		got = append(got, c.ID)
+		if c.OnHold {
+			t.Errorf("%s is on hold after migration", c.ID)
+		}
+	}
+	// Soonest approved first: the 10-day hold, then the 30-day one.
+	if want := []string{pending[1], pending[0]}; err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("queue after migration: %v %v, want %v", got, err, want)
+	}
+	if held, err := s.FindCommissionQueue(ctx, model.CommissionQueueFilter{OnHold: true}); err != nil || len(held.Data) != 0 {
+		t.Fatalf("held after migration: %+v %v, want none", held, err)
+	}
+}
+
 // withoutTotals removes the counters' totals over all days.
 func withoutTotals(tx *bolt.Tx) error {
 	b := tx.Bucket(bucketCounters)
@@ -401,6 +471,11 @@ func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *b
 				if err := tx.DeleteBucket(name); err != nil {
 					return err
 				}
+			}
+		}
+		if version < 12 {
+			if err := withoutHolds(tx); err != nil {
+				return err
 			}
 		}
 		if err := change(tx); err != nil {

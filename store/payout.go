@@ -60,8 +60,8 @@ func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem mo
 				return err
 			}
 			for _, c := range paid {
-				ck := keyOf(model.PrefixCommission, c.ID)
-				if err := tx.Bucket(bucketCommissions).Put(ck[:], encodeCommission(c)); err != nil {
+				// Also drops the entry of a commission the time approved.
+				if err := rewriteCommission(tx, c); err != nil {
 					return err
 				}
 			}

@@ -259,45 +259,77 @@ func (s *Store) FindReferralByID(ctx context.Context, id string) (r *model.Refer
 // FindReferrals implements model.ReferralService. It walks the most
 // selective index the filters allow (email, then ambassador, then program,
 // each with status when given) and checks the rest per record.
+//
+// What the other filters cost: a placement's referrals are read from its
+// ambassador's ranges, which hold them among the ambassador's others; a
+// time range starts the walk at To and ends it at From, since keys sort by
+// creation; flagged is checked per record. A page reads as many records
+// as it shows when these match most of what the index holds, and at most
+// scanBudget entries when they match few, coming back short with a cursor
+// to go on (listMerged), so no filter makes a page cost more as the store
+// grows.
 func (s *Store) FindReferrals(ctx context.Context, f model.ReferralFilter) (p model.Page[*model.Referral], err error) {
-	bucket, prefixes := bucketReferrals, [][]byte{nil}
+	if f.Cursor == "" && !f.To.IsZero() {
+		f.Cursor = model.FormatID(model.PrefixReferral, model.TimeKey(f.To.Time))
+	}
 	emailKey := model.EmailKey(f.Email)
-	// A program's or an ambassador's referrals are listed from its ranges
-	// of the by-status index, one per status (or the one asked for),
-	// merged; a second index without the status would cost each referral
-	// another 50 bytes on disk.
-	statuses := func(owner []byte) [][]byte {
-		if f.Status != "" {
-			return [][]byte{cat(owner, []byte{referralStatusByte(f.Status)})}
-		}
-		var ps [][]byte
-		for _, st := range []byte{referralPending, referralConverted, referralRejected} {
-			ps = append(ps, cat(owner, []byte{st}))
-		}
-		return ps
-	}
-	switch {
-	case f.Email != "":
-		bucket, prefixes = bucketReferralsByEmail, [][]byte{hashKey(emailKey)}
-	case f.AmbassadorID != "":
-		bucket, prefixes = bucketReferralsByAmbassadorStatus, statuses(idPrefix(model.PrefixAmbassador, f.AmbassadorID))
-	case f.ProgramID != "":
-		bucket, prefixes = bucketReferralsByProgramStatus, statuses(idPrefix(model.PrefixProgram, f.ProgramID))
-	case f.Status != "":
-		bucket, prefixes = bucketReferralsByStatus, [][]byte{{referralStatusByte(f.Status)}}
-	}
 	load := func(tx *bolt.Tx, key []byte) (*model.Referral, bool, error) {
+		if !f.From.IsZero() && model.IDTime([16]byte(key)).Before(f.From.Time) {
+			return nil, false, errPastRange
+		}
 		r, err := decodeReferral(key, tx.Bucket(bucketReferrals).Get(key))
 		if err != nil {
 			return nil, false, err
 		}
 		ok := (f.ProgramID == "" || r.ProgramID == f.ProgramID) &&
 			(f.AmbassadorID == "" || r.AmbassadorID == f.AmbassadorID) &&
+			(f.PlacementID == "" || r.PlacementID != nil && *r.PlacementID == f.PlacementID) &&
 			(f.Status == "" || r.Status == f.Status) &&
-			(f.Email == "" || model.EmailKey(r.Email) == emailKey)
+			(f.Email == "" || model.EmailKey(r.Email) == emailKey) &&
+			(!f.Flagged || len(r.Flags) > 0) &&
+			(f.From.IsZero() || !r.CreatedAt.Before(f.From.Time)) && (f.To.IsZero() || r.CreatedAt.Before(f.To.Time))
 		return r, ok, nil
 	}
 	err = s.view(func(tx *bolt.Tx) error {
+		ambassadorID := f.AmbassadorID
+		if f.PlacementID != "" {
+			plc, err := getRecord(tx, bucketPlacements, model.PrefixPlacement, f.PlacementID, decodePlacement)
+			if model.ErrorCode(err) == model.ENotFound {
+				p.Data = []*model.Referral{}
+				return nil // an unknown poster brought nobody
+			} else if err != nil {
+				return err
+			}
+			f.PlacementID = plc.ID // as stored, in lower case
+			if ambassadorID == "" {
+				ambassadorID = plc.AmbassadorID
+			}
+		}
+		bucket, prefixes := bucketReferrals, [][]byte{nil}
+		// A program's or an ambassador's referrals are listed from its
+		// ranges of the by-status index, one per status (or the one asked
+		// for), merged; a second index without the status would cost each
+		// referral another 50 bytes on disk.
+		statuses := func(owner []byte) [][]byte {
+			if f.Status != "" {
+				return [][]byte{cat(owner, []byte{referralStatusByte(f.Status)})}
+			}
+			var ps [][]byte
+			for _, st := range []byte{referralPending, referralConverted, referralRejected} {
+				ps = append(ps, cat(owner, []byte{st}))
+			}
+			return ps
+		}
+		switch {
+		case f.Email != "":
+			bucket, prefixes = bucketReferralsByEmail, [][]byte{hashKey(emailKey)}
+		case ambassadorID != "":
+			bucket, prefixes = bucketReferralsByAmbassadorStatus, statuses(idPrefix(model.PrefixAmbassador, ambassadorID))
+		case f.ProgramID != "":
+			bucket, prefixes = bucketReferralsByProgramStatus, statuses(idPrefix(model.PrefixProgram, f.ProgramID))
+		case f.Status != "":
+			bucket, prefixes = bucketReferralsByStatus, [][]byte{{referralStatusByte(f.Status)}}
+		}
 		var journaled [][]byte
 		if f.Email != "" {
 			if journaled, err = s.journaledByEmail(tx, prefixes[0]); err != nil {

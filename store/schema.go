@@ -68,6 +68,9 @@ var (
 	bucketCommissionsByAmbassador = []byte("commissions_by_ambassador")
 	bucketCommissionsByEarning    = []byte("commissions_by_earning")
 	bucketPayouts                 = []byte("payouts")
+	// bucketCommissionsAwaiting orders the pending commissions for
+	// review (commission.go).
+	bucketCommissionsAwaiting = []byte("commissions_awaiting_approval")
 )
 
 // Hook delivery state. Keys that belong to a plugin start with its name
@@ -128,6 +131,7 @@ var allBuckets = [][]byte{
 	bucketPlacementsByCode, bucketPlacementsByProgram, bucketPlacementsByAmbassador, bucketScanRecent,
 	bucketEarnings, bucketEarningsByReferral, bucketEarningsByProgram, bucketEarningsByAmbassador, bucketEarningsByStatus,
 	bucketEarningsByExternalID, bucketCommissions, bucketCommissionsByAmbassador, bucketCommissionsByEarning, bucketPayouts,
+	bucketCommissionsAwaiting,
 	bucketIdempotencyJournal, bucketEmailJournal,
 	bucketUsers, bucketUsersByEmail, bucketSessions, bucketSessionsByUser, bucketSetupTokens,
 	bucketAudit, bucketAuditByActor, bucketAuditBySubject, bucketAuditByAction,
@@ -135,7 +139,7 @@ var allBuckets = [][]byte{
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 11
+const schemaVersion = 12
 
 // Keys of the meta bucket (besides each secret's, "secret:" ‖ name).
 var (
@@ -195,6 +199,10 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// neither check the users nor keep the audit log, so it must
 		// refuse the store.
 		10: func(*bolt.Tx) error { return nil },
+		// 11 → 12: commissions held by hand, which an older referrald
+		// would approve when their hold period ends, and the queue of
+		// those awaiting approval.
+		11: indexAwaitingCommissions,
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
@@ -407,4 +415,16 @@ func countAllDays(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// indexAwaitingCommissions builds commissions_awaiting_approval from the
+// commissions stored pending; none is held yet.
+func indexAwaitingCommissions(tx *bolt.Tx) error {
+	return tx.Bucket(bucketCommissions).ForEach(func(k, v []byte) error {
+		c, err := decodeCommission(k, v)
+		if err != nil {
+			return err
+		}
+		return putAwaiting(tx, c)
+	})
 }
