@@ -60,6 +60,30 @@ func (s *Server) handleCommissionApprove(w http.ResponseWriter, r *http.Request,
 	return nil
 }
 
+// handleCommissionHold serves POST /v1/commissions/:id/hold: a manager
+// keeps a pending commission (and its pending clawbacks) from being
+// approved when its hold period ends, while they look into it.
+func (s *Server) handleCommissionHold(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	c, err := s.svc.Earnings.HoldCommission(r.Context(), p.ByName("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// handleCommissionRelease serves POST /v1/commissions/:id/release: the
+// commission goes back to being approved when its hold period ends, at
+// once if it has ended.
+func (s *Server) handleCommissionRelease(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	c, err := s.svc.Earnings.ReleaseCommission(r.Context(), p.ByName("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
 // handleAmbassadorBalance serves GET /v1/ambassadors/:id/balance.
 func (s *Server) handleAmbassadorBalance(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	id := p.ByName("id")

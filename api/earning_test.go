@@ -411,3 +411,37 @@ func TestApprovingACommissionApprovesItsClawbacks(t *testing.T) {
 	wantProblem(t, e.call(request{Method: "POST", Path: "/v1/payouts", Token: adminToken,
 		Body: map[string]any{"ambassador_id": amb, "currency": "USD", "external_reference": "bank-1"}}), 409, "conflict")
 }
+
+// A held commission stays pending past its hold period, out of payouts,
+// until it is released; only an admin key holds and releases, and the
+// conflicts are 409s.
+func TestHoldAndReleaseCommission(t *testing.T) {
+	e := newEnv(t)
+	ref, amb := moneySetup(t, e, map[string]any{"name": "P", "landing_url": "https://example.com", "hold_days": 7,
+		"commission": map[string]any{"type": "flat", "amount": 500, "currency": "USD"}})
+	e.earn(ref, 5000, nil)
+	id := e.commissions(t, "ambassador_id="+amb)[0]["id"].(string)
+	act := func(action, token string) response {
+		return e.call(request{Method: "POST", Path: "/v1/commissions/" + id + "/" + action, Token: token})
+	}
+	wantProblem(t, act("hold", e.writeToken), 403, "forbidden")
+	res := act("hold", adminToken)
+	if c := res.JSON(t); res.Status != 200 || c["on_hold"] != true || c["status"] != "pending" {
+		t.Fatalf("hold: %d %s", res.Status, res.Body)
+	}
+	e.clock.Add(8 * 24 * time.Hour)
+	if b := e.balance(t, amb); b["pending"] != 500.0 || b["approved"] != 0.0 {
+		t.Fatalf("held past its hold period: %v, want it pending", b)
+	}
+	wantProblem(t, e.call(request{Method: "POST", Path: "/v1/payouts", Token: adminToken,
+		Body: map[string]any{"ambassador_id": amb, "currency": "USD", "external_reference": "bank-1"}}), 409, "conflict")
+	res = act("release", adminToken)
+	if c := res.JSON(t); res.Status != 200 || c["on_hold"] != false || c["status"] != "approved" {
+		t.Fatalf("release: %d %s", res.Status, res.Body)
+	}
+	if res := act("release", adminToken); res.Status != 200 {
+		t.Fatalf("releasing twice: %d %s, want a no-op 200", res.Status, res.Body)
+	}
+	wantProblem(t, act("hold", adminToken), 409, "conflict")
+	wantProblem(t, e.call(request{Method: "POST", Path: "/v1/commissions/com_01jdq3f7k8m2n4p6r8t0v2x4z6/hold", Token: adminToken}), 404, "not_found")
+}

@@ -215,7 +215,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		// Creates take idempotency keys; key creation cannot (its token is
 		// never stored); retrying dead letters and approving a commission are
 		// actions, harmless to repeat.
-		notCreates := map[string]bool{"/v1/keys": true, "/v1/admin/hooks/dead-letters/retry": true, "/v1/commissions/{id}/approve": true}
+		notCreates := map[string]bool{"/v1/keys": true, "/v1/admin/hooks/dead-letters/retry": true, "/v1/commissions/{id}/approve": true,
+			"/v1/commissions/{id}/hold": true, "/v1/commissions/{id}/release": true}
 		if wantIdem := method == "POST" && !notCreates[path]; hasIdem != wantIdem {
 			t.Errorf("%s: got Idempotency-Key parameter %v, want %v", name, hasIdem, wantIdem)
 		}
@@ -378,6 +379,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	do("/v1/referrals/{id}", request{Method: "GET", Path: "/v1/referrals/" + ref, Token: read}, 200)
 	do("/v1/referrals", request{Method: "GET", Path: "/v1/referrals?status=pending&email=JOHN.DOE@example.com&program_id=" + prg, Token: read}, 200)
 	do("/v1/referrals", request{Method: "GET", Path: "/v1/referrals?status=converted", Token: read}, 200)
+	do("/v1/referrals", request{Method: "GET", Path: "/v1/referrals?flagged=true&from=2020-01-01T00:00:00Z&to=2099-01-01T00:00:00Z", Token: read}, 200)
 	do("/v1/referrals/{id}", request{Method: "PATCH", Path: "/v1/referrals/" + ref, Token: write, Body: map[string]any{"status": "converted"}}, 200)
 	do("/v1/referrals/{id}", request{Method: "PATCH", Path: "/v1/referrals/" + ref, Token: write, Body: map[string]any{"status": "rejected"}}, 409)
 	do("/v1/referrals/{id}", request{Method: "PATCH", Path: "/v1/referrals/" + plain, Token: write, Body: map[string]any{"metadata": nil}}, 200)
@@ -400,6 +402,9 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	}
 	comID := commissions.Data[1].ID // newest first: the earning's own
 	do("/v1/commissions/{id}", request{Method: "GET", Path: "/v1/commissions/" + comID, Token: read}, 200)
+	do("/v1/commissions/{id}/hold", request{Method: "POST", Path: "/v1/commissions/" + comID + "/hold", Token: admin}, 200)
+	do("/v1/commissions/{id}/hold", request{Method: "POST", Path: "/v1/commissions/" + commissions.Data[0].ID + "/hold", Token: admin}, 409)
+	do("/v1/commissions/{id}/release", request{Method: "POST", Path: "/v1/commissions/" + comID + "/release", Token: admin}, 200)
 	do("/v1/commissions/{id}/approve", request{Method: "POST", Path: "/v1/commissions/" + comID + "/approve", Token: admin}, 200)
 	do("/v1/ambassadors/{id}/balance", request{Method: "GET", Path: "/v1/ambassadors/" + amb + "/balance", Token: read}, 200)
 	pay := idOf(do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{

@@ -87,8 +87,8 @@ func (s *Server) handleReferralGet(w http.ResponseWriter, r *http.Request, p htt
 	return nil
 }
 
-// handleReferralList serves
-// GET /v1/referrals?program_id=&ambassador_id=&status=&email=.
+// handleReferralList serves GET /v1/referrals?program_id=&ambassador_id=
+// &placement_id=&status=&email=&flagged=&from=&to=.
 func (s *Server) handleReferralList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := newQuery(r)
 	f := referralFilter(q)
@@ -116,6 +116,18 @@ func referralFilter(q *query) model.ReferralFilter {
 	f.Email = q.str("email")
 	if len(f.Email) > model.MaxEmailLen {
 		q.errs.Add("email", model.FTooLong, "must be at most %d characters", model.MaxEmailLen)
+	}
+	f.PlacementID = q.id("placement_id", model.PrefixPlacement)
+	switch q.str("flagged") {
+	case "", "false":
+	case "true":
+		f.Flagged = true
+	default:
+		q.errs.Add("flagged", model.FInvalidValue, "must be true or false")
+	}
+	f.From, f.To = q.time("from"), q.time("to")
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To.Time) {
+		q.errs.Add("to", model.FInvalidValue, "must be after from")
 	}
 	return f
 }

@@ -501,13 +501,23 @@ func TestReferralList(t *testing.T) {
 		"email=person0@example.com&ambassador_id=" + amb2: 1,
 		"program_id=" + prg1 + "&ambassador_id=" + amb2:   0,
 		"program_id=prg_01jdq3f7k8m2n4p6r8t0v2x4z6":       0,
+		// The seventh is the fourth signup from one scan, and its email
+		// was referred in the program before.
+		"flagged=true":                                      1,
+		"flagged=false":                                     7,
+		"flagged=true&ambassador_id=" + amb2:                0,
+		"from=2020-01-01T00:00:00Z":                         7,
+		"to=2020-01-01T00:00:00Z":                           0,
+		"from=2020-01-01T00:00:00Z&to=2099-01-01T00:00:00Z": 7,
+		"placement_id=plc_01jdq3f7k8m2n4p6r8t0v2x4z6":       0,
 	}
 	for q, want := range counts {
 		if got, _ := list(q); len(got) != want {
 			t.Errorf("?%s: got %d, want %d", q, len(got), want)
 		}
 	}
-	for _, q := range []string{"limit=0", "limit=101", "limit=x", "cursor=nope", "status=paid", "program_id=nope", "colour=red", "limit=1&limit=2"} {
+	for _, q := range []string{"limit=0", "limit=101", "limit=x", "cursor=nope", "status=paid", "program_id=nope", "colour=red", "limit=1&limit=2",
+		"flagged=yes", "from=yesterday", "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "placement_id=nope"} {
 		wantProblem(t, e.call(request{Method: "GET", Path: "/v1/referrals?" + q, Token: e.readToken}), 400, "validation_failed")
 	}
 }

@@ -214,6 +214,8 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/commissions", model.ScopeRead, s.handleCommissionList)
 	s.handle("GET", "/v1/commissions/:id", model.ScopeRead, s.handleCommissionGet)
 	s.handle("POST", "/v1/commissions/:id/approve", model.ScopeAdmin, s.handleCommissionApprove)
+	s.handle("POST", "/v1/commissions/:id/hold", model.ScopeAdmin, s.handleCommissionHold)
+	s.handle("POST", "/v1/commissions/:id/release", model.ScopeAdmin, s.handleCommissionRelease)
 	s.handle("GET", "/v1/ambassadors/:id/balance", model.ScopeRead, s.handleAmbassadorBalance)
 	s.handle("POST", "/v1/payouts", model.ScopeAdmin, s.handlePayoutCreate)
 	s.handle("GET", "/v1/payouts", model.ScopeRead, s.handlePayoutList)
