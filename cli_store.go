@@ -10,9 +10,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/user"
 	"time"
 
 	"github.com/referrald/referrald/config"
+	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
 
@@ -35,6 +37,17 @@ func openExisting(cfg config.Config) (*store.Store, error) {
 // openStore opens the store, making it if there is none, for a command.
 func openStore(cfg config.Config) (*store.Store, error) {
 	return store.Open(cfg.StorePath(), store.Options{SweepInterval: -1})
+}
+
+// cliContext is the context of a command that changes the store file:
+// its changes go to the audit log as the command line's, labelled with
+// the system user who ran it.
+func cliContext() context.Context {
+	label := "referrald command"
+	if u, err := user.Current(); err == nil {
+		label += " run by " + u.Username
+	}
+	return model.WithActor(context.Background(), model.Actor{Kind: model.ActorCLI, Label: label, Audited: true})
 }
 
 // storeOrServer runs onStore on the store file or, when a running

@@ -23,6 +23,8 @@ func TestCommandsRefuseAMissingStore(t *testing.T) {
 		{"keys", "list"},
 		{"keys", "revoke", "key_01J0000000000000000000000"},
 		{"keys", "create", "--scope", "admin", "--name", "ops"},
+		{"users", "list"},
+		{"users", "disable", "--email", "ann@example.com"},
 		{"backup", filepath.Join(t.TempDir(), "b.db")},
 		{"export", "referrals"},
 		{"hooks", "dead-letters", "--plugin", "crmsync"},

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/referrald/referrald/config"
@@ -15,12 +17,13 @@ import (
 	"github.com/referrald/referrald/store"
 )
 
-// exportCommand runs `referrald export referrals|earnings|commissions`:
-// the same CSV as GET /v1/exports/KIND.csv, from the store file when the
-// server is stopped, through the API while it runs.
+// exportCommand runs `referrald export KIND` (ambassadors, referrals,
+// earnings, commissions, payouts): the same CSV as GET
+// /v1/exports/KIND.csv, from the store file when the server is stopped,
+// through the API while it runs.
 func exportCommand(args []string, env config.Env, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != export.Referrals && args[0] != export.Earnings && args[0] != export.Commissions {
-		fmt.Fprintln(stderr, "usage: referrald export referrals|earnings|commissions [-o FILE] [-program_id ID] [-ambassador_id ID] [-status S] ...")
+	if len(args) == 0 || !slices.Contains(export.Kinds, args[0]) {
+		fmt.Fprintln(stderr, "usage: referrald export "+strings.Join(export.Kinds, "|")+" [-o FILE] [-program_id ID] [-ambassador_id ID] [-status S] ...")
 		return exitUsage
 	}
 	kind := args[0]
@@ -29,7 +32,7 @@ func exportCommand(args []string, env config.Env, stdout, stderr io.Writer) int 
 	_, cfg, ok := commandFlags("export "+kind, args[1:], env, stderr, func(fs *flag.FlagSet) {
 		out = fs.String("o", "", "write to FILE instead of standard output")
 		baseURL = fs.String("url", "", "the running server's base URL (default: http://<listen>)")
-		for _, name := range []string{"program_id", "ambassador_id", "referral_id", "earning_id", "status", "email", "from", "to"} {
+		for _, name := range []string{"program_id", "ambassador_id", "referral_id", "earning_id", "payout_id", "status", "email", "currency", "from", "to"} {
 			filters[name] = fs.String(name, "", "filter, as in the API")
 		}
 	})
@@ -76,7 +79,7 @@ func runExport(kind string, filters map[string]*string, cfg config.Config, baseU
 			if err != nil {
 				return err
 			}
-			rows, err = export.Write(context.Background(), export.Services{Referrals: st, Earnings: st}, kind, f, w)
+			rows, err = export.Write(context.Background(), export.Services{Ambassadors: st, Referrals: st, Earnings: st}, kind, f, w)
 			return err
 		},
 		func(api *serverAPI) error {
@@ -117,7 +120,9 @@ func exportFilter(flags map[string]*string) (export.Filter, error) {
 		Status: model.ReferralStatus(get("status")), Email: get("email")}
 	f.Earning = model.EarningFilter{ProgramID: get("program_id"), AmbassadorID: get("ambassador_id"), ReferralID: get("referral_id"),
 		Status: model.EarningStatus(get("status")), From: from, To: to}
-	f.Commission = model.CommissionFilter{AmbassadorID: get("ambassador_id"), EarningID: get("earning_id"),
+	f.Commission = model.CommissionFilter{AmbassadorID: get("ambassador_id"), EarningID: get("earning_id"), PayoutID: get("payout_id"),
 		Status: model.CommissionStatus(get("status"))}
+	f.Ambassador = model.AmbassadorFilter{Status: model.AmbassadorStatus(get("status"))}
+	f.Payout = model.PayoutFilter{AmbassadorID: get("ambassador_id"), Currency: get("currency"), From: from, To: to}
 	return f, nil
 }

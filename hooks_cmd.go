@@ -55,7 +55,7 @@ func hooksCommand(args []string, env config.Env, stdout, stderr io.Writer) int {
 
 // runHooks lists a plugin's dead letters, or retries them, on hs.
 func runHooks(cmd string, hs hookStore, plugin string, eventIDs []string, stdout, stderr io.Writer) error {
-	ctx := context.Background()
+	ctx := cliContext()
 	if cmd == "retry" {
 		n, err := hs.RetryDeadLetters(ctx, plugin, eventIDs)
 		if err != nil {

@@ -55,7 +55,7 @@ func keys(args []string, env config.Env, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer st.Close()
-	ctx := context.Background()
+	ctx := cliContext()
 
 	switch args[0] {
 	case "create":

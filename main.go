@@ -7,6 +7,8 @@
 //	referrald serve [-config FILE]            run the service
 //	referrald keys create --scope S --name N  print a new API token once
 //	referrald keys list | keys revoke ID      manage API keys
+//	referrald users create --email E --role R create a console user (password on stdin)
+//	referrald users list | users disable      manage console users
 //	referrald backup FILE                     write a consistent copy of the store
 //	referrald version                         print the version
 //
@@ -47,9 +49,11 @@ func run(args []string, env config.Env, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], env, stderr)
+		return serve(args[1:], env, stdout, stderr)
 	case "keys":
 		return keys(args[1:], env, stdout, stderr)
+	case "users":
+		return usersCommand(args[1:], env, os.Stdin, stdout, stderr)
 	case "backup":
 		return backup(args[1:], env, stderr)
 	case "hooks":
@@ -78,8 +82,13 @@ commands:
                                      (-create-store: make the store if there is none yet)
   keys list                          list API keys
   keys revoke ID                     revoke an API key
+  users create --email E --role owner|manager|viewer
+                                     create a console user; the password is read from
+                                     standard input (makes the store if there is none)
+  users list                         list console users
+  users disable --email E            disable a console user and end their sessions
   backup FILE                        write a consistent copy of the store, even while it serves
-  export referrals|earnings|commissions [-o FILE] [-program_id ID] ...
+  export ambassadors|referrals|earnings|commissions|payouts [-o FILE] [-program_id ID] ...
                                      write records as CSV, with the list filters
   hooks dead-letters --plugin P      list a hook plugin's dead letters
   hooks retry --plugin P [EVENT...]  deliver dead letters again (all of P's when none are named)

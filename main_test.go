@@ -44,18 +44,27 @@ func testEnv(vars map[string]string) config.Env {
 }
 
 // buildBinary compiles referrald into a temp dir once per test binary run.
-var buildBinary = sync.OnceValues(func() (string, error) {
+var buildBinary = sync.OnceValues(func() (string, error) { return build() })
+
+// buildSmallJournalBinary compiles a referrald whose journals freeze every
+// 64 entries, so that a short run carries them many times over.
+var buildSmallJournalBinary = sync.OnceValues(func() (string, error) {
+	return build("-ldflags", "-X github.com/referrald/referrald/store.linkedJournalEntries=64")
+})
+
+func build(flags ...string) (string, error) {
 	dir, err := os.MkdirTemp("", "referrald-bin-")
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "referrald")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	args := append(append([]string{"build", "-o", bin}, flags...), ".")
+	out, err := exec.Command("go", args...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return bin, nil
-})
+}
 
 // server is a running referrald process.
 type server struct {
@@ -64,6 +73,8 @@ type server struct {
 	done   chan struct{}
 	logMu  sync.Mutex
 	logBuf bytes.Buffer
+	// outBuf is what it printed on standard output (guarded by logMu).
+	outBuf bytes.Buffer
 	// logged is signalled on every line, for waitLog.
 	logged *sync.Cond
 }
@@ -72,7 +83,13 @@ type server struct {
 // "listening on" line, which it prints once it accepts connections.
 func startServer(t *testing.T, dataDir string, env ...string) *server {
 	t.Helper()
-	bin, err := buildBinary()
+	return startBuilt(t, buildBinary, dataDir, env...)
+}
+
+// startBuilt is startServer with the binary that build makes.
+func startBuilt(t *testing.T, build func() (string, error), dataDir string, env ...string) *server {
+	t.Helper()
+	bin, err := build()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +101,18 @@ func startServer(t *testing.T, dataDir string, env ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &server{cmd: cmd, done: make(chan struct{})}
+	s.logged = sync.NewCond(&s.logMu)
+	cmd.Stdout = writerFunc(func(p []byte) (int, error) {
+		s.logMu.Lock()
+		defer s.logMu.Unlock()
+		s.outBuf.Write(p)
+		s.logged.Broadcast()
+		return len(p), nil
+	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, done: make(chan struct{})}
-	s.logged = sync.NewCond(&s.logMu)
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -146,6 +170,39 @@ func (s *server) log() string {
 	defer s.logMu.Unlock()
 	return s.logBuf.String()
 }
+
+// stdout is what the server has printed on standard output so far.
+func (s *server) stdout() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.outBuf.String()
+}
+
+// waitStdout blocks until the server has printed substr on standard
+// output, and reports false if it exited first.
+func (s *server) waitStdout(substr string) bool {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	for !strings.Contains(s.outBuf.String(), substr) {
+		select {
+		case <-s.done:
+			return strings.Contains(s.outBuf.String(), substr)
+		default:
+		}
+		s.logged.Wait()
+	}
+	return true
+}
+
+// stop sends SIGTERM and waits for the server to exit.
+func (s *server) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	<-s.done
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
@@ -226,10 +283,12 @@ func TestCrashKeepsAcknowledgedReferrals(t *testing.T) {
 	dataDir := t.TempDir()
 	// The load outruns the default per-key limit; a 429 would only muddle
 	// what is being checked.
-	unlimited := []string{"REFERRALD_RATE_LIMITS_PER_KEY_RATE=1000000", "REFERRALD_RATE_LIMITS_PER_KEY_BURST=1000000",
-		// Small journals are frozen and carried many times over the run,
-		// so kills land in the middle of carrying too.
-		"REFERRALD_STORE_JOURNAL_ENTRIES=64"}
+	unlimited := []string{"REFERRALD_RATE_LIMITS_PER_KEY_RATE=1000000", "REFERRALD_RATE_LIMITS_PER_KEY_BURST=1000000"}
+	// Small journals are frozen and carried many times over the run, so
+	// kills land in the middle of carrying too.
+	startServer := func(t *testing.T, dataDir string, env ...string) *server {
+		return startBuilt(t, buildSmallJournalBinary, dataDir, env...)
+	}
 	srv := startServer(t, dataDir, unlimited...)
 	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "Crash", "landing_url": "https://example.com"})
 	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})

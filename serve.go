@@ -18,7 +18,7 @@ import (
 
 // serve runs `referrald serve`: it reads the settings, warns about the
 // risky ones, and runs the app until SIGTERM or SIGINT.
-func serve(args []string, env config.Env, stderr io.Writer) int {
+func serve(args []string, env config.Env, stdout, stderr io.Writer) int {
 	fs, path, ok := parseFlags("serve", args, env, stderr, nil)
 	if !ok {
 		return exitUsage
@@ -57,6 +57,7 @@ func serve(args []string, env config.Env, stderr io.Writer) int {
 	}
 	log.Info("listening on "+a.Addr(), "version", version, "store", cfg.StorePath())
 	hintFirstRequest(ctx, log, a.Store(), cfg, a.Addr())
+	announceSetupLink(ctx, a, log, stdout)
 	if err := a.Wait(ctx); err != nil {
 		log.Error("server stopped", "err", err)
 		return exitFailed
@@ -78,8 +79,8 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // warnAboutSettings logs a warning for each setting that works but is
 // likely a mistake.
 func warnAboutSettings(cfg config.Config, log *slog.Logger) {
-	for _, r := range cfg.Renamed() {
-		log.Warn("a setting has a new name; the old one still works for now", "setting", r[0], "new_name", r[1])
+	for _, name := range cfg.Ignored() {
+		log.Warn("a setting is no longer used and is ignored; remove it, since a later release will refuse it", "setting", name)
 	}
 	if n := len(cfg.AdminToken); n > 0 && n < config.WeakAdminToken {
 		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", config.WeakAdminToken)
@@ -106,6 +107,25 @@ func posterAddressWarning(cfg config.Config) string {
 			", which only this machine can open" + fix
 	}
 	return ""
+}
+
+// announceSetupLink prints, while there is no console user, a one-time
+// link that makes the first owner. The link is a secret, so it goes to
+// stdout once, for the operator starting the server, and never to the
+// log, which is kept and shipped elsewhere.
+func announceSetupLink(ctx context.Context, a *app.App, log *slog.Logger, stdout io.Writer) {
+	link, err := a.SetupLink(ctx)
+	if err != nil {
+		log.Error("cannot make the console's setup link", "err", err)
+		return
+	}
+	if link == "" {
+		return
+	}
+	fmt.Fprintf(stdout, "No console user exists yet. Open this link within %d minutes to create the first owner\n"+
+		"(it works once; keep it to yourself):\n\n    %s\n\n", int(app.SetupLinkTTL.Minutes()), link)
+	log.Warn("no console users yet: a one-time setup link for the first owner was printed on standard output " +
+		"(restart for a new one), or create one with `referrald users create`")
 }
 
 // hintFirstRequest tells a new operator how to make the first request.

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/referrald/referrald/config"
+	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
 )
 
 // Each mistake in the settings or the command line stops serve with one
@@ -143,5 +148,58 @@ func TestMakeRunPassesConfig(t *testing.T) {
 	}
 	if out := makeRun(); strings.Contains(out, "-config") || !strings.Contains(out, "./bin/referrald serve") {
 		t.Fatalf("make run without CONFIG: want serve without -config:\n%s", out)
+	}
+}
+
+var setupLink = regexp.MustCompile(`(\S+)/console/setup\?token=([A-Za-z0-9_-]{43})\n`)
+
+// While no console user exists, serve prints a one-time setup link on
+// standard output, never in the log, pointing at the public base URL or
+// else the address it listens on; the token in it makes the first owner;
+// once a user exists, no link is printed.
+func TestServePrintsASetupLinkUntilAUserExists(t *testing.T) {
+	dir := t.TempDir()
+	link := func(srv *server) (base, token string) {
+		t.Helper()
+		if !srv.waitStdout("/console/setup?token=") || !srv.waitLog("setup link") {
+			t.Fatalf("no setup link printed:\nstdout: %s\nlog: %s", srv.stdout(), srv.log())
+		}
+		srv.stop()
+		m := setupLink.FindStringSubmatch(srv.stdout())
+		if m == nil {
+			t.Fatalf("stdout: %q", srv.stdout())
+		}
+		if log := srv.log(); strings.Contains(log, m[2]) || strings.Contains(log, url.QueryEscape(m[2])) {
+			t.Fatalf("the setup token is in the log:\n%s", log)
+		}
+		return m[1], m[2]
+	}
+	srv := startServer(t, dir)
+	if base, _ := link(srv); base != srv.url {
+		t.Fatalf("the link is on %s, want the listen address %s", base, srv.url)
+	}
+	srv = startServer(t, dir, "REFERRALD_SCAN_PUBLIC_BASE_URL=https://go.example.edu/")
+	base, token := link(srv)
+	if base != "https://go.example.edu" {
+		t.Fatalf("the link is on %s, want the public base URL", base)
+	}
+
+	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.RedeemSetupToken(context.Background(), token, model.UserCreate{Email: "ann@example.com", Password: cliPassword})
+	st.Close()
+	if err != nil || u.Role != model.RoleOwner {
+		t.Fatalf("redeeming the printed token: %+v %v", u, err)
+	}
+
+	srv = startServer(t, dir)
+	srv.stop() // the link, if any, is printed before serve waits for the signal
+	if out := srv.stdout(); strings.Contains(out, "/console/setup") {
+		t.Fatalf("a link was printed with a user in the store:\n%s", out)
+	}
+	if strings.Contains(srv.log(), "setup link") {
+		t.Fatalf("the log speaks of a setup link with a user in the store:\n%s", srv.log())
 	}
 }

@@ -47,11 +47,8 @@ func (s *Server) handleAmbassadorGet(w http.ResponseWriter, r *http.Request, p h
 // handleAmbassadorList serves GET /v1/ambassadors?status=.
 func (s *Server) handleAmbassadorList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := newQuery(r)
-	f := model.AmbassadorFilter{ListOptions: q.list(model.PrefixAmbassador)}
-	f.Status = model.AmbassadorStatus(q.str("status"))
-	if f.Status != "" && !f.Status.Valid() {
-		q.errs.Add("status", model.FInvalidValue, "must be active or paused")
-	}
+	f := ambassadorFilter(q)
+	f.ListOptions = q.list(model.PrefixAmbassador)
 	if err := q.finish(); err != nil {
 		return err
 	}
@@ -61,6 +58,16 @@ func (s *Server) handleAmbassadorList(w http.ResponseWriter, r *http.Request, _ 
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
+}
+
+// ambassadorFilter reads the filters of the ambassador list and export.
+func ambassadorFilter(q *query) model.AmbassadorFilter {
+	var f model.AmbassadorFilter
+	f.Status = model.AmbassadorStatus(q.str("status"))
+	if f.Status != "" && !f.Status.Valid() {
+		q.errs.Add("status", model.FInvalidValue, "must be active or paused")
+	}
+	return f
 }
 
 // handleAmbassadorUpdate serves PATCH /v1/ambassadors/:id.

@@ -18,7 +18,7 @@ func (s *Server) handleCommissionGet(w http.ResponseWriter, r *http.Request, p h
 	return nil
 }
 
-// handleCommissionList serves GET /v1/commissions?ambassador_id=&earning_id=&status=.
+// handleCommissionList serves GET /v1/commissions?ambassador_id=&earning_id=&payout_id=&status=.
 func (s *Server) handleCommissionList(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q := newQuery(r)
 	f := commissionFilter(q)
@@ -39,6 +39,7 @@ func commissionFilter(q *query) model.CommissionFilter {
 	var f model.CommissionFilter
 	f.AmbassadorID = q.id("ambassador_id", model.PrefixAmbassador)
 	f.EarningID = q.id("earning_id", model.PrefixEarning)
+	f.PayoutID = q.id("payout_id", model.PrefixPayout)
 	f.Status = model.CommissionStatus(q.str("status"))
 	switch f.Status {
 	case "", model.CommissionPending, model.CommissionApproved, model.CommissionPaid:
@@ -70,34 +71,5 @@ func (s *Server) handleAmbassadorBalance(w http.ResponseWriter, r *http.Request,
 		id = model.FormatID(model.PrefixAmbassador, k) // as the ID is returned everywhere else
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ambassador_id": id, "balances": b})
-	return nil
-}
-
-// handlePayoutCreate serves POST /v1/payouts.
-func (s *Server) handlePayoutCreate(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	o, err := s.readObject(w, r)
-	if err != nil {
-		return err
-	}
-	var in model.PayoutCreate
-	in.AmbassadorID = o.str("ambassador_id")
-	in.Currency = o.str("currency")
-	in.ExternalReference = o.str("external_reference")
-	idem := idempotency(r, o, "POST /v1/payouts", principalOf(r), in)
-	fe := o.finish()
-	fe.Merge(in.Validate())
-	if err := fe.Err(); err != nil {
-		return err
-	}
-	pay, replayed, err := s.svc.Earnings.CreatePayout(r.Context(), in, idem)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Location", "/v1/payouts/"+pay.ID)
-	if replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
-		s.metrics.IdempotentReplay(routeOf(r))
-	}
-	writeJSON(w, http.StatusCreated, pay)
 	return nil
 }

@@ -10,19 +10,24 @@ import (
 	"github.com/referrald/referrald/export"
 )
 
-// handleExport serves GET /v1/exports/{referrals,earnings,commissions}.csv
+// handleExport serves
+// GET /v1/exports/{ambassadors,referrals,earnings,commissions,payouts}.csv
 // with the same filters as the matching list, streamed page by page.
 func (s *Server) handleExport(kind string) handler {
 	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 		q := newQuery(r)
 		var f export.Filter
 		switch kind {
+		case export.Ambassadors:
+			f.Ambassador = ambassadorFilter(q)
 		case export.Referrals:
 			f.Referral = referralFilter(q)
 		case export.Earnings:
 			f.Earning = earningFilter(q)
 		case export.Commissions:
 			f.Commission = commissionFilter(q)
+		case export.Payouts:
+			f.Payout = payoutFilter(q)
 		}
 		if err := q.finish(); err != nil {
 			return err
@@ -34,7 +39,7 @@ func (s *Server) handleExport(kind string) handler {
 		h.Set("Content-Type", "text/csv; charset=utf-8")
 		h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, kind, s.now().UTC().Format("20060102")))
 		w.WriteHeader(http.StatusOK)
-		rows, err := export.Write(r.Context(), export.Services{Referrals: s.svc.Referrals, Earnings: s.svc.Earnings}, kind, f, flusher{w})
+		rows, err := export.Write(r.Context(), export.Services{Ambassadors: s.svc.Ambassadors, Referrals: s.svc.Referrals, Earnings: s.svc.Earnings}, kind, f, flusher{w})
 		if err != nil {
 			// The status line is gone; a truncated file is what the client
 			// sees, and the log says why.

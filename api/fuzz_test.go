@@ -103,13 +103,16 @@ func decodeForFuzz(body []byte, header string) (model.ReferralCreate, model.Idem
 }
 
 // FuzzListQuery feeds arbitrary query strings to the list parameters
-// (limit, cursor, filters): no panic, and what is accepted is in bounds.
+// (limit, cursor, filters) of the referral and payout lists: no panic, and
+// what is accepted is in bounds.
 func FuzzListQuery(f *testing.F) {
 	for _, s := range []string{"", "limit=5&cursor=ref_01jdq3f7k8m2n4p6r8t0v2x4z6", "limit=0", "limit=101", "cursor=nope",
-		"status=pending&email=a@b.co&program_id=prg_01jdq3f7k8m2n4p6r8t0v2x4z6", "limit=1&limit=2", "%zz", "a=b"} {
+		"status=pending&email=a@b.co&program_id=prg_01jdq3f7k8m2n4p6r8t0v2x4z6", "limit=1&limit=2", "%zz", "a=b",
+		"currency=USD&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00%2B01:00&ambassador_id=amb_01JDQ3F7K8M2N4P6R8T0V2X4Z6"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		checkPayoutQuery(t, raw)
 		r := httptest.NewRequest("GET", "/v1/referrals", nil)
 		r.URL.RawQuery = raw
 		q := newQuery(r)
@@ -128,6 +131,34 @@ func FuzzListQuery(f *testing.F) {
 			t.Fatalf("accepted status %q", filter.Status)
 		}
 	})
+}
+
+// checkPayoutQuery reads raw as the payout list's query: what it accepts
+// is in bounds.
+func checkPayoutQuery(t *testing.T, raw string) {
+	r := httptest.NewRequest("GET", "/v1/payouts", nil)
+	r.URL.RawQuery = raw
+	q := newQuery(r)
+	filter := payoutFilter(q)
+	opt := q.list(model.PrefixPayout)
+	if q.finish() != nil {
+		return
+	}
+	if opt.Limit < 1 || opt.Limit > model.MaxListLimit {
+		t.Fatalf("accepted limit %d", opt.Limit)
+	}
+	if _, ok := model.ParseID(model.PrefixPayout, opt.Cursor); opt.Cursor != "" && !ok {
+		t.Fatalf("accepted cursor %q", opt.Cursor)
+	}
+	if _, ok := model.ParseID(model.PrefixAmbassador, filter.AmbassadorID); filter.AmbassadorID != "" && (!ok || filter.AmbassadorID != strings.ToLower(filter.AmbassadorID)) {
+		t.Fatalf("accepted ambassador_id %q", filter.AmbassadorID)
+	}
+	if filter.Currency != "" && !model.ValidCurrency(filter.Currency) {
+		t.Fatalf("accepted currency %q", filter.Currency)
+	}
+	if !filter.From.IsZero() && !filter.To.IsZero() && !filter.From.Before(filter.To.Time) {
+		t.Fatalf("accepted from %v not before to %v", filter.From, filter.To)
+	}
 }
 
 // FuzzIdempotencyKeyHeader feeds arbitrary Idempotency-Key headers: what is

@@ -48,9 +48,19 @@ func (s *Server) authenticate(r *http.Request) (model.Principal, error) {
 		} else if err != nil {
 			return p, err
 		}
-		p = model.Principal{ID: k.ID, Scope: k.Scope}
+		p = model.Principal{ID: k.ID, Scope: k.Scope, Name: k.Name}
 	}
 	return p, nil
+}
+
+// actorOf is who a principal's changes are by, for the audit log: every
+// change of an admin-scope key or of the admin token is audited; a
+// write-scope key's (signups, scans, purchases) are not.
+func actorOf(p model.Principal) model.Actor {
+	if p.ID == adminTokenPrincipal {
+		return model.Actor{Kind: model.ActorAdminToken, Label: "admin token", Audited: true}
+	}
+	return model.Actor{Kind: model.ActorAPIKey, ID: p.ID, Label: p.Name, Audited: p.Scope == model.ScopeAdmin}
 }
 
 // requestInfo travels in the request context so the log line written after

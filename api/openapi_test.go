@@ -260,7 +260,7 @@ func fullEnv(e *env, cfg api.Config) *env {
 	cfg.PublicBaseURL = publicBaseURL
 	cfg.Metrics = metrics.New(func() float64 { return 0 })
 	cfg.ServeMetrics = true
-	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st}, cfg)
+	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st, Users: e.st, Audit: e.st}, cfg)
 	srv.SetReady(true)
 	f := *e
 	f.srv = srv
@@ -402,8 +402,13 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	do("/v1/commissions/{id}", request{Method: "GET", Path: "/v1/commissions/" + comID, Token: read}, 200)
 	do("/v1/commissions/{id}/approve", request{Method: "POST", Path: "/v1/commissions/" + comID + "/approve", Token: admin}, 200)
 	do("/v1/ambassadors/{id}/balance", request{Method: "GET", Path: "/v1/ambassadors/" + amb + "/balance", Token: read}, 200)
-	do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{
-		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-1"}}, 201)
+	pay := idOf(do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{
+		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-1"}}, 201))
+	do("/v1/payouts", request{Method: "GET", Path: "/v1/payouts?ambassador_id=" + amb + "&currency=USD&from=2020-01-01T00:00:00Z", Token: read}, 200)
+	do("/v1/payouts", request{Method: "GET", Path: "/v1/payouts?currency=usd", Token: read}, 400)
+	do("/v1/payouts/{id}", request{Method: "GET", Path: "/v1/payouts/" + pay, Token: read}, 200)
+	do("/v1/payouts/{id}", request{Method: "GET", Path: "/v1/payouts/pay_01jdq3f7k8m2n4p6r8t0v2x4z6", Token: read}, 404)
+	do("/v1/commissions", request{Method: "GET", Path: "/v1/commissions?payout_id=" + pay, Token: read}, 200)
 	do("/v1/payouts", request{Method: "POST", Path: "/v1/payouts", Token: admin, Body: map[string]any{
 		"ambassador_id": amb, "currency": "USD", "external_reference": "bank-2"}}, 409)
 
@@ -433,6 +438,12 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	do("/v1/keys", request{Method: "GET", Path: "/v1/keys", Token: admin}, 200)
 	do("/v1/keys/{id}", request{Method: "DELETE", Path: "/v1/keys/" + key, Token: admin}, 200)
 	do("/v1/keys/{id}", request{Method: "DELETE", Path: "/v1/keys/key_01jdq3f7k8m2n4p6r8t0v2x4z6", Token: admin}, 404)
+
+	// The audit log: the admin token's changes above are in it.
+	do("/v1/audit", request{Method: "GET", Path: "/v1/audit?limit=100", Token: admin}, 200)
+	do("/v1/audit", request{Method: "GET", Path: "/v1/audit?subject=" + prg + "&action=program.updated", Token: admin}, 200)
+	do("/v1/audit", request{Method: "GET", Path: "/v1/audit?actor_id=" + key, Token: admin}, 200)
+	do("/v1/audit", request{Method: "GET", Path: "/v1/audit?action=drop+table", Token: admin}, 400)
 
 	// Operations.
 	doc := do("/openapi.json", request{Method: "GET", Path: "/openapi.json"}, 200)

@@ -35,6 +35,11 @@ type Services struct {
 	Earnings    model.EarningService
 	Stats       model.StatsService
 	Backup      model.BackupService
+	// Users are the console's users; the console serves them, the API
+	// does not (yet).
+	Users model.UserService
+	// Audit, when set, serves GET /v1/audit.
+	Audit model.AuditService
 	// Checker, when set, vets each new referral (hook plugins).
 	Checker model.ReferralChecker
 	// Hooks, when set, serves /v1/admin/hooks/...
@@ -211,10 +216,14 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("POST", "/v1/commissions/:id/approve", model.ScopeAdmin, s.handleCommissionApprove)
 	s.handle("GET", "/v1/ambassadors/:id/balance", model.ScopeRead, s.handleAmbassadorBalance)
 	s.handle("POST", "/v1/payouts", model.ScopeAdmin, s.handlePayoutCreate)
+	s.handle("GET", "/v1/payouts", model.ScopeRead, s.handlePayoutList)
+	s.handle("GET", "/v1/payouts/:id", model.ScopeRead, s.handlePayoutGet)
 
+	s.handle("GET", "/v1/exports/ambassadors.csv", model.ScopeAdmin, s.handleExport(export.Ambassadors))
 	s.handle("GET", "/v1/exports/referrals.csv", model.ScopeAdmin, s.handleExport(export.Referrals))
 	s.handle("GET", "/v1/exports/earnings.csv", model.ScopeAdmin, s.handleExport(export.Earnings))
 	s.handle("GET", "/v1/exports/commissions.csv", model.ScopeAdmin, s.handleExport(export.Commissions))
+	s.handle("GET", "/v1/exports/payouts.csv", model.ScopeAdmin, s.handleExport(export.Payouts))
 
 	s.handle("GET", "/v1/stats/funnel", model.ScopeRead, s.handleFunnel)
 	s.handle("GET", "/v1/stats/leaderboard", model.ScopeRead, s.handleLeaderboard)
@@ -223,6 +232,8 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/keys", model.ScopeAdmin, s.handleKeyList)
 	s.handle("GET", "/v1/keys/:id", model.ScopeAdmin, s.handleKeyGet)
 	s.handle("DELETE", "/v1/keys/:id", model.ScopeAdmin, s.handleKeyRevoke)
+
+	s.handle("GET", "/v1/audit", model.ScopeAdmin, s.handleAuditList)
 
 	s.handle("GET", "/v1/admin/backup", model.ScopeAdmin, s.handleBackup)
 	s.handle("GET", "/v1/admin/hooks", model.ScopeAdmin, s.handleHookList)
@@ -275,7 +286,8 @@ func (s *Server) handleCost(method, pattern string, scope model.Scope, cost int,
 				s.writeError(w, r, err)
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, principal))
+			ctx := context.WithValue(r.Context(), principalKey{}, principal)
+			r = r.WithContext(model.WithActor(ctx, actorOf(principal)))
 		}
 		if err := h(w, r, p); err != nil {
 			s.writeError(w, r, err)

@@ -31,6 +31,16 @@ func TestFunnelAndLeaderboard(t *testing.T) {
 	if len(board) != 2 || board[0].(map[string]any)["ambassador_id"] != amb || board[1].(map[string]any)["ambassador_id"] != amb2 {
 		t.Fatalf("leaderboard: %v", board)
 	}
+	// Each entry names its ambassador as the record has it now.
+	e.call(request{Method: "PATCH", Path: "/v1/ambassadors/" + amb2, Token: adminToken, Body: map[string]any{"first_name": "Grace", "last_name": "Hopper"}})
+	board = e.call(request{Method: "GET", Path: "/v1/stats/leaderboard?limit=2&program_id=" + prgOf, Token: e.readToken}).JSON(t)["data"].([]any)
+	if len(board) != 1 || board[0].(map[string]any)["ambassador_name"] != "A B" {
+		t.Fatalf("the program's leaderboard: %v", board)
+	}
+	board = e.call(request{Method: "GET", Path: "/v1/stats/leaderboard?limit=2", Token: e.readToken}).JSON(t)["data"].([]any)
+	if len(board) != 2 || board[1].(map[string]any)["ambassador_name"] != "Grace Hopper" {
+		t.Fatalf("leaderboard after a rename: %v", board)
+	}
 	wantProblem(t, e.call(request{Method: "GET", Path: "/v1/stats/funnel?exclude_flagged=yes", Token: e.readToken}), 400, "validation_failed")
 }
 

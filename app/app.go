@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/hooks/host"
 	"github.com/referrald/referrald/metrics"
+	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
 
@@ -65,7 +68,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	// every commit from the first: the pointer is filled in once it exists.
 	var hookHost atomic.Pointer[host.Host]
 	st, err := store.Open(cfg.StorePath(), store.Options{
-		IdempotencyWindow: cfg.Idempotency.Window, JournalEntries: cfg.Store.JournalEntries, Logger: log,
+		IdempotencyWindow: cfg.Idempotency.Window, Logger: log,
 		ScanRetention: cfg.Privacy.ScanRetention, NoSync: o.noSync,
 		OutboxConsumers: cfg.PluginNames(), OutboxRetention: cfg.Hooks.OutboxRetention,
 		OnCommit: func(writes int, d time.Duration) {
@@ -81,7 +84,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a.store = st
 
 	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st,
-		Earnings: st, Stats: st, Backup: st, Writes: st}
+		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st}
 	scanSecret, err := st.Secret("scan")
 	if err != nil {
 		st.Close()
@@ -152,6 +155,31 @@ func (a *App) Start() error {
 // Addr is the address the API listens on, once started: the port the
 // system chose when listen asks for port 0.
 func (a *App) Addr() string { return a.listeners[0].Addr().String() }
+
+// SetupLinkTTL is how long a first run's setup link works.
+const SetupLinkTTL = time.Hour
+
+// SetupLink returns, while the store has no console user, a new one-time
+// link that makes the first owner: <public base URL>/console/setup?token=
+// (the listen address when scan.public_base_url is not set); "" once a
+// user exists. The link is a secret until used: show it to the operator
+// once, and never log it. Call it after Start, which knows the address.
+func (a *App) SetupLink(ctx context.Context) (string, error) {
+	if n, err := a.store.CountUsers(ctx); err != nil || n > 0 {
+		return "", err
+	}
+	token, err := a.store.CreateSetupToken(ctx, SetupLinkTTL)
+	if model.ErrorCode(err) == model.EConflict {
+		return "", nil // a user was made meanwhile
+	} else if err != nil {
+		return "", err
+	}
+	base := a.cfg.Scan.PublicBaseURL
+	if base == "" {
+		base = "http://" + a.Addr()
+	}
+	return strings.TrimRight(base, "/") + "/console/setup?token=" + url.QueryEscape(token), nil
+}
 
 // Wait blocks until ctx is done, and returns nil then, or until a server
 // fails, and returns why.

@@ -38,7 +38,7 @@ type Config struct {
 	DataDir     string            `yaml:"data_dir"`
 	AdminToken  string            `yaml:"admin_token"`
 	Idempotency IdempotencyConfig `yaml:"idempotency"`
-	Store       StoreConfig       `yaml:"store"`
+	Store       StoreConfig       `yaml:"store" referrald:"ignored"`
 	Limits      LimitsConfig      `yaml:"limits"`
 	RateLimits  RateLimitsConfig  `yaml:"rate_limits"`
 	Metrics     MetricsConfig     `yaml:"metrics"`
@@ -112,20 +112,18 @@ type PluginConfig struct {
 // IdempotencyConfig tunes idempotency keys.
 type IdempotencyConfig struct {
 	Window time.Duration `yaml:"window"`
-	// JournalEntries is the old name of store.journal_entries, still
-	// read (0: not given).
+	// JournalEntries is read only to warn that it is ignored.
 	//
-	// Deprecated: set store.journal_entries.
-	JournalEntries int `yaml:"journal_entries"`
+	// Deprecated: the store sizes its journals itself.
+	JournalEntries int `yaml:"journal_entries" referrald:"ignored"`
 }
 
-// StoreConfig tunes the store.
+// StoreConfig held the store's tuning, of which nothing is left.
 type StoreConfig struct {
-	// JournalEntries is how many new entries each of the store's
-	// append-ordered journals (idempotency entries, the email index)
-	// keeps before moving them into their tree in about key order: more
-	// means fewer page writes per entry and more memory.
-	JournalEntries int `yaml:"journal_entries"`
+	// JournalEntries is read only to warn that it is ignored.
+	//
+	// Deprecated: the store sizes its journals itself.
+	JournalEntries int `yaml:"journal_entries" referrald:"ignored"`
 }
 
 // LimitsConfig bounds requests.
@@ -170,7 +168,6 @@ func Default() Config {
 		Listen:      "127.0.0.1:8080",
 		DataDir:     "./data",
 		Idempotency: IdempotencyConfig{Window: 24 * time.Hour},
-		Store:       StoreConfig{JournalEntries: store.DefaultJournalEntries},
 		Limits:      LimitsConfig{MaxBodyBytes: 64 << 10},
 		RateLimits: RateLimitsConfig{
 			PerKey: BucketConfig{Rate: 1000, Burst: 2000},
@@ -232,12 +229,6 @@ func Load(path string, env Env, alsoKnown ...string) (Config, error) {
 	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), env.get); err != nil {
 		return cfg, err
 	}
-	if old := cfg.Idempotency.JournalEntries; old != 0 {
-		if cur := cfg.Store.JournalEntries; cur != Default().Store.JournalEntries && cur != old {
-			return cfg, &configError{"idempotency.journal_entries", "is the old name of store.journal_entries; give only that"}
-		}
-		cfg.Store.JournalEntries = old
-	}
 	return cfg, cfg.Validate()
 }
 
@@ -249,13 +240,18 @@ const (
 	WeakAdminToken = 16
 )
 
-// Renamed lists the settings given under an old name, as old and new
-// name, for a warning.
-func (c *Config) Renamed() [][2]string {
+// Ignored lists the settings given that no longer do anything, for a
+// warning: they are accepted for one release so that an old file still
+// starts the service.
+func (c *Config) Ignored() []string {
+	var names []string
 	if c.Idempotency.JournalEntries != 0 {
-		return [][2]string{{"idempotency.journal_entries", "store.journal_entries"}}
+		names = append(names, "idempotency.journal_entries")
 	}
-	return nil
+	if c.Store.JournalEntries != 0 {
+		names = append(names, "store.journal_entries")
+	}
+	return names
 }
 
 func loadFile(path string, cfg *Config) error {
@@ -554,9 +550,6 @@ func (c *Config) Validate() error {
 	if c.Idempotency.Window < time.Minute {
 		return &configError{"idempotency.window", "must be at least 1m"}
 	}
-	if err := CheckJournalEntries(c.Store.JournalEntries); err != nil {
-		return &configError{"store.journal_entries", err.Error()}
-	}
 	if c.Limits.MaxBodyBytes < 1<<10 || c.Limits.MaxBodyBytes > 1<<20 {
 		return &configError{"limits.max_body_bytes", "must be from 1024 to 1048576"}
 	}
@@ -684,13 +677,3 @@ func (p PluginConfig) HostConfig() host.Config {
 
 // StorePath is the bbolt file.
 func (c *Config) StorePath() string { return filepath.Join(c.DataDir, store.FileName) }
-
-// CheckJournalEntries bounds store.journal_entries: below 16 a journal
-// would freeze every few writes; above 2^20 the two journals' maps would
-// take more than 80 MB.
-func CheckJournalEntries(n int) error {
-	if n < 16 || n > 1<<20 {
-		return errors.New("must be from 16 to 1048576")
-	}
-	return nil
-}

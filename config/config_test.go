@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,9 @@ func TestExampleConfigDocumentsEverySetting(t *testing.T) {
 	walk = func(typ reflect.Type) {
 		for i := 0; i < typ.NumField(); i++ {
 			f := typ.Field(i)
+			if f.Tag.Get("referrald") == "ignored" {
+				continue // accepted only to warn that it does nothing
+			}
 			if !bytes.Contains(text, []byte(f.Tag.Get("yaml")+":")) {
 				t.Errorf("setting %s is not in config.example.yaml", f.Tag.Get("yaml"))
 			}
@@ -110,7 +114,6 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 		"REFERRALD_LISTEN":                    "127.0.0.1:2222",
 		"REFERRALD_RATE_LIMITS_PER_KEY_BURST": "9",
 		"REFERRALD_IDEMPOTENCY_WINDOW":        "1h",
-		"REFERRALD_STORE_JOURNAL_ENTRIES":     "4096",
 		"REFERRALD_DATA_DIR":                  "/var/lib/referrald",
 	}
 	cfg, err := Load(path, mapEnv(env))
@@ -118,7 +121,7 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:2222" || cfg.RateLimits.PerKey.Rate != 5 || cfg.RateLimits.PerKey.Burst != 9 ||
-		cfg.Log.Format != "json" || cfg.Idempotency.Window != time.Hour || cfg.Store.JournalEntries != 4096 || cfg.DataDir != "/var/lib/referrald" {
+		cfg.Log.Format != "json" || cfg.Idempotency.Window != time.Hour || cfg.DataDir != "/var/lib/referrald" {
 		t.Fatalf("got %+v", cfg)
 	}
 	env["REFERRALD_RATE_LIMITS_PER_IP_RATE"] = "fast"
@@ -138,22 +141,21 @@ func TestNoConfigMeansSafeDefaults(t *testing.T) {
 	}
 }
 
-// The journal setting's old name, from a file or the environment, still
-// sets it, and is reported for a warning.
-func TestOldJournalSettingNameStillWorks(t *testing.T) {
+// The journal settings, old name and new, are accepted from a file or
+// the environment and reported as ignored.
+func TestJournalSettingsAreIgnored(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(path, []byte("idempotency:\n  journal_entries: 4096\n"), 0o600)
+	os.WriteFile(path, []byte("idempotency:\n  journal_entries: 4096\nstore:\n  journal_entries: 8\n"), 0o600)
 	cfg, err := Load(path, Env{})
-	if err != nil || cfg.Store.JournalEntries != 4096 || len(cfg.Renamed()) != 1 {
-		t.Fatalf("from the file: %v, %d entries, renamed %v", err, cfg.Store.JournalEntries, cfg.Renamed())
+	if want := []string{"idempotency.journal_entries", "store.journal_entries"}; err != nil || !slices.Equal(cfg.Ignored(), want) {
+		t.Fatalf("from the file: %v, ignored %v; want %v", err, cfg.Ignored(), want)
 	}
-	env := map[string]string{"REFERRALD_IDEMPOTENCY_JOURNAL_ENTRIES": "2048"}
-	cfg, err = Load("", mapEnv(env))
-	if err != nil || cfg.Store.JournalEntries != 2048 {
-		t.Fatalf("from the environment: %v, %d entries", err, cfg.Store.JournalEntries)
+	cfg, err = Load("", mapEnv(map[string]string{"REFERRALD_STORE_JOURNAL_ENTRIES": "2048"}))
+	if err != nil || len(cfg.Ignored()) != 1 {
+		t.Fatalf("from the environment: %v, ignored %v", err, cfg.Ignored())
 	}
-	if cfg, _ := Load("", Env{}); len(cfg.Renamed()) != 0 {
-		t.Fatalf("nothing given, yet renamed %v", cfg.Renamed())
+	if cfg, _ := Load("", Env{}); len(cfg.Ignored()) != 0 {
+		t.Fatalf("nothing given, yet ignored %v", cfg.Ignored())
 	}
 }
 

@@ -1,6 +1,6 @@
-// Package export writes referrals, earnings and commissions as CSV for
-// spreadsheets, page by page through the model's services, so an export
-// of any size streams in constant memory.
+// Package export writes ambassadors, referrals, earnings, commissions and
+// payouts as CSV for spreadsheets, page by page through the model's
+// services, so an export of any size streams in constant memory.
 package export
 
 import (
@@ -15,27 +15,47 @@ import (
 
 // Kinds of export.
 const (
+	Ambassadors = "ambassadors"
 	Referrals   = "referrals"
 	Earnings    = "earnings"
 	Commissions = "commissions"
+	Payouts     = "payouts"
 )
+
+// Kinds lists every kind of export.
+var Kinds = []string{Ambassadors, Referrals, Earnings, Commissions, Payouts}
 
 // Services are what the exports read.
 type Services struct {
-	Referrals model.ReferralService
-	Earnings  model.EarningService
+	Ambassadors model.AmbassadorService
+	Referrals   model.ReferralService
+	// Earnings serves earnings, commissions and payouts.
+	Earnings model.EarningService
 }
 
 // Filter holds every export's filters; each kind reads the ones it has.
 type Filter struct {
+	Ambassador model.AmbassadorFilter
 	Referral   model.ReferralFilter
 	Earning    model.EarningFilter
 	Commission model.CommissionFilter
+	Payout     model.PayoutFilter
 }
 
 // Write writes the export of kind to w and returns how many rows it wrote.
 func Write(ctx context.Context, svc Services, kind string, f Filter, w io.Writer) (int, error) {
 	switch kind {
+	case Ambassadors:
+		return write(w, []string{"id", "created_at", "status", "first_name", "last_name", "email", "school", "metadata"},
+			func(cursor string) (model.Page[*model.Ambassador], error) {
+				af := f.Ambassador
+				af.ListOptions = model.ListOptions{Limit: model.MaxListLimit, Cursor: cursor}
+				return svc.Ambassadors.FindAmbassadors(ctx, af)
+			},
+			func(a *model.Ambassador) []string {
+				return []string{a.ID, ts(a.CreatedAt), string(a.Status), text(a.FirstName), text(a.LastName), text(a.Email),
+					text(opt(a.School)), text(meta(a.Metadata))}
+			})
 	case Referrals:
 		return write(w, []string{"id", "created_at", "status", "program_id", "ambassador_id", "placement_id", "impression_id",
 			"first_name", "last_name", "email", "profile_picture_url", "flags", "metadata"},
@@ -72,6 +92,17 @@ func Write(ctx context.Context, svc Services, kind string, f Filter, w io.Writer
 			func(c *model.Commission) []string {
 				return []string{c.ID, ts(c.CreatedAt), string(c.Status), c.Kind, c.AmbassadorID, c.ProgramID, c.ReferralID, opt(c.EarningID),
 					num(c.Amount), c.Currency, ts(c.ApprovableAt), opt(c.PayoutID), text(c.Basis.Note)}
+			})
+	case Payouts:
+		return write(w, []string{"id", "created_at", "ambassador_id", "amount", "currency", "commissions", "external_reference"},
+			func(cursor string) (model.Page[*model.Payout], error) {
+				pf := f.Payout
+				pf.ListOptions = model.ListOptions{Limit: model.MaxListLimit, Cursor: cursor}
+				return svc.Earnings.FindPayouts(ctx, pf)
+			},
+			func(p *model.Payout) []string {
+				return []string{p.ID, ts(p.CreatedAt), p.AmbassadorID, num(p.Amount), p.Currency, strconv.Itoa(p.Commissions),
+					text(p.ExternalReference)}
 			})
 	}
 	return 0, model.Errorf(model.ENotFound, "no export called %q", kind)

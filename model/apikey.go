@@ -66,6 +66,8 @@ type Principal struct {
 	// ID scopes idempotency keys: one client never sees another's replays.
 	ID    string
 	Scope Scope
+	// Name is the key's name ("" for the admin token), for the audit log.
+	Name string
 }
 
 // APIKeyService manages API keys.

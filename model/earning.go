@@ -225,7 +225,9 @@ type CommissionFilter struct {
 	ListOptions
 	AmbassadorID string
 	EarningID    string
-	Status       CommissionStatus
+	// PayoutID picks the commissions a payout paid.
+	PayoutID string
+	Status   CommissionStatus
 }
 
 // Balance is what an ambassador has earned in one currency, by status.
@@ -246,6 +248,31 @@ type Payout struct {
 	Commissions       int    `json:"commissions"`
 	ExternalReference string `json:"external_reference"`
 	CreatedAt         Time   `json:"created_at"`
+}
+
+// PayoutFilter narrows a list of payouts; set filters combine.
+type PayoutFilter struct {
+	ListOptions
+	AmbassadorID string
+	Currency     string
+	// From and To bound created_at: From ≤ created_at < To; zero is open.
+	From, To Time
+}
+
+// MaxPayoutCommissions is how many of the commissions it paid a payout
+// carries when read by ID: a payout pays every approved commission of its
+// ambassador in its currency, which can be thousands. The rest are listed,
+// page by page, by FindCommissions with a PayoutID.
+const MaxPayoutCommissions = 100
+
+// PayoutDetail is a payout with the commissions it paid.
+type PayoutDetail struct {
+	Payout
+	// PaidCommissions are the commissions the payout paid, newest first:
+	// all of them when Payout.Commissions is at most MaxPayoutCommissions,
+	// else the newest MaxPayoutCommissions. It is not called commissions
+	// because the payout's commissions field is already their count.
+	PaidCommissions []*Commission `json:"paid_commissions"`
 }
 
 // PayoutCreate is the body of POST /v1/payouts.
@@ -281,6 +308,8 @@ type EarningService interface {
 	RefundEarning(ctx context.Context, id string, r EarningRefund, idem Idempotency) (*Earning, bool, error)
 
 	FindCommissionByID(ctx context.Context, id string) (*Commission, error)
+	// FindCommissions lists commissions newest first; with a PayoutID,
+	// those that payout paid (none for an unknown payout).
 	FindCommissions(ctx context.Context, f CommissionFilter) (Page[*Commission], error)
 	// ApproveCommission approves a pending commission before its hold
 	// ends. Errors: not_found, conflict (already paid).
@@ -292,4 +321,11 @@ type EarningService interface {
 	// currency paid. Errors: validation_failed, conflict (nothing
 	// approved to pay), idempotency_key_reused.
 	CreatePayout(ctx context.Context, in PayoutCreate, idem Idempotency) (*Payout, bool, error)
+	// FindPayoutByID returns a payout with the commissions it paid, at
+	// most MaxPayoutCommissions of them. Errors: not_found (also for a
+	// malformed ID).
+	FindPayoutByID(ctx context.Context, id string) (*PayoutDetail, error)
+	// FindPayouts lists payouts newest first. Errors: validation_failed
+	// (a cursor this list did not return).
+	FindPayouts(ctx context.Context, f PayoutFilter) (Page[*Payout], error)
 }

@@ -114,6 +114,9 @@ func ratio(a, b int64) *float64 {
 // LeaderboardEntry is one ambassador's funnel.
 type LeaderboardEntry struct {
 	AmbassadorID string `json:"ambassador_id"`
+	// AmbassadorName is the ambassador's first and last name as the
+	// ambassador record holds them now, joined by a space.
+	AmbassadorName string `json:"ambassador_name"`
 	Funnel
 }
 
@@ -135,6 +138,6 @@ type StatsService interface {
 	// at most MaxFunnelDays days apart. Errors: validation_failed.
 	FunnelByDay(ctx context.Context, f StatsFilter) ([]DayFunnel, error)
 	// Leaderboard ranks ambassadors by conversions, then referrals, then
-	// impressions, and returns the first limit.
+	// impressions, and returns the first limit, with their names.
 	Leaderboard(ctx context.Context, f StatsFilter, limit int) ([]LeaderboardEntry, error)
 }

@@ -146,16 +146,19 @@ type UserService interface {
 	Authenticate(ctx context.Context, email, password string) (*User, error)
 
 	// CreateSession starts a session for the user and returns its token.
+	// Errors: not_found, unauthorized (the user is disabled).
 	CreateSession(ctx context.Context, userID string) (*Session, string, error)
 	// SessionByToken returns the live session the token names and its
 	// user, and marks it seen. A session idle longer than idle, or older
-	// than absolute, or whose user is disabled, has ended. Errors:
+	// than absolute, or whose user is disabled, has ended (a timeout of
+	// zero or less ends every session). It is marked seen at most about
+	// once a minute, so that every page view is not a write. Errors:
 	// unauthorized.
 	SessionByToken(ctx context.Context, token string, idle, absolute time.Duration) (*Session, *User, error)
 	// EndSession ends one session; ending an ended one is harmless.
 	EndSession(ctx context.Context, token string) error
 	// EndUserSessions ends every session of the user ("sign out
-	// everywhere").
+	// everywhere"). Errors: not_found.
 	EndUserSessions(ctx context.Context, userID string) error
 
 	// CreateSetupToken returns a single-use token that creates the first
@@ -172,7 +175,7 @@ type UserService interface {
 // request; the store records it in the audit log in the same transaction
 // as the change.
 type Actor struct {
-	// Kind is "user", "api_key" or "admin_token".
+	// Kind is "user", "api_key", "admin_token" or "cli".
 	Kind string `json:"kind"`
 	// ID is the user's or key's ID ("" for the admin token).
 	ID string `json:"id"`
@@ -190,6 +193,10 @@ const (
 	ActorUser       = "user"
 	ActorAPIKey     = "api_key"
 	ActorAdminToken = "admin_token"
+	// ActorCLI is the referrald command run on the store file (users
+	// create, keys create, ...): whoever can run it on the server's
+	// machine.
+	ActorCLI = "cli"
 )
 
 type actorKey struct{}

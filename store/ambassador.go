@@ -52,6 +52,18 @@ func decodeAmbassador(key, val []byte) (*model.Ambassador, error) {
 	return a, d.err
 }
 
+// ambassadorName reads only the name of an encoded ambassador: first and
+// last name, which come first, joined by a space. A record that is not
+// there (none is ever deleted) has no name.
+func ambassadorName(val []byte) (string, error) {
+	if val == nil {
+		return "", nil
+	}
+	d := newDecoder(val)
+	first, last := d.str(), d.str()
+	return first + " " + last, d.err
+}
+
 func ambassadorIndexes(a *model.Ambassador) []indexEntry {
 	return []indexEntry{{bucketAmbassadorsByStatus, []byte{ambassadorStatusByte(a.Status)}}}
 }
@@ -84,7 +96,10 @@ func (s *Store) CreateAmbassador(ctx context.Context, in model.AmbassadorCreate,
 			if err := w.tx.Bucket(bucketAmbassadorsByEmail).Put(hashKey(model.EmailKey(a.Email)), key[:]); err != nil {
 				return err
 			}
-			return putIndexes(w.tx, key, ambassadorIndexes(a)...)
+			if err := putIndexes(w.tx, key, ambassadorIndexes(a)...); err != nil {
+				return err
+			}
+			return w.auditf("ambassador.created", a.ID, "status %s", a.Status)
 		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeAmbassador)
@@ -119,7 +134,7 @@ func loadAmbassador(tx *bolt.Tx, key []byte) (*model.Ambassador, bool, error) {
 
 // UpdateAmbassador implements model.AmbassadorService.
 func (s *Store) UpdateAmbassador(ctx context.Context, id string, u model.AmbassadorUpdate) (a *model.Ambassador, err error) {
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		tx := w.tx
 		a, err = getRecord(tx, bucketAmbassadors, model.PrefixAmbassador, id, decodeAmbassador)
 		if err != nil {
@@ -148,13 +163,15 @@ func (s *Store) UpdateAmbassador(ctx context.Context, id string, u model.Ambassa
 					return err
 				}
 			}
-			if before.Status == a.Status {
-				return nil
+			if before.Status != a.Status {
+				if err := deleteIndexes(tx, key, ambassadorIndexes(&before)...); err != nil {
+					return err
+				}
+				if err := putIndexes(tx, key, ambassadorIndexes(a)...); err != nil {
+					return err
+				}
 			}
-			if err := deleteIndexes(tx, key, ambassadorIndexes(&before)...); err != nil {
-				return err
-			}
-			return putIndexes(tx, key, ambassadorIndexes(a)...)
+			return w.auditf("ambassador.updated", a.ID, "%s", changed(&before, a))
 		}, nil
 	})
 	return a, err

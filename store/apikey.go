@@ -63,14 +63,17 @@ func (s *Store) CreateAPIKey(ctx context.Context, in model.APIKeyCreate) (*model
 	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(secret)
 	hash := sha256.Sum256([]byte(token))
 	var k *model.APIKey
-	err := s.update(func(w *wtx) (func() error, error) {
+	err := s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		key := w.newKey()
 		k = &model.APIKey{ID: model.FormatID(model.PrefixAPIKey, key), Name: name, Scope: scope, CreatedAt: model.NewTime(w.now)}
 		return func() error {
 			if err := w.tx.Bucket(bucketAPIKeys).Put(key[:], encodeAPIKey(k, hash[:])); err != nil {
 				return err
 			}
-			return w.tx.Bucket(bucketAPIKeysByHash).Put(hash[:], key[:])
+			if err := w.tx.Bucket(bucketAPIKeysByHash).Put(hash[:], key[:]); err != nil {
+				return err
+			}
+			return w.auditf("api_key.created", k.ID, "name %q, scope %s", k.Name, k.Scope)
 		}, nil
 	})
 	if err != nil {
@@ -135,7 +138,7 @@ func (s *Store) FindAPIKeys(ctx context.Context, opt model.ListOptions) (p model
 // RevokeAPIKey implements model.APIKeyService. Revoking twice keeps the
 // first revocation time.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string) (k *model.APIKey, err error) {
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		key, ok := model.ParseID(model.PrefixAPIKey, id)
 		v := w.tx.Bucket(bucketAPIKeys).Get(key[:])
 		if !ok || v == nil {
@@ -150,7 +153,12 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string) (k *model.APIKey, e
 		}
 		t := model.NewTime(w.now)
 		k.RevokedAt = &t
-		return func() error { return w.tx.Bucket(bucketAPIKeys).Put(key[:], encodeAPIKey(k, hash)) }, nil
+		return func() error {
+			if err := w.tx.Bucket(bucketAPIKeys).Put(key[:], encodeAPIKey(k, hash)); err != nil {
+				return err
+			}
+			return w.auditf("api_key.revoked", k.ID, "name %q, scope %s", k.Name, k.Scope)
+		}, nil
 	})
 	return k, err
 }

@@ -347,18 +347,20 @@ func (s *Store) FunnelByDay(ctx context.Context, f model.StatsFilter) ([]model.D
 // Leaderboard implements model.StatsService: it reads each ambassador's
 // total within the program (or overall), or with a date range the days in
 // it, so its cost grows with ambassadors, or ambassadors × days in the
-// range, never with referrals or with the days the store has run.
-func (s *Store) Leaderboard(ctx context.Context, f model.StatsFilter, limit int) ([]model.LeaderboardEntry, error) {
+// range, never with referrals or with the days the store has run. Names
+// are read for the first limit alone, once they are ranked.
+func (s *Store) Leaderboard(ctx context.Context, f model.StatsFilter, limit int) (out []model.LeaderboardEntry, err error) {
 	prefix := []byte{dimAmbassador}
 	if f.ProgramID != "" {
 		prefix = cat([]byte{dimPair}, idPrefix(model.PrefixProgram, f.ProgramID))
 	}
 	lo, hi, none := readDays(f)
-	byAmbassador := map[[16]byte]*model.Counts{}
-	err := s.view(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		if none {
+			out = []model.LeaderboardEntry{}
 			return nil
 		}
+		byAmbassador := map[[16]byte]*model.Counts{}
 		c := tx.Bucket(bucketCounters).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
 			if len(k) != len(prefix)+16+4 {
@@ -383,28 +385,35 @@ func (s *Store) Leaderboard(ctx context.Context, f model.StatsFilter, limit int)
 				k, v = c.Next()
 			}
 		}
+		out = make([]model.LeaderboardEntry, 0, len(byAmbassador))
+		for amb, c := range byAmbassador {
+			out = append(out, model.LeaderboardEntry{AmbassadorID: model.FormatID(model.PrefixAmbassador, amb), Funnel: finish(*c, f.ExcludeFlagged)})
+		}
+		sort.Slice(out, func(i, j int) bool {
+			a, b := out[i], out[j]
+			if a.Conversions != b.Conversions {
+				return a.Conversions > b.Conversions
+			}
+			if a.Referrals != b.Referrals {
+				return a.Referrals > b.Referrals
+			}
+			if a.Impressions != b.Impressions {
+				return a.Impressions > b.Impressions
+			}
+			return a.AmbassadorID < b.AmbassadorID
+		})
+		if len(out) > limit {
+			out = out[:limit]
+		}
+		ambassadors := tx.Bucket(bucketAmbassadors)
+		for i := range out {
+			key := keyOf(model.PrefixAmbassador, out[i].AmbassadorID)
+			if out[i].AmbassadorName, err = ambassadorName(ambassadors.Get(key[:])); err != nil {
+				return fmt.Errorf("leaderboard: ambassador %s: %w", out[i].AmbassadorID, err)
+			}
+		}
 		return nil
 	})
-	out := make([]model.LeaderboardEntry, 0, len(byAmbassador))
-	for amb, c := range byAmbassador {
-		out = append(out, model.LeaderboardEntry{AmbassadorID: model.FormatID(model.PrefixAmbassador, amb), Funnel: finish(*c, f.ExcludeFlagged)})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Conversions != b.Conversions {
-			return a.Conversions > b.Conversions
-		}
-		if a.Referrals != b.Referrals {
-			return a.Referrals > b.Referrals
-		}
-		if a.Impressions != b.Impressions {
-			return a.Impressions > b.Impressions
-		}
-		return a.AmbassadorID < b.AmbassadorID
-	})
-	if len(out) > limit {
-		out = out[:limit]
-	}
 	return out, err
 }
 

@@ -425,3 +425,45 @@ func TestFunnelByDay(t *testing.T) {
 		t.Errorf("a range before any record: got %+v %v, want none", days, err)
 	}
 }
+
+// The leaderboard names the ambassadors it ranks, as their records hold
+// them now, in the program's board and the overall one alike.
+func TestLeaderboardNamesTheRankedAmbassadors(t *testing.T) {
+	s := MustOpenStore(t, store.Options{SweepInterval: -1})
+	ctx := context.Background()
+	prg, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "P", LandingURL: "https://x.example"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ambs []*model.Ambassador
+	for i, name := range []string{"Ada", "Grace", "Hedy"} {
+		a, _, err := s.CreateAmbassador(ctx, model.AmbassadorCreate{FirstName: name, LastName: "Lastname", Email: fmt.Sprintf("a%d@x.example", i),
+			Status: model.AmbassadorActive}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ambs = append(ambs, a)
+		for range i + 1 { // Hedy leads with three impressions
+			if _, _, err := s.CreateImpression(ctx, model.ImpressionCreate{ProgramID: prg.ID, AmbassadorID: a.ID}, model.Idempotency{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := s.UpdateAmbassador(ctx, ambs[1].ID, model.AmbassadorUpdate{LastName: ptr("Hopper")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []model.StatsFilter{{}, {ProgramID: prg.ID}} {
+		board, err := s.Leaderboard(ctx, f, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range board {
+			got = append(got, e.AmbassadorID+" "+e.AmbassadorName)
+		}
+		want := []string{ambs[2].ID + " Hedy Lastname", ambs[1].ID + " Grace Hopper"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%+v: got %v, want %v", f, got, want)
+		}
+	}
+}

@@ -228,7 +228,10 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 					return err
 				}
 			}
-			return s.appendEvent(tx, now, model.EventEarningCreated, key, e)
+			if err := s.appendEvent(tx, now, model.EventEarningCreated, key, e); err != nil {
+				return err
+			}
+			return w.auditf("earning.created", e.ID, "%d %s for referral %s", e.Amount, e.Currency, e.ReferralID)
 		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeEarning)
@@ -330,7 +333,10 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 			}); err != nil {
 				return err
 			}
-			return s.appendEvent(tx, now, model.EventEarningRefunded, key, model.EarningRefundedData{Earning: e, Amount: amount})
+			if err := s.appendEvent(tx, now, model.EventEarningRefunded, key, model.EarningRefundedData{Earning: e, Amount: amount}); err != nil {
+				return err
+			}
+			return w.auditf("earning.refunded", e.ID, "refunded %d %s, %d clawbacks", amount, e.Currency, len(clawbacks))
 		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeEarning)
@@ -348,15 +354,10 @@ func (s *Store) FindCommissionByID(ctx context.Context, id string) (c *model.Com
 	return c, err
 }
 
-// FindCommissions implements model.EarningService.
+// FindCommissions implements model.EarningService. The commissions of a
+// payout are read from its ambassador's, below the payout's time (see
+// paidBy), as there is no index by payout.
 func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (p model.Page[*model.Commission], err error) {
-	bucket, prefix := bucketCommissions, []byte(nil)
-	switch {
-	case f.EarningID != "":
-		bucket, prefix = bucketCommissionsByEarning, idPrefix(model.PrefixEarning, f.EarningID)
-	case f.AmbassadorID != "":
-		bucket, prefix = bucketCommissionsByAmbassador, idPrefix(model.PrefixAmbassador, f.AmbassadorID)
-	}
 	now := s.now()
 	load := func(tx *bolt.Tx, key []byte) (*model.Commission, bool, error) {
 		c, err := decodeCommission(key, tx.Bucket(bucketCommissions).Get(key))
@@ -365,10 +366,30 @@ func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (
 		}
 		c.Settle(now)
 		ok := (f.EarningID == "" || c.EarningID != nil && *c.EarningID == f.EarningID) && (f.AmbassadorID == "" || c.AmbassadorID == f.AmbassadorID) &&
-			(f.Status == "" || c.Status == f.Status)
+			(f.PayoutID == "" || c.PayoutID != nil && *c.PayoutID == f.PayoutID) && (f.Status == "" || c.Status == f.Status)
 		return c, ok, nil
 	}
 	err = s.view(func(tx *bolt.Tx) error {
+		bucket, prefix := bucketCommissions, []byte(nil)
+		switch {
+		case f.EarningID != "":
+			bucket, prefix = bucketCommissionsByEarning, idPrefix(model.PrefixEarning, f.EarningID)
+		case f.PayoutID != "":
+			pay, err := getRecord(tx, bucketPayouts, model.PrefixPayout, f.PayoutID, decodePayout)
+			if model.ErrorCode(err) == model.ENotFound {
+				p.Data = []*model.Commission{}
+				return nil // an unknown payout paid nothing
+			} else if err != nil {
+				return err
+			}
+			bucket, prefix = bucketCommissionsByAmbassador, idPrefix(model.PrefixAmbassador, pay.AmbassadorID)
+			f.PayoutID = pay.ID // as stored, in lower case
+			if f.Cursor == "" {
+				f.Cursor = model.FormatID(model.PrefixCommission, paidByCursor(pay.ID))
+			}
+		case f.AmbassadorID != "":
+			bucket, prefix = bucketCommissionsByAmbassador, idPrefix(model.PrefixAmbassador, f.AmbassadorID)
+		}
 		p, err = listPage(tx, bucket, prefix, model.PrefixCommission, f.ListOptions, load)
 		return err
 	})
@@ -377,7 +398,7 @@ func (s *Store) FindCommissions(ctx context.Context, f model.CommissionFilter) (
 
 // ApproveCommission implements model.EarningService.
 func (s *Store) ApproveCommission(ctx context.Context, id string) (c *model.Commission, err error) {
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		c, err = getRecord(w.tx, bucketCommissions, model.PrefixCommission, id, decodeCommission)
 		if err != nil {
 			return nil, err
@@ -396,7 +417,7 @@ func (s *Store) ApproveCommission(ctx context.Context, id string) (c *model.Comm
 					return err
 				}
 			}
-			return nil
+			return w.auditf("commission.approved", c.ID, "%d %s to ambassador %s, with %d clawbacks", c.Amount, c.Currency, c.AmbassadorID, len(clawbacks))
 		}, nil
 	})
 	return c, err
@@ -476,66 +497,4 @@ func (s *Store) AmbassadorBalance(ctx context.Context, ambassadorID string) (out
 		out = []model.Balance{}
 	}
 	return out, err
-}
-
-func encodePayout(p *model.Payout) []byte {
-	e := newEncoder()
-	e.idKey(model.PrefixAmbassador, p.AmbassadorID)
-	e.varint(p.Amount)
-	e.str(p.Currency)
-	e.uvarint(uint64(p.Commissions))
-	e.str(p.ExternalReference)
-	e.time(p.CreatedAt)
-	return e.b
-}
-
-func decodePayout(key, val []byte) (*model.Payout, error) {
-	d := newDecoder(val)
-	p := &model.Payout{ID: model.FormatID(model.PrefixPayout, [16]byte(key))}
-	p.AmbassadorID = d.id(model.PrefixAmbassador)
-	p.Amount = d.varint()
-	p.Currency = d.str()
-	p.Commissions = int(d.uvarint())
-	p.ExternalReference = d.str()
-	p.CreatedAt = d.time()
-	return p, d.err
-}
-
-// CreatePayout implements model.EarningService: every approved commission
-// of the ambassador in the currency (clawbacks included) is marked paid in
-// one transaction, and the payout records their sum.
-func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem model.Idempotency) (*model.Payout, bool, error) {
-	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
-		tx := w.tx
-		if !exists(tx, bucketAmbassadors, model.PrefixAmbassador, in.AmbassadorID) {
-			return nil, nil, model.FieldNotFound("ambassador_id", model.PrefixAmbassador, in.AmbassadorID)
-		}
-		var all []*model.Commission
-		err := ambassadorCommissions(tx, in.AmbassadorID, w.now, func(c *model.Commission) error {
-			all = append(all, c)
-			return nil
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		key := w.newKey()
-		p, paid, err := model.NewPayout(in, all, model.FormatID(model.PrefixPayout, key), w.now)
-		if err != nil {
-			return nil, nil, err
-		}
-		val := encodePayout(p)
-		return snapshot(key, val), func() error {
-			if err := tx.Bucket(bucketPayouts).Put(key[:], val); err != nil {
-				return err
-			}
-			for _, c := range paid {
-				ck := keyOf(model.PrefixCommission, c.ID)
-				if err := tx.Bucket(bucketCommissions).Put(ck[:], encodeCommission(c)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, nil
-	})
-	return fromSnapshot(snap, replayed, err, decodePayout)
 }

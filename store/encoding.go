@@ -43,6 +43,16 @@ func (e *encoder) optStr(s *string) {
 	e.b = append(e.b, *s...)
 }
 
+// optTime writes an optional time as a presence byte and the time.
+func (e *encoder) optTime(t *model.Time) {
+	if t == nil {
+		e.byte(0)
+		return
+	}
+	e.byte(1)
+	e.time(*t)
+}
+
 // amounts writes a currency → amount map as its size and its pairs in
 // currency order, so that equal maps encode alike.
 func (e *encoder) amounts(m map[string]int64) {
@@ -177,6 +187,14 @@ func (d *decoder) optStr() *string {
 	}
 	s := string(d.take(n - 1))
 	return &s
+}
+
+func (d *decoder) optTime() *model.Time {
+	if d.byte() == 0 {
+		return nil
+	}
+	t := d.time()
+	return &t
 }
 
 func (d *decoder) optID(prefix string) *string {

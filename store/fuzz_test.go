@@ -16,6 +16,8 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add(encodeCommission(&model.Commission{Kind: model.CommissionEarning, Basis: model.CommissionBasis{Rule: &model.CommissionRule{Type: "flat"}}}))
 	f.Add([]byte{formatV1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add(encodeRecordEvent(recordReferral, model.Time{}, [16]byte{1}, encodeReferral(&model.Referral{FirstName: "J"})))
+	f.Add(encodeUser(&model.User{Email: "a@x.example", Role: model.RoleOwner, DisabledAt: &model.Time{}}, "$argon2id$v=19$..."))
+	f.Add(encodeAudit(&model.AuditEntry{Actor: model.Actor{Kind: model.ActorUser, ID: "usr_x"}, Action: "program.created"}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		decodeReferral(key, v)
@@ -29,5 +31,8 @@ func FuzzDecodeRecords(f *testing.F) {
 		decodeAPIKey(key, v)
 		decodeCounts(v)
 		decodeEvent(key, v)
+		decodeUser(key, v)
+		decodeSession(v)
+		decodeAudit(key, v)
 	})
 }

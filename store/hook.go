@@ -234,7 +234,7 @@ func (s *Store) FindDeadLetters(ctx context.Context, plugin string, opt model.Li
 
 // RetryDeadLetters implements model.HookStore.
 func (s *Store) RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (n int, err error) {
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		n = 0
 		dead, retries := w.tx.Bucket(bucketHookDeadLetters), w.tx.Bucket(bucketHookRetries)
 		prefix := pluginPrefix(plugin)
@@ -264,7 +264,10 @@ func (s *Store) RetryDeadLetters(ctx context.Context, plugin string, eventIDs []
 					return err
 				}
 			}
-			return nil
+			if n == 0 {
+				return nil
+			}
+			return w.auditf("hook.retried", plugin, "%d dead letters queued for delivery again", n)
 		}, nil
 	})
 	return n, err

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"sort"
 
 	bolt "go.etcd.io/bbolt"
@@ -187,9 +188,14 @@ func scanDesc(b *bolt.Bucket, prefixes, extra [][]byte, after []byte, fn func(ke
 // the last entry examined; the client pages on as usual.
 func scanBudget(limit int) int { return 10*limit + 100 }
 
+// errPastRange is what a list's load returns for a record past which
+// nothing can match (older than the filter's time range, say): the page
+// ends there, and the list with it.
+var errPastRange = errors.New("past the list's range")
+
 // listPage reads one page from bucket (a primary bucket when prefix is
 // empty, else an index), loading each record with load, which reports
-// false for a record the filter does not match.
+// false for a record the filter does not match, or errPastRange.
 func listPage[T any](tx *bolt.Tx, bucket, prefix []byte, idPrefix string, opt model.ListOptions,
 	load func(tx *bolt.Tx, key []byte) (T, bool, error)) (model.Page[T], error) {
 	return listMerged(tx, bucket, [][]byte{prefix}, nil, idPrefix, opt, load)
@@ -222,7 +228,9 @@ func listMerged[T any](tx *bolt.Tx, bucket []byte, prefixes, extra [][]byte, idP
 		}
 		budget--
 		v, ok, err := load(tx, key)
-		if err != nil {
+		if errors.Is(err, errPastRange) {
+			return false, nil
+		} else if err != nil {
 			return false, err
 		}
 		if !ok {

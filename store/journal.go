@@ -17,29 +17,26 @@ import (
 // Both are keyed by a hash, so putting an entry straight into its tree
 // dirties a leaf chosen at random: a commit of 64 creates wrote 64 such
 // leaves of each, spread over the file, and with the branch pages above
-// them they were most of what the commit wrote (BENCHMARKS.md). New entries
+// them they were most of what the commit wrote (docs/benchmarks.md). New entries
 // go to a journal instead, a bucket keyed by sequence number, whose appends
 // share a page, and maps in memory find them by their key (generation).
-// When the journal holds Options.JournalEntries entries, or its oldest is
+// When the journal holds DefaultJournalEntries entries, or its oldest is
 // journalMaxAge old, it is frozen and a fresh one started; from then on
 // every commit carries a slice of the frozen entries, in about key order,
 // into the tree, where neighbouring keys share a leaf, so a leaf is written
 // once for many entries. The carried generation stays, bucket and maps,
 // until the next one is frozen, and is dropped whole then.
 //
-// Every entry is on disk in the transaction that made it, as before; the
-// maps only say where to look. A reader whose snapshot predates an entry
-// the maps point to does not find it there.
-//
-// The idempotency lookup (get) tries the journal's generations, newest
-// first, then the tree. It can miss an entry its snapshot holds if it
-// pauses for a whole generation between beginning and looking, or looks in
-// the instant between a commit and its entries reaching the maps; a miss
-// costs little, since Store.create looks again in the writer before it
-// creates anything. A list by prefix (keysUnder, for the email index)
-// misses nothing: it reads whole any generation its snapshot holds that
-// memory no longer (or not yet) knows, and the active one's entries past
-// the last the maps have taken in.
+// Every entry is on disk in the transaction that made it; the maps only
+// say where to look. They take in a commit's entries, and its freeze,
+// before it commits (publish), and give them back if it fails, so memory
+// always knows at least what any snapshot holds: a location a reader's
+// snapshot does not hold yet reads as absent there. The one thing memory
+// can know less of is a generation it has dropped while an older snapshot
+// still holds it; a reader finds such a generation in its own snapshot
+// and reads it whole. That only happens to a reader that began before a
+// freeze and looks after it, so the cost is rare, and every read answers
+// exactly what its snapshot holds.
 //
 // Layout: a journal's root bucket holds one bucket per generation (at most
 // two: the active one and the frozen one), named by the first sequence
@@ -48,11 +45,6 @@ import (
 // two are left and the older one is not marked as all carried
 // (keyCarried), its carrying starts again from its first key, which is
 // harmless, since it puts the values already there.
-
-var (
-	bucketIdempotencyJournal = []byte("idempotency_journal")
-	bucketEmailJournal       = []byte("referrals_by_email_journal")
-)
 
 // journalKind says what a journal holds and where it carries its entries.
 type journalKind struct {
@@ -79,7 +71,7 @@ const (
 	// entries; a generation's maps take about 20 bytes an entry. The
 	// larger it is, the more entries share a leaf when carried: into a
 	// tree of L leaves a generation of n rewrites about L of them, so
-	// L/n leaves per entry (BENCHMARKS.md, "A larger journal").
+	// L/n leaves per entry (docs/benchmarks.md).
 	DefaultJournalEntries = 1 << 18
 	// journalMaxAge bounds how long an entry waits in the journal, so a
 	// quiet store carries its entries too.
@@ -164,8 +156,9 @@ type journal struct {
 	tx      journalTx // what the transaction in progress does
 }
 
-// journalTx is a write transaction's effect on the journal, applied to
-// memory only once the transaction has committed.
+// journalTx is a write transaction's effect on the journal, which
+// publish applies to memory just before the transaction commits and
+// rolledBack takes back if the commit fails.
 type journalTx struct {
 	begun    bool // begin ran; false once committed or rolled back
 	firstSeq uint64
@@ -173,6 +166,19 @@ type journalTx struct {
 	freezeAs uint64              // when non-zero, it froze active and began this generation
 	carry    []uint32            // when it froze, the frozen entries' offsets in carryOrder
 	carried  int                 // carry position it reached
+	undo     *journalUndo        // set once published
+}
+
+// journalUndo is what memory was before a transaction's publish.
+type journalUndo struct {
+	active    generation // its fields; the maps it shares are unwound by hints
+	frozen    *generation
+	carry     []uint32
+	carried   int
+	published uint64
+	prevLen   int      // len(active.prev) before the entries were added
+	hints     []uint32 // the added entries' hints, in the order added
+	offsets   []uint32 // and their offsets
 }
 
 func genName(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
@@ -354,13 +360,15 @@ func (j *journal) writing() uint64 {
 	return j.active.name
 }
 
-// committed applies the transaction's effect to memory.
-func (j *journal) committed(now time.Time) {
+// publish applies the transaction's effect to memory. It runs last in
+// the transaction, before the commit, so that no reader's snapshot ever
+// holds an entry the maps do not know; readers whose snapshots predate
+// the commit find the new locations absent in them.
+func (j *journal) publish(now time.Time) {
 	t := &j.tx
-	if !t.begun {
+	if !t.begun || t.undo != nil {
 		return
 	}
-	t.begun = false
 	type put struct {
 		key [32]byte
 		seq uint64
@@ -372,6 +380,7 @@ func (j *journal) committed(now time.Time) {
 	slices.SortFunc(puts, func(a, b put) int { return cmp.Compare(a.seq, b.seq) })
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	u := &journalUndo{active: j.active, frozen: j.frozen, carry: j.carry, carried: j.carried, published: j.published}
 	if t.freezeAs != 0 {
 		frozen := j.active
 		j.frozen = &frozen
@@ -383,20 +392,50 @@ func (j *journal) committed(now time.Time) {
 	if len(puts) > 0 && j.active.n == 0 {
 		j.active.oldest = now
 	}
-	for _, p := range puts {
+	u.prevLen = len(j.active.prev)
+	u.hints, u.offsets = make([]uint32, len(puts)), make([]uint32, len(puts))
+	for i, p := range puts {
 		j.active.add(p.key[:], p.seq)
+		u.hints[i], u.offsets[i] = hintOf(p.key[:]), uint32(p.seq-j.active.name)
 	}
 	j.published = j.nextSeq
+	t.undo = u
 }
 
-// rolledBack forgets the transaction's effect. A transaction that failed
-// before begin ran has none.
+// committed ends the transaction's part once it is on disk.
+func (j *journal) committed() { j.tx.begun, j.tx.undo = false, nil }
+
+// rolledBack forgets the transaction's effect, taking back what publish
+// told memory. A transaction that failed before begin ran has none.
 func (j *journal) rolledBack() {
-	if !j.tx.begun {
+	t := &j.tx
+	if !t.begun {
 		return
 	}
-	j.tx.begun = false
-	j.nextSeq = j.tx.firstSeq
+	t.begun = false
+	j.nextSeq = t.firstSeq
+	u := t.undo
+	if u == nil {
+		return
+	}
+	t.undo = nil
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if t.freezeAs == 0 {
+		// The entries went into the generation that was active before, in
+		// its maps, which it shares with u.active: unwinding each hint's
+		// chain by one, last in first out, restores them.
+		g := &j.active
+		for i := len(u.hints) - 1; i >= 0; i-- {
+			if older := g.prev[u.offsets[i]]; older == noOffset {
+				delete(g.latest, u.hints[i])
+			} else {
+				g.latest[u.hints[i]] = older
+			}
+		}
+		u.active.prev = g.prev[:u.prevLen]
+	}
+	j.active, j.frozen, j.carry, j.carried, j.published = u.active, u.frozen, u.carry, u.carried, u.published
 }
 
 // location is where a generation may keep a key's entry.
@@ -404,9 +443,8 @@ type location struct{ gen, seq uint64 }
 
 // locate lists where the journal may keep key, newest first; value says
 // whether it does. In the writer, that includes the transaction's own
-// entries.
-func (j *journal) locate(tx *bolt.Tx, key [32]byte) []location {
-	var locs []location
+// entries. known names the generations memory holds.
+func (j *journal) locate(tx *bolt.Tx, key [32]byte) (locs []location, known [2]uint64) {
 	if tx.Writable() {
 		if seq, ok := j.tx.pending[key]; ok {
 			locs = append(locs, location{j.writing(), seq})
@@ -414,19 +452,21 @@ func (j *journal) locate(tx *bolt.Tx, key [32]byte) []location {
 	}
 	j.mu.RLock()
 	defer j.mu.RUnlock()
-	for _, g := range []*generation{&j.active, j.frozen} {
+	for i, g := range []*generation{&j.active, j.frozen} {
 		if g != nil {
+			known[i] = g.name
 			g.seqsOf(key[:], func(seq uint64) { locs = append(locs, location{g.name, seq}) })
 		}
 	}
-	return locs
+	return locs, known
 }
 
 // delete deletes the journal's entries of key whose value match accepts,
 // and the tree's.
 func (j *journal) delete(tx *bolt.Tx, key [32]byte, match func(v []byte) bool) error {
 	root := tx.Bucket(j.kind.root)
-	for _, l := range j.locate(tx, key) {
+	locs, _ := j.locate(tx, key)
+	for _, l := range locs {
 		if g, v := j.value(root, l, key); v != nil && match(v) {
 			if err := g.Delete(genName(l.seq)); err != nil {
 				return err
@@ -453,12 +493,40 @@ func (j *journal) value(root *bolt.Bucket, l location, key [32]byte) (*bolt.Buck
 // get returns the newest value of key that tx can see.
 func (j *journal) get(tx *bolt.Tx, key [32]byte) []byte {
 	root := tx.Bucket(j.kind.root)
-	for _, l := range j.locate(tx, key) {
+	locs, known := j.locate(tx, key)
+	for _, l := range locs {
 		if _, v := j.value(root, l, key); v != nil {
 			return v
 		}
 	}
+	if !tx.Writable() {
+		// Memory may have dropped a generation this snapshot still holds
+		// (a freeze committed since tx began). It is older than those
+		// memory knows, and newer than the tree for the entries it holds.
+		if v := j.scanForgotten(root, known, key); v != nil {
+			return v
+		}
+	}
 	return tx.Bucket(j.kind.tree).Get(key[:])
+}
+
+// scanForgotten reads whole each generation in root that known does not
+// name, and returns the newest value of key in them.
+func (j *journal) scanForgotten(root *bolt.Bucket, known [2]uint64, key [32]byte) []byte {
+	var found []byte
+	root.ForEachBucket(func(name []byte) error {
+		if n := binary.BigEndian.Uint64(name); n == known[0] || n == known[1] {
+			return nil
+		}
+		// Sequence order: the last match is the newest.
+		return root.Bucket(name).ForEach(func(_, v []byte) error {
+			if len(v) >= 32+j.kind.valueMin && bytes.Equal(v[:32], key[:]) {
+				found = v[32:]
+			}
+			return nil
+		})
+	})
+	return found
 }
 
 // put journals val as key's entry.
@@ -482,7 +550,8 @@ func (j *journal) put(tx *bolt.Tx, key [32]byte, val []byte) error {
 // to be carried back over it.
 func (j *journal) rewrite(tx *bolt.Tx, key [32]byte, edit func(old []byte) []byte) error {
 	root := tx.Bucket(j.kind.root)
-	for _, l := range j.locate(tx, key) {
+	locs, _ := j.locate(tx, key)
+	for _, l := range locs {
 		if g, v := j.value(root, l, key); v != nil {
 			if nv := edit(v); nv != nil {
 				if err := g.Put(genName(l.seq), cat(key[:], nv)); err != nil {

@@ -300,7 +300,8 @@ func keepInline(t *testing.T, s *Store, rKey [16]byte, entryKey [32]byte) {
 		if err := tx.Bucket(bucketIdempotencyByRecord).Put(rKey[:], entryKey[:]); err != nil {
 			return err
 		}
-		l := s.idemJournal.locate(tx, entryKey)[0]
+		locs, _ := s.idemJournal.locate(tx, entryKey)
+		l := locs[0]
 		g, old := s.idemJournal.value(tx.Bucket(bucketIdempotencyJournal), l, entryKey)
 		inline := append(append(bytes.Clone(old[:idemHeader]), snapInline), snapshot(rKey, val)...)
 		return g.Put(genName(l.seq), cat(entryKey[:], inline))
@@ -692,3 +693,167 @@ func TestJournalsFreezeApart(t *testing.T) {
 		t.Fatalf("the email journal first froze at create %d; want about 32", emailFreezes[0])
 	}
 }
+
+// TestJournalReaderFindsAGenerationMemoryDropped: a reader that began
+// while a generation was still being carried, and looks after memory has
+// dropped it, reads it from its own snapshot: the miss the maps alone
+// would give is gone.
+func TestJournalReaderFindsAGenerationMemoryDropped(t *testing.T) {
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	s := f.s
+	s.idemJournal.limit, s.idemJournal.carryMin = 20, 4
+	for i := range 20 {
+		f.create(t, i)
+	}
+	if err := s.update(applyOnly(func(*wtx) error { return nil })); err != nil { // freezes, carries a few
+		t.Fatal(err)
+	}
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	uncarried := 0
+	for i := range 20 {
+		if tx.Bucket(bucketIdempotency).Get(keyBytes(idempotencyKey(journalIdem(i)))) == nil {
+			uncarried++
+		}
+	}
+	if uncarried == 0 {
+		t.Fatal("the snapshot has every entry in the tree already; the test needs some uncarried")
+	}
+	if err := s.settleJournals(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 20; i < 40; i++ { // fills the next generation, whose freeze drops the first
+		f.create(t, i)
+	}
+	if err := s.settleJournals(); err != nil {
+		t.Fatal(err)
+	}
+	root := tx.Bucket(bucketIdempotencyJournal)
+	_, known := s.idemJournal.locate(tx, idempotencyKey(journalIdem(0)))
+	dropped := false
+	root.ForEachBucket(func(name []byte) error {
+		n := binary.BigEndian.Uint64(name)
+		dropped = dropped || n != known[0] && n != known[1]
+		return nil
+	})
+	if !dropped {
+		t.Fatal("memory still knows every generation of the snapshot; the test needs one dropped")
+	}
+	for i := range 20 {
+		snap, err := s.findIdempotent(tx, journalIdem(i), time.Now())
+		if err != nil || snap == nil {
+			t.Fatalf("key %d: %v; the old snapshot does not find it", i, err)
+		}
+	}
+}
+
+// TestJournalEntriesAreKnownWhenTheirCommitIs: a reader that begins the
+// moment a commit is on disk, before the writer has returned, finds the
+// commit's entries.
+func TestJournalEntriesAreKnownWhenTheirCommitIs(t *testing.T) {
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	s := f.s
+	key := idempotencyKey(journalIdem(7))
+	var found []byte
+	err := s.update(applyOnly(func(w *wtx) error {
+		w.tx.OnCommit(func() {
+			s.view(func(tx *bolt.Tx) error {
+				found = s.idemJournal.get(tx, key)
+				return nil
+			})
+		})
+		return journalEntry(s, w.tx, 7)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found == nil {
+		t.Fatal("a snapshot that holds the entry did not find it")
+	}
+}
+
+// TestJournalRollbackRestoresMemory: a transaction whose commit fails
+// after publish leaves the maps as they were, whether it only put entries
+// or also froze a generation, and the journal goes on from there.
+func TestJournalRollbackRestoresMemory(t *testing.T) {
+	f := newJournalFixture(t, filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	s := f.s
+	j := s.idemJournal
+	j.limit, j.carryMin = 8, 2
+	for i := range 5 {
+		f.create(t, i)
+	}
+	for _, freeze := range []bool{false, true} {
+		t.Run(fmt.Sprintf("freeze=%v", freeze), func(t *testing.T) {
+			j.mu.RLock()
+			before := struct {
+				active, n int
+				latest    int
+				frozen    *generation
+				published uint64
+			}{int(j.active.name), j.active.n, len(j.active.latest), j.frozen, j.published}
+			j.mu.RUnlock()
+			if freeze {
+				j.limit = j.active.n // due now
+			}
+			tx, err := s.db.Begin(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.begin(tx, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if froze := j.tx.freezeAs != 0; froze != freeze {
+				t.Fatalf("froze = %v", froze)
+			}
+			for i := 100; i < 103; i++ {
+				if err := journalEntry(s, tx, i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			j.publish(time.Now())
+			if locs, _ := j.locate(tx, idempotencyKey(journalIdem(100))); len(locs) == 0 {
+				t.Fatal("publish did not take in the entries")
+			}
+			tx.Rollback()
+			j.rolledBack()
+			j.limit = 8
+			s.view(func(rtx *bolt.Tx) error {
+				if locs, _ := j.locate(rtx, idempotencyKey(journalIdem(100))); len(locs) != 0 {
+					t.Fatalf("after the rollback memory still points at %v", locs)
+				}
+				return nil
+			})
+			j.mu.RLock()
+			after := struct {
+				active, n int
+				latest    int
+				frozen    *generation
+				published uint64
+			}{int(j.active.name), j.active.n, len(j.active.latest), j.frozen, j.published}
+			j.mu.RUnlock()
+			if after != before {
+				t.Fatalf("memory after the rollback %+v, before %+v", after, before)
+			}
+		})
+	}
+	for i := 5; i < 30; i++ {
+		f.create(t, i)
+	}
+	if err := s.settleJournals(); err != nil {
+		t.Fatal(err)
+	}
+	s.view(func(tx *bolt.Tx) error {
+		for i := range 30 {
+			if s.idemJournal.get(tx, idempotencyKey(journalIdem(i))) == nil {
+				t.Errorf("key %d is not found", i)
+			}
+		}
+		return nil
+	})
+}
+
+func keyBytes(k [32]byte) []byte { return k[:] }

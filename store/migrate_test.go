@@ -219,6 +219,48 @@ func TestMigrationCountsImpressionsWithReferral(t *testing.T) {
 	check("after migration", reopenAsSchema(t, path, 9, func(*bolt.Tx) error { return nil }))
 }
 
+// A schema 10 store had no console users nor audit log; after migration
+// it has their buckets, and the first run's setup link, users and audit
+// entries work on it. An older referrald refuses the migrated store.
+func TestMigrationAddsConsoleUsersAndAudit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), FileName)
+	s, p, _ := openWithAmbassador(t, path, Options{SweepInterval: -1})
+	s.Close()
+	s = reopenAsSchema(t, path, 10, func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketUsers) != nil || tx.Bucket(bucketAudit) != nil {
+			t.Error("the console's buckets are still there")
+		}
+		return nil
+	})
+	ctx := context.Background()
+	if n, err := s.CountUsers(ctx); n != 0 || err != nil {
+		t.Fatalf("CountUsers after migration: %d, %v", n, err)
+	}
+	token, err := s.CreateSetupToken(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.RedeemSetupToken(ctx, token, model.UserCreate{Email: "ann@example.com", Password: "a long enough password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := model.WithActor(ctx, model.Actor{Kind: model.ActorUser, ID: u.ID, Label: u.Email, Audited: true})
+	if _, err := s.UpdateProgram(as, p.ID, model.ProgramUpdate{Name: ptr("Renamed")}); err != nil {
+		t.Fatal(err)
+	}
+	if page, err := s.FindAudit(ctx, model.AuditFilter{ActorID: u.ID}); err != nil || len(page.Data) != 2 {
+		t.Fatalf("audit after migration: %+v %v; want the setup and the rename", page, err)
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if v := binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keySchemaVersion)); v != 11 {
+			t.Errorf("schema version %d after migration, want 11", v)
+		}
+		return nil
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
 // withoutJournal puts a journal's entries where a store before it kept
 // them, in its tree, and removes the journal.
 func withoutJournal(tx *bolt.Tx, kind *journalKind) error {
@@ -351,6 +393,14 @@ func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *b
 		if version < 10 {
 			if err := withoutImpressionsWithReferral(tx); err != nil {
 				return err
+			}
+		}
+		if version < 11 {
+			for _, name := range [][]byte{bucketUsers, bucketUsersByEmail, bucketSessions, bucketSessionsByUser, bucketSetupTokens,
+				bucketAudit, bucketAuditByActor, bucketAuditBySubject, bucketAuditByAction} {
+				if err := tx.DeleteBucket(name); err != nil {
+					return err
+				}
 			}
 		}
 		if err := change(tx); err != nil {

@@ -105,7 +105,7 @@ func (s *Store) CreatePlacement(ctx context.Context, in model.PlacementCreate, i
 		if err != nil {
 			return nil, nil, err
 		}
-		return snapshot(made[0].key, made[0].val), func() error { return putPlacements(w.tx, made) }, nil
+		return snapshot(made[0].key, made[0].val), func() error { return putPlacements(w, made) }, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodePlacement)
 }
@@ -124,7 +124,7 @@ func (s *Store) CreatePlacements(ctx context.Context, in model.PlacementCreate, 
 		for _, p := range made {
 			keys = append(keys, p.key[:]...)
 		}
-		return snapshot(w.newKey(), keys), func() error { return putPlacements(w.tx, made) }, nil
+		return snapshot(w.newKey(), keys), func() error { return putPlacements(w, made) }, nil
 	})
 	if err != nil {
 		return nil, false, err
@@ -199,8 +199,9 @@ func newPlacements(w *wtx, in model.PlacementCreate, n int) ([]newPlacement, err
 }
 
 // putPlacements writes placements with their indexes.
-func putPlacements(tx *bolt.Tx, placements []newPlacement) error {
-	for _, np := range placements {
+func putPlacements(w *wtx, placements []newPlacement) error {
+	tx := w.tx
+	for i, np := range placements {
 		if err := tx.Bucket(bucketPlacements).Put(np.key[:], np.val); err != nil {
 			return err
 		}
@@ -209,6 +210,10 @@ func putPlacements(tx *bolt.Tx, placements []newPlacement) error {
 		}
 		prg, amb := keyOf(model.PrefixProgram, np.p.ProgramID), keyOf(model.PrefixAmbassador, np.p.AmbassadorID)
 		if err := putIndexes(tx, np.key, indexEntry{bucketPlacementsByProgram, prg[:]}, indexEntry{bucketPlacementsByAmbassador, amb[:]}); err != nil {
+			return err
+		}
+		if err := w.auditf("placement.created", np.p.ID, "code %s for program %s, ambassador %s (%d of %d)",
+			np.p.Code, np.p.ProgramID, np.p.AmbassadorID, i+1, len(placements)); err != nil {
 			return err
 		}
 	}
@@ -249,15 +254,21 @@ func (s *Store) FindPlacements(ctx context.Context, f model.PlacementFilter) (p 
 
 // UpdatePlacement implements model.PlacementService.
 func (s *Store) UpdatePlacement(ctx context.Context, id string, u model.PlacementUpdate) (p *model.Placement, err error) {
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		p, err = getRecord(w.tx, bucketPlacements, model.PrefixPlacement, id, decodePlacement)
 		if err != nil {
 			return nil, err
 		}
+		before := *p
 		u.Apply(p)
 		p.UpdatedAt = model.NewTime(w.now)
 		key := keyOf(model.PrefixPlacement, p.ID)
-		return func() error { return w.tx.Bucket(bucketPlacements).Put(key[:], encodePlacement(p)) }, nil
+		return func() error {
+			if err := w.tx.Bucket(bucketPlacements).Put(key[:], encodePlacement(p)); err != nil {
+				return err
+			}
+			return w.auditf("placement.updated", p.ID, "%s", changed(&before, p))
+		}, nil
 	})
 	return p, err
 }

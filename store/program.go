@@ -100,7 +100,12 @@ func (s *Store) CreateProgram(ctx context.Context, in model.ProgramCreate, idem 
 		key := w.newKey()
 		p := model.NewProgram(in, model.FormatID(model.PrefixProgram, key), model.NewTime(w.now))
 		val := encodeProgram(p)
-		return snapshot(key, val), func() error { return w.tx.Bucket(bucketPrograms).Put(key[:], val) }, nil
+		return snapshot(key, val), func() error {
+			if err := w.tx.Bucket(bucketPrograms).Put(key[:], val); err != nil {
+				return err
+			}
+			return w.auditf("program.created", p.ID, "name %q", p.Name)
+		}, nil
 	})
 	return fromSnapshot(snap, replayed, err, decodeProgram)
 }
@@ -132,15 +137,21 @@ func (s *Store) FindPrograms(ctx context.Context, f model.ProgramFilter) (p mode
 
 // UpdateProgram implements model.ProgramService.
 func (s *Store) UpdateProgram(ctx context.Context, id string, u model.ProgramUpdate) (p *model.Program, err error) {
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		p, err = getRecord(w.tx, bucketPrograms, model.PrefixProgram, id, decodeProgram)
 		if err != nil {
 			return nil, err
 		}
+		before := *p
 		u.Apply(p)
 		p.UpdatedAt = model.NewTime(w.now)
 		key := keyOf(model.PrefixProgram, p.ID)
-		return func() error { return w.tx.Bucket(bucketPrograms).Put(key[:], encodeProgram(p)) }, nil
+		return func() error {
+			if err := w.tx.Bucket(bucketPrograms).Put(key[:], encodeProgram(p)); err != nil {
+				return err
+			}
+			return w.auditf("program.updated", p.ID, "%s", changed(&before, p))
+		}, nil
 	})
 	return p, err
 }

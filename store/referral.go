@@ -313,7 +313,7 @@ func (s *Store) FindReferrals(ctx context.Context, f model.ReferralFilter) (p mo
 // UpdateReferral implements model.ReferralService. A status change moves
 // the status index entries and writes a referral.status_changed event.
 func (s *Store) UpdateReferral(ctx context.Context, id string, u model.ReferralUpdate) (r *model.Referral, err error) {
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		before, err := getRecord(w.tx, bucketReferrals, model.PrefixReferral, id, decodeReferral)
 		if err != nil {
 			return nil, err
@@ -326,14 +326,19 @@ func (s *Store) UpdateReferral(ctx context.Context, id string, u model.ReferralU
 		if r.Status == before.Status && bytes.Equal(r.Metadata, before.Metadata) {
 			return nil, nil // a retry, or nothing asked: no write, no event
 		}
-		return func() error { return s.putReferralChange(w, before, r) }, nil
+		return func() error {
+			if err := s.putReferralChange(w, before, r); err != nil {
+				return err
+			}
+			return w.auditf("referral.updated", r.ID, "%s", changed(before, r))
+		}, nil
 	})
 	return r, err
 }
 
 // EraseReferral implements model.ReferralService.
 func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral, err error) {
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		tx, now := w.tx, w.now
 		before, err := getRecord(tx, bucketReferrals, model.PrefixReferral, id, decodeReferral)
 		if err != nil || before.ErasedAt != nil {
@@ -366,7 +371,10 @@ func (s *Store) EraseReferral(ctx context.Context, id string) (r *model.Referral
 			}); err != nil {
 				return err
 			}
-			return s.appendEvent(tx, now, model.EventReferralErased, key, model.ReferralErasedData{ID: r.ID, ErasedAt: *r.ErasedAt})
+			if err := s.appendEvent(tx, now, model.EventReferralErased, key, model.ReferralErasedData{ID: r.ID, ErasedAt: *r.ErasedAt}); err != nil {
+				return err
+			}
+			return w.auditf("referral.erased", r.ID, "personal data erased")
 		}, nil
 	})
 	return r, err

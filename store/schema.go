@@ -84,7 +84,38 @@ var (
 	bucketHookResults     = []byte("hook_results")
 )
 
-// allBuckets are created at open, those of the journals (journal.go) too.
+// The journals' roots (journal.go): each holds a bucket per generation,
+// sequence (8) → entry key (32) ‖ entry value.
+var (
+	bucketIdempotencyJournal = []byte("idempotency_journal")
+	bucketEmailJournal       = []byte("referrals_by_email_journal")
+)
+
+// The console's users, their sessions and the audit log (user.go,
+// session.go, audit.go):
+//
+//	users             user key → user (with its password hash)
+//	users_by_email    hash of the email's EmailKey → user key
+//	sessions          SHA-256 of the session token → session
+//	sessions_by_user  user key ‖ session key → SHA-256 of its token
+//	setup_tokens      SHA-256 of a setup token → its expiry
+//	audit             entry key → audit entry
+//	audit_by_actor    hash of the actor's ID ‖ entry key
+//	audit_by_subject  hash of the subject ‖ entry key
+//	audit_by_action   hash of the action ‖ entry key
+var (
+	bucketUsers          = []byte("users")
+	bucketUsersByEmail   = []byte("users_by_email")
+	bucketSessions       = []byte("sessions")
+	bucketSessionsByUser = []byte("sessions_by_user")
+	bucketSetupTokens    = []byte("setup_tokens")
+	bucketAudit          = []byte("audit")
+	bucketAuditByActor   = []byte("audit_by_actor")
+	bucketAuditBySubject = []byte("audit_by_subject")
+	bucketAuditByAction  = []byte("audit_by_action")
+)
+
+// allBuckets are created at open.
 var allBuckets = [][]byte{
 	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
 	bucketPlacements, bucketImpressions, bucketImpressionsByProgram, bucketImpressionsByAmbassador,
@@ -98,11 +129,13 @@ var allBuckets = [][]byte{
 	bucketEarnings, bucketEarningsByReferral, bucketEarningsByProgram, bucketEarningsByAmbassador, bucketEarningsByStatus,
 	bucketEarningsByExternalID, bucketCommissions, bucketCommissionsByAmbassador, bucketCommissionsByEarning, bucketPayouts,
 	bucketIdempotencyJournal, bucketEmailJournal,
+	bucketUsers, bucketUsersByEmail, bucketSessions, bucketSessionsByUser, bucketSetupTokens,
+	bucketAudit, bucketAuditByActor, bucketAuditBySubject, bucketAuditByAction,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 10
+const schemaVersion = 11
 
 // Keys of the meta bucket (besides each secret's, "secret:" ‖ name).
 var (
@@ -157,6 +190,11 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// 9 → 10: the impressions that led to a referral, the numerator
 		// of the scan-to-signup rate.
 		9: countImpressionsWithReferral,
+		// 10 → 11: the console's users, sessions, setup links and audit
+		// log, whose buckets are made above. An older referrald would
+		// neither check the users nor keep the audit log, so it must
+		// refuse the store.
+		10: func(*bolt.Tx) error { return nil },
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {

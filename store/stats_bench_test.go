@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -29,11 +30,18 @@ func BenchmarkLeaderboard(b *testing.B) {
 	today := dayOf(time.Now())
 	// The counters are put directly, as making the records behind them
 	// would take minutes; only the program-wide and per-ambassador ones,
-	// which are those the leaderboard reads.
+	// which are those the leaderboard reads, and the ambassadors, whose
+	// names it reads.
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		bucket := tx.Bucket(bucketCounters)
 		for i := range ambassadors {
-			subj := subject{program: program, ambassador: model.FormatID(model.PrefixAmbassador, [16]byte{2, byte(i >> 8), byte(i)})}
+			key := [16]byte{2, byte(i >> 8), byte(i)}
+			a := &model.Ambassador{FirstName: fmt.Sprintf("First%d", i), LastName: "Last", Email: fmt.Sprintf("a%d@x.example", i),
+				Status: model.AmbassadorActive, Metadata: model.Metadata(`{"team":"north"}`)}
+			if err := tx.Bucket(bucketAmbassadors).Put(key[:], encodeAmbassador(a)); err != nil {
+				return err
+			}
+			subj := subject{program: program, ambassador: model.FormatID(model.PrefixAmbassador, key)}
 			total := model.Counts{}
 			for d := today - days + 1; d <= today; d++ {
 				c := model.Counts{Impressions: 40, Referrals: int64(d % 7), Conversions: int64(i % 5)}
@@ -71,7 +79,7 @@ func BenchmarkLeaderboard(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				board, err := s.Leaderboard(context.Background(), f, 10)
-				if err != nil || len(board) != 10 {
+				if err != nil || len(board) != 10 || board[0].AmbassadorName == "" {
 					b.Fatalf("%d entries, %v", len(board), err)
 				}
 			}

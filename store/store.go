@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,7 +48,8 @@ type Options struct {
 	IdempotencyWindow time.Duration
 	// JournalEntries is how many new entries each journal (idempotency
 	// entries, the email index) holds before they are moved into their
-	// tree (see journal.go); 0 means DefaultJournalEntries.
+	// tree (see journal.go); 0 means DefaultJournalEntries. Tests make it
+	// small to reach a journal's every stage quickly; it is no setting.
 	JournalEntries int
 	// SweepInterval is how often expired idempotency keys are deleted; 0
 	// means every minute, a negative value never (tests sweep by hand).
@@ -173,6 +175,9 @@ func Open(path string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if n, err := strconv.Atoi(linkedJournalEntries); err == nil && opt.JournalEntries == 0 {
+		opt.JournalEntries = n
+	}
 	for _, j := range []struct {
 		to   **journal
 		kind *journalKind
@@ -289,6 +294,12 @@ type writeOp struct {
 	done chan error
 }
 
+// linkedJournalEntries, set at link time with -ldflags '-X
+// github.com/referrald/referrald/store.linkedJournalEntries=64', builds a
+// binary whose journals freeze every that many entries: the crash test
+// kills such a server mid-carry. Release builds leave it empty.
+var linkedJournalEntries string
+
 // update runs fn in the next group commit and returns once that commit is
 // on disk (or failed).
 func (s *Store) update(fn write) error {
@@ -351,11 +362,17 @@ func (s *Store) commit(batch []*writeOp) {
 				return err
 			}
 		}
-		return w.counts.flush()
+		if err := w.counts.flush(); err != nil {
+			return err
+		}
+		for _, j := range s.journals() {
+			j.publish(now)
+		}
+		return nil
 	})
 	for _, j := range s.journals() {
 		if err == nil {
-			j.committed(now)
+			j.committed()
 		} else {
 			j.rolledBack()
 		}
@@ -488,7 +505,7 @@ func (s *Store) create(ctx context.Context, idem model.Idempotency,
 			return snap, snap != nil, err
 		}
 	}
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		snap, replayed = nil, false
 		if idem.Key != "" {
 			found, err := s.findIdempotent(w.tx, idem, w.now)

@@ -18,6 +18,9 @@ type wtx struct {
 	now    time.Time
 	counts *countBatch
 	ids    *model.IDGenerator
+	// actor is who the write being applied is made by, while its changes
+	// go to the audit log; nil otherwise (see audited in audit.go).
+	actor *model.Actor
 }
 
 func (s *Store) newWtx(tx *bolt.Tx, now time.Time) *wtx {

@@ -38,10 +38,6 @@ func TestBenchCommand(t *testing.T) {
 	if code := run([]string{"-get", "0.9", "-scan", "0.9"}, noEnv, &out, &errOut); code != exitUsage {
 		t.Fatalf("shares over 1: exit %d, want 2", code)
 	}
-	errOut.Reset()
-	if code := run([]string{"-journal-entries", "8"}, noEnv, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "-journal-entries must be from 16") {
-		t.Fatalf("-journal-entries 8: exit %d, %q; want 2 and the range", code, errOut.String())
-	}
 }
 
 // The bench spreads its signups over -ambassadors in turn, so that each

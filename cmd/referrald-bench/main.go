@@ -63,8 +63,6 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		"throughput, heap, disk and list/funnel latency as the store grows, then time the load again")
 	rounds := fs.Int("rounds", 3, "with -grow on the temporary store: rounds that time a new fresh store and the grown one "+
 		"in turn, for a ratio the disk's speed on the day does not skew; six or more bound its median with 95% confidence")
-	journalEntries := fs.Int("journal-entries", store.DefaultJournalEntries, "store.journal_entries of the temporary store "+
-		"(default: -config's, else 262144)")
 	ambassadors := fs.Int("ambassadors", 100, fmt.Sprintf("ambassadors, each with a placement, to spread the impressions, and so the "+
 		"signups, over in turn (1..%d; created in the -url target too): each signup writes into its ambassador's range of "+
 		"the per-ambassador indexes and counters; with -impression-per-client, client c signs up under ambassador c mod N",
@@ -84,10 +82,6 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "referrald-bench: -ambassadors from 1 to %d\n", maxBenchAmbassadors)
 		return exitUsage
 	}
-	if err := config.CheckJournalEntries(*journalEntries); err != nil {
-		fmt.Fprintln(stderr, "referrald-bench: -journal-entries", err)
-		return exitUsage
-	}
 	if *target != "" && *configPath != "" {
 		fmt.Fprintln(stderr, "referrald-bench: -config sets up the temporary server; a server at -url has its own")
 		return exitUsage
@@ -97,11 +91,6 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "referrald-bench:", err)
 		return exitUsage
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "journal-entries" {
-			cfg.Store.JournalEntries = *journalEntries
-		}
-	})
 	var st *store.Store
 	base, adminToken := *target, *token
 	if base == "" {
