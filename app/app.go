@@ -20,6 +20,7 @@ import (
 
 	"github.com/referrald/referrald/api"
 	"github.com/referrald/referrald/config"
+	"github.com/referrald/referrald/console"
 	"github.com/referrald/referrald/hooks/host"
 	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
@@ -35,6 +36,8 @@ type App struct {
 	metrics *metrics.Metrics
 	hooks   *host.Host // nil without hook plugins
 	api     *api.Server
+	// handler serves the API and the console on the API's address.
+	handler http.Handler
 
 	servers   []*http.Server
 	listeners []net.Listener
@@ -112,7 +115,30 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		PublicBaseURL: cfg.PublicBaseURL(), ScanSecret: scanSecret, RepeatWindow: cfg.Scan.RepeatWindow,
 		ExpiredPage: cfg.Scan.Inactive == "expired", TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader,
 	})
+	con := console.New(console.Services{Programs: svc.Programs, Ambassadors: svc.Ambassadors, Impressions: svc.Impressions,
+		Placements: svc.Placements, Referrals: svc.Referrals, Keys: svc.Keys, Earnings: svc.Earnings, Stats: svc.Stats,
+		Backup: svc.Backup, Checker: svc.Checker, Hooks: svc.Hooks, Writes: svc.Writes, Users: st, Audit: st},
+		console.Config{SessionIdle: cfg.Console.SessionIdle, SessionAbsolute: cfg.Console.SessionAbsolute,
+			TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader, Logger: log, Metrics: a.metrics})
+	a.handler = Handler(a.api, con)
 	return a, nil
+}
+
+// Handler serves the web console under /console/, sends a browser asking
+// for / there, and passes everything else to the API as it is: the API's
+// paths are exact (a trailing or doubled slash is its 404, never a
+// redirect), so no ServeMux stands in front of it.
+func Handler(apiHandler, consoleHandler http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/console" || strings.HasPrefix(p, "/console/"):
+			consoleHandler.ServeHTTP(w, r)
+		case p == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			http.Redirect(w, r, "/console/", http.StatusFound)
+		default:
+			apiHandler.ServeHTTP(w, r)
+		}
+	})
 }
 
 // Store is the app's store, for what the server's owner reads of it.
@@ -126,7 +152,7 @@ func (a *App) Start() error {
 	if err != nil {
 		return fmt.Errorf("cannot listen: %w", err)
 	}
-	a.servers = []*http.Server{newHTTPServer(a.api, a.log)}
+	a.servers = []*http.Server{newHTTPServer(a.handler, a.log)}
 	a.listeners = []net.Listener{ln}
 	if a.cfg.Metrics.Listen != "" {
 		mux := http.NewServeMux()

@@ -189,3 +189,51 @@ func TestCloseStoreWithinTheStopDeadline(t *testing.T) {
 		t.Fatalf("no deadline: got %v, want the close's error", err)
 	}
 }
+
+// The app serves the console under /console/ beside the API, sends a
+// browser asking for / there, and leaves every API path as it was:
+// exact, with problem+json for what is not a route.
+func TestAppServesTheConsole(t *testing.T) {
+	a, err := New(testConfig(t), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown()
+	base := "http://" + a.Addr()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		method, path string
+		status       int
+		location     string
+		contentType  string
+	}{
+		{"GET", "/", http.StatusFound, "/console/", ""},
+		{"HEAD", "/", http.StatusFound, "/console/", ""},
+		{"POST", "/", http.StatusNotFound, "", "application/problem+json"},
+		{"GET", "/console", http.StatusTemporaryRedirect, "/console/", ""},
+		{"GET", "/console/", http.StatusSeeOther, "/console/login", ""},
+		{"GET", "/console/login", http.StatusOK, "", "text/html; charset=utf-8"},
+		{"GET", "/console/nowhere", http.StatusNotFound, "", "text/html; charset=utf-8"},
+		{"GET", "/v1/programs", http.StatusUnauthorized, "", "application/problem+json"},
+		{"GET", "/v1/programs/", http.StatusNotFound, "", "application/problem+json"},
+		{"GET", "//v1/programs", http.StatusNotFound, "", "application/problem+json"},
+		{"GET", "/consoles", http.StatusNotFound, "", "application/problem+json"},
+		{"GET", "/healthz", http.StatusOK, "", "application/json"},
+	} {
+		req, _ := http.NewRequest(c.method, base+c.path, nil)
+		res, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.status || res.Header.Get("Location") != c.location ||
+			c.contentType != "" && res.Header.Get("Content-Type") != c.contentType {
+			t.Errorf("%s %s: got %d to %q (%s), want %d to %q (%s)", c.method, c.path, res.StatusCode, res.Header.Get("Location"),
+				res.Header.Get("Content-Type"), c.status, c.location, c.contentType)
+		}
+	}
+}

@@ -53,7 +53,6 @@ type dayRow struct {
 // leaderRow is one ambassador of the top ten.
 type leaderRow struct {
 	Rank int
-	Name string
 	model.LeaderboardEntry
 }
 
@@ -194,8 +193,7 @@ func fillDays(from, to time.Time, days []model.DayFunnel) []dayRow {
 	return out
 }
 
-// leaders are the program's top ten ambassadors over the filter's days,
-// with their names.
+// leaders are the program's top ten ambassadors over the filter's days.
 func (s *Server) leaders(ctx context.Context, f model.StatsFilter) ([]leaderRow, error) {
 	board, err := s.svc.Stats.Leaderboard(ctx, f, 10)
 	if err != nil {
@@ -203,14 +201,7 @@ func (s *Server) leaders(ctx context.Context, f model.StatsFilter) ([]leaderRow,
 	}
 	out := make([]leaderRow, 0, len(board))
 	for i, e := range board {
-		name := e.AmbassadorID
-		a, err := s.svc.Ambassadors.FindAmbassadorByID(ctx, e.AmbassadorID)
-		if err == nil {
-			name = a.FirstName + " " + a.LastName
-		} else if model.ErrorCode(err) != model.ENotFound {
-			return nil, err
-		}
-		out = append(out, leaderRow{Rank: i + 1, Name: name, LeaderboardEntry: e})
+		out = append(out, leaderRow{Rank: i + 1, LeaderboardEntry: e})
 	}
 	return out, nil
 }

@@ -30,7 +30,7 @@ func samplePages() map[string]any {
 			{Currency: "EUR", Earnings: 2, Amount: 5000, Commissions: 625}}}, ScanToSignupRate: rate(0.0933), SignupToPurchaseRate: rate(0.2039)}
 	overview := overviewView{Form: newForm(overviewFields...), Programs: []*model.Program{prg, &archived}, Program: prg,
 		From: from, To: from.AddDate(0, 0, 29), Funnel: funnel, Days: days, Charts: dayCharts(days),
-		Leaders: []leaderRow{{Rank: 1, Name: "Ada Lovelace", LeaderboardEntry: model.LeaderboardEntry{AmbassadorID: "amb_1", Funnel: funnel}}}}
+		Leaders: []leaderRow{{Rank: 1, LeaderboardEntry: model.LeaderboardEntry{AmbassadorID: "amb_1", AmbassadorName: "Ada Lovelace", Funnel: funnel}}}}
 	overview.Form.Set("period", "30")
 	overview.Form.Set("program", prg.ID)
 	badForm := newForm(programFields...)
