@@ -84,9 +84,9 @@ func earningFilter(q *query) model.EarningFilter {
 	return f
 }
 
-// handleEarningRefund serves POST /v1/earnings/:id/refund {"amount": N}:
-// refunds N (all that is left when absent) and claws the matching share
-// of the commission back.
+// handleEarningRefund serves POST /v1/earnings/:id/refund {"amount": N,
+// "reason": "..."}: refunds N (all that is left when absent) and claws the
+// matching share of the commission back; the reason goes to the audit log.
 func (s *Server) handleEarningRefund(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	o, err := s.readObject(w, r)
 	if err != nil {
@@ -97,8 +97,11 @@ func (s *Server) handleEarningRefund(w http.ResponseWriter, r *http.Request, p h
 	if raw, given := o.raw("amount"); given && raw != nil && in.Amount <= 0 {
 		o.errs.Add("amount", model.FInvalidValue, "must be a positive integer; leave it out to refund all that is left")
 	}
+	in.Reason = o.str("reason")
 	idem := idempotency(r, o, "POST /v1/earnings/"+p.ByName("id")+"/refund", principalOf(r), in)
-	if err := o.finish().Err(); err != nil {
+	fe := o.finish()
+	fe.Merge(in.Validate())
+	if err := fe.Err(); err != nil {
 		return err
 	}
 	e, replayed, err := s.svc.Earnings.RefundEarning(r.Context(), p.ByName("id"), in, idem)

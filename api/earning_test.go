@@ -445,3 +445,25 @@ func TestHoldAndReleaseCommission(t *testing.T) {
 	wantProblem(t, act("hold", adminToken), 409, "conflict")
 	wantProblem(t, e.call(request{Method: "POST", Path: "/v1/commissions/com_01jdq3f7k8m2n4p6r8t0v2x4z6/hold", Token: adminToken}), 404, "not_found")
 }
+
+// A refund's reason goes to the audit log with the refund; one too long
+// is refused with the request's other problems.
+func TestRefundReasonIsAudited(t *testing.T) {
+	e := newEnv(t)
+	ref, _ := moneySetup(t, e, percentProgram)
+	id := e.earn(ref, 5000, nil).JSON(t)["id"].(string)
+	refund := func(body map[string]any) response {
+		return e.call(request{Method: "POST", Path: "/v1/earnings/" + id + "/refund", Token: adminToken, Body: body})
+	}
+	fields := wantProblem(t, refund(map[string]any{"amount": 0, "reason": strings.Repeat("x", 201)}), 400, "validation_failed")
+	if fields["amount"] != "invalid_value" || fields["reason"] != "too_long" {
+		t.Fatalf("bad refund: %v, want amount and reason", fields)
+	}
+	if res := refund(map[string]any{"amount": 1000, "reason": "order returned"}); res.Status != 200 {
+		t.Fatalf("refund: %d %s", res.Status, res.Body)
+	}
+	p := e.audit(t, "?subject="+id+"&action=earning.refunded")
+	if len(p.Data) != 1 || !strings.HasSuffix(p.Data[0].Summary, ": order returned") {
+		t.Fatalf("audit of the refund: %+v, want its reason", p.Data)
+	}
+}

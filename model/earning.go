@@ -82,6 +82,19 @@ func (c *EarningCreate) Validate() FieldErrors {
 type EarningRefund struct {
 	// Amount to refund; 0 means all that is left.
 	Amount int64 `json:"amount,omitempty"`
+	// Reason says why, for the audit log, which is where refunds are
+	// told apart: the earning keeps only their sum.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Validate normalizes r in place and returns its problems.
+func (r *EarningRefund) Validate() FieldErrors {
+	var fe FieldErrors
+	if r.Amount < 0 {
+		fe.Add("amount", FInvalidValue, "must be a positive integer; leave it out to refund all that is left")
+	}
+	CheckText(&fe, "reason", &r.Reason, MaxLabelLen, false)
+	return fe
 }
 
 // EarningFilter narrows a list of earnings; set filters combine.

@@ -346,6 +346,9 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 			if err := s.appendEvent(tx, now, model.EventEarningRefunded, key, model.EarningRefundedData{Earning: e, Amount: amount}); err != nil {
 				return err
 			}
+			if r.Reason != "" {
+				return w.auditf("earning.refunded", e.ID, "refunded %d %s, %d clawbacks: %s", amount, e.Currency, len(clawbacks), r.Reason)
+			}
 			return w.auditf("earning.refunded", e.ID, "refunded %d %s, %d clawbacks", amount, e.Currency, len(clawbacks))
 		}, nil
 	})
