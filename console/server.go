@@ -195,6 +195,31 @@ func (s *Server) routes() {
 	s.handle("POST /console/programs/{id}/edit", model.RoleManager, s.handleProgramUpdate)
 	s.handle("POST /console/programs/{id}/archive", model.RoleManager, s.handleProgramArchive)
 	s.handle("POST /console/programs/{id}/restore", model.RoleManager, s.handleProgramRestore)
+
+	s.handle("GET /console/referrals", model.RoleViewer, s.handleReferralList)
+	s.handle("GET /console/referrals/{id}", model.RoleViewer, s.handleReferralGet)
+	s.handle("POST /console/referrals/{id}/status", model.RoleManager, s.handleReferralStatus)
+	s.handle("GET /console/referrals/{id}/erase", model.RoleManager, s.handleReferralEraseConfirm)
+	s.handle("POST /console/referrals/{id}/erase", model.RoleManager, s.handleReferralErase)
+
+	s.handle("GET /console/money", model.RoleViewer, s.handleMoney)
+	s.handle("GET /console/money/commissions", model.RoleViewer, s.handleCommissionList)
+	s.handle("POST /console/money/commissions/approve", model.RoleManager, s.handleCommissionApproveMany)
+	s.handle("GET /console/money/commissions/{id}", model.RoleViewer, s.handleCommissionGet)
+	s.handle("POST /console/money/commissions/{id}/approve", model.RoleManager, s.handleCommissionApprove)
+	s.handle("POST /console/money/commissions/{id}/hold", model.RoleManager, s.handleCommissionHold)
+	s.handle("POST /console/money/commissions/{id}/release", model.RoleManager, s.handleCommissionRelease)
+	s.handle("GET /console/money/earnings", model.RoleViewer, s.handleEarningList)
+	s.handle("GET /console/money/earnings/{id}", model.RoleViewer, s.handleEarningGet)
+	s.handle("POST /console/money/earnings/{id}/refund", model.RoleManager, s.handleEarningRefund)
+	s.handle("GET /console/money/payouts", model.RoleViewer, s.handlePayoutList)
+	s.handle("GET /console/money/payouts/new", model.RoleManager, s.handlePayoutNew)
+	s.handle("POST /console/money/payouts/new", model.RoleManager, s.handlePayoutCreate)
+	s.handle("GET /console/money/payouts/{id}", model.RoleViewer, s.handlePayoutGet)
+	s.handle("GET /console/money/balances", model.RoleViewer, s.handleBalanceList)
+	s.handle("GET /console/exports/{file}", model.RoleViewer, s.handleExport)
+
+	s.handle("GET /console/leaderboard", model.RoleViewer, s.handleLeaderboard)
 }
 
 // navItem is one entry of the nav.
@@ -210,6 +235,9 @@ type navItem struct {
 var navItems = []navItem{
 	{"", "/console/", "Overview", model.RoleViewer},
 	{"programs", "/console/programs", "Programs", model.RoleViewer},
+	{"referrals", "/console/referrals", "Referrals", model.RoleViewer},
+	{"money", "/console/money/commissions", "Money", model.RoleViewer},
+	{"leaderboard", "/console/leaderboard", "Leaderboard", model.RoleViewer},
 }
 
 // Route is one registered route, for tests and documentation.
