@@ -52,7 +52,7 @@ func moneySamples() map[string]any {
 		"referral": referralView{Referral: ref, Person: "Grace Hopper", Program: prg, Ambassador: amb, Flags: flagNotes(ref.Flags),
 			Placement: &model.Placement{ID: plc, Code: "abcdefghjk", Label: &label}, Metadata: "{\n  \"campus\": \"north\"\n}",
 			Impression: &model.Impression{ID: ref.ImpressionID, CreatedAt: now, Flags: model.Flags{"repeat_scan"}},
-			Earnings: []referralEarning{{Earning: earning, Commissions: []*model.Commission{commission, &clawback}}}, Problem: "Referral is converted."},
+			Earnings:   []referralEarning{{Earning: earning, Commissions: []*model.Commission{commission, &clawback}}}, Problem: "Referral is converted."},
 		"referral_erase": referralView{Referral: &erased},
 		"commissions":    commissionListView{Form: newForm(commissionFilterFields...), View: commissionsQueue, Lines: lines, Export: "/console/exports/commissions.csv"},
 		"commission": commissionView{Commission: commission, AmbassadorName: "Ada Lovelace", Program: prg, Earning: earning,
