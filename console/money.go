@@ -179,7 +179,9 @@ func (s *Server) handleCommissionApproveMany(w http.ResponseWriter, r *http.Requ
 		switch code := model.ErrorCode(err); {
 		case err == nil:
 			approved++
-		case code == model.ENotFound || code == model.EConflict:
+		case code == model.ENotFound:
+			failed = append(failed, "There is no commission "+clipID(id)+".")
+		case code == model.EConflict:
 			failed = append(failed, conflictMessage(err))
 		default:
 			return err
@@ -202,6 +204,14 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return strconv.Itoa(n) + " " + many
+}
+
+// clipID bounds an ID a form sent before it is shown back.
+func clipID(id string) string {
+	if len(id) > 40 {
+		return id[:40] + "…"
+	}
+	return id
 }
 
 func firstN(xs []string, n int) []string {

@@ -119,7 +119,8 @@ func (s *Server) handlePayoutGet(w http.ResponseWriter, r *http.Request) error {
 // The payout form, named after model.PayoutCreate's fields.
 var payoutFields = []*field{
 	{Name: "ambassador_id", Label: "Ambassador ID", Required: true, Hint: "Such as amb_01…; the balances page links here with it filled in.",
-		Attrs: map[string]string{"maxlength": "40", "spellcheck": "false"}},
+		Attrs:    map[string]string{"maxlength": "40", "spellcheck": "false"},
+		Messages: map[string]string{model.FNotFound: "is not an ambassador’s ID: copy it from their page, or pay from the balances page"}},
 	{Name: "currency", Label: "Currency", Required: true, Hint: "Its three-letter code: the payout pays what is approved in it.",
 		Attrs:    map[string]string{"maxlength": "3", "size": "4", "autocapitalize": "characters"},
 		Messages: map[string]string{model.FInvalidValue: "must be a currency’s three-letter code, such as USD or EUR"}},
