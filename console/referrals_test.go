@@ -106,7 +106,7 @@ func (e *testEnv) resign() {
 // rowsOf are the referral IDs the list page shows, in order.
 func rowsOf(body string) []string {
 	var ids []string
-	for _, part := range strings.Split(body, `<th scope="row"><a href="/console/referrals/`)[1:] {
+	for _, part := range strings.Split(body, `<th scope="row" class="cell-person"><a href="/console/referrals/`)[1:] {
 		ids = append(ids, part[:strings.Index(part, `"`)])
 	}
 	return ids
