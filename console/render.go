@@ -46,11 +46,12 @@ func loadAssets() (map[string]asset, error) {
 }
 
 // parsePages parses each page of templates/ (every .html file but
-// layout.html and partials.html) with the layout and the partials, so a
+// layout.html and the partials) with the layout and the partials, so a
 // page is a file that defines "title" and "content" and nothing needs to
-// list it.
+// list it. The partials are partials.html and any partials_*.html, so an
+// area can keep the pieces it offers other pages in a file of its own.
 func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/partials.html")
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/partials*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range names {
 		file := path.Base(name)
-		if file == "layout.html" || file == "partials.html" {
+		if file == "layout.html" || strings.HasPrefix(file, "partials") {
 			continue
 		}
 		t, err := base.Clone()
@@ -105,7 +106,10 @@ type page struct {
 	// Section is the nav entry the page belongs to.
 	Section string
 	Nav     []navItem
-	Flash   *flash
+	// NavGroups are the labelled groups below Nav, with only the entries
+	// the user sees; a group with none is left out.
+	NavGroups []navGroup
+	Flash     *flash
 	// Status is the HTTP status, for pages that show it (errors).
 	Status int
 	Data   any
@@ -130,6 +134,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		for _, item := range navItems {
 			if si.user.Role.Allows(item.Role) {
 				p.Nav = append(p.Nav, item)
+			}
+		}
+		for _, g := range navGroups {
+			seen := navGroup{ID: g.ID, Label: g.Label}
+			for _, item := range g.Items {
+				if si.user.Role.Allows(item.Role) {
+					seen.Items = append(seen.Items, item)
+				}
+			}
+			if len(seen.Items) > 0 {
+				p.NavGroups = append(p.NavGroups, seen)
 			}
 		}
 	}

@@ -206,6 +206,23 @@ var navItems = []navItem{
 	{"programs", "/console/programs", "Programs", model.RoleViewer},
 }
 
+// navGroup is a labelled group of the nav, below its main entries.
+type navGroup struct {
+	// ID names the group's label, which its list is labelled by.
+	ID, Label string
+	Items     []navItem
+}
+
+// navGroups are the nav's groups, top to bottom.
+var navGroups = []navGroup{
+	{"nav-ops", "Operations", []navItem{
+		{"keys", "/console/keys", "API keys", model.RoleOwner},
+		{"hooks", "/console/hooks", "Hooks", model.RoleOwner},
+		{"users", "/console/users", "Users", model.RoleOwner},
+		{"audit", "/console/audit", "Audit log", model.RoleManager},
+	}},
+}
+
 // Route is one registered route, for tests and documentation.
 type Route struct {
 	// Method is "" for a route of every method (the 404 page).
@@ -216,6 +233,9 @@ type Route struct {
 
 // Routes lists the registered routes in registration order.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routeList...) }
+
+// maxFormBytes bounds a request's body.
+const maxFormBytes = 64 << 10
 
 // handler serves one route. It returns an error rather than writing one,
 // so every error is shown the same way (see fail).
@@ -234,6 +254,12 @@ func (s *Server) handle(pattern string, need model.Role, h handler) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if info := infoOf(r); info != nil {
 			info.route = path
+		}
+		// Every form is a few short fields: a larger body fails to parse,
+		// which the form shows as a problem, instead of ParseForm reading
+		// its default of megabytes.
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		}
 		if need != "" {
 			si, err := s.session(w, r)
