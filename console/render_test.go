@@ -1,6 +1,7 @@
 package console
 
 import (
+	"maps"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -47,6 +48,7 @@ func samplePages() map[string]any {
 		"program":      programView{Program: prg},
 		"program_form": programFormView{Form: badForm},
 	}
+	maps.Copy(pages, opsSamples())
 	return pages
 }
 

@@ -125,6 +125,8 @@ type Server struct {
 	accountLimits *api.Limiter
 	ipLimits      *api.Limiter
 	routeList     []Route
+	// keyForms are the API key forms that have made a key.
+	keyForms formOnce
 }
 
 // New builds the console on svc. It panics if its embedded templates do
@@ -189,6 +191,15 @@ func (s *Server) routes() {
 	s.handle("POST /console/programs/{id}/edit", model.RoleManager, s.handleProgramUpdate)
 	s.handle("POST /console/programs/{id}/archive", model.RoleManager, s.handleProgramArchive)
 	s.handle("POST /console/programs/{id}/restore", model.RoleManager, s.handleProgramRestore)
+
+	s.handle("GET /console/keys", model.RoleOwner, s.handleKeyList)
+	s.handle("GET /console/keys/new", model.RoleOwner, s.handleKeyNew)
+	s.handle("POST /console/keys/new", model.RoleOwner, s.handleKeyCreate)
+	s.handle("GET /console/keys/{id}", model.RoleOwner, s.handleKeyGet)
+	s.handle("GET /console/keys/{id}/revoke", model.RoleOwner, s.handleKeyRevokeConfirm)
+	s.handle("POST /console/keys/{id}/revoke", model.RoleOwner, s.handleKeyRevoke)
+
+	s.handle("GET /console/audit", model.RoleManager, s.handleAuditList)
 }
 
 // navItem is one entry of the nav.
