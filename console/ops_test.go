@@ -17,6 +17,14 @@ func opsSamples() map[string]any {
 	badKey.Set("scope", "read")
 	badKey.AddError("name", "is required")
 	owner := &model.User{ID: "usr_01m8yqk4a5mstqtdtptfpvmbxh", Email: "owner@uni.example", Role: model.RoleOwner, LastSignInAt: &now, CreatedAt: now}
+	left := &model.User{ID: "usr_01m8yqk4a5mstqtdtptfpvmbxj", Email: "left@uni.example", Role: model.RoleViewer, DisabledAt: &now, CreatedAt: now}
+	user := userView{User: left, Roles: roles, Role: newForm(userRoleFields...), Password: newForm(userPasswordFields...),
+		Problem: "left@uni.example is the last enabled owner."}
+	user.Role.Set("role", string(left.Role))
+	user.Password.AddError("password", "must be at least 12 characters")
+	badUser := newForm(userFields...)
+	badUser.Set("role", "manager")
+	badUser.AddError("email", "belongs to a console user already")
 	audit := newForm(auditFields...)
 	audit.Set("action", "program.updated")
 	entries := []auditRow{
@@ -32,6 +40,9 @@ func opsSamples() map[string]any {
 		"key":         keyView{Key: key},
 		"ops_confirm": confirmView{Title: "Revoke Signup page?", Lines: []string{"Requests with its token are refused."}, Action: "/console/keys/" + key.ID + "/revoke",
 			Fields: map[string]string{"confirm": "yes"}, Button: "Revoke the key", Danger: true, Back: "/console/keys/" + key.ID},
+		"users":     userListView{Users: []*model.User{owner, left}, Me: owner.ID},
+		"user_form": userFormView{Form: badUser, Roles: roles},
+		"user":      user,
 		"audit":     auditView{Form: audit, Actions: auditActions, Entries: entries, Filtered: true, First: true, Next: "/console/audit?cursor=aud_2"},
 	}
 }

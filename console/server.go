@@ -180,6 +180,7 @@ func (s *Server) routes() {
 	s.handle("POST /console/logout", model.RoleViewer, s.handleLogout)
 	s.handle("GET /console/account", model.RoleViewer, s.handleAccount)
 	s.handle("POST /console/account/sign-out-everywhere", model.RoleViewer, s.handleSignOutEverywhere)
+	s.handle("POST /console/account/password", model.RoleViewer, s.handleAccountPassword)
 
 	s.handle("GET /console/{$}", model.RoleViewer, s.handleOverview)
 
@@ -198,6 +199,16 @@ func (s *Server) routes() {
 	s.handle("GET /console/keys/{id}", model.RoleOwner, s.handleKeyGet)
 	s.handle("GET /console/keys/{id}/revoke", model.RoleOwner, s.handleKeyRevokeConfirm)
 	s.handle("POST /console/keys/{id}/revoke", model.RoleOwner, s.handleKeyRevoke)
+
+	s.handle("GET /console/users", model.RoleOwner, s.handleUserList)
+	s.handle("GET /console/users/new", model.RoleOwner, s.handleUserNew)
+	s.handle("POST /console/users/new", model.RoleOwner, s.handleUserCreate)
+	s.handle("GET /console/users/{id}", model.RoleOwner, s.handleUserGet)
+	s.handle("POST /console/users/{id}/role", model.RoleOwner, s.handleUserRole)
+	s.handle("POST /console/users/{id}/disable", model.RoleOwner, s.handleUserDisable)
+	s.handle("POST /console/users/{id}/enable", model.RoleOwner, s.handleUserEnable)
+	s.handle("POST /console/users/{id}/password", model.RoleOwner, s.handleUserPassword)
+	s.handle("POST /console/users/{id}/sign-out-everywhere", model.RoleOwner, s.handleUserSignOut)
 
 	s.handle("GET /console/audit", model.RoleManager, s.handleAuditList)
 }
