@@ -16,6 +16,11 @@ func opsSamples() map[string]any {
 	badKey := newForm(keyFields...)
 	badKey.Set("scope", "read")
 	badKey.AddError("name", "is required")
+	plugin := model.HookPlugin{Name: "crmsync", Version: "1.2.0", Running: true, Events: []string{"referral.created", "referral.erased"},
+		Policy: "fail_open", Restarts: 2, Cursor: "evt_01m8yqk4a5mstqtdtptfpvmbxh", Backlog: 3, OldestPendingAt: &now}
+	refused := model.HookPlugin{Name: "commission", Refused: true, Events: []string{}, BeforeReferralCreate: true, Policy: "fail_closed", CheckPausedUntil: &now}
+	dead := []*model.DeadLetter{{Plugin: "crmsync", EventID: "evt_01m8yqk4a5mstqtdtptfpvmbxj", EventType: model.EventReferralCreated, Attempts: 10,
+		LastError: "POST https://crm.example/contacts: 503 Service Unavailable", FailedAt: now}}
 	owner := &model.User{ID: "usr_01m8yqk4a5mstqtdtptfpvmbxh", Email: "owner@uni.example", Role: model.RoleOwner, LastSignInAt: &now, CreatedAt: now}
 	left := &model.User{ID: "usr_01m8yqk4a5mstqtdtptfpvmbxj", Email: "left@uni.example", Role: model.RoleViewer, DisabledAt: &now, CreatedAt: now}
 	user := userView{User: left, Roles: roles, Role: newForm(userRoleFields...), Password: newForm(userPasswordFields...),
@@ -40,6 +45,9 @@ func opsSamples() map[string]any {
 		"key":         keyView{Key: key},
 		"ops_confirm": confirmView{Title: "Revoke Signup page?", Lines: []string{"Requests with its token are refused."}, Action: "/console/keys/" + key.ID + "/revoke",
 			Fields: map[string]string{"confirm": "yes"}, Button: "Revoke the key", Danger: true, Back: "/console/keys/" + key.ID},
+		"hooks": hookListView{Configured: true, Docs: hooksDocs, Plugins: []hookPluginView{{HookPlugin: plugin, Dead: dead, MoreDead: true},
+			{HookPlugin: refused}}},
+		"hook":      hookView{Plugin: plugin, Dead: dead, First: true, Next: "/console/hooks/crmsync?cursor=" + dead[0].EventID},
 		"users":     userListView{Users: []*model.User{owner, left}, Me: owner.ID},
 		"user_form": userFormView{Form: badUser, Roles: roles},
 		"user":      user,

@@ -200,6 +200,10 @@ func (s *Server) routes() {
 	s.handle("GET /console/keys/{id}/revoke", model.RoleOwner, s.handleKeyRevokeConfirm)
 	s.handle("POST /console/keys/{id}/revoke", model.RoleOwner, s.handleKeyRevoke)
 
+	s.handle("GET /console/hooks", model.RoleOwner, s.handleHookList)
+	s.handle("GET /console/hooks/{name}", model.RoleOwner, s.handleHookGet)
+	s.handle("POST /console/hooks/{name}/retry", model.RoleOwner, s.handleHookRetry)
+
 	s.handle("GET /console/users", model.RoleOwner, s.handleUserList)
 	s.handle("GET /console/users/new", model.RoleOwner, s.handleUserNew)
 	s.handle("POST /console/users/new", model.RoleOwner, s.handleUserCreate)
