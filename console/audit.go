@@ -26,7 +26,7 @@ const (
 var auditFields = []*field{
 	{Name: "actor", Label: "Who", Hint: "A user’s email, or a user’s or API key’s ID.",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxEmailLen), "spellcheck": "false"}},
-	{Name: "subject", Label: "Record", Hint: "The ID of what was changed, such as prg_….",
+	{Name: "subject", Label: "Record", Hint: "The ID of a program, an ambassador, a user or another record.",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(maxAuditSubjectLen), "spellcheck": "false"}},
 	{Name: "action", Label: "What", Hint: "Such as program.updated.",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(maxAuditActionLen), "spellcheck": "false", "list": "audit-actions"}},
