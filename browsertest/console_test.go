@@ -198,13 +198,17 @@ func fillProgram(t *testing.T, srv *server, programID string) {
 	}
 }
 
-// A viewer sees the console but no way to change it, and a change they
-// try anyway is refused; a form posted from another site is refused; on
+// A viewer sees the console (with the session timeout serve was given)
+// but no way to change it, and a change they try anyway is refused; a form posted from another site is refused; on
 // a phone the nav folds behind a menu button.
 func TestConsoleViewer(t *testing.T) {
-	srv := startServer(t, withUser(owner), withUser(viewer))
+	srv := startServer(t, withUser(owner), withUser(viewer), withEnv("REFERRALD_CONSOLE_SESSION_IDLE=90m"))
 	b := newBrowser(t)
 	b.signIn(srv, viewer)
+	b.open(srv.URL + "/console/account")
+	if got := b.text("#sessions + p"); !strings.Contains(got, "after 90 minutes without use") {
+		t.Errorf("console.session_idle of 90m: the account page says %q", got)
+	}
 	b.open(srv.URL + "/console/programs")
 	if n := b.count("a[href='/console/programs/new']"); n != 0 {
 		t.Errorf("a viewer sees %d links to a new program", n)

@@ -323,3 +323,15 @@ func formOf(kv ...string) url.Values {
 	}
 	return v
 }
+
+// A body larger than any form of the console is not read: the form says
+// it could not be read, and nothing is done.
+func TestLargeBodyIsRefused(t *testing.T) {
+	e := newTestEnv(t)
+	res := e.post("/console/programs/new", e.manager, formOf("name", strings.Repeat("x", maxFormBytes), "landing_url", "https://example.com"))
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantBody(t, res, "The form could not be read")
+	if page, _ := e.st.FindPrograms(context.Background(), model.ProgramFilter{}); len(page.Data) != 0 {
+		t.Fatalf("an oversized form made a program")
+	}
+}

@@ -26,15 +26,26 @@
 //     layout, the nav, the flash and the skip link come with it. The view
 //     is .Data; {{if .Can "manager"}} hides forms and buttons from those
 //     who cannot use them. partials.html has "input" (a labelled input
-//     with its hint and error), "errors" (the summary of a form's
-//     problems), "empty" (an empty state) and "pager".
-//  4. Forms: describe the inputs once as []*field (names are the model's
-//     field names, so its field errors land next to the right input),
+//     with its hint and error), "fielderror" and "described" (the same
+//     for radio buttons and selects a page draws itself), "errors" (the
+//     summary of a form's problems), "empty" (an empty state: dict
+//     "Title" "Text" "Action" "Href"), "pager" and "barchart". Funcs:
+//     money, count, rate, date, datetime, commission, asset, dict. An
+//     area's own partials go in partials_<area>.html, which every page
+//     sees too; partials_ops.html has "audit-link", the link to a
+//     record's history in the audit log: {{template "audit-link" dict
+//     "Page" $ "Subject" .Data.Thing.ID}}.
+//  4. Forms post back to the page they came from (GET and POST
+//     /console/things/new). Describe the inputs once as []*field: names
+//     are the model's field names, so its field errors land next to the
+//     right input (field.Model and field.Messages map the others). Then
 //     f := newForm(fields...).read(r), build the model's Create or Update,
-//     merge its Validate(), call the service; when f.fromError(err) says
-//     the error is the user's to fix, render the form again with status
-//     422 (s.renderForm). programs.go is the example to copy.
-//  5. Nav: add the page's entry to navItems, with the role that sees it.
+//     f.fromError(in.Validate().Err()), and if !f.HasErrors() call the
+//     service; when f.fromError(err) says its error is the user's to fix,
+//     show the form again with s.renderForm (422, the values kept).
+//     programs.go is the example to copy.
+//  5. Nav: add the page's entry to navItems, or to a group of navGroups,
+//     with the role that sees it.
 //  6. Tests: handler tests beside the page with newTestEnv
 //     (console_test.go): a real store, a signed-in user of each role.
 //     Browser tests: a file of your own in browsertest/, see its doc.go.
@@ -260,9 +271,6 @@ type Route struct {
 // Routes lists the registered routes in registration order.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routeList...) }
 
-// maxFormBytes bounds a request's body.
-const maxFormBytes = 64 << 10
-
 // handler serves one route. It returns an error rather than writing one,
 // so every error is shown the same way (see fail).
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -280,12 +288,6 @@ func (s *Server) handle(pattern string, need model.Role, h handler) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if info := infoOf(r); info != nil {
 			info.route = path
-		}
-		// Every form is a few short fields: a larger body fails to parse,
-		// which the form shows as a problem, instead of ParseForm reading
-		// its default of megabytes.
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		}
 		if need != "" {
 			si, err := s.session(w, r)
@@ -324,12 +326,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
 	rec := &statusRecorder{ResponseWriter: w}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(rec, r.Body, maxFormBytes)
+	}
 	s.handler.ServeHTTP(rec, r)
 	elapsed := time.Since(start)
 	s.cfg.Metrics.ObserveRequest(info.route, r.Method, rec.status, elapsed)
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", info.route),
 		slog.Int("status", rec.status), slog.Duration("duration", elapsed))
 }
+
+// maxFormBytes bounds a request's body: the console's forms are small.
+const maxFormBytes = 64 << 10
 
 // requestInfo carries the matched route pattern back up to ServeHTTP's
 // log line: the pattern, never the raw path, which can hold IDs.
