@@ -164,6 +164,12 @@ func TestAuditPaging(t *testing.T) {
 // A record's page links to its history with the audit-link partial,
 // for those who may read the log.
 func TestAuditLinkPartial(t *testing.T) {
+	e := newTestEnv(t)
+	p := e.program("Spring")
+	history := `href="/console/audit?subject=` + p.ID + `"`
+	wantBody(t, e.get("/console/programs/"+p.ID, e.manager), history)
+	noBody(t, e.get("/console/programs/"+p.ID, e.viewer), history)
+
 	s := New(Services{}, Config{})
 	for role, want := range map[model.Role]bool{model.RoleViewer: false, model.RoleManager: true, model.RoleOwner: true} {
 		var b strings.Builder
