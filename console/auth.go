@@ -397,5 +397,5 @@ func (s *Server) handleSetupPost(w http.ResponseWriter, r *http.Request) error {
 	if err := s.startSession(w, r, user); err != nil {
 		return err
 	}
-	return s.redirect(w, r, "/console/", "Welcome to referrald. You are its owner: you can add people to the console and run every program.")
+	return s.redirect(w, r, "/console/", "Welcome to referrald: you are its owner. Start with a program.")
 }

@@ -26,8 +26,11 @@
 //     layout, the nav, the flash and the skip link come with it. The view
 //     is .Data; {{if .Can "manager"}} hides forms and buttons from those
 //     who cannot use them. partials.html has "input" (a labelled input
-//     with its hint and error), "errors" (the summary of a form's
-//     problems), "empty" (an empty state) and "pager".
+//     with its hint and error), "fielderror" and "described" (the same
+//     for radio buttons and selects a page draws itself), "errors" (the
+//     summary of a form's problems), "empty" (an empty state: dict
+//     "Title" "Text" "Action" "Href"), "pager" and "barchart". Funcs:
+//     money, count, rate, date, datetime, commission, asset, dict.
 //  4. Forms: describe the inputs once as []*field (names are the model's
 //     field names, so its field errors land next to the right input),
 //     f := newForm(fields...).read(r), build the model's Create or Update,
@@ -272,12 +275,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
 	rec := &statusRecorder{ResponseWriter: w}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(rec, r.Body, maxFormBytes)
+	}
 	s.handler.ServeHTTP(rec, r)
 	elapsed := time.Since(start)
 	s.cfg.Metrics.ObserveRequest(info.route, r.Method, rec.status, elapsed)
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", info.route),
 		slog.Int("status", rec.status), slog.Duration("duration", elapsed))
 }
+
+// maxFormBytes bounds a request's body: the console's forms are small.
+const maxFormBytes = 64 << 10
 
 // requestInfo carries the matched route pattern back up to ServeHTTP's
 // log line: the pattern, never the raw path, which can hold IDs.
