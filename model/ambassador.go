@@ -211,6 +211,11 @@ type AmbassadorService interface {
 	// ImportField(row, field) (an email taken is one), or under "rows"
 	// for the import as a whole; idempotency_key_reused, unavailable.
 	ImportAmbassadors(ctx context.Context, ins []AmbassadorCreate, idem Idempotency) ([]*Ambassador, bool, error)
+	// CheckAmbassadorImport reports what ImportAmbassadors would refuse
+	// of ins, with the same errors, and writes nothing: for a caller that
+	// will not import (part of a file could not be read) yet reports
+	// every problem at once.
+	CheckAmbassadorImport(ctx context.Context, ins []AmbassadorCreate) error
 }
 
 // NewAmbassador is the ambassador that a valid create makes.

@@ -158,7 +158,7 @@ func (s *Store) FindAmbassadors(ctx context.Context, f model.AmbassadorFilter) (
 func ambassadorMatches(a *model.Ambassador, search, school string) bool {
 	var sch string
 	if a.School != nil {
-		sch = strings.ToLower(*a.School)
+		sch = strings.ToLower(strings.TrimSpace(*a.School))
 	}
 	if school != "" && sch != school {
 		return false
@@ -240,6 +240,39 @@ func (s *Store) UpdateAmbassador(ctx context.Context, id string, u model.Ambassa
 	return a, err
 }
 
+// CheckAmbassadorImport implements model.AmbassadorService: the checks
+// of ImportAmbassadors in a read transaction.
+func (s *Store) CheckAmbassadorImport(ctx context.Context, ins []model.AmbassadorCreate) error {
+	problems := model.ValidateImport(ins)
+	if problems.Has("rows") {
+		return problems.Err()
+	}
+	return s.view(func(tx *bolt.Tx) error { return importProblems(tx, ins, problems).Err() })
+}
+
+// importProblems adds to problems, those of ValidateImport(ins), the
+// emails of ins that an ambassador already has: a read of the email
+// index a row.
+func importProblems(tx *bolt.Tx, ins []model.AmbassadorCreate, problems model.FieldErrors) model.FieldErrors {
+	bad := make(map[string]bool, len(problems))
+	for _, p := range problems {
+		bad[p.Field] = true
+	}
+	fe := slices.Clone(problems)
+	byEmail := tx.Bucket(bucketAmbassadorsByEmail)
+	for i, in := range ins {
+		field := model.ImportField(i, "email")
+		if bad[field] {
+			continue
+		}
+		if owner := byEmail.Get(hashKey(model.EmailKey(in.Email))); owner != nil {
+			fe.Add(field, model.FInvalidValue, "is already the email of ambassador %s",
+				model.FormatID(model.PrefixAmbassador, [16]byte(owner)))
+		}
+	}
+	return fe
+}
+
 // ImportAmbassadors implements model.AmbassadorService. Every row is
 // validated, and its email looked up in the email index, before anything
 // is written; only when no row has a problem does the apply write them
@@ -251,24 +284,8 @@ func (s *Store) ImportAmbassadors(ctx context.Context, ins []model.AmbassadorCre
 	if problems.Has("rows") {
 		return nil, false, problems.Err()
 	}
-	bad := make(map[string]bool, len(problems))
-	for _, p := range problems {
-		bad[p.Field] = true
-	}
 	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
-		fe := slices.Clone(problems)
-		byEmail := w.tx.Bucket(bucketAmbassadorsByEmail)
-		for i, in := range ins {
-			field := model.ImportField(i, "email")
-			if bad[field] {
-				continue
-			}
-			if owner := byEmail.Get(hashKey(model.EmailKey(in.Email))); owner != nil {
-				fe.Add(field, model.FInvalidValue, "is already the email of ambassador %s",
-					model.FormatID(model.PrefixAmbassador, [16]byte(owner)))
-			}
-		}
-		if err := fe.Err(); err != nil {
+		if err := importProblems(w.tx, ins, problems).Err(); err != nil {
 			return nil, nil, err
 		}
 		now := model.NewTime(w.now)

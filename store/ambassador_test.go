@@ -146,6 +146,10 @@ func TestImportAmbassadorsIsAllOrNothing(t *testing.T) {
 			if len(got) != len(tt.want) {
 				t.Errorf("got problems %v, want only %v", got, tt.want)
 			}
+			// The check alone says the same, and writes nothing either.
+			if checked := fieldsOf(t, s.CheckAmbassadorImport(ctx, tt.rows)); len(checked) != len(got) {
+				t.Errorf("CheckAmbassadorImport: got %v, want %v", checked, got)
+			}
 			if all := allAmbassadors(t, s, model.AmbassadorFilter{}); len(all) != 1 {
 				t.Errorf("got ambassadors %v, want only the one that was there", emails(all))
 			}
@@ -153,6 +157,9 @@ func TestImportAmbassadorsIsAllOrNothing(t *testing.T) {
 	}
 	if entries := allAudit(t, s, model.AuditFilter{}); len(entries) != 0 {
 		t.Errorf("got %d audit entries, want none: nothing was imported", len(entries))
+	}
+	if err := s.CheckAmbassadorImport(ctx, importRows("New,One,new@uni.example,")); err != nil {
+		t.Errorf("CheckAmbassadorImport of a good row: %v", err)
 	}
 	// The refused key was not used up: the same key with a good file imports.
 	if made, _, err := s.ImportAmbassadors(ctx, importRows("Ada,L,ada@uni.example,"), idem("k-a bad email", "fixed")); err != nil || len(made) != 1 {
