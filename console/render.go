@@ -46,11 +46,12 @@ func loadAssets() (map[string]asset, error) {
 }
 
 // parsePages parses each page of templates/ (every .html file but
-// layout.html and partials.html) with the layout and the partials, so a
-// page is a file that defines "title" and "content" and nothing needs to
-// list it.
+// layout.html and the partials, partials*.html) with the layout and the
+// partials, so a page is a file that defines "title" and "content" and
+// nothing needs to list it. An area's pieces that several of its pages
+// share go in a partials file of its own, partials_<area>.html.
 func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/partials.html")
+	base, err := template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/partials*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ func parsePages(funcs template.FuncMap) (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range names {
 		file := path.Base(name)
-		if file == "layout.html" || file == "partials.html" {
+		if file == "layout.html" || strings.HasPrefix(file, "partials") {
 			continue
 		}
 		t, err := base.Clone()

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"maps"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func samplePages() map[string]any {
 	badForm.Set("commission.type", "flat")
 	badForm.AddError("name", "is required")
 	badForm.AddError("commission.currency", "must be an ISO 4217 code in upper case that exists")
-	return map[string]any{
+	pages := map[string]any{
 		"login":        loginView{Form: newForm(loginFields...), Next: "/console/"},
 		"setup":        setupView{Form: newForm(setupFields...), Token: "t"},
 		"error":        errorView{Title: "Page not found", Message: "There is nothing here.", Action: "Go to the overview", ActionPath: "/console/"},
@@ -47,6 +48,8 @@ func samplePages() map[string]any {
 		"program":      programView{Program: prg},
 		"program_form": programFormView{Form: badForm},
 	}
+	maps.Copy(pages, peopleSamplePages(prg))
+	return pages
 }
 
 // Every page renders, for each role, with a view of its kind; forms and
