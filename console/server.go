@@ -31,12 +31,15 @@
 //     summary of a form's problems), "empty" (an empty state: dict
 //     "Title" "Text" "Action" "Href"), "pager" and "barchart". Funcs:
 //     money, count, rate, date, datetime, commission, asset, dict.
-//  4. Forms: describe the inputs once as []*field (names are the model's
-//     field names, so its field errors land next to the right input),
+//  4. Forms post back to the page they came from (GET and POST
+//     /console/things/new). Describe the inputs once as []*field: names
+//     are the model's field names, so its field errors land next to the
+//     right input (field.Model and field.Messages map the others). Then
 //     f := newForm(fields...).read(r), build the model's Create or Update,
-//     merge its Validate(), call the service; when f.fromError(err) says
-//     the error is the user's to fix, render the form again with status
-//     422 (s.renderForm). programs.go is the example to copy.
+//     f.fromError(in.Validate().Err()), and if !f.HasErrors() call the
+//     service; when f.fromError(err) says its error is the user's to fix,
+//     show the form again with s.renderForm (422, the values kept).
+//     programs.go is the example to copy.
 //  5. Nav: add the page's entry to navItems, with the role that sees it.
 //  6. Tests: handler tests beside the page with newTestEnv
 //     (console_test.go): a real store, a signed-in user of each role.
