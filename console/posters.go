@@ -134,7 +134,7 @@ func (s *Server) handlePosterBatch(w http.ResponseWriter, r *http.Request) error
 	ctx := r.Context()
 	f := newForm(posterBatchFields...).read(r)
 	render := func() error {
-		v, err := s.posterBatchView(ctx, f, "")
+		v, err := s.posterBatchView(ctx, f, clipRunes(f.Get("q"), maxSearchLen))
 		if err != nil {
 			return err
 		}
