@@ -49,6 +49,7 @@ func samplePages() map[string]any {
 		"program_form": programFormView{Form: badForm},
 	}
 	maps.Copy(pages, opsSamples())
+	maps.Copy(pages, peopleSamplePages(prg))
 	return pages
 }
 

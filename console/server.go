@@ -56,6 +56,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -65,6 +66,7 @@ import (
 	"github.com/referrald/referrald/api"
 	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/poster"
 )
 
 // Services are what the console reads and changes: the API's services,
@@ -106,6 +108,9 @@ type Config struct {
 	Logger                            *slog.Logger
 	// Metrics, when set, records every request by route pattern.
 	Metrics *metrics.Metrics
+	// PublicBaseURL is where posters point, as the API's: a QR code
+	// carries PublicBaseURL/s/<code>.
+	PublicBaseURL string
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -138,6 +143,8 @@ type Server struct {
 	routeList     []Route
 	// keyForms are the API key forms that have made a key.
 	keyForms formOnce
+	// qrImages are the posters' QR codes, drawn as the API draws them.
+	qrImages *poster.Cache
 }
 
 // New builds the console on svc. It panics if its embedded templates do
@@ -165,6 +172,7 @@ func New(svc Services, cfg Config) *Server {
 	rand.Read(s.flashKey) // a flash lives for one redirect: a key per process is enough
 	s.accountLimits = api.NewLimiter(cfg.AccountSignInLimit, s.now)
 	s.ipLimits = api.NewLimiter(cfg.IPSignInLimit, s.now)
+	s.qrImages = poster.NewCache(poster.DefaultCacheBytes)
 	var err error
 	if s.assets, err = loadAssets(); err != nil {
 		panic(err)
@@ -226,6 +234,29 @@ func (s *Server) routes() {
 	s.handle("POST /console/users/{id}/sign-out-everywhere", model.RoleOwner, s.handleUserSignOut)
 
 	s.handle("GET /console/audit", model.RoleManager, s.handleAuditList)
+	s.handle("GET /console/ambassadors", model.RoleViewer, s.handleAmbassadorList)
+	s.handle("GET /console/ambassadors/new", model.RoleManager, s.handleAmbassadorNew)
+	s.handle("POST /console/ambassadors/new", model.RoleManager, s.handleAmbassadorCreate)
+	s.handle("GET /console/ambassadors/import", model.RoleManager, s.handleAmbassadorImportForm)
+	s.handle("POST /console/ambassadors/import", model.RoleManager, s.handleAmbassadorImport)
+	s.handle("GET /console/ambassadors/import/template.csv", model.RoleManager, s.handleAmbassadorImportTemplate)
+	s.handle("GET /console/ambassadors/{id}", model.RoleViewer, s.handleAmbassadorGet)
+	s.handle("GET /console/ambassadors/{id}/edit", model.RoleManager, s.handleAmbassadorEdit)
+	s.handle("POST /console/ambassadors/{id}/edit", model.RoleManager, s.handleAmbassadorUpdate)
+	s.handle("POST /console/ambassadors/{id}/pause", model.RoleManager, s.handleAmbassadorPause)
+	s.handle("POST /console/ambassadors/{id}/activate", model.RoleManager, s.handleAmbassadorActivate)
+	s.handle("GET /console/ambassadors/{id}/placements/new", model.RoleManager, s.handlePlacementNew)
+	s.handle("POST /console/ambassadors/{id}/placements/new", model.RoleManager, s.handlePlacementCreate)
+
+	s.handle("GET /console/placements", model.RoleViewer, s.handlePlacementList)
+	s.handle("GET /console/placements/print", model.RoleManager, s.handlePosterBatchForm)
+	s.handle("POST /console/placements/print", model.RoleManager, s.handlePosterBatch)
+	s.handle("GET /console/placements/{id}", model.RoleViewer, s.handlePlacementGet)
+	s.handle("GET /console/placements/{id}/qr.png", model.RoleViewer, s.handlePlacementQR("png"))
+	s.handle("GET /console/placements/{id}/qr.svg", model.RoleViewer, s.handlePlacementQR("svg"))
+	s.handle("GET /console/placements/{id}/poster.pdf", model.RoleViewer, s.handlePlacementPoster)
+	s.handle("POST /console/placements/{id}/deactivate", model.RoleManager, s.handlePlacementDeactivate)
+	s.handle("POST /console/placements/{id}/activate", model.RoleManager, s.handlePlacementActivate)
 }
 
 // navItem is one entry of the nav.
@@ -241,6 +272,8 @@ type navItem struct {
 var navItems = []navItem{
 	{"", "/console/", "Overview", model.RoleViewer},
 	{"programs", "/console/programs", "Programs", model.RoleViewer},
+	{"ambassadors", "/console/ambassadors", "Ambassadors", model.RoleViewer},
+	{"placements", "/console/placements", "Posters", model.RoleViewer},
 }
 
 // navGroup is a labelled group of the nav, below its main entries.
@@ -327,6 +360,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	rec := &statusRecorder{ResponseWriter: w}
 	if r.Body != nil {
+		info.body = r.Body
 		r.Body = http.MaxBytesReader(rec, r.Body, maxFormBytes)
 	}
 	s.handler.ServeHTTP(rec, r)
@@ -341,7 +375,22 @@ const maxFormBytes = 64 << 10
 
 // requestInfo carries the matched route pattern back up to ServeHTTP's
 // log line: the pattern, never the raw path, which can hold IDs.
-type requestInfo struct{ route string }
+type requestInfo struct {
+	route string
+	// body is the request's body before maxFormBytes bounds it, for
+	// a handler that takes an upload to bound by its own limit
+	// (allowBody).
+	body io.ReadCloser
+}
+
+// allowBody lets a handler read up to n bytes of r's body, rather than
+// maxFormBytes: an upload, such as a CSV file. Call it before anything
+// reads the body.
+func allowBody(w http.ResponseWriter, r *http.Request, n int64) {
+	if i := infoOf(r); i != nil && i.body != nil {
+		r.Body = http.MaxBytesReader(w, i.body, n)
+	}
+}
 
 type requestInfoKey struct{}
 
