@@ -15,7 +15,7 @@ import (
 
 // withScanURL fills in the URL a placement's QR code carries.
 func (s *Server) withScanURL(p *model.Placement) *model.Placement {
-	p.ScanURL = s.scanBase + "/s/" + p.Code
+	p.ScanURL = poster.ScanURL(s.scanBase, p.Code)
 	return p
 }
 
@@ -143,8 +143,8 @@ func (s *Server) handlePlacementUpdate(w http.ResponseWriter, r *http.Request, p
 
 // handlePlacementQR serves GET /v1/placements/:id/qr.png and qr.svg
 // (?size=&margin=&ecc=): the QR code of the placement's scan URL. Images
-// are kept in s.qrImages and tagged with a hash of their bytes, so a
-// client that sends the tag back in If-None-Match gets a 304.
+// are kept in s.qrImages (poster.Cache) and tagged with a hash of their
+// bytes, so a client that sends the tag back in If-None-Match gets a 304.
 func (s *Server) handlePlacementQR(format string) handler {
 	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 		q := newQuery(r)
@@ -168,35 +168,11 @@ func (s *Server) handlePlacementQR(format string) handler {
 		if err != nil {
 			return err
 		}
-		key := qrKey{format: format, url: s.withScanURL(pl).ScanURL, level: o.Level, size: o.Size, margin: o.Margin}
-		img, ok := s.qrImages.get(key)
-		if !ok {
-			var buf bytes.Buffer
-			if format == "svg" {
-				err = poster.SVG(&buf, key.url, o)
-			} else {
-				err = poster.PNG(&buf, key.url, o)
-			}
-			if err != nil {
-				return err
-			}
-			img = newQRImage(key, buf.Bytes())
-			s.qrImages.add(img)
+		img, err := s.qrImages.Image(format, s.withScanURL(pl).ScanURL, o)
+		if err != nil {
+			return err
 		}
-		h := w.Header()
-		h.Set("ETag", img.etag)
-		h.Set("Cache-Control", "private, max-age=300")
-		if noneMatch(strings.Join(r.Header.Values("If-None-Match"), ","), img.etag) {
-			w.WriteHeader(http.StatusNotModified)
-			return nil
-		}
-		contentType := "image/png"
-		if format == "svg" {
-			contentType = "image/svg+xml"
-		}
-		h.Set("Content-Type", contentType)
-		h.Set("Content-Length", strconv.Itoa(len(img.body)))
-		w.Write(img.body)
+		img.Serve(w, r)
 		return nil
 	}
 }
@@ -250,7 +226,7 @@ func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprou
 	}
 	// The call to action is text like the label, and follows its rules.
 	if model.CheckText(&fe, "cta", &in.CTA, model.MaxLabelLen, false); in.CTA == "" {
-		in.CTA = "Scan to join"
+		in.CTA = poster.DefaultCallToAction
 	}
 	if err := fe.Err(); err != nil {
 		return err

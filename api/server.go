@@ -22,6 +22,7 @@ import (
 	"github.com/referrald/referrald/export"
 	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/poster"
 )
 
 // Services are what the API serves.
@@ -110,7 +111,7 @@ type Server struct {
 	expiredPage    bool
 	trustedProxies []netip.Prefix
 	clientIPHeader string
-	qrImages       *qrCache
+	qrImages       *poster.Cache
 	ready          atomic.Bool
 	routeList      []Route
 	// checking holds the idempotency keys of creates that are with the
@@ -150,7 +151,7 @@ func New(svc Services, cfg Config) *Server {
 		s.scanSecret = make([]byte, 32)
 		rand.Read(s.scanSecret) // a key of this process only: fine for tests
 	}
-	s.qrImages = newQRCache(qrCacheBytes)
+	s.qrImages = poster.NewCache(poster.DefaultCacheBytes)
 	s.keyLimits = newLimiter(cfg.KeyRateLimit, s.now)
 	s.ipLimits = newLimiter(cfg.IPRateLimit, s.now)
 	if cfg.AdminToken != "" {

@@ -119,7 +119,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Placements: svc.Placements, Referrals: svc.Referrals, Keys: svc.Keys, Earnings: svc.Earnings, Stats: svc.Stats,
 		Backup: svc.Backup, Checker: svc.Checker, Hooks: svc.Hooks, Writes: svc.Writes, Users: st, Audit: st},
 		console.Config{SessionIdle: cfg.Console.SessionIdle, SessionAbsolute: cfg.Console.SessionAbsolute,
-			TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader, Logger: log, Metrics: a.metrics})
+			TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader, Logger: log, Metrics: a.metrics,
+			PublicBaseURL: cfg.PublicBaseURL()})
 	a.handler = Handler(a.api, con)
 	return a, nil
 }

@@ -305,14 +305,21 @@ type accountView struct {
 	Session *model.Session
 	// Idle and Absolute are the session timeouts in words.
 	Idle, Absolute string
+	// Password is the form that changes the user's password.
+	Password *form
 }
 
-// handleAccount serves GET /console/account: who is signed in, and the
-// way to sign out everywhere.
+// accountPage is the account page of si's user, with an empty password
+// form.
+func (s *Server) accountPage(si *signedIn) accountView {
+	return accountView{User: si.user, Session: si.session, Idle: inWords(s.cfg.SessionIdle), Absolute: inWords(s.cfg.SessionAbsolute),
+		Password: newForm(accountPasswordFields...)}
+}
+
+// handleAccount serves GET /console/account: who is signed in, the form
+// that changes their password, and the way to sign out everywhere.
 func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) error {
-	si := signedInOf(r)
-	return s.render(w, r, http.StatusOK, "account", accountView{User: si.user, Session: si.session,
-		Idle: inWords(s.cfg.SessionIdle), Absolute: inWords(s.cfg.SessionAbsolute)})
+	return s.render(w, r, http.StatusOK, "account", s.accountPage(signedInOf(r)))
 }
 
 // The first-run form: the first owner's account.

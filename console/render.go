@@ -106,7 +106,10 @@ type page struct {
 	// Section is the nav entry the page belongs to.
 	Section string
 	Nav     []navItem
-	Flash   *flash
+	// NavGroups are the labelled groups below Nav, with only the entries
+	// the user sees; a group with none is left out.
+	NavGroups []navGroup
+	Flash     *flash
 	// Status is the HTTP status, for pages that show it (errors).
 	Status int
 	Data   any
@@ -131,6 +134,17 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		for _, item := range navItems {
 			if si.user.Role.Allows(item.Role) {
 				p.Nav = append(p.Nav, item)
+			}
+		}
+		for _, g := range navGroups {
+			seen := navGroup{ID: g.ID, Label: g.Label}
+			for _, item := range g.Items {
+				if si.user.Role.Allows(item.Role) {
+					seen.Items = append(seen.Items, item)
+				}
+			}
+			if len(seen.Items) > 0 {
+				p.NavGroups = append(p.NavGroups, seen)
 			}
 		}
 	}

@@ -42,12 +42,14 @@ func samplePages() map[string]any {
 		"login":        loginView{Form: newForm(loginFields...), Next: "/console/"},
 		"setup":        setupView{Form: newForm(setupFields...), Token: "t"},
 		"error":        errorView{Title: "Page not found", Message: "There is nothing here.", Action: "Go to the overview", ActionPath: "/console/"},
-		"account":      accountView{User: &model.User{Email: "o@x.example", Role: model.RoleOwner}, Session: &model.Session{CreatedAt: now}, Idle: "12 hours", Absolute: "7 days"},
+		"account":      accountView{User: &model.User{Email: "o@x.example", Role: model.RoleOwner}, Session: &model.Session{CreatedAt: now}, Idle: "12 hours", Absolute: "7 days", Password: newForm(accountPasswordFields...)},
 		"overview":     overview,
 		"programs":     programListView{Status: "active", Programs: []*model.Program{prg, &archived}},
 		"program":      programView{Program: prg},
 		"program_form": programFormView{Form: badForm},
 	}
+	maps.Copy(pages, opsSamples())
+	maps.Copy(pages, peopleSamplePages(prg))
 	maps.Copy(pages, moneySamples())
 	return pages
 }

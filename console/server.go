@@ -30,7 +30,11 @@
 //     for radio buttons and selects a page draws itself), "errors" (the
 //     summary of a form's problems), "empty" (an empty state: dict
 //     "Title" "Text" "Action" "Href"), "pager" and "barchart". Funcs:
-//     money, count, rate, date, datetime, commission, asset, dict.
+//     money, count, rate, date, datetime, commission, asset, dict. An
+//     area's own partials go in partials_<area>.html, which every page
+//     sees too; partials_ops.html has "audit-link", the link to a
+//     record's history in the audit log: {{template "audit-link" dict
+//     "Page" $ "Subject" .Data.Thing.ID}}.
 //  4. Forms post back to the page they came from (GET and POST
 //     /console/things/new). Describe the inputs once as []*field: names
 //     are the model's field names, so its field errors land next to the
@@ -40,7 +44,8 @@
 //     service; when f.fromError(err) says its error is the user's to fix,
 //     show the form again with s.renderForm (422, the values kept).
 //     programs.go is the example to copy.
-//  5. Nav: add the page's entry to navItems, with the role that sees it.
+//  5. Nav: add the page's entry to navItems, or to a group of navGroups,
+//     with the role that sees it.
 //  6. Tests: handler tests beside the page with newTestEnv
 //     (console_test.go): a real store, a signed-in user of each role.
 //     Browser tests: a file of your own in browsertest/, see its doc.go.
@@ -51,6 +56,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -60,6 +66,7 @@ import (
 	"github.com/referrald/referrald/api"
 	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/poster"
 )
 
 // Services are what the console reads and changes: the API's services,
@@ -101,6 +108,9 @@ type Config struct {
 	Logger                            *slog.Logger
 	// Metrics, when set, records every request by route pattern.
 	Metrics *metrics.Metrics
+	// PublicBaseURL is where posters point, as the API's: a QR code
+	// carries PublicBaseURL/s/<code>.
+	PublicBaseURL string
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -131,6 +141,10 @@ type Server struct {
 	accountLimits *api.Limiter
 	ipLimits      *api.Limiter
 	routeList     []Route
+	// keyForms are the API key forms that have made a key.
+	keyForms formOnce
+	// qrImages are the posters' QR codes, drawn as the API draws them.
+	qrImages *poster.Cache
 }
 
 // New builds the console on svc. It panics if its embedded templates do
@@ -158,6 +172,7 @@ func New(svc Services, cfg Config) *Server {
 	rand.Read(s.flashKey) // a flash lives for one redirect: a key per process is enough
 	s.accountLimits = api.NewLimiter(cfg.AccountSignInLimit, s.now)
 	s.ipLimits = api.NewLimiter(cfg.IPSignInLimit, s.now)
+	s.qrImages = poster.NewCache(poster.DefaultCacheBytes)
 	var err error
 	if s.assets, err = loadAssets(); err != nil {
 		panic(err)
@@ -184,6 +199,7 @@ func (s *Server) routes() {
 	s.handle("POST /console/logout", model.RoleViewer, s.handleLogout)
 	s.handle("GET /console/account", model.RoleViewer, s.handleAccount)
 	s.handle("POST /console/account/sign-out-everywhere", model.RoleViewer, s.handleSignOutEverywhere)
+	s.handle("POST /console/account/password", model.RoleViewer, s.handleAccountPassword)
 
 	s.handle("GET /console/{$}", model.RoleViewer, s.handleOverview)
 
@@ -195,6 +211,52 @@ func (s *Server) routes() {
 	s.handle("POST /console/programs/{id}/edit", model.RoleManager, s.handleProgramUpdate)
 	s.handle("POST /console/programs/{id}/archive", model.RoleManager, s.handleProgramArchive)
 	s.handle("POST /console/programs/{id}/restore", model.RoleManager, s.handleProgramRestore)
+
+	s.handle("GET /console/keys", model.RoleOwner, s.handleKeyList)
+	s.handle("GET /console/keys/new", model.RoleOwner, s.handleKeyNew)
+	s.handle("POST /console/keys/new", model.RoleOwner, s.handleKeyCreate)
+	s.handle("GET /console/keys/{id}", model.RoleOwner, s.handleKeyGet)
+	s.handle("GET /console/keys/{id}/revoke", model.RoleOwner, s.handleKeyRevokeConfirm)
+	s.handle("POST /console/keys/{id}/revoke", model.RoleOwner, s.handleKeyRevoke)
+
+	s.handle("GET /console/hooks", model.RoleOwner, s.handleHookList)
+	s.handle("GET /console/hooks/{name}", model.RoleOwner, s.handleHookGet)
+	s.handle("POST /console/hooks/{name}/retry", model.RoleOwner, s.handleHookRetry)
+
+	s.handle("GET /console/users", model.RoleOwner, s.handleUserList)
+	s.handle("GET /console/users/new", model.RoleOwner, s.handleUserNew)
+	s.handle("POST /console/users/new", model.RoleOwner, s.handleUserCreate)
+	s.handle("GET /console/users/{id}", model.RoleOwner, s.handleUserGet)
+	s.handle("POST /console/users/{id}/role", model.RoleOwner, s.handleUserRole)
+	s.handle("POST /console/users/{id}/disable", model.RoleOwner, s.handleUserDisable)
+	s.handle("POST /console/users/{id}/enable", model.RoleOwner, s.handleUserEnable)
+	s.handle("POST /console/users/{id}/password", model.RoleOwner, s.handleUserPassword)
+	s.handle("POST /console/users/{id}/sign-out-everywhere", model.RoleOwner, s.handleUserSignOut)
+
+	s.handle("GET /console/audit", model.RoleManager, s.handleAuditList)
+	s.handle("GET /console/ambassadors", model.RoleViewer, s.handleAmbassadorList)
+	s.handle("GET /console/ambassadors/new", model.RoleManager, s.handleAmbassadorNew)
+	s.handle("POST /console/ambassadors/new", model.RoleManager, s.handleAmbassadorCreate)
+	s.handle("GET /console/ambassadors/import", model.RoleManager, s.handleAmbassadorImportForm)
+	s.handle("POST /console/ambassadors/import", model.RoleManager, s.handleAmbassadorImport)
+	s.handle("GET /console/ambassadors/import/template.csv", model.RoleManager, s.handleAmbassadorImportTemplate)
+	s.handle("GET /console/ambassadors/{id}", model.RoleViewer, s.handleAmbassadorGet)
+	s.handle("GET /console/ambassadors/{id}/edit", model.RoleManager, s.handleAmbassadorEdit)
+	s.handle("POST /console/ambassadors/{id}/edit", model.RoleManager, s.handleAmbassadorUpdate)
+	s.handle("POST /console/ambassadors/{id}/pause", model.RoleManager, s.handleAmbassadorPause)
+	s.handle("POST /console/ambassadors/{id}/activate", model.RoleManager, s.handleAmbassadorActivate)
+	s.handle("GET /console/ambassadors/{id}/placements/new", model.RoleManager, s.handlePlacementNew)
+	s.handle("POST /console/ambassadors/{id}/placements/new", model.RoleManager, s.handlePlacementCreate)
+
+	s.handle("GET /console/placements", model.RoleViewer, s.handlePlacementList)
+	s.handle("GET /console/placements/print", model.RoleManager, s.handlePosterBatchForm)
+	s.handle("POST /console/placements/print", model.RoleManager, s.handlePosterBatch)
+	s.handle("GET /console/placements/{id}", model.RoleViewer, s.handlePlacementGet)
+	s.handle("GET /console/placements/{id}/qr.png", model.RoleViewer, s.handlePlacementQR("png"))
+	s.handle("GET /console/placements/{id}/qr.svg", model.RoleViewer, s.handlePlacementQR("svg"))
+	s.handle("GET /console/placements/{id}/poster.pdf", model.RoleViewer, s.handlePlacementPoster)
+	s.handle("POST /console/placements/{id}/deactivate", model.RoleManager, s.handlePlacementDeactivate)
+	s.handle("POST /console/placements/{id}/activate", model.RoleManager, s.handlePlacementActivate)
 
 	s.handle("GET /console/referrals", model.RoleViewer, s.handleReferralList)
 	s.handle("GET /console/referrals/{id}", model.RoleViewer, s.handleReferralGet)
@@ -235,9 +297,28 @@ type navItem struct {
 var navItems = []navItem{
 	{"", "/console/", "Overview", model.RoleViewer},
 	{"programs", "/console/programs", "Programs", model.RoleViewer},
+	{"ambassadors", "/console/ambassadors", "Ambassadors", model.RoleViewer},
+	{"placements", "/console/placements", "Posters", model.RoleViewer},
 	{"referrals", "/console/referrals", "Referrals", model.RoleViewer},
 	{"money", "/console/money/commissions", "Money", model.RoleViewer},
 	{"leaderboard", "/console/leaderboard", "Leaderboard", model.RoleViewer},
+}
+
+// navGroup is a labelled group of the nav, below its main entries.
+type navGroup struct {
+	// ID names the group's label, which its list is labelled by.
+	ID, Label string
+	Items     []navItem
+}
+
+// navGroups are the nav's groups, top to bottom.
+var navGroups = []navGroup{
+	{"nav-ops", "Operations", []navItem{
+		{"keys", "/console/keys", "API keys", model.RoleOwner},
+		{"hooks", "/console/hooks", "Hooks", model.RoleOwner},
+		{"users", "/console/users", "Users", model.RoleOwner},
+		{"audit", "/console/audit", "Audit log", model.RoleManager},
+	}},
 }
 
 // Route is one registered route, for tests and documentation.
@@ -307,6 +388,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	rec := &statusRecorder{ResponseWriter: w}
 	if r.Body != nil {
+		info.body = r.Body
 		r.Body = http.MaxBytesReader(rec, r.Body, maxFormBytes)
 	}
 	s.handler.ServeHTTP(rec, r)
@@ -321,7 +403,22 @@ const maxFormBytes = 64 << 10
 
 // requestInfo carries the matched route pattern back up to ServeHTTP's
 // log line: the pattern, never the raw path, which can hold IDs.
-type requestInfo struct{ route string }
+type requestInfo struct {
+	route string
+	// body is the request's body before maxFormBytes bounds it, for
+	// a handler that takes an upload to bound by its own limit
+	// (allowBody).
+	body io.ReadCloser
+}
+
+// allowBody lets a handler read up to n bytes of r's body, rather than
+// maxFormBytes: an upload, such as a CSV file. Call it before anything
+// reads the body.
+func allowBody(w http.ResponseWriter, r *http.Request, n int64) {
+	if i := infoOf(r); i != nil && i.body != nil {
+		r.Body = http.MaxBytesReader(w, i.body, n)
+	}
+}
 
 type requestInfoKey struct{}
 

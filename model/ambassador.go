@@ -1,6 +1,10 @@
 package model
 
-import "context"
+import (
+	"context"
+	"strconv"
+	"strings"
+)
 
 // AmbassadorStatus says whether an ambassador is taking part.
 type AmbassadorStatus string
@@ -119,6 +123,74 @@ func (u *AmbassadorUpdate) Apply(a *Ambassador) {
 type AmbassadorFilter struct {
 	ListOptions
 	Status AmbassadorStatus
+	// Search narrows to the ambassador whose email it is, ignoring case,
+	// or else to those whose name, email or school holds it, ignoring
+	// case. An email is found through its index; anything else is looked
+	// for among a bounded number of ambassadors per page, newest first,
+	// so a page of a search can hold fewer than Limit, even none, with
+	// HasMore set: the next page looks further.
+	Search string
+	// School narrows to ambassadors whose school is School, ignoring case
+	// and surrounding spaces; looked for like a Search by name.
+	School string
+}
+
+// MaxImportAmbassadors bounds one ImportAmbassadors: a school's intake
+// of ambassadors, with room to spare, in one transaction that holds the
+// store's one writer for a moment only.
+const MaxImportAmbassadors = 5000
+
+// ImportField names the field of the row'th ambassador (from 0) of an
+// import in its field errors: "rows.3.email".
+func ImportField(row int, field string) string { return "rows." + strconv.Itoa(row) + "." + field }
+
+// ParseImportField splits a field error's field made by ImportField; ok
+// is false for a field of the import as a whole ("rows").
+func ParseImportField(f string) (row int, field string, ok bool) {
+	rest, found := strings.CutPrefix(f, "rows.")
+	if !found {
+		return 0, "", false
+	}
+	n, field, found := strings.Cut(rest, ".")
+	row, err := strconv.Atoi(n)
+	if !found || err != nil || row < 0 {
+		return 0, "", false
+	}
+	return row, field, true
+}
+
+// ValidateImport normalizes each of ins in place, as Validate does, and
+// returns the problems of all of them, each under ImportField(row,
+// field): one pass over every row, so a file's problems are reported
+// together. An email that an earlier row already has is a problem of the
+// later row, since one person is one ambassador.
+func ValidateImport(ins []AmbassadorCreate) FieldErrors {
+	var fe FieldErrors
+	switch {
+	case len(ins) == 0:
+		fe.Add("rows", FRequired, "must hold at least one ambassador")
+		return fe
+	case len(ins) > MaxImportAmbassadors:
+		fe.Add("rows", FInvalidValue, "must hold at most %d ambassadors", MaxImportAmbassadors)
+		return fe
+	}
+	first := make(map[string]int, len(ins))
+	for i := range ins {
+		row := ins[i].Validate()
+		for _, e := range row {
+			fe = append(fe, FieldError{Field: ImportField(i, e.Field), Code: e.Code, Message: e.Message})
+		}
+		if row.Has("email") {
+			continue
+		}
+		key := EmailKey(ins[i].Email)
+		if _, dup := first[key]; dup {
+			fe.Add(ImportField(i, "email"), FInvalidValue, "is on an earlier row of this import too")
+			continue
+		}
+		first[key] = i
+	}
+	return fe
 }
 
 // AmbassadorService manages ambassadors.
@@ -131,6 +203,19 @@ type AmbassadorService interface {
 	FindAmbassadors(ctx context.Context, f AmbassadorFilter) (Page[*Ambassador], error)
 	// UpdateAmbassador errors: not_found, conflict (email taken), unavailable.
 	UpdateAmbassador(ctx context.Context, id string, u AmbassadorUpdate) (*Ambassador, error)
+	// ImportAmbassadors creates all of ins or none: it validates every
+	// one (ValidateImport) and checks that no ambassador has its email
+	// yet, and only when all pass creates them, in order, in one
+	// transaction. A replay of idem returns the same ambassadors.
+	// Errors: validation_failed, with every problem of every row under
+	// ImportField(row, field) (an email taken is one), or under "rows"
+	// for the import as a whole; idempotency_key_reused, unavailable.
+	ImportAmbassadors(ctx context.Context, ins []AmbassadorCreate, idem Idempotency) ([]*Ambassador, bool, error)
+	// CheckAmbassadorImport reports what ImportAmbassadors would refuse
+	// of ins, with the same errors, and writes nothing: for a caller that
+	// will not import (part of a file could not be read) yet reports
+	// every problem at once.
+	CheckAmbassadorImport(ctx context.Context, ins []AmbassadorCreate) error
 }
 
 // NewAmbassador is the ambassador that a valid create makes.

@@ -132,6 +132,10 @@ func (u *PlacementUpdate) Apply(p *Placement) {
 	}
 }
 
+// MaxPlacementBatch bounds a CreatePlacementBatch: the pages of a
+// printout of posters, made in one transaction.
+const MaxPlacementBatch = 500
+
 // PlacementFilter narrows a list of placements.
 type PlacementFilter struct {
 	ListOptions
@@ -170,6 +174,13 @@ type PlacementService interface {
 	// idempotency key; a replay returns the same placements. Errors as
 	// CreatePlacement.
 	CreatePlacements(ctx context.Context, in PlacementCreate, n int, idem Idempotency) ([]*Placement, bool, error)
+	// CreatePlacementBatch makes a placement of each of ins, which need
+	// not be alike (a sheet of posters for many ambassadors), all or
+	// none, under one idempotency key; a replay returns the same
+	// placements. Errors as CreatePlacement, for the first of ins that
+	// has one, and validation_failed (placements) for none or more than
+	// MaxPlacementBatch.
+	CreatePlacementBatch(ctx context.Context, ins []PlacementCreate, idem Idempotency) ([]*Placement, bool, error)
 	// FindPlacementByID errors: not_found.
 	FindPlacementByID(ctx context.Context, id string) (*Placement, error)
 	FindPlacements(ctx context.Context, f PlacementFilter) (Page[*Placement], error)

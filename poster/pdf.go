@@ -17,6 +17,10 @@ type Poster struct {
 	ScanURL      string
 }
 
+// DefaultCallToAction is what a poster says above its QR code when
+// nobody chose words of their own.
+const DefaultCallToAction = "Scan to join"
+
 // Papers are the page sizes posters print on.
 var Papers = map[string]string{"a4": "A4", "letter": "Letter"}
 

@@ -1,5 +1,7 @@
 // Package poster draws what goes on paper: a placement's QR code as PNG
-// or SVG.
+// or SVG, and printable PDF posters. Its Cache of drawn QR images serves
+// both the API's QR routes and the web console's, so the two draw and tag
+// an image the same way.
 package poster
 
 import (

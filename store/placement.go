@@ -101,7 +101,7 @@ func newCode(tx *bolt.Tx, taken map[string]bool) (string, error) {
 // CreatePlacement implements model.PlacementService.
 func (s *Store) CreatePlacement(ctx context.Context, in model.PlacementCreate, idem model.Idempotency) (*model.Placement, bool, error) {
 	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
-		made, err := newPlacements(w, in, 1)
+		made, err := newPlacements(w, []model.PlacementCreate{in})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -115,12 +115,24 @@ func (s *Store) CreatePlacement(ctx context.Context, in model.PlacementCreate, i
 // same placements, as they are now: the idempotency entry keeps their
 // keys, under a key of the batch's own.
 func (s *Store) CreatePlacements(ctx context.Context, in model.PlacementCreate, n int, idem model.Idempotency) ([]*model.Placement, bool, error) {
+	return s.CreatePlacementBatch(ctx, slices.Repeat([]model.PlacementCreate{in}, n), idem)
+}
+
+// CreatePlacementBatch implements model.PlacementService: CreatePlacements
+// for placements that need not be alike, such as a sheet of posters for
+// many ambassadors, checked and made as that makes them.
+func (s *Store) CreatePlacementBatch(ctx context.Context, ins []model.PlacementCreate, idem model.Idempotency) ([]*model.Placement, bool, error) {
+	if len(ins) == 0 || len(ins) > model.MaxPlacementBatch {
+		var fe model.FieldErrors
+		fe.Add("placements", model.FInvalidValue, "must be from 1 to %d", model.MaxPlacementBatch)
+		return nil, false, fe.Err()
+	}
 	snap, replayed, err := s.create(ctx, idem, func(w *wtx) ([]byte, func() error, error) {
-		made, err := newPlacements(w, in, n)
+		made, err := newPlacements(w, ins)
 		if err != nil {
 			return nil, nil, err
 		}
-		keys := make([]byte, 0, 16*n)
+		keys := make([]byte, 0, 16*len(made))
 		for _, p := range made {
 			keys = append(keys, p.key[:]...)
 		}
@@ -177,15 +189,23 @@ type newPlacement struct {
 	p   *model.Placement
 }
 
-// newPlacements checks in's program and ambassador and makes n
-// placements like in, each with a code of its own.
-func newPlacements(w *wtx, in model.PlacementCreate, n int) ([]newPlacement, error) {
-	if err := placementOwnersExist(w.tx, in); err != nil {
-		return nil, err
+// newPlacements checks the program and ambassador of each of ins, each
+// pair once, and makes a placement of each, with a code of its own.
+func newPlacements(w *wtx, ins []model.PlacementCreate) ([]newPlacement, error) {
+	checked := map[[2]string]bool{}
+	for _, in := range ins {
+		owners := [2]string{in.ProgramID, in.AmbassadorID}
+		if checked[owners] {
+			continue
+		}
+		if err := placementOwnersExist(w.tx, in); err != nil {
+			return nil, err
+		}
+		checked[owners] = true
 	}
-	out := make([]newPlacement, 0, n)
+	out := make([]newPlacement, 0, len(ins))
 	taken := map[string]bool{}
-	for range n {
+	for _, in := range ins {
 		code, err := newCode(w.tx, taken)
 		if err != nil {
 			return nil, err
