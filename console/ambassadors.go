@@ -129,7 +129,7 @@ type ambassadorView struct {
 
 // ReferralsURL is the referral list filtered to this ambassador.
 func (v ambassadorView) ReferralsURL() string {
-	return "/console/referrals?ambassador_id=" + url.QueryEscape(v.Ambassador.ID)
+	return "/console/referrals?ambassador=" + url.QueryEscape(v.Ambassador.ID)
 }
 
 // placementRow is a placement with what a list shows beside it.

@@ -250,7 +250,7 @@ func TestAmbassadorPage(t *testing.T) {
 	wantStatus(t, res, http.StatusOK)
 	wantBody(t, res, "Ada Lovelace", "ada@uni.example", "Trinity College",
 		"/console/placements/"+plc.ID, plc.Code, "Library", "Spring",
-		"John Doe", "john@example.com", "converted", `href="/console/referrals?ambassador_id=`+a.ID+`"`,
+		"John Doe", "john@example.com", "converted", `href="/console/referrals?ambassador=`+a.ID+`"`,
 		"USD 5.00", "A purchase", "pending")
 	for _, stat := range []string{"Scans", "Signups", "Purchases"} {
 		wantBody(t, res, `<p class="stat-label">`+stat+`</p>`)
