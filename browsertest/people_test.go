@@ -75,8 +75,8 @@ func listAPI(t *testing.T, srv *server, path string) []map[string]any {
 	return page.Data
 }
 
-// idOf finds the record whose field is value.
-func idOf(t *testing.T, records []map[string]any, field, value string) string {
+// idWhere finds the record whose field is value.
+func idWhere(t *testing.T, records []map[string]any, field, value string) string {
 	t.Helper()
 	for _, r := range records {
 		if r[field] == value {
@@ -154,8 +154,8 @@ func TestConsoleAmbassadorsAndPosters(t *testing.T) {
 	}
 	b.screenshot("ambassadors")
 	ambassadors := listAPI(t, srv, "/v1/ambassadors?limit=100")
-	ada, grace := idOf(t, ambassadors, "email", "ada@uni.example"), idOf(t, ambassadors, "email", "grace@navy.example")
-	katherine := idOf(t, ambassadors, "email", "katherine@uni.example")
+	ada, grace := idWhere(t, ambassadors, "email", "ada@uni.example"), idWhere(t, ambassadors, "email", "grace@navy.example")
+	katherine := idWhere(t, ambassadors, "email", "katherine@uni.example")
 
 	// Search, then an ambassador's page and a poster for them.
 	b.fill("#f-q", "hopper")
