@@ -30,13 +30,12 @@ func TestReferralListByPlacementFlaggedAndTime(t *testing.T) {
 	}
 	plcA, plcB := poster(f1), poster(f2)
 	type made struct {
-		id                string
-		placement         *model.Placement
-		ambassador        string
-		flagged           bool
-		day               int
-		status            model.ReferralStatus
-		programOfFixture1 bool
+		id         string
+		placement  *model.Placement
+		ambassador string
+		flagged    bool
+		day        int
+		status     model.ReferralStatus
 	}
 	var all []made
 	for i := range 30 {
