@@ -342,20 +342,20 @@ func (s *Server) handleCommissionGet(w http.ResponseWriter, r *http.Request) err
 	return s.render(w, r, http.StatusOK, "commission", v)
 }
 
-// handleCommissionApprove, handleCommissionHold and
-// handleCommissionRelease serve POST /console/money/commissions/{id}/
-// approve, hold and release.
+// handleCommissionApprove serves POST /console/money/commissions/{id}/approve.
 func (s *Server) handleCommissionApprove(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.svc.Earnings.ApproveCommission(r.Context(), r.PathValue("id"))
 	msg := "Commission approved. The next payout to its ambassador pays it."
 	return s.commissionChanged(w, r, c, err, msg)
 }
 
+// handleCommissionHold serves POST /console/money/commissions/{id}/hold.
 func (s *Server) handleCommissionHold(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.svc.Earnings.HoldCommission(r.Context(), r.PathValue("id"))
 	return s.commissionChanged(w, r, c, err, "Commission on hold. It stays pending until you release or approve it.")
 }
 
+// handleCommissionRelease serves POST /console/money/commissions/{id}/release.
 func (s *Server) handleCommissionRelease(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.svc.Earnings.ReleaseCommission(r.Context(), r.PathValue("id"))
 	msg := "Commission released. Its hold period is over, so it is approved."
