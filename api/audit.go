@@ -12,7 +12,6 @@ import (
 // Bounds on the audit list's filters.
 const (
 	maxAuditSubjectLen = 128
-	maxAuditActionLen  = 64
 )
 
 // handleAuditList serves GET /v1/audit?actor_id=&subject=&action=: the
@@ -21,7 +20,7 @@ func (s *Server) handleAuditList(w http.ResponseWriter, r *http.Request, _ httpr
 	q := newQuery(r)
 	var f model.AuditFilter
 	if v := q.str("actor_id"); v != "" {
-		if f.ActorID = canonicalID(v, model.PrefixUser, model.PrefixAPIKey); f.ActorID == "" {
+		if f.ActorID = model.CanonicalID(v, model.PrefixUser, model.PrefixAPIKey); f.ActorID == "" {
 			q.errs.Add("actor_id", model.FInvalidValue, "must be a user's ID (%s_...) or an API key's (%s_...)", model.PrefixUser, model.PrefixAPIKey)
 		}
 	}
@@ -32,12 +31,12 @@ func (s *Server) handleAuditList(w http.ResponseWriter, r *http.Request, _ httpr
 		// Record IDs are compared in the lower case they are stored in;
 		// anything else (a plugin's name) as given.
 		if prefix, _, ok := strings.Cut(f.Subject, "_"); ok {
-			if id := canonicalID(f.Subject, prefix); id != "" {
+			if id := model.CanonicalID(f.Subject, prefix); id != "" {
 				f.Subject = id
 			}
 		}
 	}
-	if f.Action = q.str("action"); f.Action != "" && !validAction(f.Action) {
+	if f.Action = q.str("action"); f.Action != "" && !model.ValidAuditAction(f.Action) {
 		q.errs.Add("action", model.FInvalidValue, "must be a record kind and what happened to it, like program.updated")
 	}
 	f.ListOptions = q.list(model.PrefixAudit)
@@ -53,30 +52,4 @@ func (s *Server) handleAuditList(w http.ResponseWriter, r *http.Request, _ httpr
 	}
 	writeJSON(w, http.StatusOK, page)
 	return nil
-}
-
-// canonicalID returns v in its canonical form if it is an ID with one of
-// prefixes, else "".
-func canonicalID(v string, prefixes ...string) string {
-	for _, p := range prefixes {
-		if k, ok := model.ParseID(p, v); ok {
-			return model.FormatID(p, k)
-		}
-	}
-	return ""
-}
-
-// validAction reports whether a is shaped like an action: kind.verb, in
-// lower case letters and underscores.
-func validAction(a string) bool {
-	kind, verb, ok := strings.Cut(a, ".")
-	if !ok || len(a) > maxAuditActionLen || kind == "" || verb == "" {
-		return false
-	}
-	for _, c := range kind + verb {
-		if (c < 'a' || c > 'z') && c != '_' {
-			return false
-		}
-	}
-	return true
 }

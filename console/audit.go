@@ -19,7 +19,6 @@ import (
 // Bounds of the filters, the API's.
 const (
 	maxAuditSubjectLen = 128
-	maxAuditActionLen  = 64
 )
 
 // The filter form, read from the query.
@@ -29,7 +28,7 @@ var auditFields = []*field{
 	{Name: "subject", Label: "Record", Hint: "The ID of a program, an ambassador, a user or another record.",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(maxAuditSubjectLen), "spellcheck": "false"}},
 	{Name: "action", Label: "What", Hint: "Such as program.updated.",
-		Attrs: map[string]string{"maxlength": strconv.Itoa(maxAuditActionLen), "spellcheck": "false", "list": "audit-actions"}},
+		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxAuditActionLen), "spellcheck": "false", "list": "audit-actions"}},
 }
 
 // auditActions are the actions the store records, offered as the action
@@ -128,7 +127,7 @@ func (s *Server) auditFilter(ctx context.Context, f *form) (model.AuditFilter, e
 		}
 		filter.ActorID = u.ID
 	default:
-		if filter.ActorID = canonicalID(strings.ToLower(actor), model.PrefixUser, model.PrefixAPIKey); filter.ActorID == "" {
+		if filter.ActorID = model.CanonicalID(strings.ToLower(actor), model.PrefixUser, model.PrefixAPIKey); filter.ActorID == "" {
 			f.AddError("actor", "must be a user’s email, or a user’s ID (usr_…) or an API key’s (key_…)")
 		}
 	}
@@ -140,12 +139,12 @@ func (s *Server) auditFilter(ctx context.Context, f *form) (model.AuditFilter, e
 		// anything else (a plugin's name) is compared as given.
 		filter.Subject = subject
 		if prefix, _, ok := strings.Cut(strings.ToLower(subject), "_"); ok {
-			if id := canonicalID(strings.ToLower(subject), prefix); id != "" {
+			if id := model.CanonicalID(strings.ToLower(subject), prefix); id != "" {
 				filter.Subject = id
 			}
 		}
 	}
-	if filter.Action = f.Get("action"); filter.Action != "" && !validAction(filter.Action) {
+	if filter.Action = f.Get("action"); filter.Action != "" && !model.ValidAuditAction(filter.Action) {
 		f.AddError("action", "must be a kind of record and what happened to it, such as program.updated")
 	}
 	return filter, nil
@@ -176,32 +175,6 @@ func (s *Server) userByEmail(ctx context.Context, email string) (*model.User, er
 		opt.Cursor = *page.NextCursor
 	}
 	return nil, nil
-}
-
-// canonicalID returns v in its canonical form if it is an ID with one of
-// prefixes, else "".
-func canonicalID(v string, prefixes ...string) string {
-	for _, p := range prefixes {
-		if k, ok := model.ParseID(p, v); ok {
-			return model.FormatID(p, k)
-		}
-	}
-	return ""
-}
-
-// validAction reports whether a is shaped like an action: kind.verb, in
-// lower case letters and underscores.
-func validAction(a string) bool {
-	kind, verb, ok := strings.Cut(a, ".")
-	if !ok || len(a) > maxAuditActionLen || kind == "" || verb == "" {
-		return false
-	}
-	for _, c := range kind + verb {
-		if (c < 'a' || c > 'z') && c != '_' {
-			return false
-		}
-	}
-	return true
 }
 
 // actorKind says what kind of actor kind is.
@@ -245,7 +218,7 @@ func subjectPath(e *model.AuditEntry, owner bool) string {
 		return ""
 	}
 	prefix, _, _ := strings.Cut(e.Subject, "_")
-	if canonicalID(e.Subject, prefix) == "" {
+	if model.CanonicalID(e.Subject, prefix) == "" {
 		return ""
 	}
 	if p, ok := recordPages[prefix]; ok {

@@ -80,3 +80,14 @@ func TimeKey(t time.Time) [16]byte {
 	}
 	return k
 }
+
+// CanonicalID returns v in its canonical form if it is an ID with one of
+// prefixes, else "".
+func CanonicalID(v string, prefixes ...string) string {
+	for _, p := range prefixes {
+		if k, ok := ParseID(p, v); ok {
+			return FormatID(p, k)
+		}
+	}
+	return ""
+}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -225,6 +226,24 @@ type AuditEntry struct {
 	// beyond what the subject's own page shows.
 	Summary   string `json:"summary"`
 	CreatedAt Time   `json:"created_at"`
+}
+
+// MaxAuditActionLen bounds an action in a filter.
+const MaxAuditActionLen = 64
+
+// ValidAuditAction reports whether a is shaped like an action: kind.verb,
+// in lower case letters and underscores.
+func ValidAuditAction(a string) bool {
+	kind, verb, ok := strings.Cut(a, ".")
+	if !ok || len(a) > MaxAuditActionLen || kind == "" || verb == "" {
+		return false
+	}
+	for _, c := range kind + verb {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // AuditFilter narrows the audit log.
