@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 )
 
@@ -97,29 +98,6 @@ func requestIDOf(r *http.Request) string {
 	return ""
 }
 
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // observe gives every request an ID (the client's X-Request-Id if it is
 // sane, else a new one), echoes it, and logs one line per request: the
 // route pattern, never the raw path (which may hold IDs or emails), and
@@ -132,12 +110,12 @@ func (s *Server) observe(w http.ResponseWriter, r *http.Request, next http.Handl
 	}
 	w.Header().Set("X-Request-Id", info.id)
 	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &metrics.StatusRecorder{ResponseWriter: w}
 	next.ServeHTTP(rec, r)
 	elapsed := time.Since(start)
-	s.metrics.ObserveRequest(info.route, r.Method, rec.status, elapsed)
+	s.metrics.ObserveRequest(info.route, r.Method, rec.Status, elapsed)
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-		slog.String("method", r.Method), slog.String("route", info.route), slog.Int("status", rec.status),
+		slog.String("method", r.Method), slog.String("route", info.route), slog.Int("status", rec.Status),
 		slog.Duration("duration", elapsed), slog.String("request_id", info.id))
 }
 

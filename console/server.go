@@ -386,16 +386,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &metrics.StatusRecorder{ResponseWriter: w}
 	if r.Body != nil {
 		info.body = r.Body
 		r.Body = http.MaxBytesReader(rec, r.Body, maxFormBytes)
 	}
 	s.handler.ServeHTTP(rec, r)
 	elapsed := time.Since(start)
-	s.cfg.Metrics.ObserveRequest(info.route, r.Method, rec.status, elapsed)
+	s.cfg.Metrics.ObserveRequest(info.route, r.Method, rec.Status, elapsed)
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("route", info.route),
-		slog.Int("status", rec.status), slog.Duration("duration", elapsed))
+		slog.Int("status", rec.Status), slog.Duration("duration", elapsed))
 }
 
 // maxFormBytes bounds a request's body: the console's forms are small.
@@ -438,29 +438,6 @@ func sectionOf(r *http.Request) string {
 	section, _, _ := strings.Cut(rest, "/")
 	return strings.TrimSuffix(section, "{$}")
 }
-
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // errorView is what the error page shows.
 type errorView struct {
