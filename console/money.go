@@ -63,10 +63,7 @@ type commissionListView struct {
 	// View is queue, held or all.
 	View  string
 	Lines []commissionLine
-	// Filtered says a filter of the list of all is set.
-	Filtered            bool
-	First, Next, Export string
-	Short               bool
+	listLinks
 }
 
 // Selectable reports whether the list offers approving its commissions
@@ -117,14 +114,7 @@ func (s *Server) handleCommissionList(w http.ResponseWriter, r *http.Request) er
 	if v.Lines, err = s.commissionLines(ctx, page.Data); err != nil {
 		return err
 	}
-	if cursor != "" {
-		v.First = withQuery("/console/money/commissions", q)
-	}
-	if page.HasMore && page.NextCursor != nil {
-		q.Set("cursor", *page.NextCursor)
-		v.Next = withQuery("/console/money/commissions", q)
-		v.Short = len(page.Data) < listPageSize
-	}
+	v.paged("/console/money/commissions", q, cursor, len(page.Data), page.HasMore, page.NextCursor)
 	status := http.StatusOK
 	if f.HasErrors() {
 		status = http.StatusUnprocessableEntity

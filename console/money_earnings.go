@@ -47,12 +47,10 @@ type earningLine struct {
 }
 
 type earningListView struct {
-	Form                *form
-	Programs            []*model.Program
-	Lines               []earningLine
-	Filtered            bool
-	First, Next, Export string
-	Short               bool
+	Form     *form
+	Programs []*model.Program
+	Lines    []earningLine
+	listLinks
 }
 
 // handleEarningList serves GET /console/money/earnings?program=&status=
@@ -90,14 +88,7 @@ func (s *Server) handleEarningList(w http.ResponseWriter, r *http.Request) error
 	q := listQuery(f, earningListNames...)
 	v.Filtered = len(q) > 0
 	v.Export = withQuery("/console/exports/earnings.csv", q)
-	if cursor != "" {
-		v.First = withQuery("/console/money/earnings", q)
-	}
-	if page.HasMore && page.NextCursor != nil {
-		q.Set("cursor", *page.NextCursor)
-		v.Next = withQuery("/console/money/earnings", q)
-		v.Short = len(page.Data) < listPageSize
-	}
+	v.paged("/console/money/earnings", q, cursor, len(page.Data), page.HasMore, page.NextCursor)
 	status := http.StatusOK
 	if f.HasErrors() {
 		status = http.StatusUnprocessableEntity

@@ -46,11 +46,9 @@ type payoutLine struct {
 }
 
 type payoutListView struct {
-	Form                *form
-	Lines               []payoutLine
-	Filtered            bool
-	First, Next, Export string
-	Short               bool
+	Form  *form
+	Lines []payoutLine
+	listLinks
 }
 
 // handlePayoutList serves GET /console/money/payouts?ambassador=&currency=
@@ -81,14 +79,7 @@ func (s *Server) handlePayoutList(w http.ResponseWriter, r *http.Request) error 
 	q := listQuery(f, payoutListNames...)
 	v.Filtered = len(q) > 0
 	v.Export = withQuery("/console/exports/payouts.csv", q)
-	if cursor != "" {
-		v.First = withQuery("/console/money/payouts", q)
-	}
-	if page.HasMore && page.NextCursor != nil {
-		q.Set("cursor", *page.NextCursor)
-		v.Next = withQuery("/console/money/payouts", q)
-		v.Short = len(page.Data) < listPageSize
-	}
+	v.paged("/console/money/payouts", q, cursor, len(page.Data), page.HasMore, page.NextCursor)
 	status := http.StatusOK
 	if f.HasErrors() {
 		status = http.StatusUnprocessableEntity

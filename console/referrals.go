@@ -133,6 +133,32 @@ func listQuery(f *form, names ...string) url.Values {
 	return q
 }
 
+// listLinks are a filtered list page's links: the list without its
+// cursor, the next page, and the export with the same filters.
+type listLinks struct {
+	// Filtered says a filter is set, for the empty state.
+	Filtered bool
+	// First is the list without its cursor, when on a later page.
+	First, Next, Export string
+	// Short says the page holds fewer rows than fit, though more may
+	// match further on: a filter that matches little looks at a bounded
+	// number of records a page.
+	Short bool
+}
+
+// paged sets First, Next and Short for a page of n records read at
+// cursor from the list at path with the filters q, which it changes.
+func (l *listLinks) paged(path string, q url.Values, cursor string, n int, hasMore bool, next *string) {
+	if cursor != "" {
+		l.First = withQuery(path, q)
+	}
+	if hasMore && next != nil {
+		q.Set("cursor", *next)
+		l.Next = withQuery(path, q)
+		l.Short = n < listPageSize
+	}
+}
+
 // withQuery is path with q, when q has any value.
 func withQuery(path string, q url.Values) string {
 	if len(q) == 0 {
@@ -211,14 +237,7 @@ type referralListView struct {
 	Form     *form
 	Programs []*model.Program
 	Rows     []referralListRow
-	// Filtered says a filter is set, for the empty state.
-	Filtered bool
-	// First is the list without its cursor, when on a later page.
-	First, Next, Export string
-	// Short says the page holds fewer rows than fit, though more may
-	// match further on: a filter that matches little looks at a bounded
-	// number of referrals a page.
-	Short bool
+	listLinks
 }
 
 var referralListNames = []string{"program", "status", "email", "ambassador", "placement", "from", "to", "flagged"}
@@ -258,14 +277,7 @@ func (s *Server) handleReferralList(w http.ResponseWriter, r *http.Request) erro
 	q := listQuery(f, referralListNames...)
 	v.Filtered = len(q) > 0
 	v.Export = withQuery("/console/exports/referrals.csv", q)
-	if rf.Cursor != "" {
-		v.First = withQuery("/console/referrals", q)
-	}
-	if page.HasMore && page.NextCursor != nil {
-		q.Set("cursor", *page.NextCursor)
-		v.Next = withQuery("/console/referrals", q)
-		v.Short = len(page.Data) < listPageSize
-	}
+	v.paged("/console/referrals", q, rf.Cursor, len(page.Data), page.HasMore, page.NextCursor)
 	status := http.StatusOK
 	if f.HasErrors() {
 		status = http.StatusUnprocessableEntity

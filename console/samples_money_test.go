@@ -46,15 +46,16 @@ func moneySamples() map[string]any {
 		From: now.AddDate(0, 0, -29), To: now.Time, Leaders: leaders}
 	board.Form.Set("period", "30")
 	return map[string]any{
-		"referrals": referralListView{Form: newForm(referralFilterFields...), Programs: []*model.Program{prg}, Filtered: true,
-			Rows: []referralListRow{{Referral: ref, AmbassadorName: "Ada Lovelace", ProgramName: prg.Name}, {Referral: &erased}},
-			Next: "/console/referrals?cursor=x", First: "/console/referrals", Export: "/console/exports/referrals.csv", Short: true},
+		"referrals": referralListView{Form: newForm(referralFilterFields...), Programs: []*model.Program{prg},
+			Rows:      []referralListRow{{Referral: ref, AmbassadorName: "Ada Lovelace", ProgramName: prg.Name}, {Referral: &erased}},
+			listLinks: listLinks{Filtered: true, Next: "/console/referrals?cursor=x", First: "/console/referrals", Export: "/console/exports/referrals.csv", Short: true}},
 		"referral": referralView{Referral: ref, Person: "Grace Hopper", Program: prg, Ambassador: amb, Flags: flagNotes(ref.Flags),
 			Placement: &model.Placement{ID: plc, Code: "abcdefghjk", Label: &label}, Metadata: "{\n  \"campus\": \"north\"\n}",
 			Impression: &model.Impression{ID: ref.ImpressionID, CreatedAt: now, Flags: model.Flags{"repeat_scan"}},
 			Earnings:   []referralEarning{{Earning: earning, Commissions: []*model.Commission{commission, &clawback}}}, Problem: "Referral is converted."},
 		"referral_erase": referralView{Referral: &erased},
-		"commissions":    commissionListView{Form: newForm(commissionFilterFields...), View: commissionsQueue, Lines: lines, Export: "/console/exports/commissions.csv"},
+		"commissions": commissionListView{Form: newForm(commissionFilterFields...), View: commissionsQueue, Lines: lines,
+			listLinks: listLinks{Export: "/console/exports/commissions.csv"}},
 		"commission": commissionView{Commission: commission, AmbassadorName: "Ada Lovelace", Program: prg, Earning: earning,
 			Related: []*model.Commission{&clawback}, Problem: "Commission is already paid."},
 		"earnings": earningListView{Form: newForm(earningFilterFields...), Programs: []*model.Program{prg},
