@@ -83,6 +83,8 @@ func TestConsoleOperations(t *testing.T) {
 	}
 	// The script shows the copy button, and the page says what it did.
 	b.click("button[data-copy=token]")
+	// The clipboard answers after the click: wait for the page to say so.
+	run(b, "wait for the copy's answer", chromedp.Poll[bool](`document.querySelector("[data-copy-status]").textContent !== ""`))
 	if got := b.text("[data-copy-status]"); got == "" {
 		t.Error("the copy button says nothing")
 	}
