@@ -252,8 +252,9 @@ func TestPluginCrashAndHangUnderLoad(t *testing.T) {
 		return true
 	})
 
-	// One impression.created event, and a referral.created per signup.
-	want := int(acked.Load()) + 1
+	// One ambassador.created event, one impression.created, and a
+	// referral.created per signup.
+	want := int(acked.Load()) + 2
 	applied := func() int {
 		b, _ := os.ReadFile(filepath.Join(state, "log"))
 		return strings.Count(string(b), "applied ")

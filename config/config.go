@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"maps"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -47,6 +48,8 @@ type Config struct {
 	Scan        ScanConfig        `yaml:"scan"`
 	Privacy     PrivacyConfig     `yaml:"privacy"`
 	Console     ConsoleConfig     `yaml:"console"`
+	Portal      PortalConfig      `yaml:"portal"`
+	Email       EmailConfig       `yaml:"email"`
 	// TrustedProxies are CIDRs of proxies whose ClientIPHeader is
 	// believed; from anyone else it is ignored.
 	TrustedProxies []string    `yaml:"trusted_proxies"`
@@ -72,6 +75,43 @@ type ConsoleConfig struct {
 	// much it is used.
 	SessionAbsolute time.Duration `yaml:"session_absolute"`
 }
+
+// PortalConfig shapes the ambassador portal's sessions, as ConsoleConfig
+// the console's.
+type PortalConfig struct {
+	SessionIdle     time.Duration `yaml:"session_idle"`
+	SessionAbsolute time.Duration `yaml:"session_absolute"`
+}
+
+// EmailConfig is how referrald sends email: sign-in links, welcomes,
+// approved commissions and payouts. Without smtp.host nothing is sent.
+type EmailConfig struct {
+	SMTP SMTPConfig `yaml:"smtp"`
+	// Templates is a folder whose files replace the embedded message
+	// templates of the same name.
+	Templates string `yaml:"templates"`
+}
+
+// SMTPConfig is the mail server messages are handed to.
+type SMTPConfig struct {
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// PasswordFile, when set, holds the password (a trailing newline is
+	// dropped), so that it need not be in the config or the environment.
+	PasswordFile string `yaml:"password_file"`
+	// From is the sender: an address, or a name and an address
+	// ("Spring Ambassadors <ambassadors@example.edu>").
+	From string `yaml:"from"`
+	// TLS is starttls (required), tls (implicit, usually port 465),
+	// opportunistic (STARTTLS when offered) or none (a relay on this
+	// machine).
+	TLS string `yaml:"tls"`
+}
+
+// Enabled reports whether email is configured.
+func (e EmailConfig) Enabled() bool { return e.SMTP.Host != "" }
 
 // ScanConfig shapes the public scan route /s/<code>.
 type ScanConfig struct {
@@ -178,6 +218,8 @@ func Default() Config {
 		Scan:     ScanConfig{RepeatWindow: 30 * time.Minute, Inactive: "redirect"},
 		Privacy:  PrivacyConfig{ScanRetention: 90 * 24 * time.Hour},
 		Console:  ConsoleConfig{SessionIdle: 12 * time.Hour, SessionAbsolute: 7 * 24 * time.Hour},
+		Portal:   PortalConfig{SessionIdle: 7 * 24 * time.Hour, SessionAbsolute: 30 * 24 * time.Hour},
+		Email:    EmailConfig{SMTP: SMTPConfig{Port: 587, TLS: "starttls"}},
 		Hooks:    HooksConfig{OutboxRetention: store.DefaultOutboxRetention},
 		// RFC 7239's header; a proxy that sets only X-Forwarded-For needs x-forwarded-for.
 		ClientIPHeader: "forwarded",
@@ -229,7 +271,36 @@ func Load(path string, env Env, alsoKnown ...string) (Config, error) {
 	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), env.get); err != nil {
 		return cfg, err
 	}
+	if err := cfg.readPasswordFile(); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.Validate()
+}
+
+// maxPasswordFile bounds what is read of email.smtp.password_file.
+const maxPasswordFile = 4096
+
+// readPasswordFile sets the SMTP password from its file, when one is
+// named.
+func (c *Config) readPasswordFile() error {
+	path := c.Email.SMTP.PasswordFile
+	if path == "" {
+		return nil
+	}
+	if c.Email.SMTP.Password != "" {
+		return &configError{"email.smtp.password_file", "set either it or email.smtp.password, not both"}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return &configError{"email.smtp.password_file", err.Error()}
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
+	if err != nil || len(b) > maxPasswordFile {
+		return &configError{"email.smtp.password_file", fmt.Sprintf("cannot read it, or it is over %d bytes", maxPasswordFile)}
+	}
+	c.Email.SMTP.Password = strings.TrimRight(string(b), "\r\n")
+	return nil
 }
 
 // maxAdminToken bounds the admin token; WeakAdminToken is the length below
@@ -594,6 +665,15 @@ func (c *Config) Validate() error {
 	if c.Console.SessionIdle < time.Minute || c.Console.SessionIdle > c.Console.SessionAbsolute {
 		return &configError{"console.session_idle", "must be from 1m to console.session_absolute"}
 	}
+	if c.Portal.SessionAbsolute < 5*time.Minute || c.Portal.SessionAbsolute > 90*24*time.Hour {
+		return &configError{"portal.session_absolute", "must be from 5m to 2160h (90 days)"}
+	}
+	if c.Portal.SessionIdle < time.Minute || c.Portal.SessionIdle > c.Portal.SessionAbsolute {
+		return &configError{"portal.session_idle", "must be from 1m to portal.session_absolute"}
+	}
+	if err := c.Email.validate(); err != nil {
+		return err
+	}
 	if c.Scan.Inactive != "redirect" && c.Scan.Inactive != "expired" {
 		return &configError{"scan.inactive", fmt.Sprintf("%q must be redirect or expired", c.Scan.Inactive)}
 	}
@@ -677,3 +757,37 @@ func (p PluginConfig) HostConfig() host.Config {
 
 // StorePath is the bbolt file.
 func (c *Config) StorePath() string { return filepath.Join(c.DataDir, store.FileName) }
+
+// validate checks the email settings, when email is configured.
+func (e EmailConfig) validate() error {
+	smtp := e.SMTP
+	if smtp.Host == "" {
+		return nil
+	}
+	if strings.ContainsAny(smtp.Host, " /:@") || len(smtp.Host) > 253 {
+		return &configError{"email.smtp.host", fmt.Sprintf("%q must be a host name or an IP address, without a port", smtp.Host)}
+	}
+	if smtp.Port < 1 || smtp.Port > 65535 {
+		return &configError{"email.smtp.port", "must be from 1 to 65535"}
+	}
+	switch smtp.TLS {
+	case "starttls", "tls", "opportunistic", "none":
+	default:
+		return &configError{"email.smtp.tls", fmt.Sprintf("%q must be starttls, tls, opportunistic or none", smtp.TLS)}
+	}
+	if smtp.From == "" {
+		return &configError{"email.smtp.from", "is required when email.smtp.host is set: the address messages come from"}
+	}
+	if _, err := mail.ParseAddress(smtp.From); err != nil {
+		return &configError{"email.smtp.from", fmt.Sprintf("%q is not an email address (%v)", smtp.From, err)}
+	}
+	if (smtp.Username == "") != (smtp.Password == "") {
+		return &configError{"email.smtp.username", "set both a username and a password, or neither"}
+	}
+	if e.Templates != "" {
+		if fi, err := os.Stat(e.Templates); err != nil || !fi.IsDir() {
+			return &configError{"email.templates", fmt.Sprintf("%q must be a folder", e.Templates)}
+		}
+	}
+	return nil
+}

@@ -164,7 +164,7 @@ func (h *hookEnv) scan(t *testing.T) {
 // up on, with their error; an owner sends one again, or all of them,
 // and the plugin takes them.
 func TestHooksDeadLettersAndRetry(t *testing.T) {
-	h := newHookEnv(t, `{"on_event": "permanent"}`)
+	h := newHookEnv(t, `{"on_event": "permanent", "events": ["impression.created"]}`)
 	h.scan(t)
 	h.waitFor(t, "the event to be dead-lettered", func() bool { return len(h.deadLetters(t)) == 1 })
 	id := h.deadLetters(t)[0]

@@ -55,6 +55,9 @@ const (
 	EventEarningCreated        = "earning.created"
 	EventEarningRefunded       = "earning.refunded"
 	EventReferralErased        = "referral.erased"
+	EventAmbassadorCreated     = "ambassador.created"
+	EventCommissionApproved    = "commission.approved"
+	EventPayoutCreated         = "payout.created"
 	// EventAll subscribes to every event type.
 	EventAll = "*"
 )

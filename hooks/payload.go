@@ -17,6 +17,9 @@ import (
 //	impression.created        Impression
 //	earning.created           Earning
 //	earning.refunded          EarningRefunded
+//	ambassador.created        Ambassador
+//	commission.approved       CommissionRecord
+//	payout.created            Payout
 const PayloadVersion = 1
 
 // Referral is a person who signed up after a scan. Once erased (ErasedAt
@@ -88,4 +91,53 @@ type Earning struct {
 type EarningRefunded struct {
 	Earning Earning `json:"earning"`
 	Amount  int64   `json:"amount"`
+}
+
+// Ambassador is a student who puts up posters. School is null when not
+// given; Status is active or paused.
+type Ambassador struct {
+	ID        string          `json:"id"`
+	FirstName string          `json:"first_name"`
+	LastName  string          `json:"last_name"`
+	Email     string          `json:"email"`
+	School    *string         `json:"school"`
+	Status    string          `json:"status"`
+	Metadata  json.RawMessage `json:"metadata"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// CommissionRecord is a commission as referrald records it: what an
+// ambassador is owed for a referral or an earning.
+// Amount is in the currency's minor unit; a clawback's is negative.
+type CommissionRecord struct {
+	ID           string  `json:"id"`
+	AmbassadorID string  `json:"ambassador_id"`
+	ProgramID    string  `json:"program_id"`
+	ReferralID   string  `json:"referral_id"`
+	EarningID    *string `json:"earning_id"`
+	// Kind is commission or clawback.
+	Kind     string `json:"kind"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+	// Status is pending, approved or paid.
+	Status       string          `json:"status"`
+	ApprovableAt time.Time       `json:"approvable_at"`
+	OnHold       bool            `json:"on_hold"`
+	PayoutID     *string         `json:"payout_id"`
+	Basis        json.RawMessage `json:"basis"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+}
+
+// Payout records money paid to an ambassador outside referrald, which
+// marked Commissions of their approved commissions paid.
+type Payout struct {
+	ID                string    `json:"id"`
+	AmbassadorID      string    `json:"ambassador_id"`
+	Amount            int64     `json:"amount"`
+	Currency          string    `json:"currency"`
+	Commissions       int       `json:"commissions"`
+	ExternalReference string    `json:"external_reference"`
+	CreatedAt         time.Time `json:"created_at"`
 }

@@ -15,11 +15,29 @@ const (
 	// EventReferralErased tells consumers to delete their copies of a
 	// person's data (a CRM contact, say).
 	EventReferralErased = "referral.erased"
+	// EventAmbassadorCreated carries the Ambassador as created.
+	EventAmbassadorCreated = "ambassador.created"
+	// EventCommissionApproved carries the Commission as approved: by a
+	// manager, or by the end of its hold period.
+	EventCommissionApproved = "commission.approved"
+	// EventPayoutCreated carries the Payout.
+	EventPayoutCreated = "payout.created"
+
+	// EventPortalLinkRequested asks the mailer to email an ambassador a
+	// sign-in link (PortalLinkRequestedData). It is internal: no plugin
+	// is sent it.
+	EventPortalLinkRequested = "portal.link_requested"
 )
 
-// EventTypes lists every event type, in the order they were added.
+// EventTypes lists every event type consumers outside referrald are sent,
+// in the order they were added.
 var EventTypes = []string{EventReferralCreated, EventReferralStatusChanged, EventImpressionCreated,
-	EventEarningCreated, EventEarningRefunded, EventReferralErased}
+	EventEarningCreated, EventEarningRefunded, EventReferralErased,
+	EventAmbassadorCreated, EventCommissionApproved, EventPayoutCreated}
+
+// InternalEvent reports whether events of type typ are for referrald's
+// own consumers (the mailer) only.
+func InternalEvent(typ string) bool { return typ == EventPortalLinkRequested }
 
 // Event is a change recorded for hooks, written in the same transaction as
 // the change itself.

@@ -101,6 +101,9 @@ func (s *Store) CreateAmbassador(ctx context.Context, in model.AmbassadorCreate,
 			if err := putIndexes(w.tx, key, ambassadorIndexes(a)...); err != nil {
 				return err
 			}
+			if err := s.appendEvent(w.tx, w.now, model.EventAmbassadorCreated, key, a); err != nil {
+				return err
+			}
 			return w.auditf("ambassador.created", a.ID, "status %s", a.Status)
 		}, nil
 	})
@@ -234,6 +237,11 @@ func (s *Store) UpdateAmbassador(ctx context.Context, id string, u model.Ambassa
 					return err
 				}
 			}
+			if !a.CanSignIn() {
+				if _, err := portalSessions.trim(tx, key, 0); err != nil {
+					return err
+				}
+			}
 			return w.auditf("ambassador.updated", a.ID, "%s", changed(&before, a))
 		}, nil
 	})
@@ -306,6 +314,9 @@ func (s *Store) ImportAmbassadors(ctx context.Context, ins []model.AmbassadorCre
 					return err
 				}
 				if err := putIndexes(w.tx, key, ambassadorIndexes(a)...); err != nil {
+					return err
+				}
+				if err := s.appendEvent(w.tx, w.now, model.EventAmbassadorCreated, key, a); err != nil {
 					return err
 				}
 				if err := w.auditf("ambassador.created", a.ID, "status %s, one of %d imported together", a.Status, len(made)); err != nil {

@@ -112,10 +112,23 @@ func (s *Store) changeCommission(ctx context.Context, id, action string, change 
 				}
 			}
 		}
+		approvedBefore, err := approvalsEmittedTo(w.tx)
+		if err != nil {
+			return nil, err
+		}
 		return func() error {
 			for _, cm := range append(clawbacks, c) {
 				if err := rewriteCommission(w.tx, cm); err != nil {
 					return err
+				}
+				// A release after the hold period ended approves the
+				// commission now; the sweep would not see it again
+				// once it has passed its approvable_at.
+				key := keyOf(model.PrefixCommission, cm.ID)
+				if cm.Status == model.CommissionApproved && bytes.Compare(waitingKey(cm.ApprovableAt.Time, key[:]), approvedBefore) <= 0 {
+					if err := s.approvedEvent(w.tx, w.now, cm); err != nil {
+						return err
+					}
 				}
 			}
 			return w.auditf(action, c.ID, "%d %s to ambassador %s, with %d clawbacks", c.Amount, c.Currency, c.AmbassadorID, len(clawbacks))
@@ -185,4 +198,74 @@ func (s *Store) FindCommissionQueue(ctx context.Context, f model.CommissionQueue
 		return nil
 	})
 	return p, err
+}
+
+// Approval events. A manager's approval writes its commission.approved
+// event with the change; an approval by the end of a hold period is not a
+// write, so the sweep writes its event afterwards, walking the waiting
+// range of commissions_awaiting_approval up to now. keyApprovalsEmitted
+// remembers the last waiting entry walked, so each is walked once.
+
+// approvedEvent writes the commission.approved event of c, approved at
+// now.
+func (s *Store) approvedEvent(tx *bolt.Tx, now time.Time, c *model.Commission) error {
+	return s.appendEvent(tx, now, model.EventCommissionApproved, keyOf(model.PrefixCommission, c.ID), c)
+}
+
+// approvalsEmittedTo is the last waiting entry whose approval event the
+// sweep has written: every commission the time approved at or before it
+// has had its event.
+func approvalsEmittedTo(tx *bolt.Tx) ([]byte, error) {
+	v := tx.Bucket(bucketMeta).Get(keyApprovalsEmitted)
+	if len(v) != 1+8+16 || v[0] != awaitingWaiting {
+		return nil, errCorrupt
+	}
+	return v, nil
+}
+
+// startApprovalEvents starts the sweep's walk at now, on a store that has
+// none: commissions the time approved before this referrald wrote
+// approval events get none.
+func startApprovalEvents(tx *bolt.Tx, now time.Time) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(keyApprovalsEmitted) != nil {
+		return nil
+	}
+	return meta.Put(keyApprovalsEmitted, waitingKey(now, make([]byte, 16)))
+}
+
+// EmitTimedApprovals writes the commission.approved event of every
+// commission whose hold period has ended by now since the last call, in
+// batches, and returns how many it wrote.
+func (s *Store) EmitTimedApprovals(ctx context.Context, now time.Time) (int, error) {
+	end := waitingKey(now, bytes.Repeat([]byte{0xff}, 16))
+	total := 0
+	_, err := s.inBatches(ctx, sweepBatch, func(w *wtx) (walked int, err error) {
+		last, err := approvalsEmittedTo(w.tx)
+		if err != nil {
+			return 0, err
+		}
+		c := w.tx.Bucket(bucketCommissionsAwaiting).Cursor()
+		k, _ := c.Seek(last)
+		if bytes.Equal(k, last) {
+			k, _ = c.Next()
+		}
+		for ; k != nil && walked < sweepBatch && bytes.Compare(k, end) <= 0; k, _ = c.Next() {
+			last, walked = bytes.Clone(k), walked+1
+			key := k[len(k)-16:]
+			cm, err := decodeCommission(key, w.tx.Bucket(bucketCommissions).Get(key))
+			if err != nil {
+				return walked, err
+			}
+			if cm.Settle(now).Status != model.CommissionApproved {
+				continue
+			}
+			if err := s.approvedEvent(w.tx, w.now, cm); err != nil {
+				return walked, err
+			}
+			total++
+		}
+		return walked, w.tx.Bucket(bucketMeta).Put(keyApprovalsEmitted, last)
+	})
+	return total, err
 }

@@ -428,6 +428,9 @@ func (s *Store) ApproveCommission(ctx context.Context, id string) (c *model.Comm
 				if err := rewriteCommission(w.tx, cm); err != nil {
 					return err
 				}
+				if err := s.approvedEvent(w.tx, w.now, cm); err != nil {
+					return err
+				}
 			}
 			return w.auditf("commission.approved", c.ID, "%d %s to ambassador %s, with %d clawbacks", c.Amount, c.Currency, c.AmbassadorID, len(clawbacks))
 		}, nil

@@ -277,6 +277,17 @@ func (s *Store) sweep() {
 	case n > 0:
 		s.log.Debug("swept expired idempotency keys", "count", n)
 	}
+	n, err = s.EmitTimedApprovals(context.Background(), s.now())
+	switch {
+	case err != nil && !isModelError(err):
+		s.log.Error("writing the events of commissions whose hold period ended failed", "err", err)
+	case n > 0:
+		s.log.Debug("wrote the events of commissions whose hold period ended", "count", n)
+	}
+	n, err = s.PrunePortalLinks(context.Background(), s.now())
+	if err != nil && !isModelError(err) {
+		s.log.Error("pruning expired portal sign-in links failed", "err", err)
+	}
 	n, err = s.PruneOutbox(context.Background(), s.now())
 	switch {
 	case err != nil && !isModelError(err):

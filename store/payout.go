@@ -65,6 +65,9 @@ func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem mo
 					return err
 				}
 			}
+			if err := s.appendEvent(tx, w.now, model.EventPayoutCreated, key, p); err != nil {
+				return err
+			}
 			return w.auditf("payout.created", p.ID, "%d %s to ambassador %s for %d commissions", p.Amount, p.Currency, p.AmbassadorID, p.Commissions)
 		}, nil
 	})

@@ -118,6 +118,19 @@ var (
 	bucketAuditByAction  = []byte("audit_by_action")
 )
 
+// The ambassador portal (portal.go):
+//
+//	portal_links                      SHA-256 of a magic link's token → ambassador key ‖ expiry
+//	portal_links_by_expiry            expiry (ms, 8) ‖ SHA-256 of the token, to prune
+//	portal_sessions                   SHA-256 of the session token → session
+//	portal_sessions_by_ambassador     ambassador key ‖ session key → SHA-256 of its token
+var (
+	bucketPortalLinks                = []byte("portal_links")
+	bucketPortalLinksByExpiry        = []byte("portal_links_by_expiry")
+	bucketPortalSessions             = []byte("portal_sessions")
+	bucketPortalSessionsByAmbassador = []byte("portal_sessions_by_ambassador")
+)
+
 // allBuckets are created at open.
 var allBuckets = [][]byte{
 	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
@@ -135,11 +148,12 @@ var allBuckets = [][]byte{
 	bucketIdempotencyJournal, bucketEmailJournal,
 	bucketUsers, bucketUsersByEmail, bucketSessions, bucketSessionsByUser, bucketSetupTokens,
 	bucketAudit, bucketAuditByActor, bucketAuditBySubject, bucketAuditByAction,
+	bucketPortalLinks, bucketPortalLinksByExpiry, bucketPortalSessions, bucketPortalSessionsByAmbassador,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 12
+const schemaVersion = 13
 
 // Keys of the meta bucket (besides each secret's, "secret:" ‖ name).
 var (
@@ -147,6 +161,9 @@ var (
 	// keyRetentionCursor remembers how far scan data has been scrubbed,
 	// so a sweep walks only what aged past the retention since the last.
 	keyRetentionCursor = []byte("retention_cursor")
+	// keyApprovalsEmitted is how far the sweep has written the approval
+	// events of commissions the time approved (commission.go).
+	keyApprovalsEmitted = []byte("approvals_emitted")
 )
 
 // migrate creates the buckets and checks the schema version. Later layouts
@@ -160,6 +177,9 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
 	v := meta.Get(keySchemaVersion)
 	setVersion := func() error { return meta.Put(keySchemaVersion, binary.BigEndian.AppendUint64(nil, schemaVersion)) }
+	if err := startApprovalEvents(tx, s.now()); err != nil {
+		return err
+	}
 	switch {
 	case v == nil:
 		return setVersion()
@@ -203,6 +223,10 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// would approve when their hold period ends, and the queue of
 		// those awaiting approval.
 		11: indexAwaitingCommissions,
+		// 12 → 13: the ambassador portal's links and sessions, whose
+		// buckets are made above, and the events of approvals and
+		// payouts, which an older referrald would not write.
+		12: func(*bolt.Tx) error { return nil },
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {

@@ -60,61 +60,176 @@ func (r *sessionRecord) session() *model.Session {
 		CreatedAt: r.createdAt, LastSeenAt: r.seenAt}
 }
 
-// getSession reads the session of the token with this hash, or nil.
-func getSession(tx *bolt.Tx, hash [32]byte) (*sessionRecord, error) {
-	v := tx.Bucket(bucketSessions).Get(hash[:])
+// sessionKind is where one kind of session lives: the console's users'
+// or the portal's ambassadors'. The owner key of a session record is its
+// user's or its ambassador's.
+type sessionKind struct {
+	// byToken maps SHA-256 of the token → session; byOwner maps owner
+	// key ‖ session key → SHA-256 of its token.
+	byToken, byOwner []byte
+}
+
+var (
+	consoleSessions = sessionKind{bucketSessions, bucketSessionsByUser}
+	portalSessions  = sessionKind{bucketPortalSessions, bucketPortalSessionsByAmbassador}
+)
+
+// get reads the session of the token with this hash, or nil.
+func (k sessionKind) get(tx *bolt.Tx, hash [32]byte) (*sessionRecord, error) {
+	v := tx.Bucket(k.byToken).Get(hash[:])
 	if v == nil {
 		return nil, nil
 	}
 	return decodeSession(v)
 }
 
-func putSession(tx *bolt.Tx, hash [32]byte, r *sessionRecord) error {
-	if err := tx.Bucket(bucketSessions).Put(hash[:], encodeSession(r)); err != nil {
+func (k sessionKind) put(tx *bolt.Tx, hash [32]byte, r *sessionRecord) error {
+	if err := tx.Bucket(k.byToken).Put(hash[:], encodeSession(r)); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketSessionsByUser).Put(cat(r.userKey[:], r.key[:]), hash[:])
+	return tx.Bucket(k.byOwner).Put(cat(r.userKey[:], r.key[:]), hash[:])
 }
 
-func deleteSession(tx *bolt.Tx, hash [32]byte, r *sessionRecord) error {
-	if err := tx.Bucket(bucketSessions).Delete(hash[:]); err != nil {
+func (k sessionKind) delete(tx *bolt.Tx, hash [32]byte, r *sessionRecord) error {
+	if err := tx.Bucket(k.byToken).Delete(hash[:]); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketSessionsByUser).Delete(cat(r.userKey[:], r.key[:]))
+	return tx.Bucket(k.byOwner).Delete(cat(r.userKey[:], r.key[:]))
 }
 
-// userSessions returns the index keys and token hashes of a user's
+// ofOwner returns the index keys and token hashes of an owner's
 // sessions, oldest first.
-func userSessions(tx *bolt.Tx, userKey [16]byte) (keys, hashes [][]byte) {
-	c := tx.Bucket(bucketSessionsByUser).Cursor()
-	for k, v := c.Seek(userKey[:]); k != nil && bytes.HasPrefix(k, userKey[:]); k, v = c.Next() {
-		keys, hashes = append(keys, bytes.Clone(k)), append(hashes, bytes.Clone(v))
+func (k sessionKind) ofOwner(tx *bolt.Tx, owner [16]byte) (keys, hashes [][]byte) {
+	c := tx.Bucket(k.byOwner).Cursor()
+	for ik, v := c.Seek(owner[:]); ik != nil && bytes.HasPrefix(ik, owner[:]); ik, v = c.Next() {
+		keys, hashes = append(keys, bytes.Clone(ik)), append(hashes, bytes.Clone(v))
 	}
 	return keys, hashes
 }
 
-// deleteUserSessions ends the oldest sessions of a user until at most
-// keep are left, and returns how many it ended.
-func deleteUserSessions(tx *bolt.Tx, userKey [16]byte, keep int) (int, error) {
-	keys, hashes := userSessions(tx, userKey)
+// trim ends the oldest sessions of an owner until at most keep are left,
+// and returns how many it ended.
+func (k sessionKind) trim(tx *bolt.Tx, owner [16]byte, keep int) (int, error) {
+	keys, hashes := k.ofOwner(tx, owner)
 	n := max(0, len(keys)-keep)
 	for i := range n {
-		if err := tx.Bucket(bucketSessions).Delete(hashes[i]); err != nil {
+		if err := tx.Bucket(k.byToken).Delete(hashes[i]); err != nil {
 			return 0, err
 		}
-		if err := tx.Bucket(bucketSessionsByUser).Delete(keys[i]); err != nil {
+		if err := tx.Bucket(k.byOwner).Delete(keys[i]); err != nil {
 			return 0, err
 		}
 	}
 	return n, nil
 }
 
-// CreateSession implements model.UserService.
-func (s *Store) CreateSession(ctx context.Context, userID string) (sess *model.Session, token string, err error) {
+// start stores a new session of owner, made at now, ending the oldest
+// beyond maxSessionsPerUser, and returns it with its token.
+func (k sessionKind) start(w *wtx, owner [16]byte) (*sessionRecord, string, error) {
 	token, hash, err := newToken()
 	if err != nil {
 		return nil, "", err
 	}
+	t := model.NewTime(w.now)
+	r := &sessionRecord{key: w.newKey(), userKey: owner, createdAt: t, seenAt: t}
+	if _, err := k.trim(w.tx, owner, maxSessionsPerUser-1); err != nil {
+		return nil, "", err
+	}
+	return r, token, k.put(w.tx, hash, r)
+}
+
+// liveSession returns the live session of token in kind k and its owner,
+// which owner reads (ok false when the owner is gone or may no longer
+// sign in), and marks it seen at most every seenEvery. A session found to
+// have ended is deleted. Errors: unauthorized.
+func liveSession[O any](s *Store, k sessionKind, token string, idle, absolute time.Duration,
+	owner func(tx *bolt.Tx, r *sessionRecord) (o O, ok bool, err error)) (*sessionRecord, O, error) {
+	var none O
+	unauthorized := model.Errorf(model.EUnauthorized, "the session has ended; sign in again")
+	if token == "" || len(token) > maxTokenLen {
+		return nil, none, unauthorized
+	}
+	hash := sha256.Sum256([]byte(token))
+	live := func(r *sessionRecord, ok bool, now time.Time) bool {
+		return ok && now.Sub(r.createdAt.Time) < absolute && now.Sub(r.seenAt.Time) < idle
+	}
+	var r *sessionRecord
+	var o O
+	var ok bool
+	now := s.now()
+	err := s.view(func(tx *bolt.Tx) (err error) {
+		if r, err = k.get(tx, hash); err != nil || r == nil {
+			return err
+		}
+		o, ok, err = owner(tx, r)
+		return err
+	})
+	if err != nil || r == nil {
+		if err == nil {
+			err = unauthorized
+		}
+		return nil, none, err
+	}
+	if !live(r, ok, now) {
+		err = s.update(func(w *wtx) (func() error, error) {
+			r, err := k.get(w.tx, hash)
+			if err != nil || r == nil {
+				return nil, err
+			}
+			return func() error { return k.delete(w.tx, hash, r) }, nil
+		})
+		if err != nil {
+			return nil, none, err
+		}
+		return nil, none, unauthorized
+	}
+	if now.Sub(r.seenAt.Time) < seenEvery {
+		return r, o, nil
+	}
+	err = s.update(func(w *wtx) (func() error, error) {
+		// Read again: the session may have ended, or its owner been
+		// disabled, since.
+		again, err := k.get(w.tx, hash)
+		if err != nil {
+			return nil, err
+		}
+		if again == nil {
+			return nil, unauthorized
+		}
+		if o, ok, err = owner(w.tx, again); err != nil {
+			return nil, err
+		}
+		if !live(again, ok, w.now) {
+			return nil, unauthorized
+		}
+		r = again
+		r.seenAt = model.NewTime(w.now)
+		return func() error { return k.put(w.tx, hash, r) }, nil
+	})
+	if err != nil {
+		return nil, none, err
+	}
+	return r, o, nil
+}
+
+// endSession ends the session of token in kind k; ending an ended one is
+// harmless.
+func (s *Store) endSession(k sessionKind, token string) error {
+	if token == "" || len(token) > maxTokenLen {
+		return nil
+	}
+	hash := sha256.Sum256([]byte(token))
+	return s.update(func(w *wtx) (func() error, error) {
+		r, err := k.get(w.tx, hash)
+		if err != nil || r == nil {
+			return nil, err
+		}
+		return func() error { return k.delete(w.tx, hash, r) }, nil
+	})
+}
+
+// CreateSession implements model.UserService.
+func (s *Store) CreateSession(ctx context.Context, userID string) (sess *model.Session, token string, err error) {
 	err = s.update(func(w *wtx) (func() error, error) {
 		u, _, err := getUser(w.tx, userID)
 		if err != nil {
@@ -123,14 +238,12 @@ func (s *Store) CreateSession(ctx context.Context, userID string) (sess *model.S
 		if u.DisabledAt != nil {
 			return nil, model.Errorf(model.EUnauthorized, "this user is disabled")
 		}
-		t := model.NewTime(w.now)
-		r := &sessionRecord{key: w.newKey(), userKey: keyOf(model.PrefixUser, u.ID), createdAt: t, seenAt: t}
-		sess = r.session()
 		return func() error {
-			if _, err := deleteUserSessions(w.tx, r.userKey, maxSessionsPerUser-1); err != nil {
-				return err
+			r, t, err := consoleSessions.start(w, keyOf(model.PrefixUser, u.ID))
+			if err == nil {
+				sess, token = r.session(), t
 			}
-			return putSession(w.tx, hash, r)
+			return err
 		}, nil
 	})
 	if err != nil {
@@ -142,74 +255,12 @@ func (s *Store) CreateSession(ctx context.Context, userID string) (sess *model.S
 // SessionByToken implements model.UserService. A session found to have
 // ended is deleted.
 func (s *Store) SessionByToken(ctx context.Context, token string, idle, absolute time.Duration) (*model.Session, *model.User, error) {
-	unauthorized := model.Errorf(model.EUnauthorized, "the session has ended; sign in again")
-	if token == "" || len(token) > maxTokenLen {
-		return nil, nil, unauthorized
-	}
-	hash := sha256.Sum256([]byte(token))
-	// live reports whether r, of user u, is a live session at now.
-	live := func(r *sessionRecord, u *model.User, now time.Time) bool {
-		return u != nil && u.DisabledAt == nil && now.Sub(r.createdAt.Time) < absolute && now.Sub(r.seenAt.Time) < idle
-	}
-	// user reads the user of r, or nil.
-	user := func(tx *bolt.Tx, r *sessionRecord) (*model.User, error) {
+	r, u, err := liveSession(s, consoleSessions, token, idle, absolute, func(tx *bolt.Tx, r *sessionRecord) (*model.User, bool, error) {
 		u, _, err := getUser(tx, model.FormatID(model.PrefixUser, r.userKey))
 		if model.ErrorCode(err) == model.ENotFound {
-			return nil, nil
+			return nil, false, nil
 		}
-		return u, err
-	}
-	var r *sessionRecord
-	var u *model.User
-	now := s.now()
-	err := s.view(func(tx *bolt.Tx) (err error) {
-		if r, err = getSession(tx, hash); err != nil || r == nil {
-			return err
-		}
-		u, err = user(tx, r)
-		return err
-	})
-	if err != nil || r == nil {
-		if err == nil {
-			err = unauthorized
-		}
-		return nil, nil, err
-	}
-	if !live(r, u, now) {
-		err = s.update(func(w *wtx) (func() error, error) {
-			r, err := getSession(w.tx, hash)
-			if err != nil || r == nil {
-				return nil, err
-			}
-			return func() error { return deleteSession(w.tx, hash, r) }, nil
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		return nil, nil, unauthorized
-	}
-	if now.Sub(r.seenAt.Time) < seenEvery {
-		return r.session(), u, nil
-	}
-	err = s.update(func(w *wtx) (func() error, error) {
-		// Read again: the session may have ended, or its user been
-		// disabled, since.
-		again, err := getSession(w.tx, hash)
-		if err != nil {
-			return nil, err
-		}
-		if again == nil {
-			return nil, unauthorized
-		}
-		if u, err = user(w.tx, again); err != nil {
-			return nil, err
-		}
-		if !live(again, u, w.now) {
-			return nil, unauthorized
-		}
-		r = again
-		r.seenAt = model.NewTime(w.now)
-		return func() error { return putSession(w.tx, hash, r) }, nil
+		return u, err == nil && u.DisabledAt == nil, err
 	})
 	if err != nil {
 		return nil, nil, err
@@ -219,17 +270,7 @@ func (s *Store) SessionByToken(ctx context.Context, token string, idle, absolute
 
 // EndSession implements model.UserService.
 func (s *Store) EndSession(ctx context.Context, token string) error {
-	if token == "" || len(token) > maxTokenLen {
-		return nil
-	}
-	hash := sha256.Sum256([]byte(token))
-	return s.update(func(w *wtx) (func() error, error) {
-		r, err := getSession(w.tx, hash)
-		if err != nil || r == nil {
-			return nil, err
-		}
-		return func() error { return deleteSession(w.tx, hash, r) }, nil
-	})
+	return s.endSession(consoleSessions, token)
 }
 
 // EndUserSessions implements model.UserService.
@@ -240,11 +281,11 @@ func (s *Store) EndUserSessions(ctx context.Context, userID string) error {
 			return nil, err
 		}
 		key := keyOf(model.PrefixUser, u.ID)
-		if keys, _ := userSessions(w.tx, key); len(keys) == 0 {
+		if keys, _ := consoleSessions.ofOwner(w.tx, key); len(keys) == 0 {
 			return nil, nil
 		}
 		return func() error {
-			n, err := deleteUserSessions(w.tx, key, 0)
+			n, err := consoleSessions.trim(w.tx, key, 0)
 			if err != nil {
 				return err
 			}

@@ -248,7 +248,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, up model.UserUpdate) 
 				return err
 			}
 			if endSessions {
-				if _, err := deleteUserSessions(w.tx, keyOf(model.PrefixUser, u.ID), 0); err != nil {
+				if _, err := consoleSessions.trim(w.tx, keyOf(model.PrefixUser, u.ID), 0); err != nil {
 					return err
 				}
 			}

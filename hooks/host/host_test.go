@@ -284,16 +284,17 @@ func TestHangingPluginIsCutOffAndDeadLettered(t *testing.T) {
 			t.Log("cursor", cur)
 		}
 	}()
-	eventually(t, 30*time.Second, "both events to be dead-lettered", func() bool {
+	// The ambassador's event, the impression's and the referral's.
+	eventually(t, 30*time.Second, "the three events to be dead-lettered", func() bool {
 		dead, _ = r.st.FindDeadLetters(ctx, "testhook", model.ListOptions{Limit: 10})
-		return len(dead.Data) == 2
+		return len(dead.Data) == 3
 	})
 	if dl := dead.Data[0]; dl.Attempts != 2 || dl.LastError == "" || dl.EventType != model.EventReferralCreated {
 		t.Fatalf("got dead letter %+v", dl)
 	}
 	eventually(t, 20*time.Second, "a fresh plugin process", func() bool { p := r.pid(); return p > 0 && p != firstPid })
-	if got := counterValue(t, r.reg, "referrald_hook_dead_letters_total"); got != 2 {
-		t.Errorf("dead letters metric: got %v, want 2", got)
+	if got := counterValue(t, r.reg, "referrald_hook_dead_letters_total"); got != 3 {
+		t.Errorf("dead letters metric: got %v, want 3", got)
 	}
 	eventually(t, 20*time.Second, "the restart to be counted", func() bool {
 		return counterValue(t, r.reg, "referrald_hook_plugin_restarts_total") >= 1
@@ -301,11 +302,11 @@ func TestHangingPluginIsCutOffAndDeadLettered(t *testing.T) {
 
 	// The operator fixes the plugin and sends the dead letters again.
 	r.control(t, `{"on_event": "ok"}`)
-	if n, err := r.st.RetryDeadLetters(ctx, "testhook", nil); err != nil || n != 2 {
+	if n, err := r.st.RetryDeadLetters(ctx, "testhook", nil); err != nil || n != 3 {
 		t.Fatalf("retry: %d, %v", n, err)
 	}
 	r.host.Wake()
-	eventually(t, 30*time.Second, "the retried events to be applied", func() bool { return len(r.lines("applied")) == 2 })
+	eventually(t, 30*time.Second, "the retried events to be applied", func() bool { return len(r.lines("applied")) == 3 })
 	if dead, _ = r.st.FindDeadLetters(ctx, "testhook", model.ListOptions{Limit: 10}); len(dead.Data) != 0 {
 		t.Fatalf("got %d dead letters after a successful retry, want 0", len(dead.Data))
 	}
@@ -605,10 +606,10 @@ func TestPermanentErrorIsDeadLetteredAtOnce(t *testing.T) {
 			r.referral(t, 1)
 			ctx := context.Background()
 			var dead model.Page[*model.DeadLetter]
-			// The impression's event and the referral's.
-			eventually(t, 20*time.Second, "both events to be dead-lettered", func() bool {
+			// The ambassador's event, the impression's and the referral's.
+			eventually(t, 20*time.Second, "the three events to be dead-lettered", func() bool {
 				dead, _ = r.st.FindDeadLetters(ctx, "testhook", model.ListOptions{Limit: 10})
-				return len(dead.Data) == 2
+				return len(dead.Data) == 3
 			})
 			failed := r.lines("failed")
 			for _, dl := range dead.Data {

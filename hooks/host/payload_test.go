@@ -29,6 +29,13 @@ func TestHookPayloadsMatchTheEvents(t *testing.T) {
 	imp := &model.Impression{ID: "imp_1", ProgramID: "prg_1", AmbassadorID: "amb_1", PlacementID: str("plc_1"),
 		UserAgent: str("Mozilla"), Referrer: str("https://example.com"), Flags: model.Flags{"repeat_scan"},
 		Metadata: model.Metadata(`{"a":1}`), CreatedAt: at}
+	amb := &model.Ambassador{ID: "amb_1", FirstName: "Ada", LastName: "Lovelace", Email: "ada@example.com", School: str("Somerville"),
+		Status: model.AmbassadorActive, Metadata: model.Metadata(`{"t":1}`), CreatedAt: at, UpdatedAt: at}
+	com := &model.Commission{ID: "com_1", AmbassadorID: "amb_1", ProgramID: "prg_1", ReferralID: "ref_1", EarningID: str("ern_1"),
+		Kind: "commission", Amount: 200, Currency: "USD", Status: model.CommissionApproved, ApprovableAt: at, OnHold: true,
+		PayoutID: str("pay_1"), Basis: model.CommissionBasis{Source: "rule", EarningAmount: 1999, Rounding: "half_even", Note: "10 %"},
+		CreatedAt: at, UpdatedAt: at}
+	pay := &model.Payout{ID: "pay_1", AmbassadorID: "amb_1", Amount: 200, Currency: "USD", Commissions: 1, ExternalReference: "wire 1", CreatedAt: at}
 	cases := map[string]struct {
 		core any
 		hook any
@@ -39,6 +46,9 @@ func TestHookPayloadsMatchTheEvents(t *testing.T) {
 		model.EventImpressionCreated:     {imp, &hooks.Impression{}},
 		model.EventEarningCreated:        {ern, &hooks.Earning{}},
 		model.EventEarningRefunded:       {model.EarningRefundedData{Earning: ern, Amount: 500}, &hooks.EarningRefunded{}},
+		model.EventAmbassadorCreated:     {amb, &hooks.Ambassador{}},
+		model.EventCommissionApproved:    {com, &hooks.CommissionRecord{}},
+		model.EventPayoutCreated:         {pay, &hooks.Payout{}},
 	}
 	for _, typ := range model.EventTypes {
 		c, ok := cases[typ]
@@ -68,7 +78,8 @@ func TestHookPayloadsMatchTheEvents(t *testing.T) {
 		}
 	}
 	contract := []string{hooks.EventReferralCreated, hooks.EventReferralStatusChanged, hooks.EventImpressionCreated,
-		hooks.EventEarningCreated, hooks.EventEarningRefunded, hooks.EventReferralErased}
+		hooks.EventEarningCreated, hooks.EventEarningRefunded, hooks.EventReferralErased,
+		hooks.EventAmbassadorCreated, hooks.EventCommissionApproved, hooks.EventPayoutCreated}
 	if !slices.Equal(contract, model.EventTypes) {
 		t.Errorf("the contract's event types %v differ from the core's %v", contract, model.EventTypes)
 	}

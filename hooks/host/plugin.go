@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/referrald/referrald/hooks"
+	"github.com/referrald/referrald/model"
 )
 
 // Failure policies for BeforeReferralCreate.
@@ -102,7 +103,8 @@ const (
 // knownEvents are the event types a plugin can subscribe to; a typo in a
 // configured list would otherwise skip every event for good.
 var knownEvents = []string{hooks.EventReferralCreated, hooks.EventReferralStatusChanged, hooks.EventImpressionCreated,
-	hooks.EventEarningCreated, hooks.EventEarningRefunded, hooks.EventReferralErased, hooks.EventAll}
+	hooks.EventEarningCreated, hooks.EventEarningRefunded, hooks.EventReferralErased,
+	hooks.EventAmbassadorCreated, hooks.EventCommissionApproved, hooks.EventPayoutCreated, hooks.EventAll}
 
 // Validate fills defaults and checks c.
 func (c *Config) Validate() error {
@@ -308,6 +310,9 @@ func (p *Plugin) Wants(typ string) (wants, known bool) {
 			return false, false
 		}
 		events = last.Events
+	}
+	if model.InternalEvent(typ) {
+		return false, true
 	}
 	return slices.Contains(events, typ) || slices.Contains(events, hooks.EventAll), true
 }
