@@ -97,3 +97,35 @@ func (s *Server) handleAmbassadorUpdate(w http.ResponseWriter, r *http.Request, 
 	writeJSON(w, http.StatusOK, a)
 	return nil
 }
+
+// portalLinkJSON is the answer of POST /v1/ambassadors/:id/portal_links.
+type portalLinkJSON struct {
+	URL       string     `json:"url"`
+	ExpiresAt model.Time `json:"expires_at"`
+}
+
+// handlePortalLinkCreate serves POST /v1/ambassadors/:id/portal_links: a
+// link that signs the ambassador in to the portal once, for an
+// integrator's "my referrals" button. A body, when sent, is an empty
+// object.
+func (s *Server) handlePortalLinkCreate(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
+		o, err := s.readObject(w, r)
+		if err != nil {
+			return err
+		}
+		if err := o.finish().Err(); err != nil {
+			return err
+		}
+	}
+	if s.svc.Portal == nil {
+		return model.Errorf(model.ENotFound, "the ambassador portal is not served here")
+	}
+	link, err := s.svc.Portal.CreatePortalLink(r.Context(), p.ByName("id"), model.PortalLinkTTL)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, portalLinkJSON{URL: model.PortalLinkURL(s.scanBase, link.Token), ExpiresAt: link.ExpiresAt})
+	return nil
+}

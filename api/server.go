@@ -36,6 +36,8 @@ type Services struct {
 	Earnings    model.EarningService
 	Stats       model.StatsService
 	Backup      model.BackupService
+	// Portal, when set, makes the ambassador portal's sign-in links.
+	Portal model.PortalService
 	// Users are the console's users; the console serves them, the API
 	// does not (yet).
 	Users model.UserService
@@ -189,6 +191,7 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/ambassadors/:id", model.ScopeRead, s.handleAmbassadorGet)
 	s.handle("PATCH", "/v1/ambassadors/:id", model.ScopeAdmin, s.handleAmbassadorUpdate)
 	s.handle("POST", "/v1/ambassadors/:id/posters", model.ScopeAdmin, s.handlePosters)
+	s.handle("POST", "/v1/ambassadors/:id/portal_links", model.ScopeAdmin, s.handlePortalLinkCreate)
 
 	s.handle("POST", "/v1/placements", model.ScopeAdmin, s.handlePlacementCreate)
 	s.handle("GET", "/v1/placements", model.ScopeRead, s.handlePlacementList)

@@ -2,6 +2,8 @@ package model
 
 import (
 	"context"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -16,6 +18,11 @@ const PrefixPortalSession = "pss"
 // PortalLinkTTL is how long a magic link works: long enough to open an
 // email on a phone, short enough that a link found later is useless.
 const PortalLinkTTL = 15 * time.Minute
+
+// PortalLinkURL is the address of a magic link: opening it signs in.
+func PortalLinkURL(base, token string) string {
+	return strings.TrimRight(base, "/") + "/portal/signin?token=" + url.QueryEscape(token)
+}
 
 // PortalSession is a signed-in ambassador's session.
 type PortalSession struct {

@@ -53,7 +53,7 @@ func (s *Store) CreatePortalLink(ctx context.Context, ambassadorID string, ttl t
 	if ttl <= 0 {
 		ttl = model.PortalLinkTTL
 	}
-	err = s.update(func(w *wtx) (func() error, error) {
+	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		a, err := getRecord(w.tx, bucketAmbassadors, model.PrefixAmbassador, ambassadorID, decodeAmbassador)
 		if err != nil {
 			return nil, err
@@ -62,6 +62,11 @@ func (s *Store) CreatePortalLink(ctx context.Context, ambassadorID string, ttl t
 			return nil, model.Errorf(model.EConflict, "ambassador %s is %s and cannot sign in to the portal", a.ID, a.Status)
 		}
 		return func() error {
+			// Whoever holds the link can act as the ambassador in the
+			// portal, so making one is on the record.
+			if err := w.auditf("ambassador.portal_link_created", a.ID, "valid for %s", ttl); err != nil {
+				return err
+			}
 			token, hash, err := newToken()
 			if err != nil {
 				return err
