@@ -32,36 +32,7 @@ func formatCount(n int64) string {
 }
 
 // formatMoney shows amount, in cur's minor unit, as "USD 1,234.56".
-func formatMoney(amount int64, cur string) string {
-	return cur + " " + formatAmount(amount, cur, true)
-}
-
-// formatAmount shows amount, in cur's minor unit, in the major unit:
-// "1,234.56" grouped, or "1234.56" as a form's value.
-func formatAmount(amount int64, cur string, grouped bool) string {
-	digits := model.CurrencyDigits(cur)
-	neg := amount < 0
-	if neg {
-		amount = -amount
-	}
-	scale := int64(1)
-	for range digits {
-		scale *= 10
-	}
-	whole := strconv.FormatInt(amount/scale, 10)
-	if grouped {
-		whole = formatCount(amount / scale)
-	}
-	s := whole
-	if digits > 0 {
-		frac := strconv.FormatInt(amount%scale, 10)
-		s += "." + strings.Repeat("0", digits-len(frac)) + frac
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
-}
+func formatMoney(amount int64, cur string) string { return model.FormatMoney(amount, cur) }
 
 // parseAmount reads a non-negative amount in cur's major unit ("19.99",
 // "20", "1,000.50") into its minor unit, or reports false. It takes no

@@ -319,7 +319,7 @@ func writeCommission(f *form, rule *model.CommissionRule) {
 	f.Set("commission.type", rule.Type)
 	switch rule.Type {
 	case model.CommissionFlat:
-		f.Set("commission.amount", formatAmount(rule.Amount, rule.Currency, false))
+		f.Set("commission.amount", model.FormatAmount(rule.Amount, rule.Currency, false))
 		f.Set("commission.currency", rule.Currency)
 	case model.CommissionPercent:
 		f.Set("commission.percent", formatPercentBP(rule.BasisPoints))
@@ -331,7 +331,7 @@ func writeCommission(f *form, rule *model.CommissionRule) {
 func formatCaps(caps map[string]int64, grouped bool) string {
 	var parts []string
 	for cur, n := range caps {
-		parts = append(parts, cur+" "+formatAmount(n, cur, grouped))
+		parts = append(parts, cur+" "+model.FormatAmount(n, cur, grouped))
 	}
 	slices.Sort(parts)
 	return strings.Join(parts, ", ")

@@ -1,6 +1,9 @@
 package model
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // currencies are the ISO 4217 codes ValidCurrency accepts: every code in
 // use (List One, as of 2026), and those withdrawn since 2015, so that an
@@ -57,4 +60,40 @@ func CurrencyDigits(code string) int {
 		return d
 	}
 	return 2
+}
+
+// FormatMoney shows amount, in cur's minor unit, as people read it:
+// "USD 1,234.56", "JPY 1,999".
+func FormatMoney(amount int64, cur string) string {
+	return cur + " " + FormatAmount(amount, cur, true)
+}
+
+// FormatAmount shows amount, in cur's minor unit, in the major unit with
+// the currency's own number of decimals: "1,234.56" grouped in threes,
+// or "1234.56" as a form's value.
+func FormatAmount(amount int64, cur string, grouped bool) string {
+	digits := CurrencyDigits(cur)
+	neg := amount < 0
+	if neg {
+		amount = -amount
+	}
+	scale := int64(1)
+	for range digits {
+		scale *= 10
+	}
+	whole := strconv.FormatInt(amount/scale, 10)
+	if grouped {
+		for i := len(whole) - 3; i > 0; i -= 3 {
+			whole = whole[:i] + "," + whole[i:]
+		}
+	}
+	s := whole
+	if digits > 0 {
+		frac := strconv.FormatInt(amount%scale, 10)
+		s += "." + strings.Repeat("0", digits-len(frac)) + frac
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
 }
