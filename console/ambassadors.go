@@ -125,6 +125,9 @@ type ambassadorView struct {
 	Commissions []commissionRow
 	// More* say a list has more than the page shows.
 	MorePlacements, MoreReferrals, MoreCommissions bool
+	// Portal says whether the portal's sign-in links can be made here,
+	// Email whether they are emailed.
+	Portal, Email bool
 }
 
 // ReferralsURL is the referral list filtered to this ambassador.
@@ -160,7 +163,7 @@ func (s *Server) handleAmbassadorGet(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	v := ambassadorView{Ambassador: a}
+	v := ambassadorView{Ambassador: a, Portal: s.svc.Portal != nil, Email: s.cfg.EmailEnabled}
 	if v.Funnel, err = s.svc.Stats.Funnel(ctx, model.StatsFilter{AmbassadorID: a.ID}); err != nil {
 		return err
 	}
@@ -412,4 +415,39 @@ func (s *Server) setAmbassadorStatus(ctx context.Context, id string, status mode
 		return nil, err
 	}
 	return s.svc.Ambassadors.UpdateAmbassador(ctx, id, u)
+}
+
+type portalLinkView struct {
+	Ambassador *model.Ambassador
+	URL        string
+	Expires    model.Time
+}
+
+// handlePortalLink serves POST /console/ambassadors/{id}/portal-link: a
+// sign-in link to the ambassador portal, emailed to the ambassador when
+// referrald sends email (unless the form asks to copy it), else shown
+// once to copy and hand over.
+func (s *Server) handlePortalLink(w http.ResponseWriter, r *http.Request) error {
+	if s.svc.Portal == nil {
+		return model.Errorf(model.ENotFound, "the ambassador portal is not served here")
+	}
+	ctx, id := r.Context(), r.PathValue("id")
+	a, err := s.svc.Ambassadors.FindAmbassadorByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if s.cfg.EmailEnabled && r.PostFormValue("how") != "copy" {
+		if err := s.svc.Portal.RequestPortalLink(ctx, a.ID, model.LinkViaConsole); err != nil {
+			return err
+		}
+		return s.redirect(w, r, "/console/ambassadors/"+a.ID, "A sign-in link is on its way to "+a.Email+
+			". It works once, for 15 minutes.")
+	}
+	link, err := s.svc.Portal.CreatePortalLink(ctx, a.ID, model.PortalLinkTTL)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return s.render(w, r, http.StatusOK, "portal_link", portalLinkView{Ambassador: a,
+		URL: model.PortalLinkURL(s.cfg.PublicBaseURL, link.Token), Expires: link.ExpiresAt})
 }

@@ -89,6 +89,9 @@ type Services struct {
 	Writes model.WriteHealth
 	Users  model.UserService
 	Audit  model.AuditService
+	// Portal, when set, makes and sends ambassadors' portal sign-in
+	// links.
+	Portal model.PortalService
 }
 
 // Config holds the console's settings.
@@ -111,6 +114,9 @@ type Config struct {
 	// PublicBaseURL is where posters point, as the API's: a QR code
 	// carries PublicBaseURL/s/<code>.
 	PublicBaseURL string
+	// EmailEnabled says whether referrald sends email: then the console
+	// emails sign-in links, else it shows them to copy.
+	EmailEnabled bool
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -245,6 +251,7 @@ func (s *Server) routes() {
 	s.handle("POST /console/ambassadors/{id}/edit", model.RoleManager, s.handleAmbassadorUpdate)
 	s.handle("POST /console/ambassadors/{id}/pause", model.RoleManager, s.handleAmbassadorPause)
 	s.handle("POST /console/ambassadors/{id}/activate", model.RoleManager, s.handleAmbassadorActivate)
+	s.handle("POST /console/ambassadors/{id}/portal-link", model.RoleManager, s.handlePortalLink)
 	s.handle("GET /console/ambassadors/{id}/placements/new", model.RoleManager, s.handlePlacementNew)
 	s.handle("POST /console/ambassadors/{id}/placements/new", model.RoleManager, s.handlePlacementCreate)
 

@@ -155,7 +155,7 @@ func (s *Store) EndPortalSession(ctx context.Context, token string) error {
 
 // RequestPortalLink implements model.PortalService.
 func (s *Store) RequestPortalLink(ctx context.Context, ambassadorID, via string) error {
-	return s.update(func(w *wtx) (func() error, error) {
+	return s.updateAs(ctx, func(w *wtx) (func() error, error) {
 		a, err := getRecord(w.tx, bucketAmbassadors, model.PrefixAmbassador, ambassadorID, decodeAmbassador)
 		if err != nil {
 			return nil, err
@@ -164,6 +164,9 @@ func (s *Store) RequestPortalLink(ctx context.Context, ambassadorID, via string)
 			return nil, model.Errorf(model.EConflict, "ambassador %s is %s and cannot sign in to the portal", a.ID, a.Status)
 		}
 		return func() error {
+			if err := w.auditf("ambassador.portal_link_requested", a.ID, "to be emailed, from the %s", via); err != nil {
+				return err
+			}
 			return s.appendEvent(w.tx, w.now, model.EventPortalLinkRequested, keyOf(model.PrefixAmbassador, a.ID),
 				model.PortalLinkRequestedData{AmbassadorID: a.ID, Via: via})
 		}, nil
