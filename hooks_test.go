@@ -207,7 +207,10 @@ func TestHooksEndToEnd(t *testing.T) {
 // none is lost. How the API's latency holds up meanwhile is measured with
 // referrald-bench (docs/benchmarks.md), not asserted here.
 func TestPluginCrashAndHangUnderLoad(t *testing.T) {
-	srv, state := hookServer(t, "fail_open", `{"before_referral_create": true}`)
+	// The events it counts: not the commission.created of the bounties it
+	// pays itself.
+	const events = `"events": ["ambassador.created", "impression.created", "referral.created"]`
+	srv, state := hookServer(t, "fail_open", `{"before_referral_create": true, `+events+`}`)
 	prg := mustCreate(t, srv.url+"/v1/programs", map[string]any{"name": "P", "landing_url": "https://example.com"})
 	amb := mustCreate(t, srv.url+"/v1/ambassadors", map[string]any{"first_name": "A", "last_name": "B", "email": "a@example.com"})
 	imp := mustCreate(t, srv.url+"/v1/impressions", map[string]any{"program_id": prg, "ambassador_id": amb})
@@ -237,9 +240,9 @@ func TestPluginCrashAndHangUnderLoad(t *testing.T) {
 		}()
 	}
 	for _, phase := range []string{
-		`{"on_event": "crash", "before_referral_create": true}`,
-		`{"on_event": "hang", "before": "hang", "before_referral_create": true}`,
-		`{"before_referral_create": true}`,
+		`{"on_event": "crash", "before_referral_create": true, ` + events + `}`,
+		`{"on_event": "hang", "before": "hang", "before_referral_create": true, ` + events + `}`,
+		`{"before_referral_create": true, ` + events + `}`,
 	} {
 		setControl(t, state, phase)
 		target := acked.Load() + 150

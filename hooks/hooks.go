@@ -58,6 +58,8 @@ const (
 	EventAmbassadorCreated     = "ambassador.created"
 	EventCommissionApproved    = "commission.approved"
 	EventPayoutCreated         = "payout.created"
+	EventCommissionCreated     = "commission.created"
+	EventCommissionPaid        = "commission.paid"
 	// EventAll subscribes to every event type.
 	EventAll = "*"
 )

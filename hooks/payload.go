@@ -20,6 +20,8 @@ import (
 //	ambassador.created        Ambassador
 //	commission.approved       CommissionRecord
 //	payout.created            Payout
+//	commission.created        CommissionRecord
+//	commission.paid           CommissionRecord
 const PayloadVersion = 1
 
 // Referral is a person who signed up after a scan. Once erased (ErasedAt

@@ -17,9 +17,14 @@ const (
 	EventReferralErased = "referral.erased"
 	// EventAmbassadorCreated carries the Ambassador as created.
 	EventAmbassadorCreated = "ambassador.created"
+	// EventCommissionCreated carries the Commission as made: by the
+	// program's rule, by a plugin, or a clawback by a refund.
+	EventCommissionCreated = "commission.created"
 	// EventCommissionApproved carries the Commission as approved: by a
 	// manager, or by the end of its hold period.
 	EventCommissionApproved = "commission.approved"
+	// EventCommissionPaid carries the Commission a payout paid.
+	EventCommissionPaid = "commission.paid"
 	// EventPayoutCreated carries the Payout.
 	EventPayoutCreated = "payout.created"
 
@@ -33,7 +38,7 @@ const (
 // in the order they were added.
 var EventTypes = []string{EventReferralCreated, EventReferralStatusChanged, EventImpressionCreated,
 	EventEarningCreated, EventEarningRefunded, EventReferralErased,
-	EventAmbassadorCreated, EventCommissionApproved, EventPayoutCreated}
+	EventAmbassadorCreated, EventCommissionApproved, EventPayoutCreated, EventCommissionCreated, EventCommissionPaid}
 
 // InternalEvent reports whether events of type typ are for referrald's
 // own consumers (the mailer) only.

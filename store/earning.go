@@ -143,6 +143,15 @@ func decodeCommission(key, val []byte) (*model.Commission, error) {
 	return c, d.err
 }
 
+// putNewCommission writes a commission just made, with its
+// commission.created event.
+func (s *Store) putNewCommission(tx *bolt.Tx, now time.Time, c *model.Commission) error {
+	if err := putCommission(tx, c); err != nil {
+		return err
+	}
+	return s.appendEvent(tx, now, model.EventCommissionCreated, keyOf(model.PrefixCommission, c.ID), c)
+}
+
 func putCommission(tx *bolt.Tx, c *model.Commission) error {
 	key := keyOf(model.PrefixCommission, c.ID)
 	if err := tx.Bucket(bucketCommissions).Put(key[:], encodeCommission(c)); err != nil {
@@ -219,7 +228,7 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 				}
 			}
 			if commission != nil {
-				if err := putCommission(tx, commission); err != nil {
+				if err := s.putNewCommission(tx, now, commission); err != nil {
 					return err
 				}
 			}
@@ -330,7 +339,7 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 				return err
 			}
 			for _, c := range clawbacks {
-				if err := putCommission(tx, c); err != nil {
+				if err := s.putNewCommission(tx, now, c); err != nil {
 					return err
 				}
 			}

@@ -177,7 +177,7 @@ func (s *Store) pluginCommission(w *wtx, eventKey [16]byte, r *model.HookResult)
 		subj, day = earningSubject(earning, ref), dayOf(model.IDTime(keyOf(model.PrefixEarning, earning.ID)))
 	}
 	return func() error {
-		if err := putCommission(tx, cm); err != nil {
+		if err := s.putNewCommission(tx, w.now, cm); err != nil {
 			return err
 		}
 		return w.counts.bump(subj, day, func(counts *model.Counts) { counts.MoneyFor(cm.Currency).Commissions += cm.Amount })

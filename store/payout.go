@@ -64,6 +64,9 @@ func (s *Store) CreatePayout(ctx context.Context, in model.PayoutCreate, idem mo
 				if err := rewriteCommission(tx, c); err != nil {
 					return err
 				}
+				if err := s.appendEvent(tx, w.now, model.EventCommissionPaid, keyOf(model.PrefixCommission, c.ID), c); err != nil {
+					return err
+				}
 			}
 			if err := s.appendEvent(tx, w.now, model.EventPayoutCreated, key, p); err != nil {
 				return err

@@ -149,10 +149,11 @@ func TestRequestPortalLinkWritesAnEvent(t *testing.T) {
 	}
 }
 
-// Every approval writes one commission.approved event: by hand at once,
-// by the end of a hold period when the sweep next runs, by a release
-// after the hold period ended at once; and a payout writes
-// payout.created.
+// Every commission made writes commission.created; every approval one
+// commission.approved event: by hand at once, by the end of a hold
+// period when the sweep next runs, by a release after the hold period
+// ended at once; and a payout writes payout.created and commission.paid
+// for each commission it paid.
 func TestApprovalAndPayoutEvents(t *testing.T) {
 	f := newMoneyFixture(t, 30, 30, 30, 0)
 	ctx := context.Background()
@@ -200,6 +201,12 @@ func TestApprovalAndPayoutEvents(t *testing.T) {
 	p, _, err := f.s.CreatePayout(ctx, model.PayoutCreate{AmbassadorID: f.ambassador.ID, Currency: "USD", ExternalReference: "wire 7"}, model.Idempotency{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := len(eventsOf(t, f.s, model.EventCommissionCreated)); n != 4 {
+		t.Errorf("got %d commission.created events, want 4", n)
+	}
+	if n := len(eventsOf(t, f.s, model.EventCommissionPaid)); n != 4 {
+		t.Errorf("got %d commission.paid events, want 4", n)
 	}
 	evs := eventsOf(t, f.s, model.EventPayoutCreated)
 	var got model.Payout

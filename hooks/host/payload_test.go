@@ -49,6 +49,8 @@ func TestHookPayloadsMatchTheEvents(t *testing.T) {
 		model.EventAmbassadorCreated:     {amb, &hooks.Ambassador{}},
 		model.EventCommissionApproved:    {com, &hooks.CommissionRecord{}},
 		model.EventPayoutCreated:         {pay, &hooks.Payout{}},
+		model.EventCommissionCreated:     {com, &hooks.CommissionRecord{}},
+		model.EventCommissionPaid:        {com, &hooks.CommissionRecord{}},
 	}
 	for _, typ := range model.EventTypes {
 		c, ok := cases[typ]
@@ -79,7 +81,8 @@ func TestHookPayloadsMatchTheEvents(t *testing.T) {
 	}
 	contract := []string{hooks.EventReferralCreated, hooks.EventReferralStatusChanged, hooks.EventImpressionCreated,
 		hooks.EventEarningCreated, hooks.EventEarningRefunded, hooks.EventReferralErased,
-		hooks.EventAmbassadorCreated, hooks.EventCommissionApproved, hooks.EventPayoutCreated}
+		hooks.EventAmbassadorCreated, hooks.EventCommissionApproved, hooks.EventPayoutCreated,
+		hooks.EventCommissionCreated, hooks.EventCommissionPaid}
 	if !slices.Equal(contract, model.EventTypes) {
 		t.Errorf("the contract's event types %v differ from the core's %v", contract, model.EventTypes)
 	}

@@ -104,7 +104,8 @@ const (
 // configured list would otherwise skip every event for good.
 var knownEvents = []string{hooks.EventReferralCreated, hooks.EventReferralStatusChanged, hooks.EventImpressionCreated,
 	hooks.EventEarningCreated, hooks.EventEarningRefunded, hooks.EventReferralErased,
-	hooks.EventAmbassadorCreated, hooks.EventCommissionApproved, hooks.EventPayoutCreated, hooks.EventAll}
+	hooks.EventAmbassadorCreated, hooks.EventCommissionApproved, hooks.EventPayoutCreated,
+	hooks.EventCommissionCreated, hooks.EventCommissionPaid, hooks.EventAll}
 
 // Validate fills defaults and checks c.
 func (c *Config) Validate() error {
