@@ -288,6 +288,9 @@ func (s *Store) sweep() {
 	if err != nil && !isModelError(err) {
 		s.log.Error("pruning expired portal sign-in links failed", "err", err)
 	}
+	if _, err := s.pruneWebhookAttempts(context.Background(), s.now().Add(-webhookAttemptsKept)); err != nil && !isModelError(err) {
+		s.log.Error("pruning old webhook attempts failed", "err", err)
+	}
 	n, err = s.PruneOutbox(context.Background(), s.now())
 	switch {
 	case err != nil && !isModelError(err):

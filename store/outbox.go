@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -257,13 +258,14 @@ func subjectInData(data []byte) ([16]byte, bool) {
 // for the retention. Events go oldest first, in batches, so pruning a
 // large backlog never holds the writer for long.
 func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
-	floor := now.Add(-s.idemWindow)
-	if kept := now.Add(-s.outboxRetention); len(s.outboxConsumers) == 0 && kept.Before(floor) {
-		floor = kept
-	}
 	return s.inBatches(ctx, sweepBatch, func(w *wtx) (n int, err error) {
 		tx := w.tx
-		limit, ok := s.passedByAll(tx)
+		consumers := s.consumersIn(tx)
+		floor := now.Add(-s.idemWindow)
+		if kept := now.Add(-s.outboxRetention); len(consumers) == 0 && kept.Before(floor) {
+			floor = kept
+		}
+		limit, ok := passedByAll(tx, consumers)
 		if !ok {
 			return 0, nil
 		}
@@ -276,7 +278,7 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 			if model.IDTime([16]byte(k)).After(floor) || limit != nil && bytes.Compare(k, limit) > 0 {
 				break
 			}
-			if s.heldByConsumer(tx, k) {
+			if heldByConsumer(tx, consumers, k) {
 				continue
 			}
 			subject, ok, err := eventSubject(k, v)
@@ -303,12 +305,20 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 	})
 }
 
+// consumersIn are the outbox's consumers: those the store was opened
+// with (the hook plugins, the mailer) and the enabled webhook endpoints.
+// A disabled endpoint holds nothing back: enabled again, it finds the
+// events the retention has kept.
+func (s *Store) consumersIn(tx *bolt.Tx) []string {
+	return append(slices.Clip(s.outboxConsumers), webhookConsumers(tx)...)
+}
+
 // passedByAll is the newest event every consumer has passed: nil without
 // consumers (nothing holds events back), ok false while one has passed
 // none.
-func (s *Store) passedByAll(tx *bolt.Tx) (limit []byte, ok bool) {
+func passedByAll(tx *bolt.Tx, consumers []string) (limit []byte, ok bool) {
 	cursors := tx.Bucket(bucketHookCursors)
-	for _, name := range s.outboxConsumers {
+	for _, name := range consumers {
 		cur := cursors.Get([]byte(name))
 		if len(cur) != 16 || [16]byte(cur) == startOfOutbox {
 			return nil, false
@@ -322,9 +332,9 @@ func (s *Store) passedByAll(tx *bolt.Tx) (limit []byte, ok bool) {
 
 // heldByConsumer reports whether a consumer holds event key as a dead
 // letter or a queued retry, which an operator may still deliver.
-func (s *Store) heldByConsumer(tx *bolt.Tx, key []byte) bool {
+func heldByConsumer(tx *bolt.Tx, consumers []string, key []byte) bool {
 	dead, retries := tx.Bucket(bucketHookDeadLetters), tx.Bucket(bucketHookRetries)
-	for _, name := range s.outboxConsumers {
+	for _, name := range consumers {
 		k := cat(pluginPrefix(name), key)
 		if dead.Get(k) != nil || retries.Get(k) != nil {
 			return true

@@ -131,6 +131,20 @@ var (
 	bucketPortalSessionsByAmbassador = []byte("portal_sessions_by_ambassador")
 )
 
+// Webhook endpoints (webhook.go), by endpoint key; their delivery uses
+// the hook buckets above under model.WebhookConsumer(id):
+//
+//	webhook_endpoints   endpoint key → endpoint (JSON)
+//	webhook_secrets     endpoint key → its signing secrets (JSON)
+//	webhook_progress    endpoint key → the event being delivered, its attempts and the next one's time
+//	webhook_attempts    endpoint key ‖ attempt key → attempt (JSON)
+var (
+	bucketWebhookEndpoints = []byte("webhook_endpoints")
+	bucketWebhookSecrets   = []byte("webhook_secrets")
+	bucketWebhookProgress  = []byte("webhook_progress")
+	bucketWebhookAttempts  = []byte("webhook_attempts")
+)
+
 // allBuckets are created at open.
 var allBuckets = [][]byte{
 	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
@@ -149,6 +163,7 @@ var allBuckets = [][]byte{
 	bucketUsers, bucketUsersByEmail, bucketSessions, bucketSessionsByUser, bucketSetupTokens,
 	bucketAudit, bucketAuditByActor, bucketAuditBySubject, bucketAuditByAction,
 	bucketPortalLinks, bucketPortalLinksByExpiry, bucketPortalSessions, bucketPortalSessionsByAmbassador,
+	bucketWebhookEndpoints, bucketWebhookSecrets, bucketWebhookProgress, bucketWebhookAttempts,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
@@ -223,9 +238,10 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// would approve when their hold period ends, and the queue of
 		// those awaiting approval.
 		11: indexAwaitingCommissions,
-		// 12 → 13: the ambassador portal's links and sessions, whose
-		// buckets are made above, and the events of approvals and
-		// payouts, which an older referrald would not write.
+		// 12 → 13: the ambassador portal's links and sessions and the
+		// webhook endpoints, whose buckets are made above, and the events
+		// of commissions, approvals and payouts, which an older referrald
+		// would not write (nor keep the outbox for the endpoints).
 		12: func(*bolt.Tx) error { return nil },
 	}
 	for ; version < schemaVersion; version++ {
