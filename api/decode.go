@@ -128,6 +128,33 @@ func (o *object) need(name string) {
 	}
 }
 
+// stringsPtr returns a list of strings; nil when absent, empty for null.
+func (o *object) stringsPtr(name string) *[]string {
+	v, ok := o.raw(name)
+	if !ok {
+		return nil
+	}
+	list := []string{}
+	if v != nil && json.Unmarshal(v, &list) != nil {
+		o.typeError(name, "a list of strings")
+	}
+	return &list
+}
+
+// boolPtr returns nil when absent or null.
+func (o *object) boolPtr(name string) *bool {
+	v, ok := o.raw(name)
+	if !ok || v == nil {
+		return nil
+	}
+	var b bool
+	if json.Unmarshal(v, &b) != nil {
+		o.typeError(name, "true or false")
+		return nil
+	}
+	return &b
+}
+
 func (o *object) int64(name string) int64 {
 	v, ok := o.raw(name)
 	if !ok || v == nil {

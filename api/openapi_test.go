@@ -215,8 +215,11 @@ func TestOpenAPIDocument(t *testing.T) {
 		// Creates take idempotency keys; key creation cannot (its token is
 		// never stored); retrying dead letters and approving a commission are
 		// actions, harmless to repeat; a portal link, like a key, holds a
-		// token that is never stored.
-		notCreates := map[string]bool{"/v1/keys": true, "/v1/ambassadors/{id}/portal_links": true, "/v1/admin/hooks/dead-letters/retry": true, "/v1/commissions/{id}/approve": true,
+		// token that is never stored, and a webhook endpoint's answer its
+		// secret, shown once; its other POSTs are actions.
+		notCreates := map[string]bool{"/v1/keys": true, "/v1/ambassadors/{id}/portal_links": true,
+			"/v1/webhook_endpoints": true, "/v1/webhook_endpoints/{id}/rotate_secret": true,
+			"/v1/webhook_endpoints/{id}/messages/{event_id}/retry": true, "/v1/webhook_endpoints/{id}/recover": true, "/v1/admin/hooks/dead-letters/retry": true, "/v1/commissions/{id}/approve": true,
 			"/v1/commissions/{id}/hold": true, "/v1/commissions/{id}/release": true}
 		if wantIdem := method == "POST" && !notCreates[path]; hasIdem != wantIdem {
 			t.Errorf("%s: got Idempotency-Key parameter %v, want %v", name, hasIdem, wantIdem)

@@ -36,6 +36,8 @@ type Services struct {
 	Earnings    model.EarningService
 	Stats       model.StatsService
 	Backup      model.BackupService
+	// Webhooks, when set, serves /v1/webhook_endpoints.
+	Webhooks model.WebhookService
 	// Portal, when set, makes the ambassador portal's sign-in links.
 	Portal model.PortalService
 	// Users are the console's users; the console serves them, the API
@@ -62,6 +64,9 @@ type Config struct {
 	// also served at GET /metrics on this router.
 	Metrics      *metrics.Metrics
 	ServeMetrics bool
+	// WebhooksAllowHTTP lets webhook endpoints have http URLs, for
+	// receivers on a private network; else they must be https.
+	WebhooksAllowHTTP bool
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// KeyRateLimit is each API key's bucket; IPRateLimit each client IP's
@@ -110,6 +115,7 @@ type Server struct {
 	scanBase       string
 	scanSecret     []byte
 	repeatWindow   time.Duration
+	webhooksHTTP   bool
 	expiredPage    bool
 	trustedProxies []netip.Prefix
 	clientIPHeader string
@@ -141,6 +147,7 @@ func New(svc Services, cfg Config) *Server {
 		cfg.IPRateLimit = DefaultIPRateLimit
 	}
 	s.scanBase, s.scanSecret, s.repeatWindow = strings.TrimRight(cfg.PublicBaseURL, "/"), cfg.ScanSecret, cfg.RepeatWindow
+	s.webhooksHTTP = cfg.WebhooksAllowHTTP
 	s.expiredPage, s.trustedProxies = cfg.ExpiredPage, cfg.TrustedProxies
 	s.clientIPHeader = ForwardedHeader
 	if strings.EqualFold(cfg.ClientIPHeader, XForwardedForHeader) {
@@ -240,6 +247,17 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("DELETE", "/v1/keys/:id", model.ScopeAdmin, s.handleKeyRevoke)
 
 	s.handle("GET", "/v1/audit", model.ScopeAdmin, s.handleAuditList)
+
+	s.handle("POST", "/v1/webhook_endpoints", model.ScopeAdmin, s.handleWebhookCreate)
+	s.handle("GET", "/v1/webhook_endpoints", model.ScopeAdmin, s.handleWebhookList)
+	s.handle("GET", "/v1/webhook_endpoints/:id", model.ScopeAdmin, s.handleWebhookGet)
+	s.handle("PATCH", "/v1/webhook_endpoints/:id", model.ScopeAdmin, s.handleWebhookUpdate)
+	s.handle("DELETE", "/v1/webhook_endpoints/:id", model.ScopeAdmin, s.handleWebhookDelete)
+	s.handle("POST", "/v1/webhook_endpoints/:id/rotate_secret", model.ScopeAdmin, s.handleWebhookRotate)
+	s.handle("GET", "/v1/webhook_endpoints/:id/attempts", model.ScopeAdmin, s.handleWebhookAttempts)
+	s.handle("GET", "/v1/webhook_endpoints/:id/failed_messages", model.ScopeAdmin, s.handleWebhookFailed)
+	s.handle("POST", "/v1/webhook_endpoints/:id/messages/:event_id/retry", model.ScopeAdmin, s.handleWebhookRetry)
+	s.handle("POST", "/v1/webhook_endpoints/:id/recover", model.ScopeAdmin, s.handleWebhookRecover)
 
 	s.handle("GET", "/v1/admin/backup", model.ScopeAdmin, s.handleBackup)
 	s.handle("GET", "/v1/admin/hooks", model.ScopeAdmin, s.handleHookList)

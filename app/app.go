@@ -87,7 +87,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a.store = st
 
 	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st,
-		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st}
+		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st, Webhooks: st}
 	scanSecret, err := st.Secret("scan")
 	if err != nil {
 		st.Close()
@@ -114,6 +114,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		KeyRateLimit: api.Bucket(cfg.RateLimits.PerKey), IPRateLimit: api.Bucket(cfg.RateLimits.PerIP),
 		PublicBaseURL: cfg.PublicBaseURL(), ScanSecret: scanSecret, RepeatWindow: cfg.Scan.RepeatWindow,
 		ExpiredPage: cfg.Scan.Inactive == "expired", TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader,
+		WebhooksAllowHTTP: cfg.Webhooks.AllowHTTP,
 	})
 	con := console.New(console.Services{Programs: svc.Programs, Ambassadors: svc.Ambassadors, Impressions: svc.Impressions,
 		Placements: svc.Placements, Referrals: svc.Referrals, Keys: svc.Keys, Earnings: svc.Earnings, Stats: svc.Stats,

@@ -52,8 +52,9 @@ type Config struct {
 	Email       EmailConfig       `yaml:"email"`
 	// TrustedProxies are CIDRs of proxies whose ClientIPHeader is
 	// believed; from anyone else it is ignored.
-	TrustedProxies []string    `yaml:"trusted_proxies"`
-	Hooks          HooksConfig `yaml:"hooks"`
+	TrustedProxies []string       `yaml:"trusted_proxies"`
+	Hooks          HooksConfig    `yaml:"hooks"`
+	Webhooks       WebhooksConfig `yaml:"webhooks"`
 	// ClientIPHeader is the one header read from a trusted proxy for the
 	// client's address: forwarded (RFC 7239) or x-forwarded-for. The
 	// other is ignored, since a client can send either.
@@ -132,6 +133,16 @@ type HooksConfig struct {
 	// OutboxRetention is how long events are kept when no plugin is
 	// configured to consume them.
 	OutboxRetention time.Duration `yaml:"outbox_retention"`
+}
+
+// WebhooksConfig shapes webhook delivery. Endpoints themselves are made
+// through the API (/v1/webhook_endpoints).
+type WebhooksConfig struct {
+	// AllowPrivateNetworks lets deliveries go to loopback, private,
+	// link-local and unique-local addresses: for on-prem receivers.
+	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+	// AllowHTTP lets endpoints have http URLs; else they must be https.
+	AllowHTTP bool `yaml:"allow_http"`
 }
 
 // PluginConfig is one hook plugin (see hooks/README.md).

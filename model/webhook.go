@@ -273,7 +273,13 @@ type WebhookService interface {
 	// FindWebhookAttempts lists an endpoint's attempts, newest first,
 	// optionally of one event. Errors: not_found.
 	FindWebhookAttempts(ctx context.Context, endpointID, eventID string, opt ListOptions) (Page[*WebhookAttempt], error)
-	// RetryWebhookMessages queues the endpoint's failed messages sent at
+	// FindFailedWebhookMessages lists the endpoint's failed messages (the
+	// events whose every attempt failed), newest first. Errors: not_found.
+	FindFailedWebhookMessages(ctx context.Context, endpointID string, opt ListOptions) (Page[*DeadLetter], error)
+	// RetryWebhookMessage queues one failed message for one more round of
+	// delivery. Errors: not_found (no such endpoint or failed message).
+	RetryWebhookMessage(ctx context.Context, endpointID, eventID string) error
+	// RetryWebhookMessages queues the endpoint's messages that failed at
 	// or after since for one more round of delivery and returns how many.
 	// Errors: not_found.
 	RetryWebhookMessages(ctx context.Context, endpointID string, since time.Time) (int, error)

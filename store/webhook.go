@@ -309,6 +309,28 @@ func (s *Store) FindWebhookAttempts(ctx context.Context, endpointID, eventID str
 	return p, err
 }
 
+// FindFailedWebhookMessages implements model.WebhookService.
+func (s *Store) FindFailedWebhookMessages(ctx context.Context, endpointID string, opt model.ListOptions) (model.Page[*model.DeadLetter], error) {
+	e, err := s.FindWebhookEndpointByID(ctx, endpointID)
+	if err != nil {
+		return model.Page[*model.DeadLetter]{}, err
+	}
+	return s.FindDeadLetters(ctx, model.WebhookConsumer(e.ID), opt)
+}
+
+// RetryWebhookMessage implements model.WebhookService.
+func (s *Store) RetryWebhookMessage(ctx context.Context, endpointID, eventID string) error {
+	e, err := s.FindWebhookEndpointByID(ctx, endpointID)
+	if err != nil {
+		return err
+	}
+	_, err = s.RetryDeadLetters(ctx, model.WebhookConsumer(e.ID), []string{eventID})
+	if model.ErrorCode(err) == model.ENotFound {
+		return model.Errorf(model.ENotFound, "%s has no failed message %s", e.ID, eventID)
+	}
+	return err
+}
+
 // RetryWebhookMessages implements model.WebhookService.
 func (s *Store) RetryWebhookMessages(ctx context.Context, endpointID string, since time.Time) (n int, err error) {
 	err = s.updateAs(ctx, func(w *wtx) (func() error, error) {
