@@ -138,7 +138,7 @@ func commissionKind(c *model.Commission) string {
 
 // describeBasis says in words how a commission was computed, from what
 // its basis recorded: "10 % of a 49.00 EUR purchase", "flat 5.00 USD per
-// purchase", "set by the plugin bonus: first sign-up".
+// purchase", "Set by the plugin bonus: first sign-up".
 func describeBasis(c *model.Commission) string {
 	b := c.Basis
 	what := "purchase"
@@ -156,6 +156,11 @@ func describeBasis(c *model.Commission) string {
 			name = "the plugin " + *b.Plugin
 		}
 		s = "Set by " + name
+		// A plugin's note is its reason, written for people; a rule's
+		// is the arithmetic in minor units, which the words above say.
+		if note := strings.TrimSpace(b.Note); note != "" {
+			s += ": " + note
+		}
 	case b.Rule != nil && b.Rule.Type == model.CommissionFlat:
 		s = "Flat " + formatMoney(b.Rule.Amount, b.Rule.Currency) + " per " + what
 	case b.Rule != nil && b.Rule.Type == model.CommissionPercent:
@@ -165,9 +170,6 @@ func describeBasis(c *model.Commission) string {
 		}
 	default:
 		s = "Set by the program's rule"
-	}
-	if note := strings.TrimSpace(b.Note); note != "" {
-		s += ": " + note
 	}
 	return s
 }
