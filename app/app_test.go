@@ -191,9 +191,9 @@ func TestCloseStoreWithinTheStopDeadline(t *testing.T) {
 }
 
 // The app serves the console under /console/ and the ambassador portal
-// under /portal/ beside the API, sends a
-// browser asking for / there, and leaves every API path as it was:
-// exact, with problem+json for what is not a route.
+// under /portal/ beside the API, sends a browser asking for / to the
+// console, and leaves every API path as it was: exact, with
+// problem+json for what is not a route.
 func TestAppServesTheConsole(t *testing.T) {
 	a, err := New(testConfig(t), slog.New(slog.DiscardHandler))
 	if err != nil {
