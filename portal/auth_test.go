@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/referrald/referrald/model"
 )
@@ -286,4 +287,47 @@ func TestSignOutAndExpiredLink(t *testing.T) {
 		t.Errorf("the refused link's page: Cache-Control %q, Referrer-Policy %q", res.Header.Get("Cache-Control"), res.Header.Get("Referrer-Policy"))
 	}
 	wantStatus(t, e.newClient().get("/portal/signin"), http.StatusUnauthorized)
+}
+
+// Lists come a page at a time, newest first, with a link to the older
+// ones; a cursor that is not one answers 400.
+func TestReferralsPaged(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	for i := range pageSize {
+		imp, _, err := e.st.CreateImpression(ctx, model.ImpressionCreate{PlacementID: e.ada.placement.ID, UserAgent: "Mozilla/5.0"}, model.Idempotency{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := e.st.CreateReferral(ctx, model.ReferralCreate{ImpressionID: imp.ID, FirstName: "Person" + string(rune('A'+i)),
+			LastName: "Surname", Email: "p" + string(rune('a'+i)) + "@mail.example"}, model.Idempotency{}); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(time.Minute)
+	}
+	c := e.signIn(e.ada.amb)
+	first := c.get("/portal/referrals")
+	wantStatus(t, first, http.StatusOK)
+	if n := strings.Count(first.Body, `<li class="item">`); n != pageSize {
+		t.Errorf("the first page lists %d, want %d", n, pageSize)
+	}
+	wantBody(t, first, "PersonT S.")
+	noBody(t, first, "Jonah D.", "Surname")
+	i := strings.Index(first.Body, `href="/portal/referrals?after=`)
+	if i < 0 {
+		t.Fatalf("the first page has no link to older ones:\n%s", first.Body)
+	}
+	next := first.Body[i+len(`href="`):]
+	next = strings.ReplaceAll(next[:strings.Index(next, `"`)], "&amp;", "&")
+	second := c.get(next)
+	wantStatus(t, second, http.StatusOK)
+	wantBody(t, second, "Jonah D.")
+	if n := strings.Count(second.Body, `<li class="item">`); n != 1 {
+		t.Errorf("the second page lists %d, want 1", n)
+	}
+	for _, after := range []string{strings.Repeat("x", 100), "ref_not-a-cursor"} {
+		if res := c.get("/portal/referrals?after=" + url.QueryEscape(after)); res.StatusCode != http.StatusBadRequest {
+			t.Errorf("after=%.20s: got %d, want 400", after, res.StatusCode)
+		}
+	}
 }
