@@ -190,9 +190,10 @@ func TestCloseStoreWithinTheStopDeadline(t *testing.T) {
 	}
 }
 
-// The app serves the console under /console/ beside the API, sends a
-// browser asking for / there, and leaves every API path as it was:
-// exact, with problem+json for what is not a route.
+// The app serves the console under /console/ and the ambassador portal
+// under /portal/ beside the API, sends a browser asking for / to the
+// console, and leaves every API path as it was: exact, with
+// problem+json for what is not a route.
 func TestAppServesTheConsole(t *testing.T) {
 	a, err := New(testConfig(t), slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -218,6 +219,11 @@ func TestAppServesTheConsole(t *testing.T) {
 		{"GET", "/console/", http.StatusSeeOther, "/console/login", ""},
 		{"GET", "/console/login", http.StatusOK, "", "text/html; charset=utf-8"},
 		{"GET", "/console/nowhere", http.StatusNotFound, "", "text/html; charset=utf-8"},
+		{"GET", "/portal", http.StatusTemporaryRedirect, "/portal/", ""},
+		{"GET", "/portal/", http.StatusSeeOther, "/portal/login", ""},
+		{"GET", "/portal/login", http.StatusOK, "", "text/html; charset=utf-8"},
+		{"GET", "/portal/signin?token=nope", http.StatusUnauthorized, "", "text/html; charset=utf-8"},
+		{"GET", "/portals", http.StatusNotFound, "", "application/problem+json"},
 		{"GET", "/v1/programs", http.StatusUnauthorized, "", "application/problem+json"},
 		{"GET", "/v1/programs/", http.StatusNotFound, "", "application/problem+json"},
 		{"GET", "//v1/programs", http.StatusNotFound, "", "application/problem+json"},

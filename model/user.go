@@ -172,17 +172,17 @@ type UserService interface {
 }
 
 // Actor is who made a change: a console user (with their session), an API
-// key, or the bootstrap admin token. Handlers put it in the context of the
+// key, the bootstrap admin token, or an ambassador in the portal. Handlers put it in the context of the
 // request; the store records it in the audit log in the same transaction
 // as the change.
 type Actor struct {
-	// Kind is "user", "api_key", "admin_token" or "cli".
+	// Kind is "user", "api_key", "admin_token", "cli" or "ambassador".
 	Kind string `json:"kind"`
-	// ID is the user's or key's ID ("" for the admin token).
+	// ID is the user's, key's or ambassador's ID ("" for the admin token).
 	ID string `json:"id"`
 	// Label names the actor for people: a user's email, a key's name.
 	Label string `json:"label"`
-	// SessionID is the console session the change came from.
+	// SessionID is the console or portal session the change came from.
 	SessionID string `json:"session_id,omitempty"`
 	// Audited says whether the actor's changes go to the audit log: every
 	// console user's and every admin-scope key's.
@@ -198,6 +198,9 @@ const (
 	// create, keys create, ...): whoever can run it on the server's
 	// machine.
 	ActorCLI = "cli"
+	// ActorAmbassador is an ambassador signed in to the portal, changing
+	// their own profile; SessionID is their portal session.
+	ActorAmbassador = "ambassador"
 )
 
 type actorKey struct{}

@@ -284,8 +284,7 @@ func (s *Store) sweep() {
 	case n > 0:
 		s.log.Debug("wrote the events of commissions whose hold period ended", "count", n)
 	}
-	n, err = s.PrunePortalLinks(context.Background(), s.now())
-	if err != nil && !isModelError(err) {
+	if _, err := s.PrunePortalLinks(context.Background(), s.now()); err != nil && !isModelError(err) {
 		s.log.Error("pruning expired portal sign-in links failed", "err", err)
 	}
 	if _, err := s.pruneWebhookAttempts(context.Background(), s.now().Add(-webhookAttemptsKept)); err != nil && !isModelError(err) {
