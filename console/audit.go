@@ -188,6 +188,8 @@ func actorKind(kind string) string {
 		return "Admin token"
 	case model.ActorCLI:
 		return "Command line"
+	case model.ActorAmbassador:
+		return "Ambassador (portal)"
 	}
 	return kind
 }

@@ -194,12 +194,26 @@ func (s *Server) handleLoginPost(w http.ResponseWriter, r *http.Request) error {
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "portal sign-in link request refused: too many")
 		return s.render(w, r, http.StatusTooManyRequests, "login", v)
 	}
+	// A known address writes an event, an unknown one nothing: the answer
+	// waits the same time either way, so its timing does not tell them
+	// apart.
+	answerAt := time.Now().Add(linkAnswerAfter)
 	if err := s.requestLink(r.Context(), key); err != nil {
 		return err
+	}
+	t := time.NewTimer(time.Until(answerAt))
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		t.Stop()
 	}
 	v.Sent = true
 	return s.render(w, r, http.StatusOK, "login", v)
 }
+
+// linkAnswerAfter is how long a sign-in link request takes to answer,
+// whatever it did: far longer than the write a known address costs.
+const linkAnswerAfter = 250 * time.Millisecond
 
 // requestLink asks the mailer for a link for the active ambassador whose
 // address key is, if there is one; nobody else learns whether there was.
