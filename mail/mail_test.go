@@ -368,6 +368,33 @@ func TestTemporaryFailure(t *testing.T) {
 	}
 }
 
+// Stop cuts off a send in flight to a server that hangs, without moving
+// the cursor: the next start sends the message.
+func TestStopCutsOffSend(t *testing.T) {
+	e := newEnv(t)
+	e.srv.SetMode(smtptest.Hang)
+	cfg := e.config()
+	cfg.Timeout = time.Hour // only Stop can end the hung exchange
+	m, _ := e.start(cfg, nil)
+	e.ambassador("Ada", "ada@students.example.edu")
+	e.srv.WaitRefused(t, 1, wait)
+	stopped := make(chan struct{})
+	go func() { m.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(wait):
+		t.Fatal("Stop waited for the hung server")
+	}
+	if cursor, _ := e.st.HookCursor(context.Background(), Consumer); cursor != "" {
+		t.Fatalf("cursor at %q after a cut-off send, want it before the welcome", cursor)
+	}
+	e.srv.SetMode(smtptest.Accept)
+	e.start(e.config(), nil)
+	if msg := e.srv.Wait(t, 1, wait)[0]; !strings.HasPrefix(msg.Subject, "You're in") {
+		t.Fatalf("subject %q, want the welcome", msg.Subject)
+	}
+}
+
 // The server failing for a while, within one mailer: the message goes
 // once it is back.
 func TestRetryRecovers(t *testing.T) {

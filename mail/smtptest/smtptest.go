@@ -40,6 +40,9 @@ const (
 	TempFail
 	// PermFail answers 550: the message will never be taken.
 	PermFail
+	// Hang answers MAIL only when the mode changes again or the server
+	// closes (then with 451), as a stuck server does.
+	Hang
 )
 
 // Server is a running SMTP server.
@@ -51,6 +54,7 @@ type Server struct {
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced whenever messages or refusals change
 	mode     Mode
+	hang     chan struct{} // closed when Hang ends
 	user     string
 	pass     string
 	messages []*Message
@@ -123,6 +127,7 @@ func FreeAddr(tb testing.TB) string {
 // Close stops the server and ends its connections. Closing twice is
 // harmless.
 func (s *Server) Close() {
+	s.SetMode(Accept) // lets hung sessions go
 	s.srv.Close()
 	// Serve may not have registered the listener yet, when the server
 	// cannot close it.
@@ -151,6 +156,17 @@ func (s *Server) RequireAuth(user, pass string) {
 func (s *Server) SetMode(m Mode) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.setMode(m)
+}
+
+func (s *Server) setMode(m Mode) {
+	if s.hang != nil {
+		close(s.hang)
+		s.hang = nil
+	}
+	if m == Hang {
+		s.hang = make(chan struct{})
+	}
 	s.mode = m
 }
 
@@ -161,7 +177,8 @@ func (s *Server) Messages() []*Message {
 	return append([]*Message(nil), s.messages...)
 }
 
-// Refused is how many times MAIL or DATA was refused by SetMode.
+// Refused is how many times MAIL or DATA was refused (or hung) by
+// SetMode.
 func (s *Server) Refused() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -233,11 +250,10 @@ type backend struct{ s *Server }
 func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{s: b.s}, nil }
 
 type session struct {
-	s        *Server
-	authed   bool
-	from     string
-	to       []string
-	received bool
+	s      *Server
+	authed bool
+	from   string
+	to     []string
 }
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -268,6 +284,14 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	defer ss.s.mu.Unlock()
 	if ss.s.user != "" && !ss.authed {
 		return smtp.ErrAuthRequired
+	}
+	if hang := ss.s.hang; hang != nil {
+		ss.s.refused++
+		ss.s.notify()
+		ss.s.mu.Unlock()
+		<-hang
+		ss.s.mu.Lock()
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "smtptest: was hanging"}
 	}
 	if err := ss.s.refusal(); err != nil {
 		return err
