@@ -92,6 +92,10 @@ type Store interface {
 	StartHookCursor(ctx context.Context, name string, fromNow bool) (string, error)
 	AckHookEvent(ctx context.Context, name, eventID string, result *model.HookResult) error
 	DeadLetterHookEvent(ctx context.Context, dl model.DeadLetter) error
+	// NextHookRetry and AckHookRetry serve the dead letters an operator
+	// queued again (RetryDeadLetters).
+	NextHookRetry(ctx context.Context, name string) (*model.Event, error)
+	AckHookRetry(ctx context.Context, name, eventID string, result *model.HookResult, dl *model.DeadLetter) error
 	// FindAmbassadorByID errors: not_found.
 	FindAmbassadorByID(ctx context.Context, id string) (*model.Ambassador, error)
 	// FindProgramByID errors: not_found.
@@ -259,10 +263,20 @@ var wanted = map[string]bool{
 	model.EventPayoutCreated:       true,
 }
 
-// round handles the next batch of the outbox. It reports whether it got
-// anywhere.
+// round handles an operator's retry of a dead letter if one is queued,
+// else the next batch of the outbox. It reports whether it got anywhere.
 func (m *Mailer) round() (bool, error) {
 	ctx := m.ctx
+	if ev, err := m.store.NextHookRetry(ctx, Consumer); err != nil || ev != nil {
+		if err != nil {
+			return false, err
+		}
+		dl, ok := m.deliver(ev)
+		if !ok {
+			return false, nil
+		}
+		return true, m.store.AckHookRetry(context.WithoutCancel(ctx), Consumer, ev.ID, nil, dl)
+	}
 	cursor, err := m.store.HookCursor(ctx, Consumer)
 	if err != nil {
 		return false, err
@@ -285,7 +299,19 @@ func (m *Mailer) round() (bool, error) {
 			}
 			skipped = ""
 		}
-		if ok, err := m.deliver(ev); !ok || err != nil {
+		dl, ok := m.deliver(ev)
+		if !ok {
+			return true, nil
+		}
+		// A message sent (or skipped, or refused) is recorded even if
+		// Stop came meanwhile, or the next start would send it twice.
+		ctx := context.WithoutCancel(ctx)
+		if dl != nil {
+			err = m.store.DeadLetterHookEvent(ctx, *dl)
+		} else {
+			err = m.store.AckHookEvent(ctx, Consumer, ev.ID, nil)
+		}
+		if err != nil {
 			return true, err
 		}
 	}
@@ -305,18 +331,15 @@ type outcome struct {
 }
 
 // deliver sends ev's message, trying again after temporary failures
-// until it is sent, skipped or refused for good, and moves the cursor
-// past it. ok is false when the mailer is stopping: the event is left
+// until it is sent or skipped (nil), or refused for good (a dead
+// letter). ok is false when the mailer is stopping: the event is left
 // for the next start.
-func (m *Mailer) deliver(ev *model.Event) (ok bool, err error) {
+func (m *Mailer) deliver(ev *model.Event) (dl *model.DeadLetter, ok bool) {
 	for attempt := 1; ; attempt++ {
 		out := m.attempt(ev)
 		if out.err != nil && m.ctx.Err() != nil {
-			return false, nil // stopping: cut off, so sent again at the next start
+			return nil, false // stopping: cut off, so sent again at the next start
 		}
-		// A message sent (or skipped) is recorded even if Stop came
-		// meanwhile, or the next start would send it twice.
-		ctx := context.WithoutCancel(m.ctx)
 		log := m.log.With("template", out.template, "event_id", ev.ID, "event_type", ev.Type)
 		if out.ambassadorID != "" {
 			log = log.With("ambassador_id", out.ambassadorID)
@@ -325,24 +348,24 @@ func (m *Mailer) deliver(ev *model.Event) (ok bool, err error) {
 		case out.err == nil && out.skip == "":
 			m.metrics.count(out.template, "sent")
 			log.Info("email sent", "attempt", attempt)
-			return true, m.store.AckHookEvent(ctx, Consumer, ev.ID, nil)
+			return nil, true
 		case out.err == nil:
 			if out.template != "" {
 				m.metrics.count(out.template, "skipped")
 				log.Info("email not sent", "reason", out.skip)
 			}
-			return true, m.store.AckHookEvent(ctx, Consumer, ev.ID, nil)
+			return nil, true
 		case !isTemporary(out.err):
 			m.metrics.count(out.template, "failed")
 			log.Error("email refused for good; moved to the dead-letter list", "attempts", attempt, "err", out.err)
-			return true, m.store.DeadLetterHookEvent(ctx, model.DeadLetter{Plugin: Consumer, EventID: ev.ID,
-				EventType: ev.Type, Attempts: attempt, LastError: clip(out.err.Error()), FailedAt: model.NewTime(m.now())})
+			return &model.DeadLetter{Plugin: Consumer, EventID: ev.ID, EventType: ev.Type, Attempts: attempt,
+				LastError: clip(out.err.Error()), FailedAt: model.NewTime(m.now())}, true
 		}
 		wait := m.backoff(attempt)
 		m.metrics.count(out.template, "retry")
 		log.Warn("email not sent; will retry", "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", out.err)
 		if !m.sleep(wait, nil) {
-			return false, nil
+			return nil, false
 		}
 	}
 }

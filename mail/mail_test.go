@@ -453,6 +453,18 @@ func TestPermanentFailure(t *testing.T) {
 			t.Errorf("the recipient in %q", where)
 		}
 	}
+
+	// Queued again by an operator, it is sent (with a fresh link) and
+	// leaves the dead-letter list.
+	if n, err := e.st.RetryDeadLetters(context.Background(), Consumer, nil); err != nil || n != 1 {
+		t.Fatalf("retry: %d %v", n, err)
+	}
+	e.mailer.Load().Wake()
+	msgs = e.srv.Wait(t, 2, wait)
+	if len(msgs) != 2 || !strings.HasPrefix(msgs[1].Subject, "You're in") {
+		t.Fatalf("got %d messages, want the retried welcome after the sign-in link", len(msgs))
+	}
+	signinToken(t, msgs[1])
 }
 
 // The mailer signs in to a server that asks for it.
