@@ -64,7 +64,7 @@ const DefaultTimeout = 30 * time.Second
 // Config is how the mailer reaches the SMTP server and what it links to.
 type Config struct {
 	Host string
-	// Port is the server's port; 0 means 587.
+	// Port is the server's port; 0 means 587 (465 with TLSImplicit).
 	Port     int
 	Username string
 	Password string
@@ -144,11 +144,14 @@ func New(cfg Config, st Store, log *slog.Logger, reg prometheus.Registerer) (*Ma
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Port == 0 {
-		cfg.Port = 587
-	}
 	if cfg.TLS == "" {
 		cfg.TLS = TLSStartTLS
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 587
+		if cfg.TLS == TLSImplicit {
+			cfg.Port = 465
+		}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
