@@ -131,6 +131,11 @@ var (
 	bucketPortalSessionsByAmbassador = []byte("portal_sessions_by_ambassador")
 )
 
+// Integrations (api/stripe.go): earnings_by_reference maps the hash of an
+// integration's reference to an earning (model.EarningCreate.Reference),
+// such as the Stripe payment its refunds name.
+var bucketEarningsByReference = []byte("earnings_by_reference")
+
 // allBuckets are created at open.
 var allBuckets = [][]byte{
 	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
@@ -149,6 +154,7 @@ var allBuckets = [][]byte{
 	bucketUsers, bucketUsersByEmail, bucketSessions, bucketSessionsByUser, bucketSetupTokens,
 	bucketAudit, bucketAuditByActor, bucketAuditBySubject, bucketAuditByAction,
 	bucketPortalLinks, bucketPortalLinksByExpiry, bucketPortalSessions, bucketPortalSessionsByAmbassador,
+	bucketEarningsByReference,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
