@@ -81,6 +81,15 @@ type StripeConfig struct {
 	ReferralMetadataKey string `yaml:"referral_metadata_key"`
 }
 
+// Secrets are the endpoint's signing secrets as the API takes them: none
+// when the integration is off.
+func (s StripeConfig) Secrets() [][]byte {
+	if s.WebhookSecret == "" {
+		return nil
+	}
+	return [][]byte{[]byte(s.WebhookSecret)}
+}
+
 // maxStripeMetadataKey is Stripe's limit on a metadata key's length.
 const maxStripeMetadataKey = 40
 

@@ -90,7 +90,8 @@ func Verify(header string, body []byte, secrets [][]byte, now time.Time, toleran
 	case !slices.ContainsFunc(secrets, func(s []byte) bool { return len(s) > 0 }):
 		return ErrNoSecret
 	}
-	if now.Sub(time.Unix(ts, 0)) > tolerance {
+	// In whole seconds, as t is, and as Stripe's libraries count.
+	if now.Unix()-ts > int64(tolerance/time.Second) {
 		return ErrTooOld
 	}
 	prefix := strconv.FormatInt(ts, 10) + "."

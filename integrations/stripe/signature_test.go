@@ -68,6 +68,20 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// Age is counted in whole seconds, as t is: a timestamp exactly the
+// tolerance old passes however far into its second the clock is.
+func TestVerifyToleranceInSeconds(t *testing.T) {
+	body, secret := []byte(`{}`), []byte("whsec_x")
+	signed := time.Unix(1_800_000_000, 0)
+	now := signed.Add(DefaultTolerance + 999*time.Millisecond)
+	if err := Verify(Sign(body, secret, signed), body, [][]byte{secret}, now, DefaultTolerance); err != nil {
+		t.Fatalf("got %v, want it to pass", err)
+	}
+	if err := Verify(Sign(body, secret, signed), body, [][]byte{secret}, now.Add(time.Millisecond), DefaultTolerance); !errors.Is(err, ErrTooOld) {
+		t.Fatalf("a second later: got %v, want ErrTooOld", err)
+	}
+}
+
 // The secret, the signatures and the body never appear in an error, which
 // the API may log or show.
 func TestVerifyErrorsSayNothingSecret(t *testing.T) {
