@@ -26,6 +26,7 @@ type stripeEnv struct {
 	*env
 	referralID   string
 	ambassadorID string
+	programID    string
 	log          *syncBuffer
 }
 
@@ -61,7 +62,7 @@ func newStripeEnv(t *testing.T, cfg api.Config) *stripeEnv {
 	a := e.post("/v1/ambassadors", map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@uni.example"})
 	i := e.post("/v1/impressions", map[string]any{"program_id": p["id"], "ambassador_id": a["id"]})
 	r := e.post("/v1/referrals", map[string]any{"impression_id": i["id"], "first_name": "John", "last_name": "Doe", "email": "john.doe@example.com"})
-	e.referralID, e.ambassadorID = r["id"].(string), a["id"].(string)
+	e.referralID, e.ambassadorID, e.programID = r["id"].(string), a["id"].(string), p["id"].(string)
 	return e
 }
 
@@ -317,6 +318,32 @@ func TestStripeCheckoutIgnored(t *testing.T) {
 	}
 	if !strings.Contains(e.log.String(), `"level":"WARN","msg":"stripe event","request_id"`) {
 		t.Errorf("an unknown referral is not logged at warn:\n%s", e.log.String())
+	}
+}
+
+// A purchase the program's commission rule cannot price yet is a 409,
+// which Stripe retries; once the rule is fixed, the retry records it.
+func TestStripeConflictIsRetried(t *testing.T) {
+	e := newStripeEnv(t, api.Config{})
+	res := e.call(request{Method: "PATCH", Path: "/v1/programs/" + e.programID, Token: adminToken, Body: map[string]any{
+		"commission": map[string]any{"type": "percent", "basis_points": 1000, "caps": map[string]any{"EUR": 500}}}})
+	if res.Status != http.StatusOK {
+		t.Fatalf("PATCH program: %d %s", res.Status, res.Body)
+	}
+	before := e.state()
+	body := checkoutEvent("evt_caps", "cs_caps", e.referralID, 4900, "usd", "paid", "pi_caps", nil)
+	wantProblem(t, e.deliver(body), http.StatusConflict, model.EConflict)
+	if after := e.state(); after != before {
+		t.Fatalf("a conflict changed\n%s\ninto\n%s", before, after)
+	}
+	res = e.call(request{Method: "PATCH", Path: "/v1/programs/" + e.programID, Token: adminToken, Body: map[string]any{
+		"commission": map[string]any{"type": "percent", "basis_points": 1000, "caps": map[string]any{"EUR": 500, "USD": 300}}}})
+	if res.Status != http.StatusOK {
+		t.Fatalf("PATCH program: %d %s", res.Status, res.Body)
+	}
+	wantAck(t, e.deliver(body), "recorded")
+	if c := e.commissionTotal("USD"); c != 300 {
+		t.Errorf("got commission %d, want the cap of 300", c)
 	}
 }
 
