@@ -13,9 +13,13 @@ import (
 func TestEveryRouteNeedsItsScope(t *testing.T) {
 	e := newEnv(t)
 	below := map[model.Scope]string{model.ScopeWrite: e.readToken, model.ScopeAdmin: e.writeToken}
+	// Routes another service calls, authenticated by its signature of
+	// the body instead of a token; stripe_test.go shows each refuses what
+	// is not signed.
+	signed := map[string]bool{"POST /v1/integrations/stripe/events": true}
 	checked := 0
 	for _, rt := range e.srv.Routes() {
-		if !strings.HasPrefix(rt.Pattern, "/v1/") {
+		if !strings.HasPrefix(rt.Pattern, "/v1/") || signed[rt.Method+" "+rt.Pattern] {
 			continue
 		}
 		if rt.Scope == "" {

@@ -93,6 +93,14 @@ type Config struct {
 	// client's address: ForwardedHeader (also when empty) or
 	// XForwardedForHeader. Any other is ignored.
 	ClientIPHeader string
+	// StripeWebhookSecrets are the signing secrets of the Stripe endpoint,
+	// POST /v1/integrations/stripe/events, any of which may sign an
+	// event; without one the endpoint answers 404.
+	StripeWebhookSecrets [][]byte
+	// StripeReferralMetadataKey, when set, names the Checkout Session
+	// metadata key read for the referral ID when client_reference_id is
+	// empty.
+	StripeReferralMetadataKey string
 }
 
 // Defaults for Config.
@@ -125,6 +133,10 @@ type Server struct {
 	// checking holds the idempotency keys of creates that are with the
 	// hook plugins.
 	checking inflight
+	// stripeSecrets and stripeMetadataKey configure the Stripe endpoint
+	// (stripe.go).
+	stripeSecrets     [][]byte
+	stripeMetadataKey string
 }
 
 // New returns a server that answers /readyz with 503 until SetReady(true).
@@ -160,6 +172,7 @@ func New(svc Services, cfg Config) *Server {
 		s.scanSecret = make([]byte, 32)
 		rand.Read(s.scanSecret) // a key of this process only: fine for tests
 	}
+	s.stripeSecrets, s.stripeMetadataKey = cfg.StripeWebhookSecrets, cfg.StripeReferralMetadataKey
 	s.qrImages = poster.NewCache(poster.DefaultCacheBytes)
 	s.keyLimits = newLimiter(cfg.KeyRateLimit, s.now)
 	s.ipLimits = newLimiter(cfg.IPRateLimit, s.now)
@@ -264,6 +277,10 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/admin/hooks/dead-letters", model.ScopeAdmin, s.handleDeadLetterList)
 	s.handle("POST", "/v1/admin/hooks/dead-letters/retry", model.ScopeAdmin, s.handleDeadLetterRetry)
 	s.handle("GET", "/v1/admin/hooks/results", model.ScopeAdmin, s.handleHookResultList)
+
+	// Public, without a per-IP limit: each event is signed with the
+	// endpoint's secret, and Stripe sends bursts from few addresses.
+	s.handle("POST", "/v1/integrations/stripe/events", "", s.handleStripeEvent)
 }
 
 // Route is one registered route, for tests and documentation.

@@ -116,6 +116,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		PublicBaseURL: cfg.PublicBaseURL(), ScanSecret: scanSecret, RepeatWindow: cfg.Scan.RepeatWindow,
 		ExpiredPage: cfg.Scan.Inactive == "expired", TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader,
 		WebhooksAllowHTTP: cfg.Webhooks.AllowHTTP,
+		StripeWebhookSecrets: cfg.Integrations.Stripe.Secrets(), StripeReferralMetadataKey: cfg.Integrations.Stripe.ReferralMetadataKey,
 	})
 	con := console.New(console.Services{Programs: svc.Programs, Ambassadors: svc.Ambassadors, Impressions: svc.Impressions,
 		Placements: svc.Placements, Referrals: svc.Referrals, Keys: svc.Keys, Earnings: svc.Earnings, Stats: svc.Stats,

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -59,6 +60,51 @@ type Config struct {
 	// client's address: forwarded (RFC 7239) or x-forwarded-for. The
 	// other is ignored, since a client can send either.
 	ClientIPHeader string `yaml:"client_ip_header"`
+	// Integrations connect referrald to the shops that sell to referred
+	// people (docs/integrations.md).
+	Integrations IntegrationsConfig `yaml:"integrations"`
+}
+
+// IntegrationsConfig holds each integration's settings.
+type IntegrationsConfig struct {
+	Stripe StripeConfig `yaml:"stripe"`
+}
+
+// StripeConfig is the Stripe webhook endpoint,
+// POST /v1/integrations/stripe/events. Without a secret it is off (404).
+type StripeConfig struct {
+	// WebhookSecret is the endpoint's signing secret (whsec_...) from
+	// Stripe's dashboard; best given as
+	// REFERRALD_INTEGRATIONS_STRIPE_WEBHOOK_SECRET.
+	WebhookSecret string `yaml:"webhook_secret"`
+	// ReferralMetadataKey, when set, names the Checkout Session metadata
+	// key read for the referral ID when client_reference_id is empty.
+	ReferralMetadataKey string `yaml:"referral_metadata_key"`
+}
+
+// Secrets are the endpoint's signing secrets as the API takes them: none
+// when the integration is off.
+func (s StripeConfig) Secrets() [][]byte {
+	if s.WebhookSecret == "" {
+		return nil
+	}
+	return [][]byte{[]byte(s.WebhookSecret)}
+}
+
+// maxStripeMetadataKey is Stripe's limit on a metadata key's length.
+const maxStripeMetadataKey = 40
+
+// validate checks the Stripe settings.
+func (s StripeConfig) validate() error {
+	if s.WebhookSecret != "" && (!strings.HasPrefix(s.WebhookSecret, "whsec_") || strings.ContainsFunc(s.WebhookSecret, unicode.IsSpace)) {
+		// Most likely an API key pasted into the wrong place, which must
+		// not sit here unnoticed; the value itself is never repeated.
+		return &configError{"integrations.stripe.webhook_secret", "must be the endpoint's signing secret from Stripe, which starts with whsec_ (not an API key)"}
+	}
+	if k := s.ReferralMetadataKey; len(k) > maxStripeMetadataKey || strings.ContainsAny(k, "[]") || strings.TrimSpace(k) != k {
+		return &configError{"integrations.stripe.referral_metadata_key", fmt.Sprintf("%q must be a Stripe metadata key: at most %d characters, without [ ] or surrounding spaces", k, maxStripeMetadataKey)}
+	}
+	return nil
 }
 
 // PrivacyConfig bounds how long personal data is kept.
@@ -693,6 +739,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ClientIPHeader != "forwarded" && c.ClientIPHeader != "x-forwarded-for" {
 		return &configError{"client_ip_header", fmt.Sprintf("%q must be forwarded or x-forwarded-for", c.ClientIPHeader)}
+	}
+	if err := c.Integrations.Stripe.validate(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Hooks.Plugins {

@@ -220,3 +220,22 @@ func TestListenAddresses(t *testing.T) {
 		}
 	}
 }
+
+// The Stripe endpoint's secret comes from the environment, as its
+// documentation tells operators to give it.
+func TestStripeSecretFromEnvironment(t *testing.T) {
+	cfg, err := Load("", mapEnv(map[string]string{
+		"REFERRALD_INTEGRATIONS_STRIPE_WEBHOOK_SECRET":        "whsec_from_env",
+		"REFERRALD_INTEGRATIONS_STRIPE_REFERRAL_METADATA_KEY": "referral_id",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Integrations.Stripe; s.WebhookSecret != "whsec_from_env" || s.ReferralMetadataKey != "referral_id" {
+		t.Fatalf("got %+v", s)
+	}
+	_, err = Load("", mapEnv(map[string]string{"REFERRALD_INTEGRATIONS_STRIPE_WEBHOOK_SECRET": "sk_live_oops"}))
+	if err == nil || strings.Contains(err.Error(), "sk_live_oops") {
+		t.Fatalf("an API key as the secret: got %v, want an error that does not repeat it", err)
+	}
+}

@@ -60,6 +60,11 @@ type EarningCreate struct {
 	// it is the shop's order id, and some shops tell ORDER-1 from order-1.
 	ExternalID string   `json:"external_id,omitempty"`
 	Metadata   Metadata `json:"metadata,omitempty"`
+	// Reference, when set, is a key by which an integration finds the
+	// earning again (FindEarningByReference), unique among earnings, such
+	// as "stripe:payment_intent:pi_..." for the refunds Stripe reports by
+	// payment. The API never takes it from a client.
+	Reference string `json:"-"`
 }
 
 // Validate normalizes c in place and returns its problems.
@@ -85,6 +90,13 @@ type EarningRefund struct {
 	// Reason says why, for the audit log, which is where refunds are
 	// told apart: the earning keeps only their sum.
 	Reason string `json:"reason,omitempty"`
+	// UpTo, when set, replaces Amount: refund what brings the earning's
+	// refunded amount up to UpTo, reckoned in the refund's transaction.
+	// A payment processor reports refunds as a running total; two of its
+	// reports handled at once must not both count what they share. When
+	// the earning has already had UpTo refunded, RefundEarning answers
+	// conflict. The API never takes it from a client.
+	UpTo int64 `json:"-"`
 }
 
 // Validate normalizes r in place and returns its problems.
@@ -322,15 +334,20 @@ type EarningService interface {
 	// CreateEarning records an earning, its commission (from the program's
 	// rule), the referral's conversion and the earning.created event in
 	// one transaction. Errors: validation_failed (not_found for an unknown
-	// referral), conflict (a rejected or erased referral, or external_id
-	// already used for this referral), idempotency_key_reused, unavailable.
+	// referral), conflict (a rejected or erased referral, external_id
+	// already used for this referral, or Reference already used),
+	// idempotency_key_reused, unavailable.
 	CreateEarning(ctx context.Context, in EarningCreate, idem Idempotency) (*Earning, bool, error)
 	// FindEarningByID errors: not_found.
 	FindEarningByID(ctx context.Context, id string) (*Earning, error)
+	// FindEarningByReference returns the earning created with this
+	// EarningCreate.Reference. Errors: not_found.
+	FindEarningByReference(ctx context.Context, reference string) (*Earning, error)
 	FindEarnings(ctx context.Context, f EarningFilter) (Page[*Earning], error)
 	// RefundEarning refunds part or all of what is left of an earning and
 	// claws the matching share of its commission back. Errors: not_found,
-	// validation_failed (more than is left), conflict (nothing left).
+	// validation_failed (more than is left), conflict (nothing left, or
+	// already refunded up to r.UpTo).
 	RefundEarning(ctx context.Context, id string, r EarningRefund, idem Idempotency) (*Earning, bool, error)
 
 	FindCommissionByID(ctx context.Context, id string) (*Commission, error)

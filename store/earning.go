@@ -204,6 +204,14 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 					in.ExternalID, ref.ID, model.FormatID(model.PrefixEarning, [16]byte(prev)))
 			}
 		}
+		var refIdx []byte
+		if in.Reference != "" {
+			refIdx = hashKey(in.Reference)
+			if prev := tx.Bucket(bucketEarningsByReference).Get(refIdx); prev != nil {
+				return nil, nil, model.Errorf(model.EConflict, "this reference is already recorded as %s",
+					model.FormatID(model.PrefixEarning, [16]byte(prev)))
+			}
+		}
 		prg, err := getRecord(tx, bucketPrograms, model.PrefixProgram, ref.ProgramID, decodeProgram)
 		if err != nil {
 			return nil, nil, err
@@ -224,6 +232,11 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 			}
 			if extKey != nil {
 				if err := tx.Bucket(bucketEarningsByExternalID).Put(extKey, key[:]); err != nil {
+					return err
+				}
+			}
+			if refIdx != nil {
+				if err := tx.Bucket(bucketEarningsByReference).Put(refIdx, key[:]); err != nil {
 					return err
 				}
 			}
@@ -260,6 +273,19 @@ func (s *Store) CreateEarning(ctx context.Context, in model.EarningCreate, idem 
 func (s *Store) FindEarningByID(ctx context.Context, id string) (e *model.Earning, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		e, err = getRecord(tx, bucketEarnings, model.PrefixEarning, id, decodeEarning)
+		return err
+	})
+	return e, err
+}
+
+// FindEarningByReference implements model.EarningService.
+func (s *Store) FindEarningByReference(ctx context.Context, reference string) (e *model.Earning, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		key := tx.Bucket(bucketEarningsByReference).Get(hashKey(reference))
+		if len(key) != 16 {
+			return model.Errorf(model.ENotFound, "no earning has this reference")
+		}
+		e, err = decodeEarning(key, tx.Bucket(bucketEarnings).Get(key))
 		return err
 	})
 	return e, err
@@ -319,6 +345,11 @@ func (s *Store) RefundEarning(ctx context.Context, id string, r model.EarningRef
 			return nil, nil, err
 		}
 		before := *e
+		if r.UpTo > 0 {
+			if r.Amount = r.UpTo - e.RefundedAmount; r.Amount <= 0 {
+				return nil, nil, model.Errorf(model.EConflict, "earning %s has already had %d refunded, at least %d", e.ID, e.RefundedAmount, r.UpTo)
+			}
+		}
 		amount, err := e.Refund(r.Amount, now)
 		if err != nil {
 			return nil, nil, err

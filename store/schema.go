@@ -144,6 +144,10 @@ var (
 	bucketWebhookProgress  = []byte("webhook_progress")
 	bucketWebhookAttempts  = []byte("webhook_attempts")
 )
+// Integrations (api/stripe.go): earnings_by_reference maps the hash of an
+// integration's reference to an earning (model.EarningCreate.Reference),
+// such as the Stripe payment its refunds name.
+var bucketEarningsByReference = []byte("earnings_by_reference")
 
 // allBuckets are created at open.
 var allBuckets = [][]byte{
@@ -164,6 +168,7 @@ var allBuckets = [][]byte{
 	bucketAudit, bucketAuditByActor, bucketAuditBySubject, bucketAuditByAction,
 	bucketPortalLinks, bucketPortalLinksByExpiry, bucketPortalSessions, bucketPortalSessionsByAmbassador,
 	bucketWebhookEndpoints, bucketWebhookSecrets, bucketWebhookProgress, bucketWebhookAttempts,
+	bucketEarningsByReference,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
