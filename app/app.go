@@ -115,7 +115,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		KeyRateLimit: api.Bucket(cfg.RateLimits.PerKey), IPRateLimit: api.Bucket(cfg.RateLimits.PerIP),
 		PublicBaseURL: cfg.PublicBaseURL(), ScanSecret: scanSecret, RepeatWindow: cfg.Scan.RepeatWindow,
 		ExpiredPage: cfg.Scan.Inactive == "expired", TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader,
-		WebhooksAllowHTTP: cfg.Webhooks.AllowHTTP,
+		WebhooksAllowHTTP:    cfg.Webhooks.AllowHTTP,
 		StripeWebhookSecrets: cfg.Integrations.Stripe.Secrets(), StripeReferralMetadataKey: cfg.Integrations.Stripe.ReferralMetadataKey,
 	})
 	con := console.New(console.Services{Programs: svc.Programs, Ambassadors: svc.Ambassadors, Impressions: svc.Impressions,

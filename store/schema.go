@@ -144,6 +144,7 @@ var (
 	bucketWebhookProgress  = []byte("webhook_progress")
 	bucketWebhookAttempts  = []byte("webhook_attempts")
 )
+
 // Integrations (api/stripe.go): earnings_by_reference maps the hash of an
 // integration's reference to an earning (model.EarningCreate.Reference),
 // such as the Stripe payment its refunds name.
