@@ -238,3 +238,48 @@ func TestFailingTooLongDisables(t *testing.T) {
 	}
 	r.none(t)
 }
+
+// A redirect is not followed and counts as a failure; an answer that does
+// not come within the timeout is a failure; a changed URL takes effect at
+// the next attempt.
+func TestFailureKinds(t *testing.T) {
+	e := newEnv(t)
+	target := newReceiver(t, ok)
+	redirect := newReceiver(t, func(h hit) reply {
+		return reply{status: http.StatusFound, header: map[string]string{"Location": target.srv.URL}, body: "moved"}
+	})
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	slow := newReceiver(t, func(h hit) reply { <-release; return reply{status: 200} })
+	ep, _ := e.endpoint(redirect.srv.URL, model.WebhookEventAll)
+	d := e.dispatcher(webhooks.Config{AllowPrivateNetworks: true, Timeout: 100 * time.Millisecond,
+		Schedule: []time.Duration{0, time.Millisecond, time.Millisecond, time.Millisecond}}, nil)
+	ev := e.referral("john@example.com")
+	d.Wake()
+	redirect.next(t)
+	ctx := context.Background()
+	eventually(t, "the redirect recorded", func() bool { return len(attempts(t, e.st, ep.ID, ev.ID)) >= 1 })
+	if a := attempts(t, e.st, ep.ID, ev.ID)[0]; a.Status != http.StatusFound || a.Succeeded || a.Response != "moved" {
+		t.Fatalf("attempt %+v, want a failed 302", a)
+	}
+	// The next attempts go to the URL as it is then.
+	url := slow.srv.URL
+	if _, err := e.st.UpdateWebhookEndpoint(ctx, ep.ID, model.WebhookEndpointUpdate{URL: &url}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a timed-out attempt recorded", func() bool {
+		for _, a := range attempts(t, e.st, ep.ID, ev.ID) {
+			if a.Error == "no answer within 100ms" && a.Status == 0 {
+				return true
+			}
+		}
+		return false
+	})
+	once.Do(func() { close(release) })
+	select {
+	case h := <-target.hits:
+		t.Fatalf("the redirect was followed: %s", h.header.Get("webhook-id"))
+	default:
+	}
+}
