@@ -327,7 +327,8 @@ func (d *Dispatcher) failure(ctx context.Context, err error) result {
 	if errors.As(err, &refused) {
 		return result{err: refused, refused: true}
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	var timeout interface{ Timeout() bool }
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.As(err, &timeout) && timeout.Timeout() {
 		return result{err: fmt.Errorf("no answer within %s", d.cfg.Timeout)}
 	}
 	var ue *url.Error

@@ -104,8 +104,9 @@ func TestStopCutsOffAttempt(t *testing.T) {
 	e := newEnv(t)
 	release := make(chan struct{})
 	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	r := newReceiver(t, nil)
+	// Before the server's Close, which waits for its handlers.
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	r.setReply(func(h hit) reply {
 		if h.n == 1 {
 			<-release // stuck until the test ends
@@ -245,28 +246,30 @@ func TestFailingTooLongDisables(t *testing.T) {
 func TestFailureKinds(t *testing.T) {
 	e := newEnv(t)
 	target := newReceiver(t, ok)
-	redirect := newReceiver(t, func(h hit) reply {
-		return reply{status: http.StatusFound, header: map[string]string{"Location": target.srv.URL}, body: "moved"}
-	})
+	redirect := newReceiver(t, nil)
 	release := make(chan struct{})
 	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	slow := newReceiver(t, func(h hit) reply { <-release; return reply{status: 200} })
+	// Before the server's Close, which waits for its handlers.
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
 	ep, _ := e.endpoint(redirect.srv.URL, model.WebhookEventAll)
+	ctx := context.Background()
+	redirect.setReply(func(h hit) reply {
+		// The next attempts go to the URL as it is then.
+		url := slow.srv.URL
+		if _, err := e.st.UpdateWebhookEndpoint(ctx, ep.ID, model.WebhookEndpointUpdate{URL: &url}); err != nil {
+			t.Error(err)
+		}
+		return reply{status: http.StatusFound, header: map[string]string{"Location": target.srv.URL}, body: "moved"}
+	})
 	d := e.dispatcher(webhooks.Config{AllowPrivateNetworks: true, Timeout: 100 * time.Millisecond,
 		Schedule: []time.Duration{0, time.Millisecond, time.Millisecond, time.Millisecond}}, nil)
 	ev := e.referral("john@example.com")
 	d.Wake()
 	redirect.next(t)
-	ctx := context.Background()
 	eventually(t, "the redirect recorded", func() bool { return len(attempts(t, e.st, ep.ID, ev.ID)) >= 1 })
 	if a := attempts(t, e.st, ep.ID, ev.ID)[0]; a.Status != http.StatusFound || a.Succeeded || a.Response != "moved" {
 		t.Fatalf("attempt %+v, want a failed 302", a)
-	}
-	// The next attempts go to the URL as it is then.
-	url := slow.srv.URL
-	if _, err := e.st.UpdateWebhookEndpoint(ctx, ep.ID, model.WebhookEndpointUpdate{URL: &url}); err != nil {
-		t.Fatal(err)
 	}
 	eventually(t, "a timed-out attempt recorded", func() bool {
 		for _, a := range attempts(t, e.st, ep.ID, ev.ID) {
@@ -277,6 +280,7 @@ func TestFailureKinds(t *testing.T) {
 		return false
 	})
 	once.Do(func() { close(release) })
+	redirect.none(t)
 	select {
 	case h := <-target.hits:
 		t.Fatalf("the redirect was followed: %s", h.header.Get("webhook-id"))

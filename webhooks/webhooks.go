@@ -188,13 +188,12 @@ func New(cfg Config, st Store, log *slog.Logger, reg prometheus.Registerer) (*Di
 // failure: a redirect could lead anywhere), no cookies.
 func newClient(cfg Config) *http.Client {
 	tr := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           newDialer(cfg.AllowPrivateNetworks).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: cfg.Timeout,
+		Proxy:               nil,
+		DialContext:         newDialer(cfg.AllowPrivateNetworks).DialContext,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
 	}
 	return &http.Client{
 		Transport:     tr,
