@@ -15,13 +15,18 @@
 // the specification's: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
 // 14 h, 20 h, 24 h); after the last attempt the event becomes a failed
 // message (a dead letter) and delivery goes on with the next. A 429 or
-// 503 with Retry-After waits as long as it asks, within the bounds of
-// retryAfterWait. A 410 Gone disables the endpoint and leaves the event
-// undelivered, so enabling it again resumes with that event. An endpoint
+// 503 with Retry-After (seconds or an HTTP date) waits as long as it
+// asks, but never less than the schedule's step nor more than
+// MaxRetryAfter (24 h); it still counts as an attempt. A 410 Gone
+// disables the endpoint and leaves the event undelivered, so enabling it
+// again resumes with that event, from its first attempt. An endpoint
 // that has failed without a success for model.WebhookFailingFor is
-// disabled too. Each attempt is recorded with where delivery stands, so
+// disabled the same way at its next failure. A change of an endpoint's
+// URL or events takes effect at its next attempt. Each attempt is recorded with where delivery stands, so
 // a restart goes on with the same event, at the same attempt, when it
-// was due.
+// was due. Delivery is at least once: an attempt cut off by Stop, or one
+// whose success could not be recorded, is made again, with the same
+// webhook-id, by which receivers recognise a message they have had.
 //
 // Safety: unless Config.AllowPrivateNetworks, a delivery never connects
 // to a loopback, private, link-local, unique-local, unspecified or
@@ -201,7 +206,8 @@ func newClient(cfg Config) *http.Client {
 	}
 }
 
-// Start starts delivery. It is called once.
+// Start starts delivery. It is called once; a stopped Dispatcher does not
+// start again (make a new one).
 func (d *Dispatcher) Start() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
