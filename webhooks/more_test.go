@@ -287,3 +287,48 @@ func TestFailureKinds(t *testing.T) {
 	default:
 	}
 }
+
+// An endpoint deleted while its event is being tried is tried no more,
+// and its delivery state is not brought back; other endpoints go on.
+func TestDeletedEndpointStops(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	gone := newReceiver(t, nil)
+	other := newReceiver(t, ok)
+	ep, _ := e.endpoint(gone.srv.URL, model.WebhookEventAll)
+	e.endpoint(other.srv.URL, model.WebhookEventAll)
+	gone.setReply(func(h hit) reply {
+		if h.n == 3 {
+			if err := e.st.DeleteWebhookEndpoint(ctx, ep.ID); err != nil {
+				t.Error(err)
+			}
+		}
+		return reply{status: 500}
+	})
+	schedule := make([]time.Duration, 100)
+	for i := range schedule {
+		schedule[i] = time.Millisecond
+	}
+	d := e.dispatcher(webhooks.Config{AllowPrivateNetworks: true, Schedule: schedule}, nil)
+	first := e.referral("john@example.com")
+	d.Wake()
+	for i := 0; i < 3; i++ {
+		gone.next(t)
+	}
+	if h := other.next(t); h.header.Get("webhook-id") != first.ID {
+		t.Fatalf("got %s, want %s", h.header.Get("webhook-id"), first.ID)
+	}
+	later := e.referral("jane@example.com")
+	d.Wake()
+	if h := other.next(t); h.header.Get("webhook-id") != later.ID {
+		t.Fatalf("got %s, want %s", h.header.Get("webhook-id"), later.ID)
+	}
+	gone.none(t)
+	consumer := model.WebhookConsumer(ep.ID)
+	if cur, _ := e.st.HookCursor(ctx, consumer); cur != "" {
+		t.Fatalf("cursor %s of the deleted endpoint brought back", cur)
+	}
+	if dl, _ := e.st.FindDeadLetters(ctx, consumer, model.ListOptions{}); len(dl.Data) != 0 {
+		t.Fatalf("failed messages of the deleted endpoint: %+v", dl.Data)
+	}
+}

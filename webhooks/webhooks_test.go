@@ -131,7 +131,8 @@ func TestGoneDisables(t *testing.T) {
 	e := newEnv(t)
 	r := newReceiver(t, func(h hit) reply { return reply{status: http.StatusGone} })
 	ep, _ := e.endpoint(r.srv.URL, model.WebhookEventAll)
-	d := e.dispatcher(webhooks.Config{AllowPrivateNetworks: true}, nil)
+	reg := prometheus.NewRegistry()
+	d := e.dispatcher(webhooks.Config{AllowPrivateNetworks: true}, reg)
 	ev := e.referral("john@example.com")
 	d.Wake()
 	r.next(t)
@@ -140,6 +141,10 @@ func TestGoneDisables(t *testing.T) {
 		cur, _ := e.st.FindWebhookEndpointByID(ctx, ep.ID)
 		return cur.Disabled
 	})
+	if m := scrape(t, reg); !strings.Contains(m, `referrald_webhook_endpoint_disabled{endpoint="`+ep.ID+`"} 1`) ||
+		strings.Contains(m, "referrald_webhook_oldest_undelivered_age_seconds") {
+		t.Errorf("metrics of a disabled endpoint:\n%s", m)
+	}
 	cur, _ := e.st.FindWebhookEndpointByID(ctx, ep.ID)
 	if *cur.DisabledReason != model.WebhookDisabledGone || cur.DisabledAt == nil {
 		t.Fatalf("disabled %+v, want reason gone", cur)
