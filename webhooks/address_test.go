@@ -126,3 +126,39 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestNewChecksConfig(t *testing.T) {
+	var st Store // nil
+	if _, err := New(Config{}, st, nil, nil); err == nil {
+		t.Error("no store: got no error")
+	}
+	s := struct{ Store }{} // a non-nil Store that New never calls
+	for _, cfg := range []Config{
+		{Schedule: []time.Duration{}},
+		{Schedule: []time.Duration{0, -time.Second}},
+		{Jitter: 1},
+		{Timeout: -time.Second},
+	} {
+		if _, err := New(cfg, s, nil, nil); err == nil {
+			t.Errorf("%+v: got no error", cfg)
+		}
+	}
+	d, err := New(Config{}, s, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.cfg.Timeout != DefaultTimeout || len(d.cfg.Schedule) != 10 || d.cfg.PollInterval != DefaultPollInterval ||
+		d.cfg.UserAgent != "referrald" || d.cfg.Now == nil || d.cfg.Jitter != DefaultJitter {
+		t.Errorf("defaults %+v", d.cfg)
+	}
+	d.Stop() // never started: returns at once
+	if d, _ := New(Config{Jitter: -1}, s, nil, nil); d.cfg.Jitter != 0 || d.jitter(time.Second) != time.Second {
+		t.Errorf("negative jitter: got %g, want none", d.cfg.Jitter)
+	}
+	d, _ = New(Config{}, s, nil, nil)
+	for range 100 {
+		if w := d.jitter(time.Second); w < 900*time.Millisecond || w > 1100*time.Millisecond {
+			t.Fatalf("jitter of 1s: %s, want within ±10%%", w)
+		}
+	}
+}

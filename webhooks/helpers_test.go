@@ -116,7 +116,7 @@ func (e *testEnv) newest(typ string) *model.Event {
 
 // dispatcher starts a dispatcher on the store, stopped at cleanup. Unless
 // set, private networks are allowed (the receivers listen on 127.0.0.1),
-// the schedule is short and the poll interval so long that only Wake
+// the schedule is short, without jitter, and the poll interval so long that only Wake
 // brings deliveries promptly.
 func (e *testEnv) dispatcher(cfg webhooks.Config, reg prometheus.Registerer) *webhooks.Dispatcher {
 	e.t.Helper()
@@ -125,6 +125,9 @@ func (e *testEnv) dispatcher(cfg webhooks.Config, reg prometheus.Registerer) *we
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Hour
+	}
+	if cfg.Jitter == 0 {
+		cfg.Jitter = -1 // none: tests measure the waits
 	}
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {

@@ -59,8 +59,9 @@ type Config struct {
 	// Schedule is the wait before each attempt of an event, so its length
 	// is the number of attempts; nil means DefaultSchedule.
 	Schedule []time.Duration
-	// Jitter spreads each wait by up to ± this fraction of it; 0 means
-	// none (tests). DefaultJitter is the usual.
+	// Jitter spreads each wait of the schedule by up to ± this fraction
+	// of it, so endpoints that failed together do not retry together; 0
+	// means DefaultJitter, a negative value none (tests).
 	Jitter float64
 	// UserAgent is sent with every delivery; "" means "referrald".
 	UserAgent string
@@ -76,7 +77,7 @@ type Config struct {
 var DefaultSchedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
 	5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}
 
-// DefaultJitter is the spread a service should use: ±10 %.
+// DefaultJitter is the spread of the waits: ±10 %.
 const DefaultJitter = 0.1
 
 // Defaults and bounds.
@@ -162,14 +163,20 @@ func New(cfg Config, st Store, log *slog.Logger, reg prometheus.Registerer) (*Di
 		cfg.PollInterval = DefaultPollInterval
 	}
 	switch {
+	case cfg.Jitter == 0:
+		cfg.Jitter = DefaultJitter
+	case cfg.Jitter < 0:
+		cfg.Jitter = 0
+	}
+	switch {
 	case st == nil:
 		return nil, errors.New("webhooks: no store")
 	case cfg.Timeout < 0 || cfg.PollInterval < 0:
 		return nil, fmt.Errorf("webhooks: timeout %s and poll interval %s must be positive", cfg.Timeout, cfg.PollInterval)
 	case len(cfg.Schedule) == 0:
 		return nil, errors.New("webhooks: the schedule must have at least one attempt")
-	case cfg.Jitter < 0 || cfg.Jitter >= 1:
-		return nil, fmt.Errorf("webhooks: jitter %g must be in [0, 1)", cfg.Jitter)
+	case cfg.Jitter >= 1:
+		return nil, fmt.Errorf("webhooks: jitter %g must be below 1", cfg.Jitter)
 	}
 	for _, w := range cfg.Schedule {
 		if w < 0 {
