@@ -28,17 +28,23 @@ import (
 // names it in words, as it cannot link to a file of the repository.
 const webhooksDocs = "docs/webhooks.md"
 
-// webhookFields are the endpoint form's inputs.
-var webhookFields = []*field{
-	{Name: "url", Label: "URL", Type: "url", Required: true,
-		Hint:  "Where referrald POSTs each event, such as https://crm.example.edu/hooks/referrald.",
-		Attrs: map[string]string{"spellcheck": "false", "autocapitalize": "off", "inputmode": "url"}},
-	{Name: "events", Label: "Events",
-		Messages: map[string]string{model.FRequired: "needs at least one type chosen, or All events"}},
-	{Name: "description", Label: "Description", Type: "textarea",
-		Hint:  "Optional: what receives the events, so the next person knows, such as “CRM: new signups”.",
-		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxWebhookDescriptionLen)}},
-	{Name: "form_key", Label: "Form"},
+// webhookFields are the endpoint form's inputs; the URL's hint says
+// whether it must be https, as webhooks.allow_http decides.
+func webhookFields(allowHTTP bool) []*field {
+	hint := "Where referrald POSTs each event: an https address of your CRM or app that takes them."
+	if allowHTTP {
+		hint = "Where referrald POSTs each event: an https or http address of your CRM or app that takes them."
+	}
+	return []*field{
+		{Name: "url", Label: "URL", Type: "url", Required: true, Hint: hint,
+			Attrs: map[string]string{"spellcheck": "false", "autocapitalize": "off", "inputmode": "url"}},
+		{Name: "events", Label: "Events",
+			Messages: map[string]string{model.FRequired: "needs at least one type chosen, or All events"}},
+		{Name: "description", Label: "Description", Type: "textarea",
+			Hint:  "Optional: what receives the events, so the next person knows, such as “CRM: new signups”.",
+			Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxWebhookDescriptionLen)}},
+		{Name: "form_key", Label: "Form"},
+	}
 }
 
 // webhookEvent is one event type the form offers.
@@ -187,7 +193,7 @@ func (s *Server) handleWebhookNew(w http.ResponseWriter, r *http.Request) error 
 	if _, err := s.webhookService(); err != nil {
 		return err
 	}
-	f := newForm(webhookFields...)
+	f := newForm(webhookFields(s.cfg.WebhooksAllowHTTP)...)
 	f.Set("form_key", newFormKey())
 	return s.render(w, r, http.StatusOK, "webhook_form", s.webhookFormView(f))
 }
@@ -213,7 +219,7 @@ func (s *Server) handleWebhookCreate(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	f := newForm(webhookFields...).read(r)
+	f := newForm(webhookFields(s.cfg.WebhooksAllowHTTP)...).read(r)
 	in := model.WebhookEndpointCreate{URL: f.Get("url"), Events: f.values["events"], Description: f.Get("description")}
 	f.fromError(in.Validate(s.cfg.WebhooksAllowHTTP).Err())
 	if f.HasErrors() {
