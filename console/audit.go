@@ -43,6 +43,8 @@ var auditActions = []string{
 	"api_key.created", "api_key.revoked",
 	"user.created", "user.updated", "user.sessions_ended",
 	"hook.retried",
+	"webhook_endpoint.created", "webhook_endpoint.updated", "webhook_endpoint.deleted",
+	"webhook_endpoint.secret_rotated", "webhook_endpoint.recovered",
 }
 
 // auditRow is one entry as the page shows it.
@@ -204,8 +206,9 @@ var (
 		model.PrefixPayout:     "/console/payouts/",
 	}
 	ownerPages = map[string]string{
-		model.PrefixUser:   "/console/users/",
-		model.PrefixAPIKey: "/console/keys/",
+		model.PrefixUser:            "/console/users/",
+		model.PrefixAPIKey:          "/console/keys/",
+		model.PrefixWebhookEndpoint: "/console/webhooks/",
 	}
 )
 
@@ -213,7 +216,15 @@ var (
 // reader who is an owner, or not, may open; else "".
 func subjectPath(e *model.AuditEntry, owner bool) string {
 	if strings.HasPrefix(e.Action, "hook.") {
-		// A hook entry's subject is the plugin's name.
+		// A hook entry's subject is the plugin's name, or a webhook
+		// endpoint's consumer name (model.WebhookConsumer) when a failed
+		// message of one was sent again.
+		if id, ok := strings.CutPrefix(e.Subject, model.WebhookConsumer("")); ok {
+			if owner && model.CanonicalID(id, model.PrefixWebhookEndpoint) != "" {
+				return "/console/webhooks/" + id
+			}
+			return ""
+		}
 		if owner {
 			return "/console/hooks/" + url.PathEscape(e.Subject)
 		}

@@ -51,6 +51,7 @@ func samplePages() map[string]any {
 	maps.Copy(pages, opsSamples())
 	maps.Copy(pages, peopleSamplePages(prg))
 	maps.Copy(pages, moneySamples())
+	maps.Copy(pages, webhookSamples())
 	return pages
 }
 

@@ -92,6 +92,9 @@ type Services struct {
 	// Portal, when set, makes and sends ambassadors' portal sign-in
 	// links.
 	Portal model.PortalService
+	// Webhooks, when set, are the webhook endpoints and their
+	// deliveries.
+	Webhooks model.WebhookService
 }
 
 // Config holds the console's settings.
@@ -117,6 +120,9 @@ type Config struct {
 	// EmailEnabled says whether referrald sends email: then the console
 	// emails sign-in links, else it shows them to copy.
 	EmailEnabled bool
+	// WebhooksAllowHTTP lets webhook endpoints have http URLs, as the
+	// API's setting of the same name (webhooks.allow_http).
+	WebhooksAllowHTTP bool
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -149,6 +155,9 @@ type Server struct {
 	routeList     []Route
 	// keyForms are the API key forms that have made a key.
 	keyForms formOnce
+	// webhookForms are the webhook forms that have made an endpoint or
+	// rotated its secret: each shows a secret once.
+	webhookForms formOnce
 	// qrImages are the posters' QR codes, drawn as the API draws them.
 	qrImages *poster.Cache
 }
@@ -228,6 +237,19 @@ func (s *Server) routes() {
 	s.handle("GET /console/hooks", model.RoleOwner, s.handleHookList)
 	s.handle("GET /console/hooks/{name}", model.RoleOwner, s.handleHookGet)
 	s.handle("POST /console/hooks/{name}/retry", model.RoleOwner, s.handleHookRetry)
+
+	s.handle("GET /console/webhooks", model.RoleOwner, s.handleWebhookList)
+	s.handle("GET /console/webhooks/new", model.RoleOwner, s.handleWebhookNew)
+	s.handle("POST /console/webhooks/new", model.RoleOwner, s.handleWebhookCreate)
+	s.handle("GET /console/webhooks/{id}", model.RoleOwner, s.handleWebhookGet)
+	s.handle("POST /console/webhooks/{id}/disable", model.RoleOwner, s.handleWebhookDisable)
+	s.handle("POST /console/webhooks/{id}/enable", model.RoleOwner, s.handleWebhookEnable)
+	s.handle("GET /console/webhooks/{id}/rotate", model.RoleOwner, s.handleWebhookRotateConfirm)
+	s.handle("POST /console/webhooks/{id}/rotate", model.RoleOwner, s.handleWebhookRotate)
+	s.handle("GET /console/webhooks/{id}/delete", model.RoleOwner, s.handleWebhookDeleteConfirm)
+	s.handle("POST /console/webhooks/{id}/delete", model.RoleOwner, s.handleWebhookDelete)
+	s.handle("POST /console/webhooks/{id}/retry", model.RoleOwner, s.handleWebhookRetry)
+	s.handle("POST /console/webhooks/{id}/recover", model.RoleOwner, s.handleWebhookRecover)
 
 	s.handle("GET /console/users", model.RoleOwner, s.handleUserList)
 	s.handle("GET /console/users/new", model.RoleOwner, s.handleUserNew)
@@ -323,6 +345,7 @@ var navGroups = []navGroup{
 	{"nav-ops", "Operations", []navItem{
 		{"keys", "/console/keys", "API keys", model.RoleOwner},
 		{"hooks", "/console/hooks", "Hooks", model.RoleOwner},
+		{"webhooks", "/console/webhooks", "Webhooks", model.RoleOwner},
 		{"users", "/console/users", "Users", model.RoleOwner},
 		{"audit", "/console/audit", "Audit log", model.RoleManager},
 	}},
