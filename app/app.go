@@ -22,10 +22,12 @@ import (
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/console"
 	"github.com/referrald/referrald/hooks/host"
+	"github.com/referrald/referrald/mail"
 	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/portal"
 	"github.com/referrald/referrald/store"
+	"github.com/referrald/referrald/webhooks"
 )
 
 // App is one referrald server: New builds it, Start serves, Shutdown
@@ -35,8 +37,12 @@ type App struct {
 	log     *slog.Logger
 	store   *store.Store
 	metrics *metrics.Metrics
-	hooks   *host.Host // nil without hook plugins
-	api     *api.Server
+	hooks   *host.Host   // nil without hook plugins
+	mailer  *mail.Mailer // nil without email
+	// webhooks delivers to the webhook endpoints; with none it only
+	// watches for one being added.
+	webhooks *webhooks.Dispatcher
+	api      *api.Server
 	// handler serves the API and the console on the API's address.
 	handler http.Handler
 
@@ -71,14 +77,26 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	// The hook host is made after the store it reads, but must hear of
 	// every commit from the first: the pointer is filled in once it exists.
 	var hookHost atomic.Pointer[host.Host]
+	var mailer atomic.Pointer[mail.Mailer]
+	var dispatcher atomic.Pointer[webhooks.Dispatcher]
+	consumers := cfg.PluginNames()
+	if cfg.Email.Enabled() {
+		consumers = append(consumers, mail.Consumer)
+	}
 	st, err := store.Open(cfg.StorePath(), store.Options{
 		IdempotencyWindow: cfg.Idempotency.Window, Logger: log,
 		ScanRetention: cfg.Privacy.ScanRetention, NoSync: o.noSync,
-		OutboxConsumers: cfg.PluginNames(), OutboxRetention: cfg.Hooks.OutboxRetention,
+		OutboxConsumers: consumers, OutboxRetention: cfg.Hooks.OutboxRetention,
 		OnCommit: func(writes int, d time.Duration) {
 			a.metrics.StoreCommit(writes, d)
 			if h := hookHost.Load(); h != nil {
 				h.Wake()
+			}
+			if m := mailer.Load(); m != nil {
+				m.Wake()
+			}
+			if d := dispatcher.Load(); d != nil {
+				d.Wake()
 			}
 		},
 	})
@@ -108,6 +126,25 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		a.hooks = h
 		svc.Checker, svc.Hooks = h, h
 	}
+	if cfg.Email.Enabled() {
+		smtp := cfg.Email.SMTP
+		m, err := mail.New(mail.Config{Host: smtp.Host, Port: smtp.Port, Username: smtp.Username, Password: smtp.Password,
+			From: smtp.From, TLS: smtp.TLS, Templates: cfg.Email.Templates, BaseURL: cfg.PublicBaseURL()}, st, log, a.metrics.Registerer())
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("cannot set up email: %w", err)
+		}
+		mailer.Store(m)
+		a.mailer = m
+	}
+	d, err := webhooks.New(webhooks.Config{AllowPrivateNetworks: cfg.Webhooks.AllowPrivateNetworks, UserAgent: "referrald"},
+		st, log, a.metrics.Registerer())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("cannot set up webhooks: %w", err)
+	}
+	dispatcher.Store(d)
+	a.webhooks = d
 	proxies, _ := cfg.TrustedProxyPrefixes() // checked by Validate
 	a.api = api.New(svc, api.Config{
 		AdminToken: cfg.AdminToken, Logger: log, Metrics: a.metrics, ServeMetrics: cfg.Metrics.Listen == "",
@@ -180,6 +217,11 @@ func (a *App) Start() error {
 		a.hooks.Start()
 		a.log.Info("hook plugins starting", "count", len(a.cfg.Hooks.Plugins))
 	}
+	if a.mailer != nil {
+		a.mailer.Start()
+		a.log.Info("sending email", "smtp_host", a.cfg.Email.SMTP.Host, "smtp_port", a.cfg.Email.SMTP.Port, "tls", a.cfg.Email.SMTP.TLS)
+	}
+	a.webhooks.Start()
 	a.served = make(chan error, len(a.servers))
 	for i, hs := range a.servers {
 		go func() { a.served <- hs.Serve(a.listeners[i]) }()
@@ -248,6 +290,10 @@ func (a *App) Shutdown() {
 	if a.hooks != nil {
 		wg.Go(a.hooks.Stop)
 	}
+	if a.mailer != nil {
+		wg.Go(a.mailer.Stop)
+	}
+	wg.Go(a.webhooks.Stop)
 	for _, hs := range a.servers {
 		if err := hs.Shutdown(ctx); err != nil {
 			// Close their connections, which cancels their contexts, so
@@ -272,6 +318,10 @@ func (a *App) Close() error {
 	if a.hooks != nil {
 		a.hooks.Stop()
 	}
+	if a.mailer != nil {
+		a.mailer.Stop()
+	}
+	a.webhooks.Stop()
 	return closeStore(a.store.Close, a.stopBy, a.log)
 }
 

@@ -269,6 +269,9 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 		if !ok {
 			return 0, nil
 		}
+		// A disabled endpoint's failed messages stay too: they can be
+		// sent again.
+		holders := append(slices.Clip(s.outboxConsumers), webhookConsumers(tx, true)...)
 		outbox, bySubject := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxBySubject)
 		// Gathered first, then deleted: bbolt's cursor can skip a key
 		// after a Delete.
@@ -278,7 +281,7 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 			if model.IDTime([16]byte(k)).After(floor) || limit != nil && bytes.Compare(k, limit) > 0 {
 				break
 			}
-			if heldByConsumer(tx, consumers, k) {
+			if heldByConsumer(tx, holders, k) {
 				continue
 			}
 			subject, ok, err := eventSubject(k, v)
@@ -310,7 +313,7 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 // A disabled endpoint holds nothing back: enabled again, it finds the
 // events the retention has kept.
 func (s *Store) consumersIn(tx *bolt.Tx) []string {
-	return append(slices.Clip(s.outboxConsumers), webhookConsumers(tx)...)
+	return append(slices.Clip(s.outboxConsumers), webhookConsumers(tx, false)...)
 }
 
 // passedByAll is the newest event every consumer has passed: nil without

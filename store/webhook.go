@@ -50,12 +50,13 @@ func putJSON(tx *bolt.Tx, bucket, key []byte, v any) error {
 	return tx.Bucket(bucket).Put(key, b)
 }
 
-// webhookConsumers are the outbox consumer names of the enabled endpoints.
-func webhookConsumers(tx *bolt.Tx) []string {
+// webhookConsumers are the outbox consumer names of the enabled
+// endpoints, or of every endpoint with disabled too.
+func webhookConsumers(tx *bolt.Tx, disabled bool) []string {
 	var out []string
 	tx.Bucket(bucketWebhookEndpoints).ForEach(func(k, v []byte) error {
 		var e model.WebhookEndpoint
-		if json.Unmarshal(v, &e) == nil && !e.Disabled {
+		if json.Unmarshal(v, &e) == nil && (disabled || !e.Disabled) {
 			out = append(out, model.WebhookConsumer(e.ID))
 		}
 		return nil
@@ -250,13 +251,19 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, a model.WebhookAttempt
 			}
 			if health != nil {
 				e.FailingSince = health.FailingSince
+				if f := health.FailingSince; f != nil && f.Before(e.UpdatedAt.Time) {
+					// Enabled or changed since the run of failures began
+					// (which clears it): the run starts again now.
+					e.FailingSince = &a.At
+				}
+				// UpdatedAt stays: it tells when people last changed the
+				// endpoint, which the check above relies on.
 				if health.Disabled && !e.Disabled {
 					e.Disabled, e.DisabledReason, e.DisabledAt = true, health.DisabledReason, health.DisabledAt
 					if err := w.auditf("webhook_endpoint.updated", e.ID, "disabled: %s", *e.DisabledReason); err != nil {
 						return err
 					}
 				}
-				e.UpdatedAt = model.NewTime(w.now)
 				if err := putJSON(w.tx, bucketWebhookEndpoints, key[:], e); err != nil {
 					return err
 				}

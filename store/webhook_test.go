@@ -71,8 +71,32 @@ func TestWebhookEndpoints(t *testing.T) {
 	if p, err := s.WebhookProgressOf(ctx, e.ID); err != nil || p == nil || p.EventID != all[0].ID || p.Attempts != 1 || !p.NextAt.Equal(next.NextAt) {
 		t.Fatalf("progress %+v %v", p, err)
 	}
+	// A second failure keeps when the run began; one made while the
+	// endpoint was enabled again (which clears it) starts a new run.
 	clk.Add(time.Second)
-	a.Attempt, a.Status, a.Succeeded, a.At = 2, 204, true, model.NewTime(clk.Now())
+	a.Attempt, a.At = 2, model.NewTime(clk.Now())
+	if err := s.RecordWebhookAttempt(ctx, a, &health, next); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.FindWebhookEndpointByID(ctx, e.ID); got.FailingSince == nil || !got.FailingSince.Equal(failing.Time) {
+		t.Fatalf("failing since %v after a second failure, want %v", got.FailingSince, failing)
+	}
+	off, on := true, false
+	for _, d := range []*bool{&off, &on} {
+		if _, err := s.UpdateWebhookEndpoint(ctx, e.ID, model.WebhookEndpointUpdate{Disabled: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(time.Second)
+	a.Attempt, a.At = 3, model.NewTime(clk.Now())
+	if err := s.RecordWebhookAttempt(ctx, a, &health, next); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.FindWebhookEndpointByID(ctx, e.ID); got.FailingSince == nil || !got.FailingSince.Equal(a.At.Time) {
+		t.Fatalf("failing since %v after a re-enable, want %v", got.FailingSince, a.At)
+	}
+	clk.Add(time.Second)
+	a.Attempt, a.Status, a.Succeeded, a.At = 4, 204, true, model.NewTime(clk.Now())
 	health.FailingSince = nil
 	if err := s.RecordWebhookAttempt(ctx, a, &health, nil); err != nil {
 		t.Fatal(err)
@@ -81,7 +105,7 @@ func TestWebhookEndpoints(t *testing.T) {
 		t.Fatalf("progress after success %+v", p)
 	}
 	page, err := s.FindWebhookAttempts(ctx, e.ID, "", model.ListOptions{})
-	if err != nil || len(page.Data) != 2 || page.Data[0].Status != 204 || page.Data[1].Status != 500 ||
+	if err != nil || len(page.Data) != 4 || page.Data[0].Status != 204 || page.Data[1].Status != 500 ||
 		!strings.HasPrefix(page.Data[0].ID, "wha_") {
 		t.Fatalf("attempts %+v %v", page.Data, err)
 	}
@@ -98,7 +122,6 @@ func TestWebhookEndpoints(t *testing.T) {
 	if got, _ := s.FindWebhookEndpointByID(ctx, e.ID); !got.Disabled || *got.DisabledReason != model.WebhookDisabledGone {
 		t.Fatalf("after 410: %+v", got)
 	}
-	on := false
 	if got, err := s.UpdateWebhookEndpoint(ctx, e.ID, model.WebhookEndpointUpdate{Disabled: &on}); err != nil || got.Disabled || got.DisabledReason != nil {
 		t.Fatalf("enable: %+v %v", got, err)
 	}
@@ -135,7 +158,7 @@ func TestWebhookEndpoints(t *testing.T) {
 }
 
 // An enabled endpoint holds the outbox back until it has passed events;
-// a disabled one does not.
+// a disabled one does not, but for its failed messages.
 func TestPruneOutboxWaitsForWebhookEndpoints(t *testing.T) {
 	clk := &store.TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	s := MustOpenStore(t, store.Options{Now: clk.Now, SweepInterval: -1, IdempotencyWindow: time.Hour, OutboxRetention: time.Hour})
@@ -153,12 +176,22 @@ func TestPruneOutboxWaitsForWebhookEndpoints(t *testing.T) {
 	if n, err := s.PruneOutbox(ctx, clk.Now()); err != nil || n != 1 {
 		t.Fatalf("pruned %d %v, want the one it passed", n, err)
 	}
+	// Its failed message stays while it is disabled: it can be sent again.
+	if err := s.DeadLetterHookEvent(ctx, model.DeadLetter{Plugin: model.WebhookConsumer(e.ID), EventID: all[1].ID, EventType: all[1].Type}); err != nil {
+		t.Fatal(err)
+	}
 	off := true
 	if _, err := s.UpdateWebhookEndpoint(ctx, e.ID, model.WebhookEndpointUpdate{Disabled: &off}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.PruneOutbox(ctx, clk.Now()); err != nil || n != len(all)-1 {
-		t.Fatalf("pruned %d %v with the endpoint disabled, want %d", n, err, len(all)-1)
+	if n, err := s.PruneOutbox(ctx, clk.Now()); err != nil || n != len(all)-2 {
+		t.Fatalf("pruned %d %v with the endpoint disabled, want %d", n, err, len(all)-2)
+	}
+	if n, err := s.RetryWebhookMessages(ctx, e.ID, time.Time{}); err != nil || n != 1 {
+		t.Fatalf("recover: %d %v", n, err)
+	}
+	if ev, err := s.NextHookRetry(ctx, model.WebhookConsumer(e.ID)); err != nil || ev == nil || ev.ID != all[1].ID {
+		t.Fatalf("the failed message must still be there: %+v %v", ev, err)
 	}
 }
 
