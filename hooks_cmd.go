@@ -38,7 +38,7 @@ func hooksCommand(args []string, env config.Env, stdout, stderr io.Writer) int {
 		func(st *store.Store) error {
 			// The server refuses a name it does not run; so does the file,
 			// or a typo would queue nothing and still report success.
-			if !slices.ContainsFunc(cfg.Hooks.Plugins, func(p config.PluginConfig) bool { return p.Name == *plugin }) {
+			if *plugin != model.MailConsumer && !slices.ContainsFunc(cfg.Hooks.Plugins, func(p config.PluginConfig) bool { return p.Name == *plugin }) {
 				return fmt.Errorf("no hook plugin named %q is configured (hooks.plugins)", *plugin)
 			}
 			return runHooks(args[0], st, *plugin, fs.Args(), stdout, stderr)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -16,6 +17,24 @@ func (s *Server) hooks() (model.HookAdmin, error) {
 		return nil, model.Errorf(model.ENotFound, "no hook plugins are configured")
 	}
 	return s.svc.Hooks, nil
+}
+
+// deadLetterStore lists and retries one consumer's dead letters.
+type deadLetterStore interface {
+	FindDeadLetters(ctx context.Context, plugin string, opt model.ListOptions) (model.Page[*model.DeadLetter], error)
+	RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (int, error)
+}
+
+// deadLetters is where plugin's dead letters are: the mailer's
+// (model.MailConsumer) when email is sent, else a hook plugin's.
+func (s *Server) deadLetters(plugin string) (deadLetterStore, error) {
+	if plugin == model.MailConsumer {
+		if s.svc.Mail == nil {
+			return nil, model.Errorf(model.ENotFound, "no email is sent here (email.smtp.host)")
+		}
+		return s.svc.Mail, nil
+	}
+	return s.hooks()
 }
 
 // handleHookList serves GET /v1/admin/hooks: every configured plugin with
@@ -46,7 +65,7 @@ func (s *Server) handleDeadLetterList(w http.ResponseWriter, r *http.Request, _ 
 	if err := q.finish(); err != nil {
 		return err
 	}
-	h, err := s.hooks()
+	h, err := s.deadLetters(plugin)
 	if err != nil {
 		return err
 	}
@@ -92,7 +111,7 @@ func (s *Server) handleDeadLetterRetry(w http.ResponseWriter, r *http.Request, _
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	h, err := s.hooks()
+	h, err := s.deadLetters(plugin)
 	if err != nil {
 		return err
 	}

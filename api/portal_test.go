@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/referrald/referrald/model"
 )
 
 // An admin makes a portal sign-in link: a URL under the public base that
@@ -52,4 +54,28 @@ func TestPortalLinkCreate(t *testing.T) {
 		t.Fatalf("pause: %d %s", res.Status, res.Body)
 	}
 	wantProblem(t, e.call(request{Method: "POST", Path: path, Token: adminToken}), http.StatusConflict, "conflict")
+}
+
+// Emails that could not be sent are the dead letters of the mailer's
+// consumer, listed and sent again like a plugin's.
+func TestMailDeadLetters(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.impression()
+	events, _ := e.st.FindEvents(ctx, "", 1)
+	if err := e.st.DeadLetterHookEvent(ctx, model.DeadLetter{Plugin: model.MailConsumer, EventID: events[0].ID, EventType: events[0].Type,
+		Attempts: 1, LastError: "550 no such mailbox", FailedAt: model.NewTime(e.clock.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.call(request{Method: "GET", Path: "/v1/admin/hooks/dead-letters?plugin=@mail", Token: adminToken})
+	if data, _ := res.JSON(t)["data"].([]any); res.Status != 200 || len(data) != 1 {
+		t.Fatalf("list: %d %s", res.Status, res.Body)
+	}
+	res = e.call(request{Method: "POST", Path: "/v1/admin/hooks/dead-letters/retry", Token: adminToken, Body: map[string]any{"plugin": "@mail"}})
+	if res.Status != 200 || res.JSON(t)["queued"] != 1.0 {
+		t.Fatalf("retry: %d %s", res.Status, res.Body)
+	}
+	if ev, _ := e.st.NextHookRetry(ctx, model.MailConsumer); ev == nil || ev.ID != events[0].ID {
+		t.Fatal("the email is not queued to be sent again")
+	}
 }

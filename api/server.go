@@ -36,6 +36,9 @@ type Services struct {
 	Earnings    model.EarningService
 	Stats       model.StatsService
 	Backup      model.BackupService
+	// Mail, when set (email is sent), holds the mailer's dead letters,
+	// listed and retried as plugin model.MailConsumer.
+	Mail model.HookStore
 	// Webhooks, when set, serves /v1/webhook_endpoints.
 	Webhooks model.WebhookService
 	// Portal, when set, makes the ambassador portal's sign-in links.

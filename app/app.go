@@ -136,6 +136,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		}
 		mailer.Store(m)
 		a.mailer = m
+		svc.Mail = st
 	}
 	d, err := webhooks.New(webhooks.Config{AllowPrivateNetworks: cfg.Webhooks.AllowPrivateNetworks, UserAgent: "referrald"},
 		st, log, a.metrics.Registerer())

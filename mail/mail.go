@@ -39,7 +39,7 @@ import (
 // and dead letters are kept under it. No hook plugin can have it (their
 // names are [a-z0-9_-]), so the app adds it to the store's
 // OutboxConsumers, which keeps events until the mailer has passed them.
-const Consumer = "@mail"
+const Consumer = model.MailConsumer
 
 // TLS modes of Config.TLS.
 const (

@@ -42,6 +42,10 @@ type HookLag struct {
 	Oldest time.Time
 }
 
+// MailConsumer is the mailer's outbox consumer name: no plugin name can
+// hold an @. Its dead letters are the emails that could not be sent.
+const MailConsumer = "@mail"
+
 // HookStore is the store's side of hook delivery: the outbox, one cursor
 // per plugin, recorded results, dead letters and operator retries. Every
 // method that moves a cursor does it in the same transaction as what it
