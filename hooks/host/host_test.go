@@ -619,7 +619,9 @@ func TestPermanentErrorIsDeadLetteredAtOnce(t *testing.T) {
 			}
 			r.control(t, `{"on_event": "ok"}`)
 			r.referral(t, 2)
-			eventually(t, 20*time.Second, "the next event to be applied", func() bool { return len(r.lines("applied")) == 1 })
+			// The signup's event, then the commission.created of the
+			// bounty the plugin pays for it.
+			eventually(t, 20*time.Second, "the next events to be applied", func() bool { return len(r.lines("applied")) == 2 })
 		})
 	}
 }
