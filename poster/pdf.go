@@ -24,12 +24,12 @@ const DefaultCallToAction = "Scan to join"
 // Papers are the page sizes posters print on.
 var Papers = map[string]string{"a4": "A4", "letter": "Letter"}
 
-// PDF writes one print-ready page per poster on paper ("a4" or "letter"):
+// pdfPosters writes one print-ready page per poster on paper ("a4" or "letter"):
 // the program's name, a call to action, the QR code, and the code and URL
 // in letters for phones whose camera will not scan. Text is set in the
 // PDF core fonts, which cover Western European scripts (Windows-1252);
 // other characters print as '?'.
-func PDF(w io.Writer, paper string, posters []Poster) error {
+func pdfPosters(w io.Writer, paper string, posters []Poster) error {
 	size, ok := Papers[paper]
 	if !ok {
 		return fmt.Errorf("paper must be a4 or letter")

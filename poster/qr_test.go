@@ -84,7 +84,7 @@ func TestPDFHasAPagePerPoster(t *testing.T) {
 	}
 	for _, paper := range []string{"a4", "letter"} {
 		var buf bytes.Buffer
-		if err := PDF(&buf, paper, posters); err != nil {
+		if err := PDFPosters(&buf, paper, posters); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.HasPrefix(buf.Bytes(), []byte("%PDF-")) {
@@ -94,7 +94,7 @@ func TestPDFHasAPagePerPoster(t *testing.T) {
 			t.Fatalf("%s: %d pages, want 3", paper, n)
 		}
 	}
-	if err := PDF(&bytes.Buffer{}, "a3", posters); err == nil {
+	if err := PDFPosters(&bytes.Buffer{}, "a3", posters); err == nil {
 		t.Fatal("a3: want an error")
 	}
 }
