@@ -37,10 +37,17 @@ run: build
 test: lint test-deps
 	$(GO) test -race -count=1 ./...
 
-## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium), from Debian when missing
+## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium, deploy/ promtool), from Debian when missing
+# promtool is taken out of Debian's prometheus package rather than
+# installed with it: the package is the Prometheus server, and installing
+# it adds a user and, where systemd runs, starts a server on :9090.
 test-deps:
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@command -v promtool >/dev/null || { apt-get update -qq && d=$$(mktemp -d) && \
+		(cd "$$d" && apt-get download -qq -o APT::Sandbox::User=root prometheus) && \
+		dpkg-deb --fsys-tarfile "$$d"/prometheus_*.deb | tar -x -C "$$d" ./usr/bin/promtool && \
+		install -m 755 "$$d/usr/bin/promtool" /usr/local/bin/promtool; rc=$$?; rm -rf "$$d"; exit $$rc; }
 
 ## lint: go vet, gofmt and staticcheck (fetched from the module proxy on first use)
 lint:

@@ -278,3 +278,68 @@ func TestBackupEndpointRestores(t *testing.T) {
 		}
 	}
 }
+
+// Poster scans are counted by whether the client is a bot, repeats
+// included; a scan that records nothing (an unknown code, a poster taken
+// down) is not.
+func TestScanMetrics(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	before := scrape(t, e)
+	for _, c := range []struct{ ua, addr string }{
+		{iPhone, "198.51.100.7:4000"}, {iPhone, "198.51.100.7:4001"}, // the second a repeat
+		{"WhatsApp/2.23.20.0 A", "198.51.100.9:4000"},
+	} {
+		if res := e.scan(p.code, c.ua, c.addr, nil); res.Status != 302 {
+			t.Fatalf("scan by %s: got %d, want 302", c.ua, res.Status)
+		}
+	}
+	e.scan("zzzzzzzz", iPhone, "198.51.100.7:4000", nil)
+	e.call(request{Method: "PATCH", Path: "/v1/placements/" + p.id, Token: adminToken, Body: map[string]any{"active": false}})
+	e.scan(p.code, iPhone, "198.51.100.8:4000", nil)
+	after := scrape(t, e)
+	for series, want := range map[string]float64{`referrald_scans_total{bot="false"}`: 2, `referrald_scans_total{bot="true"}`: 1} {
+		if _, ok := before[series]; !ok {
+			t.Errorf("%s is not served before the first scan: a rate over it would miss that scan", series)
+		}
+		if got := after[series] - before[series]; got != want {
+			t.Errorf("%s moved by %v, want %v", series, got, want)
+		}
+	}
+}
+
+// writeHealth is a store whose writes fail while err is set.
+type writeHealth struct{ err error }
+
+func (w *writeHealth) Writable() error { return w.err }
+
+// referrald_ready says what /readyz answers: 0 while starting or
+// shutting down and while the store cannot write, else 1.
+func TestReadyMetric(t *testing.T) {
+	e := newEnv(t)
+	writes := &writeHealth{}
+	e.srv = api.New(api.Services{Keys: e.st, Writes: writes},
+		api.Config{AdminToken: adminToken, Metrics: metrics.New(func() float64 { return 0 }), ServeMetrics: true})
+	check := func(when string, wantStatus int) {
+		t.Helper()
+		want := 0.0
+		if wantStatus == 200 {
+			want = 1
+		}
+		if got := e.call(request{Method: "GET", Path: "/readyz"}).Status; got != wantStatus {
+			t.Fatalf("%s: /readyz got %d, want %d", when, got, wantStatus)
+		}
+		if got, ok := scrape(t, e)["referrald_ready"]; !ok || got != want {
+			t.Fatalf("%s: referrald_ready got %v (served: %v), want %v", when, got, ok, want)
+		}
+	}
+	check("before SetReady", 503)
+	e.srv.SetReady(true)
+	check("ready", 200)
+	writes.err = model.Errorf(model.EUnavailable, "the store cannot accept writes right now")
+	check("while the store cannot write", 503)
+	writes.err = nil
+	check("once it writes again", 200)
+	e.srv.SetReady(false)
+	check("shutting down", 503)
+}

@@ -44,6 +44,9 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request, p httprouter
 		s.scanPage(w, http.StatusGone, "This poster has expired.")
 		return nil
 	}
+	if res.Impression != nil {
+		s.metrics.Scanned(sc.Bot)
+	}
 	target, err := url.Parse(res.LandingURL)
 	if err != nil {
 		return err

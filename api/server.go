@@ -184,6 +184,7 @@ func New(svc Services, cfg Config) *Server {
 		s.adminTokenHash = &h
 	}
 	s.routes(cfg.ServeMetrics)
+	s.metrics.SetReadiness(func() bool { return s.readiness() == nil })
 	return s
 }
 
@@ -390,15 +391,21 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request, _ httprou
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	if err := s.readiness(); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+// readiness is nil when /readyz answers 200, else why it answers 503.
+func (s *Server) readiness() error {
 	if !s.ready.Load() {
 		return model.Errorf(model.EUnavailable, "not ready: starting or shutting down")
 	}
 	if s.svc.Writes != nil {
-		if err := s.svc.Writes.Writable(); err != nil {
-			return err
-		}
+		return s.svc.Writes.Writable()
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
 

@@ -9,6 +9,8 @@ package metrics
 
 import (
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,9 @@ type Metrics struct {
 	rateLimited       *prometheus.CounterVec
 	commitDuration    prometheus.Histogram
 	commitWrites      prometheus.Histogram
+	scans             *prometheus.CounterVec
+	// ready answers what /readyz would; nil until the API says how.
+	ready atomic.Pointer[func() bool]
 }
 
 // New registers the metrics, the Go and process collectors, and a gauge
@@ -65,13 +70,24 @@ func New(storeSize func() float64) *Metrics {
 			Help:    "Writes carried by one store transaction (group commit batch size).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
 		}),
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "referrald_scans_total",
+			Help: "Poster scans (GET /s/{code}) that recorded an impression, repeats included, by whether the client was a bot.",
+		}, []string{"bot"}),
 	}
+	// Both series from the start, so a rate over a fresh counter works.
+	m.scans.WithLabelValues("false")
+	m.scans.WithLabelValues("true")
 	m.registry.MustRegister(m.httpRequests, m.httpDuration, m.referralsCreated, m.idempotentReplays,
-		m.rateLimited, m.commitDuration, m.commitWrites,
+		m.rateLimited, m.commitDuration, m.commitWrites, m.scans,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "referrald_store_file_size_bytes",
 			Help: "Size of the bbolt file.",
 		}, storeSize),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "referrald_ready",
+			Help: "1 while GET /readyz answers 200 (serving, and the store takes writes), else 0.",
+		}, m.readiness),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -85,6 +101,22 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registerer lets other parts (the hook host) add their own series.
 func (m *Metrics) Registerer() prometheus.Registerer { return m.registry }
+
+// SetReadiness tells the ready gauge how to know whether the service is
+// ready: the API passes the check /readyz makes, so the two never differ.
+// Until it is called the gauge says 0.
+func (m *Metrics) SetReadiness(ready func() bool) {
+	if m != nil {
+		m.ready.Store(&ready)
+	}
+}
+
+func (m *Metrics) readiness() float64 {
+	if ready := m.ready.Load(); ready != nil && (*ready)() {
+		return 1
+	}
+	return 0
+}
 
 // ObserveRequest records one HTTP request. A nil *Metrics records nothing,
 // so tests and tools can run without metrics.
@@ -115,6 +147,13 @@ func (m *Metrics) IdempotentReplay(route string) {
 func (m *Metrics) RateLimited(limit string) {
 	if m != nil {
 		m.rateLimited.WithLabelValues(limit).Inc()
+	}
+}
+
+// Scanned counts a poster scan that recorded an impression.
+func (m *Metrics) Scanned(bot bool) {
+	if m != nil {
+		m.scans.WithLabelValues(strconv.FormatBool(bot)).Inc()
 	}
 }
 

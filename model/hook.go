@@ -40,6 +40,9 @@ type HookLag struct {
 	// Oldest is the creation time of the oldest undelivered event; zero
 	// when there is none.
 	Oldest time.Time
+	// DeadLetters counts the events on the plugin's dead-letter list,
+	// given up on and not (yet) retried, up to the limit asked for.
+	DeadLetters int
 }
 
 // MailConsumer is the mailer's outbox consumer name: no plugin name can
@@ -81,7 +84,8 @@ type HookStore interface {
 	// FindHookResults lists recorded results, newest first, optionally of
 	// one plugin and one ambassador.
 	FindHookResults(ctx context.Context, plugin, ambassadorID string, limit int) ([]*HookResult, error)
-	// HookLag measures plugin's backlog, counting at most limit events.
+	// HookLag measures plugin's backlog and dead letters, counting at most
+	// limit events of each.
 	HookLag(ctx context.Context, plugin string, limit int) (HookLag, error)
 }
 

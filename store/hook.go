@@ -373,6 +373,11 @@ func (s *Store) HookLag(ctx context.Context, plugin string, limit int) (lag mode
 		for ; k != nil && lag.Depth < limit; k, _ = c.Next() {
 			lag.Depth++
 		}
+		prefix := pluginPrefix(plugin)
+		dc := tx.Bucket(bucketHookDeadLetters).Cursor()
+		for k, _ := dc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && lag.DeadLetters < limit; k, _ = dc.Next() {
+			lag.DeadLetters++
+		}
 		return nil
 	})
 	return lag, err

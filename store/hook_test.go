@@ -118,3 +118,48 @@ func TestStartHookCursor(t *testing.T) {
 		t.Errorf("a plugin at the start of the outbox shows cursor %q, want none", cur)
 	}
 }
+
+// HookLag counts a plugin's dead letters, and only its own, up to the
+// limit; a retried one is no longer counted.
+func TestHookLagCountsDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpenStore(t, store.Options{})
+	mustFixture(t, s, "ada@example.com")
+	events, err := s.FindEvents(ctx, "", 100)
+	if err != nil || len(events) < 2 {
+		t.Fatalf("FindEvents: %d events, %v; want at least 2", len(events), err)
+	}
+	for _, plugin := range []string{"bounty", "b"} {
+		if _, err := s.StartHookCursor(ctx, plugin, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ev := range events[:2] {
+		if err := s.DeadLetterHookEvent(ctx, model.DeadLetter{Plugin: "bounty", EventID: ev.ID, EventType: ev.Type, Attempts: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lag := func(plugin string, limit int) model.HookLag {
+		t.Helper()
+		l, err := s.HookLag(ctx, plugin, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if got := lag("bounty", 100); got.DeadLetters != 2 || got.Depth != len(events)-2 {
+		t.Fatalf("bounty: %+v, want 2 dead letters and %d undelivered", got, len(events)-2)
+	}
+	if got := lag("bounty", 1).DeadLetters; got != 1 {
+		t.Fatalf("bounty counted up to 1: got %d", got)
+	}
+	if got := lag("b", 100); got.DeadLetters != 0 || got.Depth != len(events) {
+		t.Fatalf("b, which shares bounty's first letter: %+v, want no dead letters and %d undelivered", got, len(events))
+	}
+	if _, err := s.RetryDeadLetters(ctx, "bounty", []string{events[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lag("bounty", 100).DeadLetters; got != 1 {
+		t.Fatalf("after retrying one: %d dead letters, want 1", got)
+	}
+}

@@ -48,6 +48,17 @@ func newMetrics(d *Dispatcher, reg prometheus.Registerer) *metrics {
 	return m
 }
 
+// track starts an endpoint's delivery counters at 0, so that an
+// increase() over them sees its first failure; a series that appears
+// already at 1 has no increase Prometheus can see.
+func (m *metrics) track(endpoint string) {
+	if m != nil {
+		for _, o := range []string{outcomeSuccess, outcomeFailure, outcomeFailed, outcomeRefused} {
+			m.deliveries.WithLabelValues(endpoint, o)
+		}
+	}
+}
+
 func (m *metrics) attempt(endpoint string, r result) {
 	if m == nil {
 		return

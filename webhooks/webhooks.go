@@ -328,6 +328,7 @@ func (d *Dispatcher) sync() error {
 		ctx, cancel := context.WithCancel(d.ctx)
 		w := &worker{id: e.ID, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{})}
 		d.workers[e.ID] = w
+		d.metrics.track(e.ID)
 		prev := d.stopping[e.ID]
 		delete(d.stopping, e.ID)
 		d.wg.Add(1)

@@ -185,6 +185,11 @@ func TestFailedMessageAndRetry(t *testing.T) {
 	ep, _ := e.endpoint(r.srv.URL, model.WebhookEventAll)
 	reg := prometheus.NewRegistry()
 	d := e.dispatcher(webhooks.Config{AllowPrivateNetworks: true}, reg)
+	// The endpoint's counters start at 0, so that an increase() over the
+	// failed one sees the first failed message.
+	eventually(t, "the endpoint's counters", func() bool {
+		return strings.Contains(scrape(t, reg), `referrald_webhook_deliveries_total{endpoint="`+ep.ID+`",outcome="failed"} 0`)
+	})
 	first := e.referral("john@example.com")
 	second := e.referral("jane@example.com")
 	d.Wake()

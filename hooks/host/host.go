@@ -65,6 +65,7 @@ func New(cfgs []Config, store model.HookStore, log *slog.Logger, reg prometheus.
 		}
 		h.plugins = append(h.plugins, p)
 		h.wake[c.Name] = make(chan struct{}, 1)
+		h.metrics.track(c.Name)
 	}
 	if reg != nil && len(h.plugins) > 0 {
 		reg.MustRegister(lagCollector{h})
@@ -295,9 +296,15 @@ var (
 		"Events not yet delivered to the plugin (counted up to 100000).", []string{"plugin"}, nil)
 	ageDesc = prometheus.NewDesc("referrald_hook_outbox_oldest_age_seconds",
 		"Age of the oldest event not yet delivered to the plugin; 0 when caught up.", []string{"plugin"}, nil)
+	deadDesc = prometheus.NewDesc("referrald_hook_dead_letters_waiting",
+		"Events on the plugin's dead-letter list, waiting for an operator to retry them (counted up to 100000).", []string{"plugin"}, nil)
 )
 
-func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- depthDesc; ch <- ageDesc }
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- depthDesc
+	ch <- ageDesc
+	ch <- deadDesc
+}
 
 func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range c.h.plugins {
@@ -311,5 +318,6 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(lag.Depth), p.Name())
 		ch <- prometheus.MustNewConstMetric(ageDesc, prometheus.GaugeValue, age, p.Name())
+		ch <- prometheus.MustNewConstMetric(deadDesc, prometheus.GaugeValue, float64(lag.DeadLetters), p.Name())
 	}
 }

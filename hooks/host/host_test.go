@@ -269,6 +269,13 @@ func TestDeliveryAcrossPluginCrashesAppliesEachEventOnce(t *testing.T) {
 func TestHangingPluginIsCutOffAndDeadLettered(t *testing.T) {
 	r := newRig(t, host.Config{Name: "testhook", EventTimeout: 300 * time.Millisecond, MaxAttempts: 2})
 	r.control(t, `{"on_event": "hang"}`)
+	// The failure counters are there at 0 before the first failure, so
+	// that an increase() over them sees it.
+	for _, name := range []string{"referrald_hook_dead_letters_total", "referrald_hook_plugin_restarts_total"} {
+		if !hasSeries(t, r.reg, name, "testhook") || counterValue(t, r.reg, name) != 0 {
+			t.Errorf("%s{plugin=\"testhook\"} is not served at 0 before any failure", name)
+		}
+	}
 	r.host.Start()
 	eventually(t, 20*time.Second, "the plugin to start", func() bool { return r.pid() > 0 })
 	firstPid := r.pid()
@@ -296,6 +303,9 @@ func TestHangingPluginIsCutOffAndDeadLettered(t *testing.T) {
 	if got := counterValue(t, r.reg, "referrald_hook_dead_letters_total"); got != 3 {
 		t.Errorf("dead letters metric: got %v, want 3", got)
 	}
+	if got := gaugeValue(t, r.reg, "referrald_hook_dead_letters_waiting"); got != 3 {
+		t.Errorf("dead letters waiting: got %v, want 3", got)
+	}
 	eventually(t, 20*time.Second, "the restart to be counted", func() bool {
 		return counterValue(t, r.reg, "referrald_hook_plugin_restarts_total") >= 1
 	})
@@ -312,6 +322,29 @@ func TestHangingPluginIsCutOffAndDeadLettered(t *testing.T) {
 	if dead, _ = r.st.FindDeadLetters(ctx, "testhook", model.ListOptions{Limit: 10}); len(dead.Data) != 0 {
 		t.Fatalf("got %d dead letters after a successful retry, want 0", len(dead.Data))
 	}
+	if got := gaugeValue(t, r.reg, "referrald_hook_dead_letters_waiting"); got != 0 {
+		t.Errorf("dead letters waiting after a successful retry: got %v, want 0", got)
+	}
+}
+
+// hasSeries reports whether reg serves the family name with a series of
+// plugin.
+func hasSeries(t *testing.T, reg *prometheus.Registry, name, plugin string) bool {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if f.GetName() == name && l.GetName() == "plugin" && l.GetValue() == plugin {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // counterValue sums the series of a counter family in reg.

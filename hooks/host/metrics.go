@@ -45,6 +45,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// track starts a plugin's counters of failures at 0, so that an
+// increase() over them sees the first dead letter or restart; a series
+// that appears already at 1 has no increase Prometheus can see.
+func (m *Metrics) track(plugin string) {
+	if m != nil {
+		m.deadLetters.WithLabelValues(plugin)
+		m.restarts.WithLabelValues(plugin)
+	}
+}
+
 func result(err error) string {
 	if err != nil {
 		return "error"
