@@ -12,7 +12,7 @@ RUN_FLAGS   := $(if $(CONFIG),-config $(CONFIG))
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
 
-.PHONY: build plugins run test test-deps lint fuzz bench proto proto-tools clean
+.PHONY: build plugins image run test test-deps lint fuzz bench proto proto-tools clean
 
 ## build: compile bin/referrald with its version stamped in
 build:
@@ -21,6 +21,12 @@ build:
 ## plugins: compile the example hook plugins into bin/plugins
 plugins:
 	$(GO) build -trimpath -o bin/plugins/ ./plugins/...
+
+## image: build the container image referrald:VERSION (and :latest) with podman, buildah or docker (IMAGE=name:tag for another)
+# deploy/stage-image.sh builds the static binaries on this machine;
+# docs/operations.md, "Running in a container", says how to run it.
+image:
+	VERSION=$(VERSION) deploy/build-image.sh
 
 ## run: build, create the store and an admin key on first run (token printed once), serve (make run CONFIG=file.yaml)
 # A first run is one whose data_dir (./data, or CONFIG's) has no store yet,
@@ -37,10 +43,11 @@ run: build
 test: lint test-deps
 	$(GO) test -race -count=1 ./...
 
-## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium), from Debian when missing
+## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium, the image's podman and runc), from Debian when missing
 test-deps:
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@{ command -v podman && command -v runc; } >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends podman runc; }
 
 ## lint: go vet, gofmt and staticcheck (fetched from the module proxy on first use)
 lint:
