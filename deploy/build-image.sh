@@ -7,7 +7,8 @@
 #   IMAGE=referrald:test IMAGE_STAGING=bin/image VERSION=v1.2.3 deploy/build-image.sh
 #
 # podman and buildah build in docker format: OCI's image config has no
-# HEALTHCHECK, so an OCI image would lose it.
+# HEALTHCHECK, so an OCI image would lose it. Without --layers=false,
+# podman would keep an untagged image of every step besides the image.
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -37,7 +38,7 @@ args=(--file deploy/Containerfile "${tags[@]}"
 	--build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 	--build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
 case $builder in
-podman) podman build --format docker "${args[@]}" "$staging" ;;
+podman) podman build --format docker --layers=false "${args[@]}" "$staging" ;;
 buildah) buildah build --format docker "${args[@]}" "$staging" ;;
 docker) docker build "${args[@]}" "$staging" ;;
 esac

@@ -18,7 +18,8 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 [[ $# -eq 1 ]] || { echo "usage: deploy/stage-image.sh DIR" >&2; exit 2; }
-dir=$(realpath -m "$1")
+mkdir -p "$1"
+dir=$(cd "$1" && pwd)
 cd "$(dirname "$0")/.."
 go=${GO:-go}
 version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
@@ -29,7 +30,8 @@ ca=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 umask 022
 rm -rf "$dir/rootfs" "$dir/owned"
 mkdir -p "$dir/rootfs/plugins" "$dir/rootfs/etc/ssl/certs"
-export CGO_ENABLED=0
+# Linux binaries whatever machine builds them (docker on a Mac, say).
+export CGO_ENABLED=0 GOOS=linux
 "$go" build -trimpath -ldflags "-s -w -X main.version=$version" -o "$dir/rootfs/referrald" .
 "$go" build -trimpath -ldflags "-s -w" -o "$dir/rootfs/plugins/" ./plugins/...
 install -m 0644 "$ca" "$dir/rootfs/etc/ssl/certs/ca-certificates.crt"
