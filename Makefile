@@ -12,7 +12,7 @@ RUN_FLAGS   := $(if $(CONFIG),-config $(CONFIG))
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
 
-.PHONY: build plugins run test test-deps lint fuzz bench proto proto-tools clean
+.PHONY: build plugins image run test test-deps lint fuzz bench proto proto-tools clean
 
 ## build: compile bin/referrald with its version stamped in
 build:
@@ -21,6 +21,12 @@ build:
 ## plugins: compile the example hook plugins into bin/plugins
 plugins:
 	$(GO) build -trimpath -o bin/plugins/ ./plugins/...
+
+## image: build the container image referrald:VERSION (and :latest) with podman, buildah or docker (IMAGE=name:tag for another)
+# deploy/stage-image.sh builds the static binaries on this machine;
+# docs/operations.md, "Running in a container", says how to run it.
+image:
+	VERSION=$(VERSION) deploy/build-image.sh
 
 ## run: build, create the store and an admin key on first run (token printed once), serve (make run CONFIG=file.yaml)
 # A first run is one whose data_dir (./data, or CONFIG's) has no store yet,
@@ -37,7 +43,7 @@ run: build
 test: lint test-deps
 	$(GO) test -race -count=1 ./...
 
-## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium, deploy/ promtool), from Debian when missing
+## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium, deploy/ promtool, the image podman and runc), from Debian when missing
 # promtool is taken out of Debian's prometheus package rather than
 # installed with it: the package is the Prometheus server, and installing
 # it adds a user and, where systemd runs, starts a server on :9090.
@@ -48,6 +54,7 @@ test-deps:
 		(cd "$$d" && apt-get download -qq -o APT::Sandbox::User=root prometheus) && \
 		dpkg-deb --fsys-tarfile "$$d"/prometheus_*.deb | tar -x -C "$$d" ./usr/bin/promtool && \
 		install -m 755 "$$d/usr/bin/promtool" /usr/local/bin/promtool; rc=$$?; rm -rf "$$d"; exit $$rc; }
+	@{ command -v podman && command -v runc; } >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends podman runc; }
 
 ## lint: go vet, gofmt and staticcheck (fetched from the module proxy on first use)
 lint:

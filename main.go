@@ -10,6 +10,7 @@
 //	referrald users create --email E --role R create a console user (password on stdin)
 //	referrald users list | users disable      manage console users
 //	referrald backup FILE                     write a consistent copy of the store
+//	referrald healthcheck [-url URL]          exit 0 if the running server is ready
 //	referrald version                         print the version
 //
 // This package parses the command line; app builds and runs the server,
@@ -60,6 +61,8 @@ func run(args []string, env config.Env, stdout, stderr io.Writer) int {
 		return hooksCommand(args[1:], env, stdout, stderr)
 	case "export":
 		return exportCommand(args[1:], env, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args[1:], env, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "referrald", version)
 		return exitOK
@@ -92,6 +95,8 @@ commands:
                                      write records as CSV, with the list filters
   hooks dead-letters --plugin P      list a hook plugin's dead letters
   hooks retry --plugin P [EVENT...]  deliver dead letters again (all of P's when none are named)
+  healthcheck [-url URL]             exit 0 if the server at listen (or URL) answers /readyz with 200,
+                                     else 1 with the reason: the container image's HEALTHCHECK
   version                            print the version
 
 Settings come from -config FILE (see config.example.yaml) and the
