@@ -389,3 +389,42 @@ func (s *Store) FindEvents(ctx context.Context, afterID string, limit int) ([]*m
 	})
 	return out, err
 }
+
+// OutboxUsage is what the outbox takes of the store file.
+type OutboxUsage struct {
+	// Events is how many events the outbox holds.
+	Events int
+	// Bytes is the size of the pages allocated to the outbox and its
+	// by-subject index: what they occupy of the file, their pages'
+	// unused ends included.
+	Bytes int64
+	// FileBytes is the size of the file, and FreeBytes that of its pages
+	// free for reuse (pruning frees pages; the file never shrinks).
+	FileBytes, FreeBytes int64
+}
+
+// Share is the outbox's share of the file.
+func (u OutboxUsage) Share() float64 {
+	if u.FileBytes == 0 {
+		return 0
+	}
+	return float64(u.Bytes) / float64(u.FileBytes)
+}
+
+// OutboxUsage measures the outbox from bbolt's bucket statistics, which
+// walk every page of it: a moment for a large outbox, in a read
+// transaction that holds up no write.
+func (s *Store) OutboxUsage() (u OutboxUsage, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketOutbox, bucketOutboxBySubject} {
+			st := tx.Bucket(name).Stats()
+			u.Bytes += int64(st.BranchAlloc + st.LeafAlloc)
+			if bytes.Equal(name, bucketOutbox) {
+				u.Events = st.KeyN
+			}
+		}
+		return nil
+	})
+	u.FileBytes, u.FreeBytes = s.Stats().FileSize, int64(s.db.Stats().FreeAlloc)
+	return u, err
+}

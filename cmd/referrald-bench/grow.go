@@ -64,6 +64,14 @@ type growCheckpoint struct {
 	// FileBytesPerReferral is the store file's size over the referrals
 	// (with the pool, each has its impression in the file too).
 	FileBytesPerReferral float64 `json:"file_bytes_per_referral,omitempty"`
+	// OutboxEvents is how many events the outbox holds (in-process runs),
+	// OutboxBytes the size of the pages allocated to it and its
+	// by-subject index, and OutboxShare their share of the file.
+	OutboxEvents int     `json:"outbox_events,omitempty"`
+	OutboxBytes  int64   `json:"outbox_bytes,omitempty"`
+	OutboxShare  float64 `json:"outbox_share,omitempty"`
+	// FreeBytes is the size of the file's pages that are free for reuse.
+	FreeBytes int64 `json:"free_bytes,omitempty"`
 	// Reads holds the median latency in ms of each read, over 21 calls.
 	Reads map[string]float64 `json:"read_p50_ms"`
 }
@@ -123,6 +131,11 @@ func benchGrow(fx *benchFixture, st *store.Store, newFresh func() (*benchFixture
 				cp.PagesPerWrite = float64(after.PageWrites-before.PageWrites) / float64(after.Writes-before.Writes)
 			}
 			cp.FileBytesPerReferral = float64(after.FileSize) / float64(made)
+			ob, err := st.OutboxUsage()
+			if err != nil {
+				return fail(err)
+			}
+			cp.OutboxEvents, cp.OutboxBytes, cp.OutboxShare, cp.FreeBytes = ob.Events, ob.Bytes, ob.Share(), ob.FreeBytes
 			fx.trim()
 			runtime.GC()
 			var ms runtime.MemStats
@@ -315,14 +328,16 @@ func printGrow(w io.Writer, rep *growReport) {
 			}
 		}
 	})
-	fmt.Fprintf(w, "  %9s %8s %7s %7s %7s %7s %7s %7s", "referrals", "create/s", "p50 ms", "p99 ms", "pages/c", "pages/w", "heap MB", "B/ref")
+	fmt.Fprintf(w, "  %9s %8s %7s %7s %7s %7s %7s %7s %9s %7s %7s %7s", "referrals", "create/s", "p50 ms", "p99 ms", "pages/c",
+		"pages/w", "heap MB", "B/ref", "outbox ev", "obx MB", "obx %", "free MB")
 	for _, n := range names {
 		fmt.Fprintf(w, " %s", n)
 	}
 	fmt.Fprintln(w)
 	for _, cp := range rep.Checkpoints {
-		fmt.Fprintf(w, "  %9d %8.0f %7.2f %7.2f %7.1f %7.2f %7.1f %7.0f", cp.Referrals, cp.PerSecond, cp.P50ms, cp.P99ms,
-			cp.PagesPerCommit, cp.PagesPerWrite, float64(cp.HeapBytes)/(1<<20), cp.FileBytesPerReferral)
+		fmt.Fprintf(w, "  %9d %8.0f %7.2f %7.2f %7.1f %7.2f %7.1f %7.0f %9d %7.1f %7.1f %7.1f", cp.Referrals, cp.PerSecond, cp.P50ms,
+			cp.P99ms, cp.PagesPerCommit, cp.PagesPerWrite, float64(cp.HeapBytes)/(1<<20), cp.FileBytesPerReferral,
+			cp.OutboxEvents, float64(cp.OutboxBytes)/(1<<20), 100*cp.OutboxShare, float64(cp.FreeBytes)/(1<<20))
 		for _, n := range names {
 			fmt.Fprintf(w, " %*.2f", len(n), cp.Reads[n])
 		}
