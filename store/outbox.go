@@ -251,23 +251,29 @@ func subjectInData(data []byte) ([16]byte, bool) {
 }
 
 // PruneOutbox deletes the events nobody needs any more and returns how
-// many it deleted. An event is needed while an idempotency entry may
-// replay from it (within the idempotency window); then, with consumers
-// (the configured hook plugins), until every one of them has passed it
-// and none holds it as a dead letter or a queued retry; without any,
-// for the retention. Events go oldest first, in batches, so pruning a
+// many it deleted. With consumers (the configured hook plugins, the
+// mailer, the enabled webhook endpoints), an event is needed until every
+// one of them has passed it and none holds it as a dead letter or a
+// queued retry; without any, for the retention. Idempotency replays need
+// no event (see idempotency.go), but those of entries written before
+// schema 15, whose events stay until the last of them expires
+// (eventReplaysFrom). Events go oldest first, in batches, so pruning a
 // large backlog never holds the writer for long.
 func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 	return s.inBatches(ctx, sweepBatch, func(w *wtx) (n int, err error) {
 		tx := w.tx
 		consumers := s.consumersIn(tx)
-		floor := now.Add(-s.idemWindow)
-		if kept := now.Add(-s.outboxRetention); len(consumers) == 0 && kept.Before(floor) {
-			floor = kept
+		floor := now
+		if len(consumers) == 0 {
+			floor = now.Add(-s.outboxRetention)
 		}
 		limit, ok := passedByAll(tx, consumers)
 		if !ok {
 			return 0, nil
+		}
+		from, err := eventReplaysFrom(tx, now)
+		if err != nil {
+			return 0, err
 		}
 		// A disabled endpoint's failed messages stay too: they can be
 		// sent again.
@@ -275,9 +281,13 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 		outbox, bySubject := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxBySubject)
 		// Gathered first, then deleted: bbolt's cursor can skip a key
 		// after a Delete.
-		var doomed [][]byte
+		var events, indexed [][]byte
 		c := outbox.Cursor()
-		for k, v := c.First(); k != nil && len(doomed) < sweepBatch; k, v = c.Next() {
+		k, v := c.First()
+		if from != nil {
+			k, v = c.Seek(from)
+		}
+		for ; k != nil && len(events) < sweepBatch; k, v = c.Next() {
 			if model.IDTime([16]byte(k)).After(floor) || limit != nil && bytes.Compare(k, limit) > 0 {
 				break
 			}
@@ -289,22 +299,21 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 				return 0, err
 			}
 			if ok {
-				doomed = append(doomed, cat(subject[:], k))
+				indexed = append(indexed, cat(subject[:], k))
 			}
-			doomed = append(doomed, bytes.Clone(k))
+			events = append(events, bytes.Clone(k))
 		}
-		for _, k := range doomed {
-			b := outbox
-			if len(k) == 32 {
-				b = bySubject
-			} else {
-				n++
-			}
-			if err := b.Delete(k); err != nil {
-				return n, err
+		for _, k := range indexed {
+			if err := bySubject.Delete(k); err != nil {
+				return 0, err
 			}
 		}
-		return n, nil
+		for _, k := range events {
+			if err := outbox.Delete(k); err != nil {
+				return 0, err
+			}
+		}
+		return len(events), nil
 	})
 }
 
