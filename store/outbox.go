@@ -24,8 +24,8 @@ import (
 // record kind ‖ time ‖ record key ‖ record value, the kind standing for the
 // type too (referral.created, impression.created). The second form keeps the record in its
 // compact encoding, a third the size of its JSON, and renders the JSON when
-// the event is read, outside the writer. It also lets an idempotency entry
-// replay the record from the event instead of keeping a third copy.
+// the event is read, outside the writer. Idempotency entries written
+// before schema 15 replay the record from it (snapEvent).
 const formatRecordEvent = 2
 
 // Record kinds of record events.
@@ -399,41 +399,53 @@ func (s *Store) FindEvents(ctx context.Context, afterID string, limit int) ([]*m
 	return out, err
 }
 
-// OutboxUsage is what the outbox takes of the store file.
-type OutboxUsage struct {
-	// Events is how many events the outbox holds.
-	Events int
-	// Bytes is the size of the pages allocated to the outbox and its
-	// by-subject index: what they occupy of the file, their pages'
-	// unused ends included.
-	Bytes int64
+// Space is what the store's buckets take of its file, for watching the
+// outbox's share of it.
+type Space struct {
+	// Buckets holds, by name, the bytes of the pages allocated to each
+	// top-level bucket (those nested in it included): what it occupies
+	// of the file, its pages' unused ends included; for a bucket small
+	// enough to be kept in its parent's page, the bytes it takes there.
+	Buckets map[string]int64
+	// OutboxEvents is how many events the outbox holds.
+	OutboxEvents int
 	// FileBytes is the size of the file, and FreeBytes that of its pages
 	// free for reuse (pruning frees pages; the file never shrinks).
 	FileBytes, FreeBytes int64
 }
 
-// Share is the outbox's share of the file.
-func (u OutboxUsage) Share() float64 {
-	if u.FileBytes == 0 {
-		return 0
-	}
-	return float64(u.Bytes) / float64(u.FileBytes)
+// OutboxBytes is what the outbox and its by-subject index occupy.
+func (sp Space) OutboxBytes() int64 {
+	return sp.Buckets[string(bucketOutbox)] + sp.Buckets[string(bucketOutboxBySubject)]
 }
 
-// OutboxUsage measures the outbox from bbolt's bucket statistics, which
-// walk every page of it: a moment for a large outbox, in a read
-// transaction that holds up no write.
-func (s *Store) OutboxUsage() (u OutboxUsage, err error) {
+// OutboxShare is the outbox's share of the file.
+func (sp Space) OutboxShare() float64 {
+	if sp.FileBytes == 0 {
+		return 0
+	}
+	return float64(sp.OutboxBytes()) / float64(sp.FileBytes)
+}
+
+// Space measures the store from bbolt's bucket statistics, which walk
+// every page: a moment for a large store, in a read transaction, which
+// holds up no write.
+func (s *Store) Space() (sp Space, err error) {
+	sp.Buckets = map[string]int64{}
 	err = s.view(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketOutbox, bucketOutboxBySubject} {
-			st := tx.Bucket(name).Stats()
-			u.Bytes += int64(st.BranchAlloc + st.LeafAlloc)
-			if bytes.Equal(name, bucketOutbox) {
-				u.Events = st.KeyN
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			st := b.Stats()
+			n := st.BranchAlloc + st.LeafAlloc
+			if n == 0 {
+				n = st.InlineBucketInuse // small enough to live in its parent's page
 			}
-		}
-		return nil
+			sp.Buckets[string(name)] = int64(n)
+			if bytes.Equal(name, bucketOutbox) {
+				sp.OutboxEvents = st.KeyN
+			}
+			return nil
+		})
 	})
-	u.FileBytes, u.FreeBytes = s.Stats().FileSize, int64(s.db.Stats().FreeAlloc)
-	return u, err
+	sp.FileBytes, sp.FreeBytes = s.Stats().FileSize, int64(s.db.Stats().FreeAlloc)
+	return sp, err
 }

@@ -145,3 +145,26 @@ func TestPruneOutboxWaitsForEveryConsumer(t *testing.T) {
 		t.Fatalf("left %d events, want the %d bounty has not passed", len(left), len(all)-3)
 	}
 }
+
+// Space tells what the outbox takes of the file, and the rest.
+func TestSpace(t *testing.T) {
+	ctx := context.Background()
+	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	s, _ := withEvents(t, Options{OutboxRetention: time.Hour}, clk)
+	events, _ := outboxSizes(t, s)
+	sp, err := s.Space()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.OutboxEvents != events || sp.OutboxBytes() <= 0 || sp.Buckets["referrals"] <= 0 || sp.FileBytes <= sp.OutboxBytes() ||
+		sp.OutboxShare() != float64(sp.OutboxBytes())/float64(sp.FileBytes) {
+		t.Fatalf("space with %d events: %+v, outbox %d bytes", events, sp, sp.OutboxBytes())
+	}
+	clk.Add(2 * time.Hour)
+	if _, err := s.PruneOutbox(ctx, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := s.Space(); err != nil || after.OutboxEvents != 0 {
+		t.Fatalf("after pruning: %d events, %v", after.OutboxEvents, err)
+	}
+}

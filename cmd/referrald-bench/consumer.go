@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,8 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/referrald/referrald/config"
+	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/store"
 )
 
 // benchConsumer is what consumes the temporary server's outbox, as in
@@ -75,10 +79,84 @@ func (c *benchConsumer) subscribe(fx *benchFixture) error {
 	body, _ := json.Marshal(map[string]any{"url": c.receiver.URL + "/hook", "events": []string{"referral.created"},
 		"description": "referrald-bench receiver"})
 	status, b, err := conn.do("POST", "/v1/webhook_endpoints", body)
-	if err != nil || status != 201 {
+	id := jsonID(b)
+	if err != nil || status != 201 || id == "" {
 		return fmt.Errorf("create the webhook endpoint: %d %s %v", status, b, err)
 	}
+	fx.consumers, fx.delivered = append(fx.consumers, model.WebhookConsumer(id)), &c.delivered
 	return nil
+}
+
+// consumerNames are the names under which the consumers of the server
+// of fx keep their cursors.
+func (c *benchConsumer) consumerNames(fx *benchFixture) []string {
+	var names []string
+	if c.plugin != "" {
+		names = append(names, benchPluginName)
+	}
+	return append(names, fx.consumers...)
+}
+
+// lagGate holds growth back while a consumer of the grown store is more
+// than maxLag events behind, so that the store grows at the pace its
+// consumers keep up with, as a production store does; the bench's
+// clients would otherwise create far faster than one delivery at a time.
+type lagGate struct {
+	st     *store.Store
+	names  []string
+	maxLag int
+	behind atomic.Bool
+	lag    atomic.Int64
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// lagPoll is how often the gate looks at the consumers' cursors.
+const lagPoll = 20 * time.Millisecond
+
+func startLagGate(st *store.Store, names []string, maxLag int) *lagGate {
+	g := &lagGate{st: st, names: names, maxLag: maxLag, stop: make(chan struct{}), done: make(chan struct{})}
+	g.poll()
+	go func() {
+		defer close(g.done)
+		t := time.NewTicker(lagPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-g.stop:
+				return
+			case <-t.C:
+				g.poll()
+			}
+		}
+	}()
+	return g
+}
+
+// poll takes the lag of the consumer furthest behind, counted up to just
+// past maxLag.
+func (g *lagGate) poll() {
+	worst := 0
+	for _, name := range g.names {
+		lag, err := g.st.HookLag(context.Background(), name, g.maxLag+1)
+		if err == nil {
+			worst = max(worst, lag.Depth)
+		}
+	}
+	g.lag.Store(int64(worst))
+	g.behind.Store(worst > g.maxLag)
+}
+
+// wait returns once no consumer is too far behind.
+func (g *lagGate) wait() {
+	for g.behind.Load() {
+		time.Sleep(lagPoll / 4)
+	}
+}
+
+func (g *lagGate) close() {
+	close(g.stop)
+	<-g.done
 }
 
 func (c *benchConsumer) close() {

@@ -72,6 +72,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	pluginArgs := fs.String("plugin-args", "", "the plugin's arguments, separated by spaces")
 	webhook := fs.Bool("webhook", false, "subscribe a webhook endpoint on a local receiver to referral.created, "+
 		"consuming the outbox (the temporary server allows private networks and http for it)")
+	maxLag := fs.Int("max-lag", 0, "with -grow and -plugin or -webhook: hold growth back while a consumer is more than this "+
+		"many events behind, so the store grows at the pace its consumers keep (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -89,6 +91,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	if *target != "" && *configPath != "" {
 		fmt.Fprintln(stderr, "referrald-bench: -config sets up the temporary server; a server at -url has its own")
+		return exitUsage
+	}
+	if *maxLag < 0 || *maxLag > 0 && *plugin == "" && !*webhook {
+		fmt.Fprintln(stderr, "referrald-bench: -max-lag ≥ 0, and only with -plugin or -webhook")
 		return exitUsage
 	}
 	if *target != "" && (*plugin != "" || *webhook) {
@@ -155,6 +161,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return exitFailed
 	}
 	fx.durable = !*noSync
+	if *grow > 0 && *maxLag > 0 {
+		fx.gate = startLagGate(st, consumer.consumerNames(fx), *maxLag)
+		defer fx.gate.close()
+	}
 	if *grow > 0 {
 		var newFresh func() (*benchFixture, func(), error)
 		if st != nil {
