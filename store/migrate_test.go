@@ -440,6 +440,12 @@ func withoutTotals(tx *bolt.Tx) error {
 // store is closed at cleanup after bbolt's consistency check.
 func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *bolt.Tx) error) *Store {
 	t.Helper()
+	return reopenAsSchemaWith(t, path, version, Options{SweepInterval: -1}, change)
+}
+
+// reopenAsSchemaWith is reopenAsSchema, opening the migrated store with opt.
+func reopenAsSchemaWith(t *testing.T, path string, version uint64, opt Options, change func(tx *bolt.Tx) error) *Store {
+	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -487,7 +493,7 @@ func reopenAsSchema(t *testing.T, path string, version uint64, change func(tx *b
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(path, Options{SweepInterval: -1})
+	s, err := Open(path, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

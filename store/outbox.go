@@ -24,8 +24,8 @@ import (
 // record kind ‖ time ‖ record key ‖ record value, the kind standing for the
 // type too (referral.created, impression.created). The second form keeps the record in its
 // compact encoding, a third the size of its JSON, and renders the JSON when
-// the event is read, outside the writer. It also lets an idempotency entry
-// replay the record from the event instead of keeping a third copy.
+// the event is read, outside the writer. Idempotency entries written
+// before schema 15 replay the record from it (snapEvent).
 const formatRecordEvent = 2
 
 // Record kinds of record events.
@@ -251,23 +251,29 @@ func subjectInData(data []byte) ([16]byte, bool) {
 }
 
 // PruneOutbox deletes the events nobody needs any more and returns how
-// many it deleted. An event is needed while an idempotency entry may
-// replay from it (within the idempotency window); then, with consumers
-// (the configured hook plugins), until every one of them has passed it
-// and none holds it as a dead letter or a queued retry; without any,
-// for the retention. Events go oldest first, in batches, so pruning a
+// many it deleted. With consumers (the configured hook plugins, the
+// mailer, the enabled webhook endpoints), an event is needed until every
+// one of them has passed it and none holds it as a dead letter or a
+// queued retry; without any, for the retention. Idempotency replays need
+// no event (see idempotency.go), but those of entries written before
+// schema 15, whose events stay until the last of them expires
+// (eventReplaysFrom). Events go oldest first, in batches, so pruning a
 // large backlog never holds the writer for long.
 func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 	return s.inBatches(ctx, sweepBatch, func(w *wtx) (n int, err error) {
 		tx := w.tx
 		consumers := s.consumersIn(tx)
-		floor := now.Add(-s.idemWindow)
-		if kept := now.Add(-s.outboxRetention); len(consumers) == 0 && kept.Before(floor) {
-			floor = kept
+		floor := now
+		if len(consumers) == 0 {
+			floor = now.Add(-s.outboxRetention)
 		}
 		limit, ok := passedByAll(tx, consumers)
 		if !ok {
 			return 0, nil
+		}
+		from, err := eventReplaysFrom(tx, now)
+		if err != nil {
+			return 0, err
 		}
 		// A disabled endpoint's failed messages stay too: they can be
 		// sent again.
@@ -275,9 +281,13 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 		outbox, bySubject := tx.Bucket(bucketOutbox), tx.Bucket(bucketOutboxBySubject)
 		// Gathered first, then deleted: bbolt's cursor can skip a key
 		// after a Delete.
-		var doomed [][]byte
+		var events, indexed [][]byte
 		c := outbox.Cursor()
-		for k, v := c.First(); k != nil && len(doomed) < sweepBatch; k, v = c.Next() {
+		k, v := c.First()
+		if from != nil {
+			k, v = c.Seek(from)
+		}
+		for ; k != nil && len(events) < sweepBatch; k, v = c.Next() {
 			if model.IDTime([16]byte(k)).After(floor) || limit != nil && bytes.Compare(k, limit) > 0 {
 				break
 			}
@@ -289,22 +299,21 @@ func (s *Store) PruneOutbox(ctx context.Context, now time.Time) (int, error) {
 				return 0, err
 			}
 			if ok {
-				doomed = append(doomed, cat(subject[:], k))
+				indexed = append(indexed, cat(subject[:], k))
 			}
-			doomed = append(doomed, bytes.Clone(k))
+			events = append(events, bytes.Clone(k))
 		}
-		for _, k := range doomed {
-			b := outbox
-			if len(k) == 32 {
-				b = bySubject
-			} else {
-				n++
-			}
-			if err := b.Delete(k); err != nil {
-				return n, err
+		for _, k := range indexed {
+			if err := bySubject.Delete(k); err != nil {
+				return 0, err
 			}
 		}
-		return n, nil
+		for _, k := range events {
+			if err := outbox.Delete(k); err != nil {
+				return 0, err
+			}
+		}
+		return len(events), nil
 	})
 }
 
@@ -388,4 +397,55 @@ func (s *Store) FindEvents(ctx context.Context, afterID string, limit int) ([]*m
 		return nil
 	})
 	return out, err
+}
+
+// Space is what the store's buckets take of its file, for watching the
+// outbox's share of it.
+type Space struct {
+	// Buckets holds, by name, the bytes of the pages allocated to each
+	// top-level bucket (those nested in it included): what it occupies
+	// of the file, its pages' unused ends included; for a bucket small
+	// enough to be kept in its parent's page, the bytes it takes there.
+	Buckets map[string]int64
+	// OutboxEvents is how many events the outbox holds.
+	OutboxEvents int
+	// FileBytes is the size of the file, and FreeBytes that of its pages
+	// free for reuse (pruning frees pages; the file never shrinks).
+	FileBytes, FreeBytes int64
+}
+
+// OutboxBytes is what the outbox and its by-subject index occupy.
+func (sp Space) OutboxBytes() int64 {
+	return sp.Buckets[string(bucketOutbox)] + sp.Buckets[string(bucketOutboxBySubject)]
+}
+
+// OutboxShare is the outbox's share of the file.
+func (sp Space) OutboxShare() float64 {
+	if sp.FileBytes == 0 {
+		return 0
+	}
+	return float64(sp.OutboxBytes()) / float64(sp.FileBytes)
+}
+
+// Space measures the store from bbolt's bucket statistics, which walk
+// every page: a moment for a large store, in a read transaction, which
+// holds up no write.
+func (s *Store) Space() (sp Space, err error) {
+	sp.Buckets = map[string]int64{}
+	err = s.view(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			st := b.Stats()
+			n := st.BranchAlloc + st.LeafAlloc
+			if n == 0 {
+				n = st.InlineBucketInuse // small enough to live in its parent's page
+			}
+			sp.Buckets[string(name)] = int64(n)
+			if bytes.Equal(name, bucketOutbox) {
+				sp.OutboxEvents = st.KeyN
+			}
+			return nil
+		})
+	})
+	sp.FileBytes, sp.FreeBytes = s.Stats().FileSize, int64(s.db.Stats().FreeAlloc)
+	return sp, err
 }

@@ -58,30 +58,29 @@ func withEvents(t *testing.T, opt Options, clk *TestClock) (*Store, *model.Refer
 	return s, ref
 }
 
-// Without consumers, events are kept for the retention, and never while
-// an idempotency entry may still replay from them; then they go with
-// their index entries, and erasure still works on what is left.
+// Without consumers, events are kept for the retention, however short,
+// then go with their index entries; a replay does not need them, and
+// erasure still works on what is left.
 func TestPruneOutboxWithoutConsumers(t *testing.T) {
 	ctx := context.Background()
 	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	s, ref := withEvents(t, Options{OutboxRetention: time.Hour}, clk)
 	events, _ := outboxSizes(t, s)
 
-	clk.Add(2 * time.Hour) // past the retention, within the idempotency window
+	clk.Add(59 * time.Minute)
 	if n, err := s.PruneOutbox(ctx, clk.Now()); err != nil || n != 0 {
-		t.Fatalf("within the idempotency window: pruned %d, %v; want 0", n, err)
+		t.Fatalf("within the retention: pruned %d, %v; want 0", n, err)
 	}
-	replay, replayed, err := s.CreateReferral(ctx, model.ReferralCreate{}, model.Idempotency{Scope: "key_1", Key: "signup"})
-	if err != nil || !replayed || replay.ID != ref.ID {
-		t.Fatalf("replay: %v %v %v", replay, replayed, err)
-	}
-
-	clk.Add(23 * time.Hour)
+	clk.Add(2 * time.Minute) // past the retention, within the idempotency window
 	if n, err := s.PruneOutbox(ctx, clk.Now()); err != nil || n != events {
-		t.Fatalf("past both: pruned %d, %v; want all %d", n, err, events)
+		t.Fatalf("past the retention: pruned %d, %v; want all %d", n, err, events)
 	}
 	if events, bySubject := outboxSizes(t, s); events != 0 || bySubject != 0 {
 		t.Fatalf("after pruning: %d events, %d index entries; want none", events, bySubject)
+	}
+	replay, replayed, err := s.CreateReferral(ctx, model.ReferralCreate{}, model.Idempotency{Scope: "key_1", Key: "signup"})
+	if err != nil || !replayed || replay.ID != ref.ID || replay.Status != model.ReferralPending {
+		t.Fatalf("replay: %v %v %v; want the referral as created, pending", replay, replayed, err)
 	}
 	if _, err := s.EraseReferral(ctx, ref.ID); err != nil {
 		t.Fatal(err)
@@ -144,5 +143,28 @@ func TestPruneOutboxWaitsForEveryConsumer(t *testing.T) {
 	prune(1)
 	if left, _ := s.FindEvents(ctx, "", 100); len(left) != len(all)-3 || left[0].ID != all[3].ID {
 		t.Fatalf("left %d events, want the %d bounty has not passed", len(left), len(all)-3)
+	}
+}
+
+// Space tells what the outbox takes of the file, and the rest.
+func TestSpace(t *testing.T) {
+	ctx := context.Background()
+	clk := &TestClock{T: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	s, _ := withEvents(t, Options{OutboxRetention: time.Hour}, clk)
+	events, _ := outboxSizes(t, s)
+	sp, err := s.Space()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.OutboxEvents != events || sp.OutboxBytes() <= 0 || sp.Buckets["referrals"] <= 0 || sp.FileBytes <= sp.OutboxBytes() ||
+		sp.OutboxShare() != float64(sp.OutboxBytes())/float64(sp.FileBytes) {
+		t.Fatalf("space with %d events: %+v, outbox %d bytes", events, sp, sp.OutboxBytes())
+	}
+	clk.Add(2 * time.Hour)
+	if _, err := s.PruneOutbox(ctx, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := s.Space(); err != nil || after.OutboxEvents != 0 {
+		t.Fatalf("after pruning: %d events, %v", after.OutboxEvents, err)
 	}
 }

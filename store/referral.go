@@ -444,6 +444,9 @@ func (s *Store) putReferralChange(w *wtx, before, r *model.Referral) error {
 	tx := w.tx
 	r.UpdatedAt = model.NewTime(w.now)
 	key := keyOf(model.PrefixReferral, r.ID)
+	if err := s.keepAsCreated(tx, w.now, bucketReferrals, key); err != nil {
+		return err
+	}
 	if err := tx.Bucket(bucketReferrals).Put(key[:], encodeReferral(r)); err != nil {
 		return err
 	}

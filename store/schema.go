@@ -178,11 +178,12 @@ var allBuckets = [][]byte{
 	bucketWebhookEndpoints, bucketWebhookSecrets, bucketWebhookProgress, bucketWebhookAttempts,
 	bucketEarningsByReference,
 	bucketPosterDesigns, bucketPosterLogos,
+	bucketRecordsAsCreated,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 14
+const schemaVersion = 15
 
 // Keys of the meta bucket (besides each secret's, "secret:" ‖ name).
 var (
@@ -260,6 +261,11 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// 13 → 14: programs' poster designs and logos, which an older
 		// referrald would ignore, printing plain posters.
 		13: func(*bolt.Tx) error { return nil },
+		// 14 → 15: idempotency entries that read their record where it
+		// lives, which an older referrald cannot replay; the outbox keeps
+		// the events older entries replay from until they expire. It
+		// depends on no other step, so it may take any number.
+		14: func(tx *bolt.Tx) error { return pinEventReplays(tx, s.now()) },
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {

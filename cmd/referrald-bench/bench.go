@@ -68,6 +68,12 @@ type benchFixture struct {
 	pool        []string
 	next        atomic.Int64
 	reused      atomic.Int64
+	// consumers are the webhook endpoints' consumer names (-webhook),
+	// and delivered counts what their receiver was sent.
+	consumers []string
+	delivered *atomic.Int64
+	// gate, when set, holds growth back while a consumer lags (-max-lag).
+	gate *lagGate
 }
 
 // impression is the impression client c signs up from next.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"os"
@@ -113,6 +115,10 @@ func TestBenchGrow(t *testing.T) {
 			Heap      uint64             `json:"heap_live_bytes"`
 			PerRef    float64            `json:"file_bytes_per_referral"`
 			Reads     map[string]float64 `json:"read_p50_ms"`
+			Events    int                `json:"outbox_events"`
+			Outbox    int64              `json:"outbox_bytes"`
+			Share     float64            `json:"outbox_share"`
+			Buckets   map[string]int64   `json:"bucket_bytes"`
 		}
 		Ratio     float64 `json:"throughput_ratio"`
 		RatioLow  float64 `json:"throughput_ratio_95_low"`
@@ -143,6 +149,12 @@ func TestBenchGrow(t *testing.T) {
 	cp := rep.Checkpoints[0]
 	if cp.Referrals != 3000 || cp.PerSecond <= 0 || cp.PerWrite <= 0 || cp.Heap == 0 || cp.PerRef <= 0 || len(cp.Reads) != 8 || cp.Reads["list_page_10"] <= 0 {
 		t.Fatalf("checkpoint: %+v", cp)
+	}
+	// Without a consumer the outbox keeps every event: one per referral
+	// and one per impression at least.
+	if cp.Events < 2*cp.Referrals || cp.Outbox != cp.Buckets["outbox"]+cp.Buckets["outbox_by_subject"] ||
+		cp.Share <= 0 || cp.Share >= 1 || cp.Buckets["referrals"] <= 0 {
+		t.Fatalf("checkpoint's outbox: %+v", cp)
 	}
 }
 
@@ -211,5 +223,62 @@ func TestBenchServerIsServes(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"-url", base, "-token", token, "-config", path}, noEnv, &out, &errOut); code != exitUsage {
 		t.Fatalf("-url with -config: exit %d, want 2: %s", code, errOut.String())
+	}
+}
+
+// With a consumer and -max-lag, the store grows at the consumer's pace:
+// the webhook receiver is sent the referrals, and each checkpoint says
+// how far behind it was.
+func TestBenchGrowWithAConsumer(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"-clients", "4", "-duration", "50ms", "-grow", "1500", "-rounds", "0", "-ambassadors", "2",
+		"-webhook", "-max-lag", "200", "-json"}, noEnv, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var rep struct {
+		Checkpoints []struct {
+			Referrals int
+			Lag       *int64 `json:"consumer_lag_events"`
+		}
+		Deliveries int64 `json:"webhook_deliveries"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || len(rep.Checkpoints) != 1 {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	// The lag is counted up to just past -max-lag.
+	if cp := rep.Checkpoints[0]; cp.Referrals != 1500 || cp.Lag == nil || *cp.Lag > 201 || rep.Deliveries == 0 {
+		t.Fatalf("checkpoint %+v, %d webhook deliveries: want the consumer's lag and the receiver sent messages", cp, rep.Deliveries)
+	}
+	for _, args := range [][]string{{"-max-lag", "10"}, {"-url", "http://127.0.0.1:1", "-token", "t", "-webhook"}} {
+		if code := run(args, noEnv, &out, &errOut); code != exitUsage {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// -plugin configures the binary as serve would: under its checksum, with
+// its arguments, in a configuration that validates.
+func TestBenchPluginConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plugin")
+	if err := os.WriteFile(path, []byte("not really a plugin"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	c := newBenchConsumer(path, "-config  rules.yaml", false)
+	if err := c.configure(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Hooks.Plugins
+	sum := sha256.Sum256([]byte("not really a plugin"))
+	if len(p) != 1 || p[0].Path != path || p[0].SHA256 != hex.EncodeToString(sum[:]) || !slices.Equal(p[0].Args, []string{"-config", "rules.yaml"}) {
+		t.Fatalf("plugins: %+v", p)
+	}
+	cfg.AdminToken = "a-token-long-enough-for-validation-0123456789"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := newBenchConsumer(filepath.Join(t.TempDir(), "missing"), "", false).configure(&cfg); err == nil {
+		t.Fatal("a missing plugin binary: no error")
 	}
 }

@@ -34,6 +34,9 @@ type growReport struct {
 	// give them.
 	RatioLow  *float64 `json:"throughput_ratio_95_low,omitempty"`
 	RatioHigh *float64 `json:"throughput_ratio_95_high,omitempty"`
+	// WebhookDeliveries counts the messages the -webhook receiver was
+	// sent, by every server of the run.
+	WebhookDeliveries int64 `json:"webhook_deliveries,omitempty"`
 }
 
 // growRound is one fresh and one grown timed load, one after the other.
@@ -64,6 +67,20 @@ type growCheckpoint struct {
 	// FileBytesPerReferral is the store file's size over the referrals
 	// (with the pool, each has its impression in the file too).
 	FileBytesPerReferral float64 `json:"file_bytes_per_referral,omitempty"`
+	// OutboxEvents is how many events the outbox holds (in-process runs),
+	// OutboxBytes the size of the pages allocated to it and its
+	// by-subject index, and OutboxShare their share of the file.
+	OutboxEvents int     `json:"outbox_events,omitempty"`
+	OutboxBytes  int64   `json:"outbox_bytes,omitempty"`
+	OutboxShare  float64 `json:"outbox_share,omitempty"`
+	// BucketBytes is the size of the pages allocated to each bucket.
+	BucketBytes map[string]int64 `json:"bucket_bytes,omitempty"`
+	// FreeBytes is the size of the file's pages that are free for reuse.
+	FreeBytes int64 `json:"free_bytes,omitempty"`
+	// ConsumerLag is how many events the consumer furthest behind had
+	// yet to pass, counted up to -max-lag (with -plugin or -webhook and
+	// -max-lag).
+	ConsumerLag *int64 `json:"consumer_lag_events,omitempty"`
 	// Reads holds the median latency in ms of each read, over 21 calls.
 	Reads map[string]float64 `json:"read_p50_ms"`
 }
@@ -123,6 +140,16 @@ func benchGrow(fx *benchFixture, st *store.Store, newFresh func() (*benchFixture
 				cp.PagesPerWrite = float64(after.PageWrites-before.PageWrites) / float64(after.Writes-before.Writes)
 			}
 			cp.FileBytesPerReferral = float64(after.FileSize) / float64(made)
+			sp, err := st.Space()
+			if err != nil {
+				return fail(err)
+			}
+			cp.OutboxEvents, cp.OutboxBytes, cp.OutboxShare, cp.FreeBytes = sp.OutboxEvents, sp.OutboxBytes(), sp.OutboxShare(), sp.FreeBytes
+			cp.BucketBytes = sp.Buckets
+			if fx.gate != nil {
+				lag := fx.gate.lag.Load()
+				cp.ConsumerLag = &lag
+			}
 			fx.trim()
 			runtime.GC()
 			var ms runtime.MemStats
@@ -145,8 +172,14 @@ func benchGrow(fx *benchFixture, st *store.Store, newFresh func() (*benchFixture
 		return fail(err)
 	}
 	rep.Ratio = rep.Grown.PerSecond / rep.Fresh.PerSecond
-	if newFresh == nil {
+	report := func() int {
+		if fx.delivered != nil {
+			rep.WebhookDeliveries = fx.delivered.Load()
+		}
 		return printResult(stdout, asJSON, rep, func() { printGrow(stdout, rep) })
+	}
+	if newFresh == nil {
+		return report()
 	}
 	var ratios []float64
 	for i := range rounds {
@@ -176,7 +209,7 @@ func benchGrow(fx *benchFixture, st *store.Store, newFresh func() (*benchFixture
 			rep.RatioLow, rep.RatioHigh = &lo, &hi
 		}
 	}
-	return printResult(stdout, asJSON, rep, func() { printGrow(stdout, rep) })
+	return report()
 }
 
 // medianInterval is a 95 % confidence interval for the median of the
@@ -226,6 +259,9 @@ func growTo(fx *benchFixture, clients, n int) (*growCheckpoint, error) {
 	run := rand.Int64()
 	began := time.Now()
 	err := fx.spread(clients, n, func(c int, conn *benchConn, i int64) error {
+		if fx.gate != nil {
+			fx.gate.wait()
+		}
 		key := fmt.Sprintf("grow-%d-%d", run, i)
 		body, _ := json.Marshal(benchReferral{ImpressionID: fx.impression(c), FirstName: "Gro", LastName: "Wth",
 			Email: key + "@example.com", IdempotencyKey: key})
@@ -315,18 +351,27 @@ func printGrow(w io.Writer, rep *growReport) {
 			}
 		}
 	})
-	fmt.Fprintf(w, "  %9s %8s %7s %7s %7s %7s %7s %7s", "referrals", "create/s", "p50 ms", "p99 ms", "pages/c", "pages/w", "heap MB", "B/ref")
+	fmt.Fprintf(w, "  %9s %8s %7s %7s %7s %7s %7s %7s %9s %7s %7s %7s %6s", "referrals", "create/s", "p50 ms", "p99 ms", "pages/c",
+		"pages/w", "heap MB", "B/ref", "outbox ev", "obx MB", "obx %", "free MB", "lag")
 	for _, n := range names {
 		fmt.Fprintf(w, " %s", n)
 	}
 	fmt.Fprintln(w)
 	for _, cp := range rep.Checkpoints {
-		fmt.Fprintf(w, "  %9d %8.0f %7.2f %7.2f %7.1f %7.2f %7.1f %7.0f", cp.Referrals, cp.PerSecond, cp.P50ms, cp.P99ms,
-			cp.PagesPerCommit, cp.PagesPerWrite, float64(cp.HeapBytes)/(1<<20), cp.FileBytesPerReferral)
+		lag := "-"
+		if cp.ConsumerLag != nil {
+			lag = fmt.Sprint(*cp.ConsumerLag)
+		}
+		fmt.Fprintf(w, "  %9d %8.0f %7.2f %7.2f %7.1f %7.2f %7.1f %7.0f %9d %7.1f %7.1f %7.1f %6s", cp.Referrals, cp.PerSecond, cp.P50ms,
+			cp.P99ms, cp.PagesPerCommit, cp.PagesPerWrite, float64(cp.HeapBytes)/(1<<20), cp.FileBytesPerReferral,
+			cp.OutboxEvents, float64(cp.OutboxBytes)/(1<<20), 100*cp.OutboxShare, float64(cp.FreeBytes)/(1<<20), lag)
 		for _, n := range names {
 			fmt.Fprintf(w, " %*.2f", len(n), cp.Reads[n])
 		}
 		fmt.Fprintln(w)
+	}
+	if rep.WebhookDeliveries > 0 {
+		fmt.Fprintf(w, "\nthe webhook receiver was sent %d messages\n", rep.WebhookDeliveries)
 	}
 	fmt.Fprintln(w, "\ngrown store:")
 	printBench(w, rep.Grown)

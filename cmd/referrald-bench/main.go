@@ -9,7 +9,7 @@
 //
 //	referrald-bench [-clients 64] [-duration 10s] [-json] [-config FILE]
 //	referrald-bench -url URL -token T [-clients 64] [-duration 10s] [-json]
-//	referrald-bench -grow N [-rounds 3]
+//	referrald-bench -grow N [-rounds 3] [-plugin PATH [-plugin-args ARGS]] [-webhook]
 package main
 
 import (
@@ -67,6 +67,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		"signups, over in turn (1..%d; created in the -url target too): each signup writes into its ambassador's range of "+
 		"the per-ambassador indexes and counters; with -impression-per-client, client c signs up under ambassador c mod N",
 		maxBenchAmbassadors))
+	plugin := fs.String("plugin", "", "a hook plugin binary the temporary server runs as serve would (its sha256 taken "+
+		"from the file), consuming the outbox, e.g. bin/plugins/commission")
+	pluginArgs := fs.String("plugin-args", "", "the plugin's arguments, separated by spaces")
+	webhook := fs.Bool("webhook", false, "subscribe a webhook endpoint on a local receiver to referral.created, "+
+		"consuming the outbox (the temporary server allows private networks and http for it)")
+	maxLag := fs.Int("max-lag", 0, "with -grow and -plugin or -webhook: hold growth back while a consumer is more than this "+
+		"many events behind, so the store grows at the pace its consumers keep (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -86,8 +93,22 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "referrald-bench: -config sets up the temporary server; a server at -url has its own")
 		return exitUsage
 	}
+	if *maxLag < 0 || *maxLag > 0 && *plugin == "" && !*webhook {
+		fmt.Fprintln(stderr, "referrald-bench: -max-lag ≥ 0, and only with -plugin or -webhook")
+		return exitUsage
+	}
+	if *target != "" && (*plugin != "" || *webhook) {
+		fmt.Fprintln(stderr, "referrald-bench: -plugin and -webhook set up the temporary server; a server at -url has its own consumers")
+		return exitUsage
+	}
 	cfg, err := config.Load(*configPath, config.Env{})
 	if err != nil {
+		fmt.Fprintln(stderr, "referrald-bench:", err)
+		return exitUsage
+	}
+	consumer := newBenchConsumer(*plugin, *pluginArgs, *webhook)
+	defer consumer.close()
+	if err := consumer.configure(&cfg); err != nil {
 		fmt.Fprintln(stderr, "referrald-bench:", err)
 		return exitUsage
 	}
@@ -132,11 +153,18 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		}()
 	}
 	fx, err := benchSetup(base, adminToken, *clients, *ambassadors, *perClient)
+	if err == nil {
+		err = consumer.subscribe(fx)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald-bench:", err)
 		return exitFailed
 	}
 	fx.durable = !*noSync
+	if *grow > 0 && *maxLag > 0 {
+		fx.gate = startLagGate(st, consumer.consumerNames(fx), *maxLag)
+		defer fx.gate.close()
+	}
 	if *grow > 0 {
 		var newFresh func() (*benchFixture, func(), error)
 		if st != nil {
@@ -146,6 +174,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 					return nil, nil, err
 				}
 				fx, err := benchSetup(base, token, *clients, *ambassadors, *perClient)
+				if err == nil {
+					err = consumer.subscribe(fx)
+				}
 				if err != nil {
 					stop()
 					return nil, nil, err
