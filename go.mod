@@ -26,7 +26,6 @@ require (
 	golang.org/x/text v0.44.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
-	rsc.io/qr v0.2.0
 )
 
 require (

@@ -2,6 +2,7 @@ package poster
 
 import (
 	"bytes"
+	"fmt"
 	"encoding/xml"
 	"image"
 	"image/color"
@@ -159,5 +160,26 @@ func BenchmarkPNG(b *testing.B) {
 		if err := PNG(&buf, "https://go.example.edu/s/k7m2p9x4qa", o); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The encoder scores all eight masks and keeps the best, so codes of
+// different texts get different masks; rsc.io/qr, used before, always
+// took mask 0.
+func TestEncoderChoosesAMaskPerCode(t *testing.T) {
+	masks := map[int]int{}
+	for i := range 40 {
+		url := fmt.Sprintf("https://go.example.edu/s/k7m2p9x%03d", i)
+		code, err := encode(url, Options{Level: "M"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code.Mask < 0 || code.Mask > 7 {
+			t.Fatalf("%s: mask %d", url, code.Mask)
+		}
+		masks[code.Mask]++
+	}
+	if len(masks) < 4 {
+		t.Errorf("40 codes used masks %v; want most of the eight", masks)
 	}
 }
