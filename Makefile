@@ -37,10 +37,11 @@ run: build
 test: lint test-deps
 	$(GO) test -race -count=1 ./...
 
-## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium), from Debian when missing
+## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium, the poster tests poppler's pdftoppm and pdftotext), from Debian when missing
 test-deps:
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@command -v pdftoppm >/dev/null || { apt-get update -qq && apt-get install -y -qq poppler-utils; }
 
 ## lint: go vet, gofmt and staticcheck (fetched from the module proxy on first use)
 lint:
@@ -50,7 +51,7 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 FUZZ_TARGETS := ./api:FuzzReferralCreateDecode ./api:FuzzListQuery ./api:FuzzIdempotencyKeyHeader \
-	./model:FuzzParseID ./store:FuzzDecodeRecords
+	./model:FuzzParseID ./store:FuzzDecodeRecords ./poster:FuzzNormalizeLogo
 
 ## fuzz: run each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a long run)
 # Go 1.26's fuzz coordinator can fail a target at the end of -fuzztime with

@@ -254,7 +254,7 @@ func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprou
 		posters = append(posters, poster.Poster{Program: prg.Name, CallToAction: in.CTA, Label: label, Code: pl.Code, ScanURL: s.withScanURL(pl).ScanURL})
 	}
 	var buf bytes.Buffer
-	if err := poster.PDF(&buf, in.Paper, posters); err != nil {
+	if err := poster.PDFPosters(&buf, in.Paper, posters); err != nil {
 		return err
 	}
 	h := w.Header()

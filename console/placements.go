@@ -280,7 +280,7 @@ func (s *Server) posterOf(p *model.Placement, program, cta string) poster.Poster
 // writePosters answers with a PDF of posters, to be saved as file.
 func (s *Server) writePosters(w http.ResponseWriter, paper, file string, posters []poster.Poster) error {
 	var buf bytes.Buffer
-	if err := poster.PDF(&buf, paper, posters); err != nil {
+	if err := poster.PDFPosters(&buf, paper, posters); err != nil {
 		return err
 	}
 	h := w.Header()

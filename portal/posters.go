@@ -152,7 +152,7 @@ func (s *Server) handlePosterPDF(w http.ResponseWriter, r *http.Request) error {
 		label = *p.Label
 	}
 	var buf bytes.Buffer
-	err = poster.PDF(&buf, paper, []poster.Poster{{Program: program, CallToAction: poster.DefaultCallToAction, Label: label,
+	err = poster.PDFPosters(&buf, paper, []poster.Poster{{Program: program, CallToAction: poster.DefaultCallToAction, Label: label,
 		Code: p.Code, ScanURL: s.withScanURL(p).ScanURL}})
 	if err != nil {
 		return err

@@ -104,6 +104,22 @@ func encode(text string, o Options) (*symbol, error) {
 	return s, nil
 }
 
+// decodes reports whether s, with a rectangle of w × h modules in its
+// middle made light, still reads as text: what a logo over the code costs.
+func (s *symbol) decodes(text string, w, h int) bool {
+	x0, y0 := (s.Size-w)/2, (s.Size-h)/2
+	bits := make([][]bool, s.Size)
+	for y := range bits {
+		bits[y] = make([]bool, s.Size)
+		for x := range bits[y] {
+			covered := x >= x0 && x < x0+w && y >= y0 && y < y0+h
+			bits[y][x] = s.Black(x, y) && !covered
+		}
+	}
+	res, err := decoder.NewDecoder().DecodeBoolMap(bits, nil)
+	return err == nil && res.GetText() == text
+}
+
 // PNG writes the QR code of text as a two-colour PNG.
 func PNG(w io.Writer, text string, o Options) error {
 	code, err := encode(text, o)
