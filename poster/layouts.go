@@ -125,8 +125,9 @@ const maxLogoShare = 0.2
 
 // logoPad is the size in modules of the light rectangle for a logo of
 // aspect (width / height) in the middle of sym: the largest within
-// maxLogoShare, clear of the finder, timing and alignment patterns, odd
-// both ways (to centre on the middle module), with which the code still
+// maxLogoShare, clear of the finder patterns, the timing lines and the
+// alignment pattern by the fourth corner (the one readers use), odd both
+// ways (to centre on the middle module), with which the code still
 // reads even with one more ring of modules lost; 0, 0 when even a small
 // one would not.
 func logoPad(sym *symbol, url string, aspect float64) (int, int) {
