@@ -81,10 +81,10 @@ type Design struct {
 	ShowName bool
 }
 
-// DefaultAccent is the accent colour of a design that has none: a deep
-// blue, which prints well on office printers and reads as dark grey in
-// black and white.
-const DefaultAccent = "#1d4ed8"
+// DefaultAccent is the accent colour of a design that has none (model's
+// DefaultAccentColor too): a deep blue, 6.4:1 on white, which prints well
+// on office printers and reads as dark grey in black and white.
+const DefaultAccent = "#1a56db"
 
 // DefaultCallToAction is what a poster says above its QR code when
 // nobody chose words of their own.
@@ -237,8 +237,8 @@ func checkLogoPNG(b []byte) error {
 	if err != nil {
 		return ErrLogoNotImage
 	}
-	if cfg.Width > MaxLogoSide || cfg.Height > MaxLogoSide || cfg.Width < 1 || cfg.Height < 1 {
-		return fmt.Errorf("logo must be at most %d pixels a side, as NormalizeLogo makes it", MaxLogoSide)
+	if cfg.Width > logoKeptSide || cfg.Height > logoKeptSide || cfg.Width < 1 || cfg.Height < 1 {
+		return fmt.Errorf("logo must be at most %d pixels a side, as NormalizeLogo makes it", logoKeptSide)
 	}
 	return nil
 }

@@ -161,7 +161,7 @@ func TestContrastPicksReadableText(t *testing.T) {
 		accent         string
 		onBand, onPage color.RGBA
 	}{
-		{DefaultAccent, white, color.RGBA{0x1d, 0x4e, 0xd8, 0xff}},
+		{DefaultAccent, white, color.RGBA{0x1a, 0x56, 0xdb, 0xff}},
 		{"#ffd21f", ink, ink}, // yellow: too light for text on white, and white on it
 		{"#0f766e", white, color.RGBA{0x0f, 0x76, 0x6e, 0xff}}, // a dark teal reads both ways
 		{"#ff8c00", ink, ink},                                  // orange: white on it is 2.6:1

@@ -15,13 +15,13 @@ import (
 const (
 	// MaxLogoBytes bounds the file NormalizeLogo reads.
 	MaxLogoBytes = 1 << 20
-	// MaxLogoPixels bounds the pixels of the image in it, so that a small
-	// file claiming a huge image is refused before it is decoded.
-	MaxLogoPixels = 4096 * 4096
-	// MaxLogoEdge bounds either side of that image.
-	MaxLogoEdge = 4096
-	// MaxLogoSide is the longest side of a logo NormalizeLogo makes.
-	MaxLogoSide = 1024
+	// MaxLogoSide bounds either side of the image in it, and
+	// MaxLogoPixels its pixels, so that a small file claiming a huge
+	// image is refused before it is decoded.
+	MaxLogoSide   = 4096
+	MaxLogoPixels = MaxLogoSide * MaxLogoSide
+	// logoKeptSide is the longest side of a logo NormalizeLogo makes.
+	logoKeptSide = 1024
 )
 
 // Errors of NormalizeLogo, worded to follow nothing.
@@ -33,8 +33,8 @@ var (
 
 // NormalizeLogo turns an uploaded PNG or JPEG (told by its first bytes,
 // not its name) into the logo a Design holds: its pixels alone, no
-// metadata, colour profile or text, at most MaxLogoSide pixels on its
-// longer side, as a PNG of at most MaxLogoBytes. It refuses a file over
+// metadata, colour profile or text, at most 1024 pixels on its longer
+// side, as a PNG of at most MaxLogoBytes. It refuses a file over
 // MaxLogoBytes before reading it and an image over MaxLogoPixels before
 // decoding it, so neither a big upload nor a decompression bomb costs
 // memory. Its errors are ErrLogoNotImage, ErrLogoTooBig and
@@ -59,16 +59,16 @@ func NormalizeLogo(data []byte) ([]byte, error) {
 	if err != nil || cfg.Width < 1 || cfg.Height < 1 {
 		return nil, ErrLogoNotImage
 	}
-	if cfg.Width > MaxLogoEdge || cfg.Height > MaxLogoEdge || cfg.Width*cfg.Height > MaxLogoPixels {
+	if cfg.Width > MaxLogoSide || cfg.Height > MaxLogoSide || cfg.Width*cfg.Height > MaxLogoPixels {
 		return nil, ErrLogoTooManyPixels
 	}
 	img, err := decode(data)
 	if err != nil {
 		return nil, ErrLogoNotImage
 	}
-	// Scale to MaxLogoSide, and further in halves in the rare case that
+	// Scale to logoKeptSide, and further in halves in the rare case that
 	// the PNG (of noise, say) would still be over MaxLogoBytes.
-	for side := MaxLogoSide; ; side /= 2 {
+	for side := logoKeptSide; ; side /= 2 {
 		out, err := encodeLogo(img, side)
 		if err != nil || len(out) <= MaxLogoBytes || side <= 64 {
 			return out, err

@@ -225,7 +225,7 @@ func FuzzNormalizeLogo(f *testing.F) {
 			return
 		}
 		cfg, err := png.DecodeConfig(bytes.NewReader(out))
-		if err != nil || cfg.Width > MaxLogoSide || cfg.Height > MaxLogoSide || len(out) > MaxLogoBytes {
+		if err != nil || cfg.Width > logoKeptSide || cfg.Height > logoKeptSide || len(out) > MaxLogoBytes {
 			t.Fatalf("got %d bytes, %+v, %v", len(out), cfg, err)
 		}
 		if err := checkLogoPNG(out); err != nil {

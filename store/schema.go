@@ -150,6 +150,13 @@ var (
 // such as the Stripe payment its refunds name.
 var bucketEarningsByReference = []byte("earnings_by_reference")
 
+// bucketPosterDesigns holds each program's poster design (JSON) by
+// program key, bucketPosterLogos its logo's PNG.
+var (
+	bucketPosterDesigns = []byte("poster_designs")
+	bucketPosterLogos   = []byte("poster_logos")
+)
+
 // allBuckets are created at open.
 var allBuckets = [][]byte{
 	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
@@ -170,11 +177,12 @@ var allBuckets = [][]byte{
 	bucketPortalLinks, bucketPortalLinksByExpiry, bucketPortalSessions, bucketPortalSessionsByAmbassador,
 	bucketWebhookEndpoints, bucketWebhookSecrets, bucketWebhookProgress, bucketWebhookAttempts,
 	bucketEarningsByReference,
+	bucketPosterDesigns, bucketPosterLogos,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
 // a newer referrald is refused rather than misread.
-const schemaVersion = 13
+const schemaVersion = 14
 
 // Keys of the meta bucket (besides each secret's, "secret:" ‖ name).
 var (
@@ -249,6 +257,9 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// of commissions, approvals and payouts, which an older referrald
 		// would not write (nor keep the outbox for the endpoints).
 		12: func(*bolt.Tx) error { return nil },
+		// 13 → 14: programs' poster designs and logos, which an older
+		// referrald would ignore, printing plain posters.
+		13: func(*bolt.Tx) error { return nil },
 	}
 	for ; version < schemaVersion; version++ {
 		if err := steps[version](tx); err != nil {
