@@ -43,7 +43,7 @@ run: build
 test: lint test-deps
 	$(GO) test -race -count=1 ./...
 
-## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium, deploy/ promtool, the image podman and runc), from Debian when missing
+## test-deps: what the tests run besides Go (the walk-through needs curl, the browser tests Chromium, deploy/ promtool, the image podman and runc, the posters poppler's pdftoppm and pdftotext), from Debian when missing
 # promtool is taken out of Debian's prometheus package rather than
 # installed with it: the package is the Prometheus server, and installing
 # it adds a user and, where systemd runs, starts a server on :9090.
@@ -55,6 +55,7 @@ test-deps:
 		dpkg-deb --fsys-tarfile "$$d"/prometheus_*.deb | tar -x -C "$$d" ./usr/bin/promtool && \
 		install -m 755 "$$d/usr/bin/promtool" /usr/local/bin/promtool; rc=$$?; rm -rf "$$d"; exit $$rc; }
 	@{ command -v podman && command -v runc; } >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends podman runc; }
+	@command -v pdftoppm >/dev/null || { apt-get update -qq && apt-get install -y -qq poppler-utils; }
 
 ## lint: go vet, gofmt and staticcheck (fetched from the module proxy on first use)
 lint:
@@ -64,7 +65,7 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 
 FUZZ_TARGETS := ./api:FuzzReferralCreateDecode ./api:FuzzListQuery ./api:FuzzIdempotencyKeyHeader \
-	./model:FuzzParseID ./store:FuzzDecodeRecords
+	./model:FuzzParseID ./store:FuzzDecodeRecords ./poster:FuzzNormalizeLogo
 
 ## fuzz: run each fuzz target for FUZZTIME (make fuzz FUZZTIME=10m for a long run)
 # Go 1.26's fuzz coordinator can fail a target at the end of -fuzztime with

@@ -3,12 +3,145 @@ package poster
 import (
 	"bytes"
 	"fmt"
+	"image/color"
 	"io"
+	"strings"
 
 	"github.com/go-pdf/fpdf"
+
+	"github.com/referrald/referrald/poster/glyphs"
 )
 
-// Poster is what one printed page says.
+// PDF writes job as a print-ready PDF: Layout.PerPage() placements a
+// page, each with its own QR code, set in the poster fonts (so every
+// script glyphs.Check accepts prints as typed). It returns job.Check's
+// error, a *CheckError, for a job that cannot be printed.
+func PDF(w io.Writer, job Job) error {
+	j, err := prepare(job)
+	if err != nil {
+		return err
+	}
+	pages, err := j.pages()
+	if err != nil {
+		return err
+	}
+	title := strings.TrimSpace(job.Design.Headline)
+	if title == "" {
+		title = strings.TrimSpace(job.Sheets[0].Program)
+	}
+	return writePDF(w, j, pages, title)
+}
+
+// Font families in the PDF.
+var pdfFamilies = map[face][2]string{regular: {"DejaVuSans", ""}, bold: {"DejaVuSans", "B"}, mono: {"DejaVuSansMono", "B"}}
+
+func writePDF(w io.Writer, j *job, pages []*page, title string) error {
+	pdf := fpdf.New("P", "mm", Papers[j.Paper], "")
+	pdf.SetAutoPageBreak(false, 0)
+	pdf.SetMargins(0, 0, 0)
+	pdf.SetTitle(glyphs.Normalize(title), true)
+	pdf.SetCreator("referrald", true)
+	pdf.AddUTF8FontFromBytes("DejaVuSans", "", glyphs.Regular)
+	pdf.AddUTF8FontFromBytes("DejaVuSans", "B", glyphs.Bold)
+	pdf.AddUTF8FontFromBytes("DejaVuSansMono", "B", glyphs.MonoBold)
+	if j.logo != nil {
+		pdf.RegisterImageOptionsReader("logo", fpdf.ImageOptions{ImageType: "PNG"}, bytes.NewReader(j.logo.png))
+	}
+	for _, p := range pages {
+		pdf.AddPage()
+		for _, op := range p.ops {
+			pdfOp(pdf, op)
+		}
+	}
+	if err := pdf.Error(); err != nil {
+		return fmt.Errorf("poster: make PDF: %w", err)
+	}
+	return pdf.Output(w)
+}
+
+func pdfOp(pdf *fpdf.Fpdf, op any) {
+	switch op := op.(type) {
+	case fillOp:
+		setFill(pdf, op.Color)
+		pdf.Rect(op.X, op.Y, op.W, op.H, "F")
+	case lineOp:
+		pdf.SetDrawColor(int(op.Color.R), int(op.Color.G), int(op.Color.B))
+		pdf.SetLineWidth(op.Width)
+		if op.Dash > 0 {
+			pdf.SetDashPattern([]float64{op.Dash, op.Dash * dashGap}, 0)
+		} else {
+			pdf.SetDashPattern(nil, 0)
+		}
+		pdf.Line(op.X1, op.Y1, op.X2, op.Y2)
+	case textOp:
+		family := pdfFamilies[op.Face]
+		pdf.SetFont(family[0], family[1], op.Size)
+		pdf.SetTextColor(int(op.Color.R), int(op.Color.G), int(op.Color.B))
+		pdf.Text(op.X, op.Y, op.Text)
+	case imageOp:
+		pdf.ImageOptions("logo", op.X, op.Y, op.W, op.H, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
+	case qrOp:
+		setFill(pdf, white)
+		pdf.Rect(op.X, op.Y, op.Side, op.Side, "F")
+		// One path of all dark modules, a rectangle a run, filled at once:
+		// separate rectangles would show hairline seams where they meet.
+		m := op.Side / float64(op.modules())
+		op.runs(func(x, y, n int) {
+			x0, y0 := op.X+float64(x+quietZone)*m, op.Y+float64(y+quietZone)*m
+			pdf.MoveTo(x0, y0)
+			pdf.LineTo(x0+float64(n)*m, y0)
+			pdf.LineTo(x0+float64(n)*m, y0+m)
+			pdf.LineTo(x0, y0+m)
+			pdf.ClosePath()
+		})
+		setFill(pdf, black)
+		pdf.DrawPath("f")
+		if op.Logo != nil {
+			x, y, w, h := op.logoBox()
+			pdf.ImageOptions("logo", x, y, w, h, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
+		}
+	}
+}
+
+func setFill(pdf *fpdf.Fpdf, c color.RGBA) { pdf.SetFillColor(int(c.R), int(c.G), int(c.B)) }
+
+// dashGap is a dash's gap, as a share of its length.
+const dashGap = 0.75
+
+// runs calls f for each horizontal run of n dark modules starting at
+// module (x, y) of the symbol, leaving out the logo's pad.
+func (q qrOp) runs(f func(x, y, n int)) {
+	px, py := (q.Sym.Size-q.PadW)/2, (q.Sym.Size-q.PadH)/2
+	dark := func(x, y int) bool {
+		return q.Sym.Black(x, y) && !(x >= px && x < px+q.PadW && y >= py && y < py+q.PadH)
+	}
+	for y := range q.Sym.Size {
+		for x := 0; x < q.Sym.Size; {
+			if !dark(x, y) {
+				x++
+				continue
+			}
+			n := 1
+			for x+n < q.Sym.Size && dark(x+n, y) {
+				n++
+			}
+			f(x, y, n)
+			x += n
+		}
+	}
+}
+
+// logoBox is where the logo goes in the code's pad, in millimetres, with
+// half a module of light around it.
+func (q qrOp) logoBox() (x, y, w, h float64) {
+	m := q.Side / float64(q.modules())
+	w, h = q.Logo.fitIn(float64(q.PadW-1)*m, float64(q.PadH-1)*m)
+	x = q.X + (float64(q.modules())*m-w)/2
+	y = q.Y + (float64(q.modules())*m-h)/2
+	return x, y, w, h
+}
+
+// Poster is what one printed page says, for callers of PDFPosters.
 type Poster struct {
 	Program      string
 	CallToAction string
@@ -17,65 +150,36 @@ type Poster struct {
 	ScanURL      string
 }
 
-// DefaultCallToAction is what a poster says above its QR code when
-// nobody chose words of their own.
-const DefaultCallToAction = "Scan to join"
-
-// Papers are the page sizes posters print on.
-var Papers = map[string]string{"a4": "A4", "letter": "Letter"}
-
-// pdfPosters writes one print-ready page per poster on paper ("a4" or "letter"):
-// the program's name, a call to action, the QR code, and the code and URL
-// in letters for phones whose camera will not scan. Text is set in the
-// PDF core fonts, which cover Western European scripts (Windows-1252);
-// other characters print as '?'.
-func pdfPosters(w io.Writer, paper string, posters []Poster) error {
-	size, ok := Papers[paper]
-	if !ok {
+// PDFPosters writes one poster a page in the default design on paper
+// ("a4" or "letter"), the call to action of the first poster on all. It
+// is how posters were printed before designs and layouts, kept while its
+// callers move to PDF; characters the fonts cannot print become '?', as
+// they did then.
+func PDFPosters(w io.Writer, paper string, posters []Poster) error {
+	if _, ok := Papers[paper]; !ok {
 		return fmt.Errorf("paper must be a4 or letter")
 	}
-	pdf := fpdf.New("P", "mm", size, "")
-	pdf.SetAutoPageBreak(false, 0)
-	const margin = 18.0
-	pdf.SetMargins(margin, margin, margin)
-	latin := pdf.UnicodeTranslatorFromDescriptor("")
-	pageW, pageH := pdf.GetPageSize()
-	textW := pageW - 2*margin
+	job := Job{Layout: LayoutPoster, Paper: paper}
 	for i, p := range posters {
-		pdf.AddPage()
-		pdf.SetTextColor(20, 20, 20)
-		pdf.SetY(margin + 6)
-		pdf.SetFont("Helvetica", "B", 34)
-		pdf.MultiCell(textW, 14, latin(p.Program), "", "C", false)
-		pdf.Ln(4)
-		pdf.SetFont("Helvetica", "", 22)
-		pdf.MultiCell(textW, 10, latin(p.CallToAction), "", "C", false)
-
-		var img bytes.Buffer
-		o := Options{Size: 1024, Margin: 2, Level: "M"}
-		if err := PNG(&img, p.ScanURL, o); err != nil {
-			return err
+		if i == 0 {
+			job.Design.CallToAction = printable(p.CallToAction)
 		}
-		name := fmt.Sprintf("qr%d", i)
-		pdf.RegisterImageOptionsReader(name, fpdf.ImageOptions{ImageType: "PNG"}, &img)
-		qrSide := min(textW, 130.0)
-		qrTop := pdf.GetY() + 8
-		pdf.ImageOptions(name, (pageW-qrSide)/2, qrTop, qrSide, qrSide, false, fpdf.ImageOptions{ImageType: "PNG"}, 0, "")
+		job.Sheets = append(job.Sheets, Sheet{Program: printable(p.Program), Label: printable(p.Label),
+			Code: printable(p.Code), ScanURL: p.ScanURL})
+	}
+	return PDF(w, job)
+}
 
-		pdf.SetY(qrTop + qrSide + 8)
-		pdf.SetFont("Courier", "B", 26)
-		pdf.CellFormat(textW, 12, p.Code, "", 1, "C", false, 0, "")
-		pdf.SetFont("Helvetica", "", 11)
-		pdf.CellFormat(textW, 7, latin(p.ScanURL), "", 1, "C", false, 0, "")
-		if p.Label != "" {
-			pdf.SetY(pageH - margin - 8)
-			pdf.SetFont("Helvetica", "I", 9)
-			pdf.SetTextColor(110, 110, 110)
-			pdf.CellFormat(textW, 6, latin(p.Label), "", 1, "C", false, 0, "")
+// printable replaces what glyphs.Check refuses with '?'.
+func printable(s string) string {
+	s = glyphs.Normalize(s)
+	if glyphs.Check(s) == nil {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if glyphs.Check(string(r)) != nil {
+			return '?'
 		}
-	}
-	if err := pdf.Error(); err != nil {
-		return err
-	}
-	return pdf.Output(w)
+		return r
+	}, s)
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"io"
-
-	"rsc.io/qr"
 )
 
 // writePNG writes code as a 1-bit greyscale PNG with a quiet zone of
@@ -16,7 +14,7 @@ import (
 // a call per pixel for a two-colour image, tens of milliseconds at the
 // largest size; here each module row is packed once and its repeats are
 // "Up"-filtered rows of zeros, which deflate to almost nothing.
-func writePNG(w io.Writer, code *qr.Code, margin, scale int) error {
+func writePNG(w io.Writer, code *symbol, margin, scale int) error {
 	modules := code.Size + 2*margin
 	side := modules * scale
 	stride := 1 + (side+7)/8 // the filter byte, then 8 pixels a byte

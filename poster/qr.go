@@ -1,7 +1,13 @@
 // Package poster draws what goes on paper: a placement's QR code as PNG
-// or SVG, and printable PDF posters. Its Cache of drawn QR images serves
-// both the API's QR routes and the web console's, so the two draw and tag
-// an image the same way.
+// or SVG, and print-ready posters, flyers, sticker sheets and tear-off
+// posters as PDF, with a PNG preview of the first page drawn from the same
+// description. Its Cache of drawn QR images serves both the API's QR
+// routes and the web console's, so the two draw and tag an image the same
+// way.
+//
+// QR codes are encoded by ZXing's encoder (gozxing), which tries all eight
+// mask patterns and keeps the one the standard's penalty rules score best,
+// so no code is hard for a camera because of an unlucky mask.
 package poster
 
 import (
@@ -9,7 +15,8 @@ import (
 	"io"
 	"strings"
 
-	"rsc.io/qr"
+	"github.com/makiuchi-d/gozxing/qrcode/decoder"
+	"github.com/makiuchi-d/gozxing/qrcode/encoder"
 )
 
 // Options shape a QR image.
@@ -35,7 +42,10 @@ const (
 	DefaultLevel  = "M"
 )
 
-var levels = map[string]qr.Level{"L": qr.L, "M": qr.M, "Q": qr.Q, "H": qr.H}
+var levels = map[string]decoder.ErrorCorrectionLevel{
+	"L": decoder.ErrorCorrectionLevel_L, "M": decoder.ErrorCorrectionLevel_M,
+	"Q": decoder.ErrorCorrectionLevel_Q, "H": decoder.ErrorCorrectionLevel_H,
+}
 
 // Check fills defaults and reports the first option out of bounds.
 func (o *Options) Check() error {
@@ -45,20 +55,69 @@ func (o *Options) Check() error {
 	if o.Level == "" {
 		o.Level = DefaultLevel
 	}
+	_, known := levels[o.Level]
 	switch {
 	case o.Size < MinSize || o.Size > MaxSize:
 		return fmt.Errorf("size must be from %d to %d", MinSize, MaxSize)
 	case o.Margin < 0 || o.Margin > MaxMargin:
 		return fmt.Errorf("margin must be from 0 to %d", MaxMargin)
-	case levels[o.Level] == 0 && o.Level != "L":
+	case !known:
 		return fmt.Errorf("ecc must be L, M, Q or H")
 	}
 	return nil
 }
 
-// encode makes the code of text.
-func encode(text string, o Options) (*qr.Code, error) {
-	return qr.Encode(text, levels[o.Level])
+// symbol is an encoded QR code: Size modules square, without its quiet
+// zone.
+type symbol struct {
+	Size int
+	// Mask is the mask pattern (0 to 7) the encoder chose.
+	Mask int
+	dark []bool
+}
+
+// Black reports whether the module at (x, y) is dark; outside the symbol
+// (in the quiet zone) none is.
+func (s *symbol) Black(x, y int) bool {
+	return x >= 0 && y >= 0 && x < s.Size && y < s.Size && s.dark[y*s.Size+x]
+}
+
+// encode makes the symbol of text at o's error correction level (M when
+// o has none).
+func encode(text string, o Options) (*symbol, error) {
+	level, ok := levels[o.Level]
+	if !ok {
+		level = levels[DefaultLevel]
+	}
+	code, err := encoder.Encoder_encode(text, level, nil)
+	if err != nil {
+		return nil, fmt.Errorf("poster: encode QR code: %w", err)
+	}
+	m := code.GetMatrix()
+	s := &symbol{Size: m.GetWidth(), Mask: code.GetMaskPattern()}
+	s.dark = make([]bool, s.Size*s.Size)
+	for y := range s.Size {
+		for x := range s.Size {
+			s.dark[y*s.Size+x] = m.Get(x, y) == 1
+		}
+	}
+	return s, nil
+}
+
+// decodes reports whether s, with a rectangle of w × h modules in its
+// middle made light, still reads as text: what a logo over the code costs.
+func (s *symbol) decodes(text string, w, h int) bool {
+	x0, y0 := (s.Size-w)/2, (s.Size-h)/2
+	bits := make([][]bool, s.Size)
+	for y := range bits {
+		bits[y] = make([]bool, s.Size)
+		for x := range bits[y] {
+			covered := x >= x0 && x < x0+w && y >= y0 && y < y0+h
+			bits[y][x] = s.Black(x, y) && !covered
+		}
+	}
+	res, err := decoder.NewDecoder().DecodeBoolMap(bits, nil)
+	return err == nil && res.GetText() == text
 }
 
 // PNG writes the QR code of text as a two-colour PNG.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/makiuchi-d/gozxing"
+	multiqr "github.com/makiuchi-d/gozxing/multi/qrcode"
 	"github.com/makiuchi-d/gozxing/qrcode"
 )
 
@@ -158,6 +159,68 @@ func BenchmarkPNG(b *testing.B) {
 		buf.Reset()
 		if err := PNG(&buf, "https://go.example.edu/s/k7m2p9x4qa", o); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The encoder scores all eight masks and keeps the best, so codes of
+// different texts get different masks; rsc.io/qr, used before, always
+// took mask 0.
+func TestEncoderChoosesAMaskPerCode(t *testing.T) {
+	masks := map[int]int{}
+	for _, s := range testSheets(40, "") {
+		code, err := encode(s.ScanURL, Options{Level: "M"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code.Mask < 0 || code.Mask > 7 {
+			t.Fatalf("%s: mask %d", s.ScanURL, code.Mask)
+		}
+		masks[code.Mask]++
+	}
+	if len(masks) < 4 {
+		t.Errorf("40 codes used masks %v; want most of the eight", masks)
+	}
+}
+
+// A logo in the code leaves it readable, whatever the length of the URL
+// and the shape of the logo: the code is encoded at level H and the logo
+// covers at most a fifth of it.
+func TestLogoInQRCodesRead(t *testing.T) {
+	for _, shape := range [][2]int{{240, 240}, {600, 100}, {100, 600}} {
+		job := Job{Design: Design{Logo: testLogo(t, shape[0], shape[1]), LogoInQR: true}, Sheets: testSheets(1, "")}
+		j, err := prepare(job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{0, 10, 30, 60, 120} { // scan URLs of 35 to 155 characters
+			url := "https://go.example.edu/s/" + strings.Repeat("x", n) + "k7m2p9x4qa"
+			q, err := j.qr(url, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q.Logo == nil || q.PadW < 3 || q.PadH < 3 {
+				t.Errorf("%v logo, %d characters: no room made for the logo (%d × %d)", shape, len(url), q.PadW, q.PadH)
+				continue
+			}
+			if share := float64(q.PadW*q.PadH) / float64(q.Sym.Size*q.Sym.Size); share > maxLogoShare {
+				t.Errorf("%v logo, %d characters: the logo covers %.0f %% of the code", shape, len(url), share*100)
+			}
+			// Drawn at 4 pixels a module, as a phone sees a poster.
+			op := *q
+			op.Side = float64(op.modules())
+			p := &page{W: op.Side, H: op.Side, ops: []any{op}}
+			img := rasterize(p, j.ts, 4*op.modules())
+			bmp, _ := gozxing.NewBinaryBitmapFromImage(img)
+			results, err := multiqr.NewQRCodeMultiReader().DecodeMultiple(bmp, nil)
+			if err != nil || len(results) != 1 || results[0].GetText() != url {
+				t.Errorf("%v logo, %d characters: read %v, %v", shape, len(url), results, err)
+				continue
+			}
+			res := results[0]
+			if level := res.GetResultMetadata()[gozxing.ResultMetadataType_ERROR_CORRECTION_LEVEL]; level != "H" {
+				t.Errorf("%v logo, %d characters: level %v, want H", shape, len(url), level)
+			}
 		}
 	}
 }
