@@ -106,7 +106,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a.store = st
 
 	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st,
-		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st, Webhooks: st}
+		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st, Webhooks: st, Designs: st}
 	scanSecret, err := st.Secret("scan")
 	if err != nil {
 		st.Close()
