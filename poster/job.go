@@ -169,9 +169,3 @@ func NormalizeLogo(data []byte) ([]byte, error) {
 	}
 	return out.Bytes(), nil
 }
-
-// PDFPosters writes plain posters, one a page: what the callers used
-// before designs and layouts, until they move to PDF.
-func PDFPosters(w io.Writer, paper string, posters []Poster) error {
-	return pdfPosters(w, paper, posters)
-}
