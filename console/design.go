@@ -35,16 +35,16 @@ var designFields = []*field{
 	{Name: "call_to_action", Label: "Call to action", Hint: "Printed with the QR code. Empty: " + model.DefaultCallToAction + ".",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxCallToActionLen)}},
 	{Name: "show_ambassador_name", Label: "Show the ambassador’s first name"},
-	{Name: "logo", Label: "Logo", Type: "file",
+	{Name: "logo", Label: "Logo file", Type: "file",
 		Hint:  "A PNG or JPEG of at most 1 MiB and 4096 × 4096 pixels. If the page comes back with a problem, choose it again.",
 		Attrs: map[string]string{"accept": "image/png,image/jpeg"}},
 	{Name: "remove_logo", Label: "Remove the logo"},
 	{Name: "logo_in_qr", Label: "Put the logo in the middle of each QR code"},
 	{Name: "signup_consent", Label: "Consent text", Type: "textarea",
-		Hint:  "For the hosted signup page: the checkbox people tick to sign up.",
+		Hint:  "The checkbox people tick on the hosted signup page.",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxSignupConsentLen)}},
 	{Name: "signup_redirect_url", Label: "After signing up, go on to", Type: "url",
-		Hint: "For the hosted signup page: where its thank-you page leads, starting with https://. Optional."},
+		Hint: "Where the hosted signup page’s thank-you page leads on, starting with https://. Optional."},
 }
 
 // layoutChoice is a layout as the pages offer it.

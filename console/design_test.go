@@ -174,10 +174,10 @@ func TestDesignProblems(t *testing.T) {
 	}{
 		"bad colour":         {designForm(d, "accent_color", "orange"), nil, []string{`id="f-accent_color-error"`, "#rrggbb", `value="orange"`}},
 		"Han headline":       {designForm(d, "headline", "王的海报"), nil, []string{`id="f-headline-error"`, "cannot print", `value="王的海报"`}},
-		"a GIF":              {designForm(d), picture(t, 8, 8, true), []string{`id="f-logo-error"`, "Logo must be a PNG or JPEG image"}},
+		"a GIF":              {designForm(d), picture(t, 8, 8, true), []string{`id="f-logo-error"`, "Logo file must be a PNG or JPEG image"}},
 		"QR logo, none":      {designForm(d, "logo_in_qr", "on"), nil, []string{`id="f-logo_in_qr-error"`, "needs a logo"}},
 		"no consent":         {designForm(d, "signup_consent", " "), nil, []string{`id="f-signup_consent-error"`, "Consent text is required"}},
-		"too large":          {designForm(d), make([]byte, poster.MaxLogoBytes+designBodySlack), []string{"Logo must be at most 1 MiB"}},
+		"too large":          {designForm(d), make([]byte, poster.MaxLogoBytes+designBodySlack), []string{"Logo file must be at most 1 MiB"}},
 		"script redirect":    {designForm(d, "signup_redirect_url", "javascript:alert(1)"), nil, []string{`id="f-signup_redirect_url-error"`}},
 		"remove and replace": {designForm(d, "remove_logo", "on"), picture(t, 8, 8, false), []string{"No logo yet"}},
 	} {
