@@ -179,7 +179,11 @@ func (s *Server) handlePosterBatch(w http.ResponseWriter, r *http.Request) error
 	// name its design shows is a placement nobody can print.
 	for _, a := range ambassadors {
 		if err := design.CheckName(a.FirstName); err != nil {
-			f.AddError("who", "include one whose name cannot be printed. "+nameProblem(a, err)+", or untick them")
+			msg := "include one whose name cannot be printed. " + nameProblem(a, err)
+			if f.Get("who") == whoChosen {
+				msg += ", or untick them"
+			}
+			f.AddError("who", msg)
 			return render()
 		}
 	}
