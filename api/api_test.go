@@ -62,7 +62,7 @@ func newEnv(t testing.TB) *env {
 		}
 		st.Close()
 	})
-	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st, Users: st, Audit: st, Portal: st, Webhooks: st, Mail: st},
+	srv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st, Earnings: st, Stats: st, Backup: st, Users: st, Audit: st, Portal: st, Webhooks: st, Mail: st, Designs: st},
 		api.Config{AdminToken: adminToken, Metrics: metrics.New(func() float64 { return float64(st.Stats().FileSize) }),
 			ServeMetrics: true, Now: clk.Now, PublicBaseURL: publicBaseURL})
 	srv.SetReady(true)

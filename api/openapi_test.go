@@ -180,9 +180,17 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 		}
 		if body, ok := o["requestBody"].(map[string]any); ok {
-			schema, _ := body["content"].(map[string]any)["application/json"].(map[string]any)["schema"]
-			if sch, _ := s.deref(ptr+"/requestBody", schema); sch["additionalProperties"] != false {
-				t.Errorf("%s: the request body schema must forbid unknown fields", name)
+			content, _ := body["content"].(map[string]any)
+			for media, m := range content {
+				schema, _ := m.(map[string]any)["schema"]
+				sch, _ := s.deref(ptr+"/requestBody", schema)
+				switch {
+				case media == "application/json" && sch["additionalProperties"] != false:
+					t.Errorf("%s: the request body schema must forbid unknown fields", name)
+				case media != "application/json" && (!strings.HasPrefix(media, "image/") || sch["format"] != "binary"):
+					// The one body that is not JSON is an uploaded image.
+					t.Errorf("%s: a request body of %s, want application/json or an image/* as binary", name, media)
+				}
 			}
 		}
 		// Every create takes an idempotency key, except key creation: its
@@ -266,7 +274,7 @@ func fullEnv(e *env, cfg api.Config) *env {
 	cfg.PublicBaseURL = publicBaseURL
 	cfg.Metrics = metrics.New(func() float64 { return 0 })
 	cfg.ServeMetrics = true
-	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st, Users: e.st, Audit: e.st}, cfg)
+	srv := api.New(api.Services{Programs: e.st, Ambassadors: e.st, Impressions: e.st, Placements: e.st, Referrals: e.st, Keys: e.st, Earnings: e.st, Stats: e.st, Backup: e.st, Users: e.st, Audit: e.st, Designs: e.st}, cfg)
 	srv.SetReady(true)
 	f := *e
 	f.srv = srv

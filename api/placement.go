@@ -187,19 +187,23 @@ type posterRequest struct {
 	Paper     string `json:"paper"`
 	Label     string `json:"label"`
 	CTA       string `json:"cta"`
+	// Layout is left out of the fingerprint when not given, so that a
+	// request without one has the fingerprint it had before layouts.
+	Layout string `json:"layout,omitempty"`
 }
 
 // handlePosters serves POST /v1/ambassadors/:id/posters {"program_id",
-// "count", "paper", "label", "cta"}: it creates count new placements for the
-// ambassador in the program, in one transaction, and answers a print-ready
-// PDF with a poster for each. A POST, since every call makes new posters;
+// "count", "layout", "paper", "label", "cta"}: it creates count new
+// placements for the ambassador in the program, in one transaction, and
+// answers a print-ready PDF of them laid out as layout says, with the
+// program's poster design. A POST, since every call makes new posters;
 // its idempotency key replays the same posters.
 func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	o, err := s.readObject(w, r)
 	if err != nil {
 		return err
 	}
-	in := posterRequest{ProgramID: o.str("program_id"), Count: 1, Paper: strings.ToLower(o.str("paper")),
+	in := posterRequest{ProgramID: o.str("program_id"), Count: 1, Layout: o.str("layout"), Paper: strings.ToLower(o.str("paper")),
 		Label: o.str("label"), CTA: o.str("cta")}
 	if raw, _ := o.raw("count"); raw != nil {
 		in.Count = o.int64("count")
@@ -209,7 +213,11 @@ func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprou
 		Request    posterRequest
 	}{p.ByName("id"), in})
 	fe := o.finish()
-	// The placements' own rules check the program and the label (trimmed).
+	// The label and the call to action are printed: the posters' fonts
+	// must have their letters.
+	model.CheckPrintable(&fe, "label", &in.Label, model.MaxLabelLen)
+	model.CheckPrintable(&fe, "cta", &in.CTA, model.MaxCallToActionLen)
+	// The placements' own rules check the program and the label.
 	pc := model.PlacementCreate{ProgramID: in.ProgramID, AmbassadorID: p.ByName("id"), Label: in.Label}
 	problems := pc.Validate()
 	if problems.Has("ambassador_id") {
@@ -219,42 +227,54 @@ func (s *Server) handlePosters(w http.ResponseWriter, r *http.Request, p httprou
 	if !fe.Has("count") && (in.Count < 1 || in.Count > maxPosters) {
 		fe.Add("count", model.FInvalidValue, "must be from 1 to %d", maxPosters)
 	}
-	if in.Paper == "" {
-		in.Paper = "a4"
-	} else if _, ok := poster.Papers[in.Paper]; !ok {
-		fe.Add("paper", model.FInvalidValue, "must be a4 or letter")
+	layout := poster.Layout(strings.ToLower(strings.TrimSpace(in.Layout)))
+	if layout == "" {
+		layout = poster.LayoutPoster
+	} else if !layout.Valid() {
+		fe.Add("layout", model.FInvalidValue, "must be one of %s", poster.LayoutNames())
 	}
-	// The call to action is text like the label, and follows its rules.
-	if model.CheckText(&fe, "cta", &in.CTA, model.MaxLabelLen, false); in.CTA == "" {
-		in.CTA = poster.DefaultCallToAction
+	paper := in.Paper
+	if paper == "" {
+		paper = "a4"
+	} else if _, ok := poster.Papers[paper]; !ok {
+		fe.Add("paper", model.FInvalidValue, "must be a4 or letter")
 	}
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	amb, err := s.svc.Ambassadors.FindAmbassadorByID(r.Context(), pc.AmbassadorID)
+	ctx := r.Context()
+	amb, err := s.svc.Ambassadors.FindAmbassadorByID(ctx, pc.AmbassadorID)
 	if err != nil {
 		return err
 	}
-	prg, err := s.svc.Programs.FindProgramByID(r.Context(), pc.ProgramID)
+	prg, err := s.svc.Programs.FindProgramByID(ctx, pc.ProgramID)
 	if model.ErrorCode(err) == model.ENotFound {
 		return model.FieldNotFound("program_id", model.PrefixProgram, pc.ProgramID)
 	} else if err != nil {
 		return err
 	}
-	made, replayed, err := s.svc.Placements.CreatePlacements(r.Context(), pc, int(in.Count), idem)
+	design, logo, err := s.designOf(ctx, prg.ID)
 	if err != nil {
 		return err
 	}
-	posters := make([]poster.Poster, 0, len(made))
-	for _, pl := range made {
-		label := ""
-		if pl.Label != nil {
-			label = *pl.Label
-		}
-		posters = append(posters, poster.Poster{Program: prg.Name, CallToAction: in.CTA, Label: label, Code: pl.Code, ScanURL: s.withScanURL(pl).ScanURL})
+	// Refused before anything is made: posters that cannot print the
+	// name the design shows would be placements nobody can print.
+	if err := design.CheckName(amb.FirstName); err != nil {
+		fe.Add("ambassador_id", model.FInvalidValue, "names an ambassador whose first name %s, and this program's poster design "+
+			"shows the ambassador's name: change the name, or turn off show_ambassador_name in the poster design", err)
+		return fe.Err()
+	}
+	made, replayed, err := s.svc.Placements.CreatePlacements(ctx, pc, int(in.Count), idem)
+	if err != nil {
+		return err
+	}
+	job := poster.Print{Program: prg, Design: design, Logo: logo, Ambassadors: map[string]*model.Ambassador{amb.ID: amb},
+		Placements: made, ScanBase: s.scanBase, Layout: layout, Paper: paper}.Job()
+	if in.CTA != "" {
+		job.Design.CallToAction = in.CTA
 	}
 	var buf bytes.Buffer
-	if err := poster.PDFPosters(&buf, in.Paper, posters); err != nil {
+	if err := poster.PDF(&buf, job); err != nil {
 		return err
 	}
 	h := w.Header()

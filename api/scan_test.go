@@ -474,20 +474,20 @@ func TestPrintablePosters(t *testing.T) {
 		"program_id": {},
 		"count":      {"program_id": p.program, "count": 51},
 		"paper":      {"program_id": p.program, "paper": "a3"},
-		"cta":        {"program_id": p.program, "cta": strings.Repeat("x", 201)},
+		"cta":        {"program_id": p.program, "cta": strings.Repeat("x", 61)},
 		"label":      {"program_id": p.program, "label": "Dorm\x00lobby"}, // as POST /v1/placements checks it
 	} {
 		if fields := wantProblem(t, print(adminToken, body, nil), 400, "validation_failed"); fields[field] == "" {
 			t.Errorf("%v: problems %v, want one for %s", body, fields, field)
 		}
 	}
-	// The call to action follows the label's rules: characters, not bytes,
-	// and no control characters.
+	// The call to action follows the design's rules: at most 60
+	// characters, not bytes, and no control characters.
 	if fields := wantProblem(t, print(adminToken, map[string]any{"program_id": p.program, "cta": "Scan\x00now"}, nil), 400, "validation_failed"); fields["cta"] != "invalid_value" {
 		t.Errorf("a control character in cta: %v", fields)
 	}
-	if res := print(adminToken, map[string]any{"program_id": p.program, "cta": strings.Repeat("é", 200)}, nil); res.Status != 201 {
-		t.Errorf("a 200-character cta of 400 bytes: %d %s", res.Status, res.Body)
+	if res := print(adminToken, map[string]any{"program_id": p.program, "cta": strings.Repeat("é", 60)}, nil); res.Status != 201 {
+		t.Errorf("a 60-character cta of 120 bytes: %d %s", res.Status, res.Body)
 	}
 	for _, amb := range []string{"amb_01jdq3f7k8m2n4p6r8t0v2x4z6", "not-an-id"} {
 		wantProblem(t, e.call(request{Method: "POST", Path: "/v1/ambassadors/" + amb + "/posters", Token: adminToken,

@@ -41,6 +41,9 @@ type Services struct {
 	Mail model.HookStore
 	// Webhooks, when set, serves /v1/webhook_endpoints.
 	Webhooks model.WebhookService
+	// Designs, when set, keeps programs' poster designs, which every
+	// poster prints with; without it posters print with the defaults.
+	Designs model.PosterDesignService
 	// Portal, when set, makes the ambassador portal's sign-in links.
 	Portal model.PortalService
 	// Users are the console's users; the console serves them, the API
@@ -209,6 +212,12 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("GET", "/v1/programs", model.ScopeRead, s.handleProgramList)
 	s.handle("GET", "/v1/programs/:id", model.ScopeRead, s.handleProgramGet)
 	s.handle("PATCH", "/v1/programs/:id", model.ScopeAdmin, s.handleProgramUpdate)
+	s.handle("GET", "/v1/programs/:id/poster_design", model.ScopeRead, s.handlePosterDesignGet)
+	s.handle("PATCH", "/v1/programs/:id/poster_design", model.ScopeAdmin, s.handlePosterDesignUpdate)
+	s.handle("PUT", "/v1/programs/:id/poster_design/logo", model.ScopeAdmin, s.handlePosterLogoPut)
+	s.handle("GET", "/v1/programs/:id/poster_design/logo", model.ScopeRead, s.handlePosterLogoGet)
+	s.handle("DELETE", "/v1/programs/:id/poster_design/logo", model.ScopeAdmin, s.handlePosterLogoDelete)
+	s.handleCost("GET", "/v1/programs/:id/poster_preview.png", model.ScopeRead, imageCost, s.handlePosterPreview)
 
 	s.handle("POST", "/v1/ambassadors", model.ScopeAdmin, s.handleAmbassadorCreate)
 	s.handle("GET", "/v1/ambassadors", model.ScopeRead, s.handleAmbassadorList)

@@ -106,7 +106,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a.store = st
 
 	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st,
-		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st, Webhooks: st}
+		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st, Webhooks: st, Designs: st}
 	scanSecret, err := st.Secret("scan")
 	if err != nil {
 		st.Close()
@@ -158,11 +158,13 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	})
 	con := console.New(console.Services{Programs: svc.Programs, Ambassadors: svc.Ambassadors, Impressions: svc.Impressions,
 		Placements: svc.Placements, Referrals: svc.Referrals, Keys: svc.Keys, Earnings: svc.Earnings, Stats: svc.Stats,
-		Backup: svc.Backup, Checker: svc.Checker, Hooks: svc.Hooks, Writes: svc.Writes, Users: st, Audit: st, Portal: st, Webhooks: st},
+		Backup: svc.Backup, Checker: svc.Checker, Hooks: svc.Hooks, Writes: svc.Writes, Users: st, Audit: st, Portal: st, Webhooks: st,
+		Designs: st},
 		console.Config{WebhooksAllowHTTP: cfg.Webhooks.AllowHTTP, SessionIdle: cfg.Console.SessionIdle, SessionAbsolute: cfg.Console.SessionAbsolute,
 			TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader, Logger: log, Metrics: a.metrics,
 			PublicBaseURL: cfg.PublicBaseURL(), EmailEnabled: cfg.Email.Enabled()})
-	por := portal.New(portal.Services{Ambassadors: st, Programs: st, Placements: st, Referrals: st, Earnings: st, Stats: st, Portal: st},
+	por := portal.New(portal.Services{Ambassadors: st, Programs: st, Placements: st, Referrals: st, Earnings: st, Stats: st, Portal: st,
+		Designs: st},
 		portal.Config{SessionIdle: cfg.Portal.SessionIdle, SessionAbsolute: cfg.Portal.SessionAbsolute, EmailEnabled: cfg.Email.Enabled(),
 			TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader, PublicBaseURL: cfg.PublicBaseURL(), Logger: log, Metrics: a.metrics})
 	a.handler = Handler(a.api, con, por)

@@ -83,7 +83,7 @@ func newEmptyEnv(t *testing.T, cfg ...Config) *testEnv {
 	}
 	c.Now = clk.Now
 	svc := Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st,
-		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st, Webhooks: st}
+		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st, Webhooks: st, Designs: st}
 	return &testEnv{t: t, st: st, srv: New(svc, c), clock: clk}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -243,44 +244,59 @@ func (s *Server) handlePlacementQR(format string) handler {
 }
 
 // handlePlacementPoster serves GET /console/placements/{id}/poster.pdf
-// ?paper=a4|letter: the printable poster of an existing placement, as the
-// API's poster sheet draws it. Nothing is made: printing it again prints
-// the same code.
+// ?paper=a4|letter&layout=poster|tearoff: the printable poster of an
+// existing placement, with its program's design, as the API prints it.
+// Nothing is made: printing it again prints the same code, so only the
+// layouts of one placement a page are offered.
 func (s *Server) handlePlacementPoster(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	p, err := s.svc.Placements.FindPlacementByID(ctx, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	paper := r.URL.Query().Get("paper")
+	q := r.URL.Query()
+	var fe model.FieldErrors
+	paper := q.Get("paper")
 	if paper == "" {
 		paper = "a4"
 	}
 	if _, ok := poster.Papers[paper]; !ok {
-		var fe model.FieldErrors
 		fe.Add("paper", model.FInvalidValue, "must be a4 or letter")
-		return fe.Err()
 	}
-	name, err := s.programNames().of(ctx, p.ProgramID)
+	layout := poster.Layout(q.Get("layout"))
+	if layout == "" {
+		layout = poster.LayoutPoster
+	}
+	if !slices.ContainsFunc(singleLayouts, func(c layoutChoice) bool { return c.Value == layout }) {
+		fe.Add("layout", model.FInvalidValue, "must be poster or tearoff: the other layouts print many placements a page")
+	}
+	if err := fe.Err(); err != nil {
+		return err
+	}
+	prg, err := s.svc.Programs.FindProgramByID(ctx, p.ProgramID)
 	if err != nil {
 		return err
 	}
-	return s.writePosters(w, paper, "poster-"+p.Code+".pdf", []poster.Poster{s.posterOf(p, name, poster.DefaultCallToAction)})
-}
-
-// posterOf is what p's poster says.
-func (s *Server) posterOf(p *model.Placement, program, cta string) poster.Poster {
-	label := ""
-	if p.Label != nil {
-		label = *p.Label
+	a, err := s.svc.Ambassadors.FindAmbassadorByID(ctx, p.AmbassadorID)
+	if err != nil {
+		return err
 	}
-	return poster.Poster{Program: program, CallToAction: cta, Label: label, Code: p.Code, ScanURL: s.withScanURL(p).ScanURL}
+	design, logo, err := s.designOf(ctx, prg.ID)
+	if err != nil {
+		return err
+	}
+	if err := design.CheckName(a.FirstName); err != nil {
+		return model.Errorf(model.EConflict, "%s", nameProblem(a, err))
+	}
+	job := poster.Print{Program: prg, Design: design, Logo: logo, Ambassadors: map[string]*model.Ambassador{a.ID: a},
+		Placements: []*model.Placement{p}, ScanBase: s.cfg.PublicBaseURL, Layout: layout, Paper: paper}.Job()
+	return writePDF(w, "poster-"+p.Code+".pdf", job)
 }
 
-// writePosters answers with a PDF of posters, to be saved as file.
-func (s *Server) writePosters(w http.ResponseWriter, paper, file string, posters []poster.Poster) error {
+// writePDF answers with the PDF of job, to be saved as file.
+func writePDF(w http.ResponseWriter, file string, job poster.Job) error {
 	var buf bytes.Buffer
-	if err := poster.PDFPosters(&buf, paper, posters); err != nil {
+	if err := poster.PDF(&buf, job); err != nil {
 		return err
 	}
 	h := w.Header()

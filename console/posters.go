@@ -13,7 +13,8 @@ import (
 
 // Printing posters for many ambassadors at once: choose a program, the
 // ambassadors (ticked in a list, or everyone active at one school), how
-// many posters each and the paper, and get one PDF with every poster.
+// many posters each, the layout and the paper, and get one PDF with every
+// poster, printed with the program's design.
 // Each poster is a new placement; all of them are made in one
 // transaction (CreatePlacementBatch), and the form's idempotency key
 // makes pressing Print again download the same posters, not new ones.
@@ -43,13 +44,14 @@ var posterBatchFields = []*field{
 	{Name: "school", Label: "School", Hint: "As their records spell it; case does not matter.",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxLabelLen)}},
 	{Name: "count", Label: "Posters for each ambassador", Type: "number", Required: true,
-		Hint:  "From 1 to " + strconv.Itoa(maxPostersEach) + ". Each poster has a code of its own, so you can tell which spot works.",
+		Hint:  "From 1 to " + strconv.Itoa(maxPostersEach) + ". Each poster, flyer or sticker has a code of its own, so you can tell which spot works.",
 		Attrs: map[string]string{"min": "1", "max": strconv.Itoa(maxPostersEach), "inputmode": "numeric"}},
+	{Name: "layout", Label: "Layout"},
 	{Name: "paper", Label: "Paper"},
-	{Name: "label", Label: "Label", Hint: "Optional. Printed small at the foot of every poster, such as Freshers’ week.",
+	{Name: "label", Label: "Label", Hint: "Optional. Printed small on every poster, such as Freshers’ week.",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxLabelLen)}},
-	{Name: "cta", Label: "Call to action", Hint: "Printed above the QR code. Empty: " + poster.DefaultCallToAction + ".",
-		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxLabelLen)}},
+	{Name: "cta", Label: "Call to action", Hint: "Optional. Printed with the QR code, instead of the poster design’s.",
+		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxCallToActionLen)}},
 	{Name: "idempotency_key", Label: "Form"},
 	{Name: "q", Label: "Find ambassadors", Type: "search", Hint: "A name, an email or a school.",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(maxSearchLen), "autocomplete": "off", "spellcheck": "false"}},
@@ -65,6 +67,7 @@ type posterBatchView struct {
 	MoreChoices bool
 	Chosen      map[string]bool
 	Papers      []paperChoice
+	Layouts     []layoutChoice
 	MaxPosters  int
 }
 
@@ -74,7 +77,7 @@ type posterBatchView struct {
 // was chosen) left it, with a fresh key: each showing prints anew.
 func (s *Server) handlePosterBatchForm(w http.ResponseWriter, r *http.Request) error {
 	f := newForm(posterBatchFields...).read(r)
-	for name, value := range map[string]string{"who": whoChosen, "count": "1", "paper": "a4"} {
+	for name, value := range map[string]string{"who": whoChosen, "count": "1", "paper": "a4", "layout": string(poster.LayoutPoster)} {
 		if f.Get(name) == "" {
 			f.Set(name, value)
 		}
@@ -94,7 +97,7 @@ func (s *Server) handlePosterBatchForm(w http.ResponseWriter, r *http.Request) e
 // posterBatchView fills the form's choices: the active programs, and the
 // active ambassadors search finds, with those the form ticks first.
 func (s *Server) posterBatchView(ctx context.Context, f *form, search string) (posterBatchView, error) {
-	v := posterBatchView{Form: f, Search: search, Chosen: map[string]bool{}, Papers: papers, MaxPosters: maxBatchPosters}
+	v := posterBatchView{Form: f, Search: search, Chosen: map[string]bool{}, Papers: papers, Layouts: layouts, MaxPosters: maxBatchPosters}
 	var err error
 	if v.Programs, err = s.activePrograms(ctx); err != nil {
 		return v, err
@@ -150,20 +153,39 @@ func (s *Server) handlePosterBatch(w http.ResponseWriter, r *http.Request) error
 	if _, ok := poster.Papers[paper]; !ok {
 		f.AddError("paper", "must be A4 or US Letter")
 	}
+	layout := poster.Layout(f.Get("layout"))
+	if layout == "" {
+		layout = poster.LayoutPoster // a page from before layouts
+	} else if !layout.Valid() {
+		f.AddError("layout", "must be one of those listed")
+	}
 	var fe model.FieldErrors
 	label, cta := f.Get("label"), f.Get("cta")
-	model.CheckText(&fe, "label", &label, model.MaxLabelLen, false)
-	model.CheckText(&fe, "cta", &cta, model.MaxLabelLen, false)
+	model.CheckPrintable(&fe, "label", &label, model.MaxLabelLen)
+	model.CheckPrintable(&fe, "cta", &cta, model.MaxCallToActionLen)
 	f.fromError(fe.Err())
-	if cta == "" {
-		cta = poster.DefaultCallToAction
-	}
 	ambassadors, err := s.batchAmbassadors(ctx, f, count)
 	if err != nil {
 		return err
 	}
 	if f.HasErrors() || prg == nil {
 		return render()
+	}
+	design, logo, err := s.designOf(ctx, prg.ID)
+	if err != nil {
+		return err
+	}
+	// Checked before anything is made: a poster that cannot print the
+	// name its design shows is a placement nobody can print.
+	for _, a := range ambassadors {
+		if err := design.CheckName(a.FirstName); err != nil {
+			msg := "include one whose name cannot be printed. " + nameProblem(a, err)
+			if f.Get("who") == whoChosen {
+				msg += ", or untick them"
+			}
+			f.AddError("who", msg)
+			return render()
+		}
 	}
 	// Sorted by name, so the printed pile is handed out in order.
 	slices.SortStableFunc(ambassadors, func(a, b *model.Ambassador) int {
@@ -176,9 +198,9 @@ func (s *Server) handlePosterBatch(w http.ResponseWriter, r *http.Request) error
 		}
 	}
 	idem := formIdempotency(r, "POST /console/placements/print", f.Get("idempotency_key"), struct {
-		Placements []model.PlacementCreate
-		Paper, CTA string
-	}{ins, paper, cta})
+		Placements         []model.PlacementCreate
+		Paper, CTA, Layout string
+	}{ins, paper, cta, string(layout)})
 	made, _, err := s.svc.Placements.CreatePlacementBatch(ctx, ins, idem)
 	if model.ErrorCode(err) == model.EIdempotencyKeyReused {
 		f.Set("idempotency_key", newFormKey())
@@ -190,11 +212,16 @@ func (s *Server) handlePosterBatch(w http.ResponseWriter, r *http.Request) error
 	} else if err != nil {
 		return err
 	}
-	posters := make([]poster.Poster, 0, len(made))
-	for _, p := range made {
-		posters = append(posters, s.posterOf(p, prg.Name, cta))
+	byID := make(map[string]*model.Ambassador, len(ambassadors))
+	for _, a := range ambassadors {
+		byID[a.ID] = a
 	}
-	return s.writePosters(w, paper, "posters-"+strconv.Itoa(len(posters))+".pdf", posters)
+	job := poster.Print{Program: prg, Design: design, Logo: logo, Ambassadors: byID, Placements: made,
+		ScanBase: s.cfg.PublicBaseURL, Layout: layout, Paper: paper}.Job()
+	if cta != "" {
+		job.Design.CallToAction = cta
+	}
+	return writePDF(w, "posters-"+strconv.Itoa(len(made))+".pdf", job)
 }
 
 // batchProgram is the active program the form names, or nil with the

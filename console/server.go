@@ -95,6 +95,9 @@ type Services struct {
 	// Webhooks, when set, are the webhook endpoints and their
 	// deliveries.
 	Webhooks model.WebhookService
+	// Designs, when set, are the programs' poster designs, which every
+	// poster prints with; without it posters print with the defaults.
+	Designs model.PosterDesignService
 }
 
 // Config holds the console's settings.
@@ -226,6 +229,10 @@ func (s *Server) routes() {
 	s.handle("POST /console/programs/{id}/edit", model.RoleManager, s.handleProgramUpdate)
 	s.handle("POST /console/programs/{id}/archive", model.RoleManager, s.handleProgramArchive)
 	s.handle("POST /console/programs/{id}/restore", model.RoleManager, s.handleProgramRestore)
+	s.handle("GET /console/programs/{id}/design", model.RoleViewer, s.handleDesign)
+	s.handle("POST /console/programs/{id}/design", model.RoleManager, s.handleDesignUpdate)
+	s.handle("GET /console/programs/{id}/design/preview.png", model.RoleViewer, s.handleDesignPreview)
+	s.handle("GET /console/programs/{id}/design/logo.png", model.RoleViewer, s.handleDesignLogo)
 
 	s.handle("GET /console/keys", model.RoleOwner, s.handleKeyList)
 	s.handle("GET /console/keys/new", model.RoleOwner, s.handleKeyNew)

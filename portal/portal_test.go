@@ -73,7 +73,7 @@ func newTestEnv(t *testing.T, cfg ...Config) *testEnv {
 		c = cfg[0]
 	}
 	c.Now = clk.Now
-	srv := New(Services{Ambassadors: st, Programs: st, Placements: st, Referrals: st, Earnings: st, Stats: st, Portal: st}, c)
+	srv := New(Services{Ambassadors: st, Programs: st, Placements: st, Referrals: st, Earnings: st, Stats: st, Portal: st, Designs: st}, c)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	e := &testEnv{t: t, st: st, srv: srv, http: hs, clock: clk}

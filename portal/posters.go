@@ -2,7 +2,9 @@ package portal
 
 import (
 	"bytes"
+	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -66,7 +68,10 @@ const chartDays = 30
 
 type posterView struct {
 	posterRow
-	Chart chart
+	// NameProblem, when set, is why the poster cannot be printed: its
+	// design shows a name its fonts cannot print.
+	NameProblem string
+	Chart       chart
 	// Days are the days with any count, newest first.
 	Days []dayRow
 }
@@ -82,6 +87,12 @@ func (s *Server) handlePosterGet(w http.ResponseWriter, r *http.Request) error {
 	v := posterView{posterRow: posterRow{Placement: s.withScanURL(p), Name: posterName(p)}}
 	if v.Program, err = s.names(ctx).program(p.ProgramID); err != nil {
 		return err
+	}
+	design, _, err := s.designOf(ctx, p.ProgramID)
+	if err != nil && model.ErrorCode(err) != model.ENotFound {
+		return err
+	} else if err == nil {
+		v.NameProblem = nameProblem(design, ambOf(r))
 	}
 	f, err := s.svc.Stats.Funnel(ctx, model.StatsFilter{PlacementID: p.ID})
 	if err != nil {
@@ -129,32 +140,79 @@ func (s *Server) handlePosterQR(format string) handler {
 	}
 }
 
-// handlePosterPDF serves GET /portal/posters/{id}/poster.pdf?paper=a4|letter:
-// the printable poster of this placement, to print again.
+// posterLayouts are the layouts an ambassador prints a poster of theirs
+// in: those of one placement a page, since on a sheet of many each cell
+// is a placement of its own, which only the console and the API make.
+var posterLayouts = []poster.Layout{poster.LayoutPoster, poster.LayoutTearoff}
+
+// designOf is the design program's posters print with, and its logo
+// (nil without one); the defaults when the portal keeps no designs.
+func (s *Server) designOf(ctx context.Context, programID string) (*model.PosterDesign, []byte, error) {
+	if s.svc.Designs == nil {
+		return model.DefaultPosterDesign(programID), nil, nil
+	}
+	d, err := s.svc.Designs.FindPosterDesign(ctx, programID)
+	if err != nil || d.Logo == nil {
+		return d, nil, err
+	}
+	logo, err := s.svc.Designs.FindPosterLogo(ctx, programID)
+	if model.ErrorCode(err) == model.ENotFound {
+		return d, nil, nil // removed since the design was read: print without it
+	}
+	return d, logo, err
+}
+
+// nameProblem says why posters of design d cannot print the signed-in
+// ambassador's first name, and what to do; "" when they can.
+func nameProblem(d *model.PosterDesign, a *model.Ambassador) string {
+	if err := d.CheckName(a.FirstName); err != nil {
+		return "Your posters show your first name, and as your profile spells it, it " + err.Error() +
+			". Change it on your profile page, in letters of the Latin, Greek or Cyrillic alphabet, or ask your program manager."
+	}
+	return ""
+}
+
+// handlePosterPDF serves GET
+// /portal/posters/{id}/poster.pdf?paper=a4|letter&layout=poster|tearoff:
+// the printable poster of this placement, with its program's design, to
+// print again.
 func (s *Server) handlePosterPDF(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
 	p, err := s.myPlacement(r)
 	if err != nil {
 		return err
 	}
-	paper := r.URL.Query().Get("paper")
+	q := r.URL.Query()
+	paper := q.Get("paper")
 	if paper == "" {
 		paper = "a4"
 	}
 	if _, ok := poster.Papers[paper]; !ok {
 		return model.Errorf(model.EValidation, "paper must be a4 or letter")
 	}
-	program, err := s.names(r.Context()).program(p.ProgramID)
+	layout := poster.Layout(q.Get("layout"))
+	if layout == "" {
+		layout = poster.LayoutPoster
+	}
+	if !slices.Contains(posterLayouts, layout) {
+		return model.Errorf(model.EValidation, "layout must be poster or tearoff")
+	}
+	prg, err := s.svc.Programs.FindProgramByID(ctx, p.ProgramID)
+	if err != nil {
+		return lookup(err)
+	}
+	design, logo, err := s.designOf(ctx, prg.ID)
 	if err != nil {
 		return err
 	}
-	label := ""
-	if p.Label != nil {
-		label = *p.Label
+	amb := ambOf(r)
+	if msg := nameProblem(design, amb); msg != "" {
+		return model.Errorf(model.EConflict, "%s", msg)
 	}
+	job := poster.Print{Program: prg, Design: design, Logo: logo, Ambassadors: map[string]*model.Ambassador{amb.ID: amb},
+		Placements: []*model.Placement{p}, ScanBase: s.cfg.PublicBaseURL, Layout: layout, Paper: paper}.Job()
 	var buf bytes.Buffer
-	err = poster.PDFPosters(&buf, paper, []poster.Poster{{Program: program, CallToAction: poster.DefaultCallToAction, Label: label,
-		Code: p.Code, ScanURL: s.withScanURL(p).ScanURL}})
-	if err != nil {
+	if err := poster.PDF(&buf, job); err != nil {
 		return err
 	}
 	h := w.Header()

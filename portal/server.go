@@ -49,6 +49,9 @@ type Services struct {
 	Earnings    model.EarningService
 	Stats       model.StatsService
 	Portal      model.PortalService
+	// Designs, when set, are the programs' poster designs, which the
+	// posters print with; without it they print with the defaults.
+	Designs model.PosterDesignService
 }
 
 // Config holds the portal's settings.

@@ -139,23 +139,6 @@ func TestPDFPrintsEveryScript(t *testing.T) {
 	}
 }
 
-// The old entry point still prints one poster a page, and what the fonts
-// cannot print becomes '?' instead of an error.
-func TestPDFPostersKeepsTheOldCallersWorking(t *testing.T) {
-	posters := []Poster{
-		{Program: "Spring 2027 – Zoë's café", CallToAction: "Scan to join", Label: "Library", Code: "k7m2p9x4qa", ScanURL: "https://go.example.edu/s/k7m2p9x4qa"},
-		{Program: "王 café", CallToAction: "Scan to join", Label: "שלום", Code: "k7m2p9x4qb", ScanURL: "https://go.example.edu/s/k7m2p9x4qb"},
-	}
-	var buf bytes.Buffer
-	if err := PDFPosters(&buf, "letter", posters); err != nil {
-		t.Fatal(err)
-	}
-	pages := pdfText(t, buf.Bytes())
-	if len(pages) != 2 || !strings.Contains(pages[0], "Zoë's café") || !strings.Contains(pages[1], "? café") || !strings.Contains(pages[1], "????") {
-		t.Errorf("got %q", pages)
-	}
-}
-
 func TestContrastPicksReadableText(t *testing.T) {
 	for _, c := range []struct {
 		accent         string

@@ -78,14 +78,15 @@ func TestOptionsBounds(t *testing.T) {
 }
 
 func TestPDFHasAPagePerPoster(t *testing.T) {
-	var posters []Poster
+	job := Job{Layout: LayoutPoster, Design: Design{Headline: "Spring 2027 campus launch – Zoë's café", CallToAction: "Scan to join and get 10 % off"}}
 	for i := range 3 {
-		posters = append(posters, Poster{Program: "Spring 2027 campus launch – Zoë's café", CallToAction: "Scan to join and get 10 % off",
-			Label: "Library, 2nd floor", Code: "k7m2p9x4q" + string(rune('a'+i)), ScanURL: "https://go.example.edu/s/k7m2p9x4qa"})
+		code := "k7m2p9x4q" + string(rune('a'+i))
+		job.Sheets = append(job.Sheets, Sheet{Program: "Spring", Label: "Library, 2nd floor", Code: code, ScanURL: "https://go.example.edu/s/" + code})
 	}
 	for _, paper := range []string{"a4", "letter"} {
+		job.Paper = paper
 		var buf bytes.Buffer
-		if err := PDFPosters(&buf, paper, posters); err != nil {
+		if err := PDF(&buf, job); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.HasPrefix(buf.Bytes(), []byte("%PDF-")) {
@@ -95,7 +96,8 @@ func TestPDFHasAPagePerPoster(t *testing.T) {
 			t.Fatalf("%s: %d pages, want 3", paper, n)
 		}
 	}
-	if err := PDFPosters(&bytes.Buffer{}, "a3", posters); err == nil {
+	job.Paper = "a3"
+	if err := PDF(&bytes.Buffer{}, job); err == nil {
 		t.Fatal("a3: want an error")
 	}
 }
