@@ -107,6 +107,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 
 	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st,
 		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st, Webhooks: st}
+	svc.PrintRuns = st
 	scanSecret, err := st.Secret("scan")
 	if err != nil {
 		st.Close()

@@ -167,7 +167,7 @@ func CheckPrintableName(design *PosterDesign, a *Ambassador) error {
 // unprintableName says why a's first name cannot go on posters of
 // design; "" when it can, or when the design prints no names.
 func unprintableName(design *PosterDesign, a *Ambassador) string {
-	if design == nil || !design.ShowAmbassadorName {
+	if design == nil || !design.ShowAmbassadorName || a == nil {
 		return ""
 	}
 	if err := Printable(a.FirstName); err != nil {
