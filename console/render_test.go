@@ -52,6 +52,7 @@ func samplePages() map[string]any {
 	maps.Copy(pages, peopleSamplePages(prg))
 	maps.Copy(pages, moneySamples())
 	maps.Copy(pages, webhookSamples())
+	maps.Copy(pages, printRunSamples())
 	return pages
 }
 
