@@ -95,8 +95,8 @@ type printRunListView struct {
 type printRunListRow struct {
 	*model.PrintRun
 	ProgramName, LayoutName string
-	// Who says whom the run was for; Posters how many it made.
-	Who, Posters string
+	// Who says whom the run was for; Sheets how many it made.
+	Who, Sheets string
 }
 
 // printRunWho says whom run was for: "Everyone at Yale (12)", "3".
@@ -145,7 +145,7 @@ func (s *Server) handlePrintRunList(w http.ResponseWriter, r *http.Request) erro
 			return err
 		}
 		v.Runs = append(v.Runs, printRunListRow{PrintRun: run, ProgramName: name, LayoutName: layoutLabel(run.Layout), Who: printRunWho(run),
-			Posters: formatCount(int64(run.Placements))})
+			Sheets: formatCount(int64(run.Placements))})
 	}
 	v.Later = f.Cursor != ""
 	if page.HasMore && page.NextCursor != nil {
@@ -295,7 +295,7 @@ func (s *Server) handlePrintRunCreate(w http.ResponseWriter, r *http.Request) er
 	} else if err != nil {
 		return err
 	}
-	return s.redirect(w, r, "/console/print-runs/"+run.ID, "Print run made: "+plural(run.Placements, "new poster", "new posters")+
+	return s.redirect(w, r, "/console/print-runs/"+run.ID, "Print run made: "+plural(run.Placements, "new sheet", "new sheets")+
 		" for "+plural(len(run.AmbassadorIDs), "ambassador", "ambassadors")+". Download the PDF and print it.")
 }
 

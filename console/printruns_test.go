@@ -35,7 +35,7 @@ func printRunSamples() map[string]any {
 	form.AddError("who", "cannot all be printed for: ambassador amb_1 (Pat Paused) is paused")
 	return map[string]any{
 		"printruns": printRunListView{Programs: []*model.Program{prg}, Program: prg, Later: true, Next: "/console/print-runs?cursor=x",
-			Runs: []printRunListRow{{PrintRun: run, ProgramName: prg.Name, LayoutName: "Flyers", Who: printRunWho(run), Posters: "2"}}},
+			Runs: []printRunListRow{{PrintRun: run, ProgramName: prg.Name, LayoutName: "Flyers", Who: printRunWho(run), Sheets: "2"}}},
 		"printrun_form": printRunFormView{Form: form, Programs: []*model.Program{prg}, Choices: []*model.Ambassador{ada}, Chosen: map[string]bool{ada.ID: true},
 			MoreChoices: true, Schools: []model.School{{Name: school, Ambassadors: 12}}, Layouts: layoutChoices, Papers: papers},
 		"printrun": printRunView{Run: run, Program: prg, Layout: "Flyers", Paper: "A4", Sheets: "2 sheets", Ambassadors: "1 ambassador",
@@ -141,7 +141,7 @@ func TestPrintRunCreateFromForm(t *testing.T) {
 	}
 	page := e.follow(res, e.manager)
 	wantStatus(t, page, http.StatusOK)
-	wantBody(t, page, "Print run made: 4 new posters for 2 ambassadors", `href="/console/print-runs/`+run.ID+`/posters.pdf" download>Download PDF`,
+	wantBody(t, page, "Print run made: 4 new sheets for 2 ambassadors", `href="/console/print-runs/`+run.ID+`/posters.pdf" download>Download PDF`,
 		"Sheets 1–4 of 4", "Flyers", "US Letter", "Grace Hopper", "Ada Lovelace")
 	for _, id := range run.PlacementIDs {
 		p, err := e.st.FindPlacementByID(context.Background(), id)
