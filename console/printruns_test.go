@@ -167,6 +167,11 @@ func TestPrintRunCreateFromForm(t *testing.T) {
 		t.Errorf("after sending the form twice there are %d placements, want 4", n)
 	}
 
+	// The audit log has the run, linked to its page.
+	res = e.get("/console/audit?action=print_run.created", e.manager)
+	wantStatus(t, res, http.StatusOK)
+	wantBody(t, res, `href="/console/print-runs/`+run.ID+`"`, "4 placements in program "+prg.ID)
+
 	res = e.get("/console/print-runs/"+run.ID+"/posters.pdf", e.viewer)
 	wantPDF(t, res)
 	if cd := res.Header.Get("Content-Disposition"); cd != `attachment; filename="print-run-`+run.ID+`.pdf"` {
