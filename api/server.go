@@ -46,6 +46,8 @@ type Services struct {
 	Designs model.PosterDesignService
 	// Portal, when set, makes the ambassador portal's sign-in links.
 	Portal model.PortalService
+	// PrintRuns, when set, serves /v1/print_runs.
+	PrintRuns model.PrintRunService
 	// Users are the console's users; the console serves them, the API
 	// does not (yet).
 	Users model.UserService
@@ -225,6 +227,11 @@ func (s *Server) routes(serveMetrics bool) {
 	s.handle("PATCH", "/v1/ambassadors/:id", model.ScopeAdmin, s.handleAmbassadorUpdate)
 	s.handle("POST", "/v1/ambassadors/:id/posters", model.ScopeAdmin, s.handlePosters)
 	s.handle("POST", "/v1/ambassadors/:id/portal_links", model.ScopeAdmin, s.handlePortalLinkCreate)
+
+	s.handle("POST", "/v1/print_runs", model.ScopeAdmin, s.handlePrintRunCreate)
+	s.handle("GET", "/v1/print_runs", model.ScopeRead, s.handlePrintRunList)
+	s.handle("GET", "/v1/print_runs/:id", model.ScopeRead, s.handlePrintRunGet)
+	s.handleCost("GET", "/v1/print_runs/:id/posters.pdf", model.ScopeRead, printRunPDFCost, s.handlePrintRunPDF)
 
 	s.handle("POST", "/v1/placements", model.ScopeAdmin, s.handlePlacementCreate)
 	s.handle("GET", "/v1/placements", model.ScopeRead, s.handlePlacementList)

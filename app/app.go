@@ -107,6 +107,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 
 	svc := api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st, Keys: st,
 		Earnings: st, Stats: st, Backup: st, Writes: st, Users: st, Audit: st, Portal: st, Webhooks: st, Designs: st}
+	svc.PrintRuns = st
 	scanSecret, err := st.Secret("scan")
 	if err != nil {
 		st.Close()
@@ -159,7 +160,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	con := console.New(console.Services{Programs: svc.Programs, Ambassadors: svc.Ambassadors, Impressions: svc.Impressions,
 		Placements: svc.Placements, Referrals: svc.Referrals, Keys: svc.Keys, Earnings: svc.Earnings, Stats: svc.Stats,
 		Backup: svc.Backup, Checker: svc.Checker, Hooks: svc.Hooks, Writes: svc.Writes, Users: st, Audit: st, Portal: st, Webhooks: st,
-		Designs: st},
+		Designs: st, PrintRuns: svc.PrintRuns},
 		console.Config{WebhooksAllowHTTP: cfg.Webhooks.AllowHTTP, SessionIdle: cfg.Console.SessionIdle, SessionAbsolute: cfg.Console.SessionAbsolute,
 			TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader, Logger: log, Metrics: a.metrics,
 			PublicBaseURL: cfg.PublicBaseURL(), EmailEnabled: cfg.Email.Enabled()})

@@ -36,7 +36,7 @@ var auditFields = []*field{
 var auditActions = []string{
 	"program.created", "program.updated",
 	"ambassador.created", "ambassador.updated",
-	"placement.created", "placement.updated",
+	"placement.created", "placement.updated", "print_run.created",
 	"referral.updated", "referral.erased",
 	"earning.created", "earning.refunded",
 	"commission.approved", "payout.created",
@@ -204,6 +204,7 @@ var (
 		model.PrefixAmbassador: "/console/ambassadors/",
 		model.PrefixReferral:   "/console/referrals/",
 		model.PrefixPayout:     "/console/payouts/",
+		model.PrefixPrintRun:   "/console/print-runs/",
 	}
 	ownerPages = map[string]string{
 		model.PrefixUser:            "/console/users/",

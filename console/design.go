@@ -49,17 +49,17 @@ var designFields = []*field{
 
 // layoutChoice is a layout as the pages offer it.
 type layoutChoice struct {
-	Value poster.Layout
-	Label string
+	Value       poster.Layout
+	Label, Hint string
 }
 
-// layouts are poster.Layouts, as the pages name them.
+// layouts are poster.Layouts, as the pages name and describe them.
 var layouts = []layoutChoice{
-	{poster.LayoutPoster, "Poster, one a page"},
-	{poster.LayoutFlyer4, "Flyers, four a page"},
-	{poster.LayoutStickers8, "Stickers, eight a page"},
-	{poster.LayoutStickers12, "Stickers, twelve a page"},
-	{poster.LayoutTearoff, "Poster with tear-off strips"},
+	{poster.LayoutPoster, "Poster, one a page", "One poster a page, to put up on a wall or a board."},
+	{poster.LayoutFlyer4, "Flyers, four a page", "Four flyers a page, to cut apart and hand out."},
+	{poster.LayoutStickers8, "Stickers, eight a page", "Eight stickers a page, for sticker sheets."},
+	{poster.LayoutStickers12, "Stickers, twelve a page", "Twelve stickers a page, for sticker sheets."},
+	{poster.LayoutTearoff, "Poster with tear-off strips", "A poster with strips along its foot that carry the code, for people to tear off and keep."},
 }
 
 // singleLayouts are the layouts of one placement alone, a poster a page:

@@ -53,6 +53,7 @@ func samplePages() map[string]any {
 	maps.Copy(pages, moneySamples())
 	maps.Copy(pages, webhookSamples())
 	maps.Copy(pages, designSamples(prg))
+	maps.Copy(pages, printRunSamples())
 	return pages
 }
 

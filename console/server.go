@@ -98,6 +98,9 @@ type Services struct {
 	// Designs, when set, are the programs' poster designs, which every
 	// poster prints with; without it posters print with the defaults.
 	Designs model.PosterDesignService
+	// PrintRuns, when set, are the print runs: many ambassadors'
+	// posters made and printed together.
+	PrintRuns model.PrintRunService
 }
 
 // Config holds the console's settings.
@@ -294,6 +297,12 @@ func (s *Server) routes() {
 	s.handle("POST /console/placements/{id}/deactivate", model.RoleManager, s.handlePlacementDeactivate)
 	s.handle("POST /console/placements/{id}/activate", model.RoleManager, s.handlePlacementActivate)
 
+	s.handle("GET /console/print-runs", model.RoleViewer, s.handlePrintRunList)
+	s.handle("GET /console/print-runs/new", model.RoleManager, s.handlePrintRunNew)
+	s.handle("POST /console/print-runs/new", model.RoleManager, s.handlePrintRunCreate)
+	s.handle("GET /console/print-runs/{id}", model.RoleViewer, s.handlePrintRunGet)
+	s.handle("GET /console/print-runs/{id}/posters.pdf", model.RoleViewer, s.handlePrintRunPDF)
+
 	s.handle("GET /console/referrals", model.RoleViewer, s.handleReferralList)
 	s.handle("GET /console/referrals/{id}", model.RoleViewer, s.handleReferralGet)
 	s.handle("POST /console/referrals/{id}/status", model.RoleManager, s.handleReferralStatus)
@@ -335,6 +344,7 @@ var navItems = []navItem{
 	{"programs", "/console/programs", "Programs", model.RoleViewer},
 	{"ambassadors", "/console/ambassadors", "Ambassadors", model.RoleViewer},
 	{"placements", "/console/placements", "Posters", model.RoleViewer},
+	{"print-runs", "/console/print-runs", "Print runs", model.RoleViewer},
 	{"referrals", "/console/referrals", "Referrals", model.RoleViewer},
 	{"money", "/console/money/commissions", "Money", model.RoleViewer},
 	{"leaderboard", "/console/leaderboard", "Leaderboard", model.RoleViewer},

@@ -19,6 +19,7 @@ const (
 	PrefixEarning    = "ern"
 	PrefixAPIKey     = "key"
 	PrefixEvent      = "evt"
+	PrefixPrintRun   = "prn"
 )
 
 // IDGenerator makes IDs that sort by creation time, strictly increasing

@@ -238,6 +238,8 @@ func nounOf(prefix string) string {
 		return "referral"
 	case PrefixAPIKey:
 		return "API key"
+	case PrefixPrintRun:
+		return "print run"
 	}
 	return "record"
 }

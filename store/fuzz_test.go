@@ -18,6 +18,8 @@ func FuzzDecodeRecords(f *testing.F) {
 	f.Add(encodeRecordEvent(recordReferral, model.Time{}, [16]byte{1}, encodeReferral(&model.Referral{FirstName: "J"})))
 	f.Add(encodeUser(&model.User{Email: "a@x.example", Role: model.RoleOwner, DisabledAt: &model.Time{}}, "$argon2id$v=19$..."))
 	f.Add(encodeAudit(&model.AuditEntry{Actor: model.Actor{Kind: model.ActorUser, ID: "usr_x"}, Action: "program.created"}))
+	f.Add(encodePrintRun(&model.PrintRun{ProgramID: "prg_01jdq3f7k8m2n4p6r8t0v2x4z6", Layout: "flyer4", Paper: "a4", Count: 2,
+		AmbassadorIDs: []string{"amb_01jdq3f7k8m2n4p6r8t0v2x4z6"}, PlacementIDs: []string{"plc_01jdq3f7k8m2n4p6r8t0v2x4z6", "plc_01jdq3f7k8m2n4p6r8t0v2x4z7"}}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, v []byte) {
 		decodeReferral(key, v)
@@ -34,5 +36,6 @@ func FuzzDecodeRecords(f *testing.F) {
 		decodeUser(key, v)
 		decodeSession(v)
 		decodeAudit(key, v)
+		decodePrintRun(key, v)
 	})
 }

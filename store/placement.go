@@ -203,6 +203,12 @@ func newPlacements(w *wtx, ins []model.PlacementCreate) ([]newPlacement, error) 
 		}
 		checked[owners] = true
 	}
+	return makePlacements(w, ins)
+}
+
+// makePlacements makes a placement of each of ins, with a code of its
+// own, for a caller that has checked their programs and ambassadors.
+func makePlacements(w *wtx, ins []model.PlacementCreate) ([]newPlacement, error) {
 	out := make([]newPlacement, 0, len(ins))
 	taken := map[string]bool{}
 	for _, in := range ins {

@@ -157,6 +157,15 @@ var (
 	bucketPosterLogos   = []byte("poster_logos")
 )
 
+// Print runs (printrun.go):
+//
+//	print_runs             run key → run
+//	print_runs_by_program  program key ‖ run key
+var (
+	bucketPrintRuns          = []byte("print_runs")
+	bucketPrintRunsByProgram = []byte("print_runs_by_program")
+)
+
 // allBuckets are created at open.
 var allBuckets = [][]byte{
 	bucketMeta, bucketPrograms, bucketAmbassadors, bucketAmbassadorsByEmail, bucketAmbassadorsByStatus,
@@ -179,6 +188,7 @@ var allBuckets = [][]byte{
 	bucketEarningsByReference,
 	bucketPosterDesigns, bucketPosterLogos,
 	bucketRecordsAsCreated,
+	bucketPrintRuns, bucketPrintRunsByProgram,
 }
 
 // schemaVersion is the layout this code reads and writes. A store written by
@@ -259,7 +269,8 @@ func (s *Store) migrate(tx *bolt.Tx) error {
 		// would not write (nor keep the outbox for the endpoints).
 		12: func(*bolt.Tx) error { return nil },
 		// 13 → 14: programs' poster designs and logos, which an older
-		// referrald would ignore, printing plain posters.
+		// referrald would ignore, printing plain posters; and print runs
+		// (print_runs, print_runs_by_program), which it would not list.
 		13: func(*bolt.Tx) error { return nil },
 		// 14 → 15: idempotency entries that read their record where it
 		// lives, which an older referrald cannot replay; the outbox keeps
