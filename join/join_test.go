@@ -23,6 +23,7 @@ import (
 	"github.com/referrald/referrald/api"
 	"github.com/referrald/referrald/app"
 	"github.com/referrald/referrald/join"
+	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
@@ -60,6 +61,7 @@ type env struct {
 	http    *httptest.Server
 	client  *http.Client
 	logged  *bytes.Buffer
+	metrics *metrics.Metrics
 	program *model.Program
 	ada     *model.Ambassador
 	poster  *model.Placement
@@ -87,7 +89,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	apiSrv := api.New(api.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Referrals: st},
 		api.Config{Now: clk.Now, Logger: log})
 	svc := join.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Designs: st, Referrals: st}
-	cfg := join.Config{Logger: log, Now: clk.Now}
+	m := metrics.New(func() float64 { return 0 })
+	cfg := join.Config{Logger: log, Now: clk.Now, Metrics: m}
 	for _, o := range opts {
 		o(&svc, &cfg)
 	}
@@ -95,7 +98,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	hs := httptest.NewServer(app.Handler(apiSrv, http.NotFoundHandler(), http.NotFoundHandler(), signup))
 	t.Cleanup(hs.Close)
 	jar, _ := cookiejar.New(nil)
-	e := &env{t: t, st: st, http: hs, logged: &logged, client: &http.Client{Jar: jar,
+	e := &env{t: t, st: st, http: hs, logged: &logged, metrics: m, client: &http.Client{Jar: jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 
 	ctx := context.Background()
@@ -366,6 +369,20 @@ func TestSignupMakesOneReferral(t *testing.T) {
 	}
 	if n := len(e.referrals(e.ada)); n != 1 {
 		t.Errorf("got %d referrals, want 1", n)
+	}
+
+	// One referral counted, as the API counts its own; requests by their
+	// route's pattern, never their path.
+	scrape := httptest.NewRecorder()
+	e.metrics.Handler().ServeHTTP(scrape, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{"referrald_referrals_created_total 1\n",
+		`referrald_http_requests_total{code="3xx",method="POST",route="/join/{code}"} 2`} {
+		if !strings.Contains(scrape.Body.String(), want) {
+			t.Errorf("the metrics do not say %q", want)
+		}
+	}
+	if strings.Contains(scrape.Body.String(), e.poster.Code) {
+		t.Errorf("the metrics name the poster's code")
 	}
 
 	// Without the cookie (another browser), the page thanks without a name.
