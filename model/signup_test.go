@@ -18,9 +18,9 @@ func TestPageSignup(t *testing.T) {
 	if want := `{"consent":"I agree to \"emails\" & <offers>.","source":"signup_page"}`; string(in.Metadata) != want {
 		t.Errorf("metadata %s, want %s", in.Metadata, want)
 	}
-	s.Consent, s.Email, s.FirstName = false, "nope", ""
+	s.Consent, s.Email, s.FirstName, s.LastName = false, "nope", "", "Do\xffe"
 	_, fe = s.Referral()
-	for field, code := range map[string]string{"consent": FRequired, "email": FInvalidEmail, "first_name": FRequired} {
+	for field, code := range map[string]string{"consent": FRequired, "email": FInvalidEmail, "first_name": FRequired, "last_name": FInvalidValue} {
 		if got := fieldCode(fe, field); got != code {
 			t.Errorf("%s: got %q, want %q (all: %v)", field, got, code, fe)
 		}
