@@ -1,10 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
 )
 
@@ -47,34 +49,61 @@ func (s *Server) handleReferralCreate(w http.ResponseWriter, r *http.Request, _ 
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	if s.svc.Checker != nil {
-		release, err := s.checking.acquire(r.Context(), idem)
+	ref, replayed, err := s.signups.Create(r.Context(), in, imp, idem)
+	if err != nil {
+		return err
+	}
+	return s.writeCreated(w, r, "/v1/referrals/"+ref.ID, ref, replayed)
+}
+
+// Signups creates referrals by the rules of POST /v1/referrals, for every
+// place that signs people up: the API and the hosted signup page. The
+// hook plugins vet a signup first, once per idempotency key; the store
+// then gathers the fraud facts (self-referral, reused scan, duplicate or
+// disposable email, a signup too soon after the scan), applies the
+// program's fraud policy and writes the referral with its event, which
+// the plugins and webhooks hear of; a new referral is counted.
+type Signups struct {
+	Referrals model.ReferralService
+	// Checker, when set, vets each new referral (hook plugins).
+	Checker model.ReferralChecker
+	// Metrics, when set, counts new referrals.
+	Metrics *metrics.Metrics
+	// checking holds the idempotency keys of creates that are with the
+	// hook plugins.
+	checking inflight
+}
+
+// Create creates the referral in, a valid signup from imp (found by its
+// ID), or returns the one an earlier request with idem made and true.
+// Errors: those of the plugins (model.ReferralChecker) and of
+// model.ReferralService's CreateReferral.
+func (sg *Signups) Create(ctx context.Context, in model.ReferralCreate, imp *model.Impression, idem model.Idempotency) (*model.Referral, bool, error) {
+	if sg.Checker != nil {
+		release, err := sg.checking.acquire(ctx, idem)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		defer release()
 		// A replay answers from the first request's record and asks no
 		// plugin again.
-		if prev, err := s.svc.Referrals.FindReplayedReferral(r.Context(), idem); err != nil || prev != nil {
-			if err != nil {
-				return err
-			}
-			return s.writeCreated(w, r, "/v1/referrals/"+prev.ID, prev, true)
+		if prev, err := sg.Referrals.FindReplayedReferral(ctx, idem); err != nil || prev != nil {
+			return prev, prev != nil, err
 		}
-		verdict, err := s.svc.Checker.CheckReferral(r.Context(), in, imp)
+		verdict, err := sg.Checker.CheckReferral(ctx, in, imp)
 		if err != nil {
-			return err
+			return nil, false, err
 		}
 		verdict.Apply(&in)
 	}
-	ref, replayed, err := s.svc.Referrals.CreateReferral(r.Context(), in, idem)
+	ref, replayed, err := sg.Referrals.CreateReferral(ctx, in, idem)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	if !replayed {
-		s.metrics.ReferralCreated()
+		sg.Metrics.ReferralCreated()
 	}
-	return s.writeCreated(w, r, "/v1/referrals/"+ref.ID, ref, replayed)
+	return ref, replayed, nil
 }
 
 // handleReferralGet serves GET /v1/referrals/:id.

@@ -18,8 +18,9 @@ import (
 
 // handleScan serves GET /s/:code, the URL in every poster's QR code: it
 // records an impression and sends the visitor to the program's landing
-// page with imp=<impression id> added to its query. It is public and
-// limited per client IP.
+// page with imp=<impression id> added to its query, or, for a program
+// without one, to the hosted signup page. It is public and limited per
+// client IP.
 func (s *Server) handleScan(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	code := strings.ToLower(p.ByName("code"))
 	h := w.Header()
@@ -27,7 +28,7 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request, p httprouter
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	if !model.ValidCode(code) {
-		s.scanPage(w, http.StatusNotFound, "This poster's code is not known.")
+		s.scanPage(w, http.StatusNotFound, ScanUnknownMessage)
 		return nil
 	}
 	ua := r.UserAgent()
@@ -36,12 +37,17 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request, p httprouter
 	res, err := s.svc.Placements.RecordScan(r.Context(), sc, s.repeatWindow.Milliseconds())
 	switch {
 	case model.ErrorCode(err) == model.ENotFound:
-		s.scanPage(w, http.StatusNotFound, "This poster's code is not known.")
+		s.scanPage(w, http.StatusNotFound, ScanUnknownMessage)
 		return nil
 	case err != nil:
 		return err
-	case !res.Active && s.expiredPage:
-		s.scanPage(w, http.StatusGone, "This poster has expired.")
+	case !res.Active && (s.expiredPage || res.LandingURL == ""):
+		// Without a landing page there is nowhere to send the visitor:
+		// the signup page takes only a recorded scan.
+		s.scanPage(w, http.StatusGone, ScanExpiredMessage)
+		return nil
+	case res.LandingURL == "":
+		http.Redirect(w, r, JoinPath(code, res.Impression.ID), http.StatusFound)
 		return nil
 	}
 	if res.Impression != nil {
@@ -77,6 +83,19 @@ func withImpression(rawQuery, id string) string {
 		}
 	}
 	return strings.Join(append(kept, "imp="+url.QueryEscape(id)), "&")
+}
+
+// What the scan route's pages say, which the signup page says too.
+const (
+	ScanUnknownMessage = "This poster's code is not known."
+	ScanExpiredMessage = "This poster has expired."
+)
+
+// JoinPath is the path of the hosted signup page for the scan impressionID
+// of the poster with code: where a scan of a program without a landing
+// page goes.
+func JoinPath(code, impressionID string) string {
+	return "/join/" + code + "?imp=" + url.QueryEscape(impressionID)
 }
 
 var scanTemplate = template.Must(template.New("scan").Parse(`<!doctype html>

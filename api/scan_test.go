@@ -169,6 +169,74 @@ func TestInactivePoster(t *testing.T) {
 	}
 }
 
+// A program without a landing page sends its scans to the hosted signup
+// page, /join/<code>, with the impression, which is recorded and flagged
+// as any other scan's; an inactive poster of it has nowhere to send them
+// and says it has expired, whatever scan.inactive says.
+func TestScanWithoutLandingPage(t *testing.T) {
+	e := newEnv(t)
+	prg := e.post("/v1/programs", map[string]any{"name": "Hosted"})
+	if prg["landing_url"] != "" {
+		t.Fatalf("a program created without a landing page: landing_url %v", prg["landing_url"])
+	}
+	amb := e.post("/v1/ambassadors", map[string]any{"first_name": "Ada", "last_name": "L", "email": "ada@uni.example"})
+	pl := e.post("/v1/placements", map[string]any{"program_id": prg["id"], "ambassador_id": amb["id"]})
+	p := poster{prg["id"].(string), amb["id"].(string), pl["id"].(string), pl["code"].(string)}
+
+	res := e.scan(strings.ToUpper(p.code), iPhone, "198.51.100.7:4000", nil)
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if res.Status != 302 || err != nil || loc.IsAbs() || loc.Path != "/join/"+p.code || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("scan: %d, Location %q; want 302 to /join/%s", res.Status, res.Header.Get("Location"), p.code)
+	}
+	imp := e.call(request{Method: "GET", Path: "/v1/impressions/" + loc.Query().Get("imp"), Token: e.readToken}).JSON(t)
+	if imp["placement_id"] != p.id || len(imp["flags"].([]any)) != 0 {
+		t.Fatalf("the scan's impression: %v", imp)
+	}
+	if f := e.scanFlags(t, p, "198.51.100.7:4001", nil); f != "repeat_scan" {
+		t.Errorf("a repeat scan: flags %q", f)
+	}
+	if res := e.scan(p.code, "WhatsApp/2.23.20.0 A", "198.51.100.9:4000", nil); res.Status != 302 ||
+		!strings.HasPrefix(res.Header.Get("Location"), "/join/"+p.code+"?imp=imp_") {
+		t.Errorf("a link preview: %d %q, want the signup page", res.Status, res.Header.Get("Location"))
+	}
+	if f := e.scanFlags(t, p, "198.51.100.10:4000", map[string]string{"User-Agent": "WhatsApp/2.23.20.0 A"}); f != "bot" {
+		t.Errorf("a link preview: flags %q", f)
+	}
+
+	e.call(request{Method: "PATCH", Path: "/v1/placements/" + p.id, Token: adminToken, Body: map[string]any{"active": false}})
+	if res := e.scan(p.code, iPhone, "198.51.100.11:4000", nil); res.Status != 410 || !bytes.Contains(res.Body, []byte(api.ScanExpiredMessage)) {
+		t.Errorf("an inactive poster of a hosted program: %d %s, want the expired page", res.Status, res.Body)
+	}
+	list := e.call(request{Method: "GET", Path: "/v1/impressions?placement_id=" + p.id, Token: e.readToken}).JSON(t)
+	if n := len(list["data"].([]any)); n != 4 {
+		t.Errorf("impressions of the poster: %d, want the 4 scans while it was up", n)
+	}
+}
+
+// A landing page can be set on a program and cleared again, with "" or
+// null; a scan follows what the program has now.
+func TestProgramLandingPageCleared(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	for _, clear := range []any{"", nil} {
+		res := e.call(request{Method: "PATCH", Path: "/v1/programs/" + p.program, Token: adminToken, Body: map[string]any{"landing_url": clear}})
+		if got := res.JSON(t); res.Status != 200 || got["landing_url"] != "" {
+			t.Fatalf("PATCH landing_url %v: %d %v", clear, res.Status, got)
+		}
+		if loc := e.scan(p.code, iPhone, "", nil).Header.Get("Location"); !strings.HasPrefix(loc, "/join/"+p.code+"?imp=") {
+			t.Fatalf("scan after clearing with %v: Location %q", clear, loc)
+		}
+		e.call(request{Method: "PATCH", Path: "/v1/programs/" + p.program, Token: adminToken, Body: map[string]any{"landing_url": "https://example.com/new"}})
+		if loc := e.scan(p.code, iPhone, "", nil).Header.Get("Location"); !strings.HasPrefix(loc, "https://example.com/new?imp=") {
+			t.Fatalf("scan after setting a landing page again: Location %q", loc)
+		}
+	}
+	bad := e.call(request{Method: "PATCH", Path: "/v1/programs/" + p.program, Token: adminToken, Body: map[string]any{"landing_url": "ftp://x"}})
+	if fields := wantProblem(t, bad, 400, "validation_failed"); fields["landing_url"] != "invalid_url" {
+		t.Errorf("PATCH landing_url ftp://x: %v", fields)
+	}
+}
+
 func TestScanBehindAProxy(t *testing.T) {
 	e := withServer(newEnv(t), api.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	p := e.poster(t)

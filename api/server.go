@@ -138,9 +138,8 @@ type Server struct {
 	qrImages       *poster.Cache
 	ready          atomic.Bool
 	routeList      []Route
-	// checking holds the idempotency keys of creates that are with the
-	// hook plugins.
-	checking inflight
+	// signups creates referrals (referral.go).
+	signups *Signups
 	// stripeSecrets and stripeMetadataKey configure the Stripe endpoint
 	// (stripe.go).
 	stripeSecrets     [][]byte
@@ -181,6 +180,7 @@ func New(svc Services, cfg Config) *Server {
 		rand.Read(s.scanSecret) // a key of this process only: fine for tests
 	}
 	s.stripeSecrets, s.stripeMetadataKey = cfg.StripeWebhookSecrets, cfg.StripeReferralMetadataKey
+	s.signups = &Signups{Referrals: svc.Referrals, Checker: svc.Checker, Metrics: cfg.Metrics}
 	s.qrImages = poster.NewCache(poster.DefaultCacheBytes)
 	s.keyLimits = newLimiter(cfg.KeyRateLimit, s.now)
 	s.ipLimits = newLimiter(cfg.IPRateLimit, s.now)

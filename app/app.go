@@ -22,6 +22,7 @@ import (
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/console"
 	"github.com/referrald/referrald/hooks/host"
+	"github.com/referrald/referrald/join"
 	"github.com/referrald/referrald/mail"
 	"github.com/referrald/referrald/metrics"
 	"github.com/referrald/referrald/model"
@@ -168,22 +169,26 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Designs: st},
 		portal.Config{SessionIdle: cfg.Portal.SessionIdle, SessionAbsolute: cfg.Portal.SessionAbsolute, EmailEnabled: cfg.Email.Enabled(),
 			TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader, PublicBaseURL: cfg.PublicBaseURL(), Logger: log, Metrics: a.metrics})
-	a.handler = Handler(a.api, con, por)
+	signup := join.New(join.Services{Programs: st, Ambassadors: st, Impressions: st, Placements: st, Designs: st, Referrals: st,
+		Checker: svc.Checker}, join.Config{TrustedProxies: proxies, ClientIPHeader: cfg.ClientIPHeader, Logger: log, Metrics: a.metrics})
+	a.handler = Handler(a.api, con, por, signup)
 	return a, nil
 }
 
-// Handler serves the web console under /console/ and the ambassador
-// portal under /portal/, sends a browser asking for / to the console, and
-// passes everything else to the API as it is: the API's paths are exact
-// (a trailing or doubled slash is its 404, never a redirect), so no
-// ServeMux stands in front of it.
-func Handler(apiHandler, consoleHandler, portalHandler http.Handler) http.Handler {
+// Handler serves the web console under /console/, the ambassador portal
+// under /portal/ and the hosted signup page under /join/, sends a browser
+// asking for / to the console, and passes everything else to the API as
+// it is: the API's paths are exact (a trailing or doubled slash is its
+// 404, never a redirect), so no ServeMux stands in front of it.
+func Handler(apiHandler, consoleHandler, portalHandler, joinHandler http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == "/console" || strings.HasPrefix(p, "/console/"):
 			consoleHandler.ServeHTTP(w, r)
 		case p == "/portal" || strings.HasPrefix(p, "/portal/"):
 			portalHandler.ServeHTTP(w, r)
+		case p == "/join" || strings.HasPrefix(p, "/join/"):
+			joinHandler.ServeHTTP(w, r)
 		case p == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 			http.Redirect(w, r, "/console/", http.StatusFound)
 		default:

@@ -10,6 +10,7 @@
 //
 //	srv := startServer(t)                     // referrald serve on a fresh store; srv.URL, srv.Log()
 //	srv := startServer(t, withUser(u))        // with console users made first (referrald users create)
+//	srv := startServer(t, withStore(prepare)) // prepare(*store.Store) runs on the fresh store first
 //	b := newBrowser(t)                        // a fresh Chromium profile: no cookies
 //	b.signIn(srv, u)                          // through the sign-in form; fails the test if it does not work
 //	b.open(srv.URL + "/console/programs")     // navigate; returns the HTTP status

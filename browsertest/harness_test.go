@@ -20,6 +20,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/referrald/referrald/store"
 )
 
 // The harness: the referrald binary, a server process per test, and a
@@ -101,8 +103,9 @@ type server struct {
 }
 
 type serverConfig struct {
-	users []user
-	env   []string
+	users   []user
+	env     []string
+	prepare []func(*store.Store)
 }
 
 // serverOption changes how startServer starts the server.
@@ -112,6 +115,12 @@ type serverOption func(*serverConfig)
 // before the server starts.
 func withUser(u user) serverOption {
 	return func(c *serverConfig) { c.users = append(c.users, u) }
+}
+
+// withStore runs prepare on the fresh store before the server starts,
+// for what no API or command sets up yet.
+func withStore(prepare func(*store.Store)) serverOption {
+	return func(c *serverConfig) { c.prepare = append(c.prepare, prepare) }
 }
 
 // withEnv adds NAME=value settings to the server's environment.
@@ -138,6 +147,16 @@ func startServer(t testing.TB, opts ...serverOption) *server {
 		cmd.Stdin = strings.NewReader(u.Password + "\n")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("referrald users create %s: %v\n%s", u.Email, err, out)
+		}
+	}
+	for _, prepare := range cfg.prepare {
+		st, err := store.Open(filepath.Join(s.DataDir, store.FileName), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepare(st)
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 	s.cmd = exec.Command(binary, "serve")

@@ -25,8 +25,9 @@ import (
 var programFields = []*field{
 	{Name: "name", Label: "Name", Required: true, Hint: "What you and the ambassadors call it, such as Spring 2027 campus launch.",
 		Attrs: map[string]string{"maxlength": strconv.Itoa(model.MaxLabelLen)}},
-	{Name: "landing_url", Label: "Landing page URL", Type: "url", Required: true,
-		Hint: "Where a poster's QR code sends people: your signup page, starting with https://."},
+	{Name: "landing_url", Label: "Landing page URL", Type: "url",
+		Hint: "Where a poster's QR code sends people: your signup page, starting with https://. " +
+			"Leave empty to use the hosted signup page."},
 	{Name: "commission.type", Label: "Commission", Model: []string{"commission"}},
 	{Name: "commission.currency", Label: "Currency", Hint: "Its three-letter code, such as USD or EUR.",
 		Attrs:    map[string]string{"maxlength": "3", "autocapitalize": "characters", "size": "4"},

@@ -116,7 +116,17 @@ func TestProgramEditArchiveRestore(t *testing.T) {
 	}
 	res = e.post("/console/programs/"+p.ID+"/edit", e.manager, programForm("hold_days", "", "landing_url", ""))
 	wantStatus(t, res, http.StatusUnprocessableEntity)
-	wantBody(t, res, "Hold, in days is required", "Landing page URL is required")
+	wantBody(t, res, "There is a problem", "Hold, in days is required")
+	noBody(t, res, "Landing page URL is required")
+
+	// An empty landing page is the hosted signup page.
+	res = e.post("/console/programs/"+p.ID+"/edit", e.manager, programForm("name", "Spring 2027", "landing_url", "",
+		"commission.type", "percent", "commission.percent", "12.5", "commission.caps", "USD 20.00, EUR 15", "fraud_policy", "reject"))
+	wantStatus(t, res, http.StatusSeeOther)
+	wantBody(t, e.follow(res, e.manager), "Changes saved.", "The hosted signup page")
+	if got, _ := e.st.FindProgramByID(context.Background(), p.ID); got.LandingURL != "" {
+		t.Fatalf("after clearing the landing page: %q", got.LandingURL)
+	}
 
 	res = e.post("/console/programs/"+p.ID+"/archive", e.manager, nil)
 	wantStatus(t, res, http.StatusSeeOther)

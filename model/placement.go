@@ -183,6 +183,9 @@ type PlacementService interface {
 	CreatePlacementBatch(ctx context.Context, ins []PlacementCreate, idem Idempotency) ([]*Placement, bool, error)
 	// FindPlacementByID errors: not_found.
 	FindPlacementByID(ctx context.Context, id string) (*Placement, error)
+	// FindPlacementByCode finds the placement whose QR code carries code
+	// (lower case), recording nothing. Errors: not_found.
+	FindPlacementByCode(ctx context.Context, code string) (*Placement, error)
 	FindPlacements(ctx context.Context, f PlacementFilter) (Page[*Placement], error)
 	// UpdatePlacement errors: not_found.
 	UpdatePlacement(ctx context.Context, id string, u PlacementUpdate) (*Placement, error)

@@ -23,8 +23,10 @@ func (s ProgramStatus) Valid() bool { return s == ProgramActive || s == ProgramA
 // Program is a campaign that recruits ambassadors, e.g. "Spring 2027 campus
 // launch".
 type Program struct {
-	ID         string          `json:"id"`
-	Name       string          `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// LandingURL is where a scan sends the visitor; empty sends them to
+	// the hosted signup page, /join/<code>.
 	LandingURL string          `json:"landing_url"`
 	Commission *CommissionRule `json:"commission"`
 	// HoldDays is how long a new commission stays pending before it is
@@ -38,6 +40,10 @@ type Program struct {
 	CreatedAt   Time          `json:"created_at"`
 	UpdatedAt   Time          `json:"updated_at"`
 }
+
+// HostedSignup reports whether p's scans land on the hosted signup page,
+// having no landing page of its own.
+func (p *Program) HostedSignup() bool { return p.LandingURL == "" }
 
 // Commission rule types.
 const (
@@ -176,7 +182,7 @@ const DefaultHoldDays = 30
 func (c *ProgramCreate) Validate() FieldErrors {
 	var fe FieldErrors
 	CheckText(&fe, "name", &c.Name, MaxLabelLen, true)
-	checkURL(&fe, "landing_url", &c.LandingURL, true)
+	checkURL(&fe, "landing_url", &c.LandingURL, false)
 	if c.Commission != nil {
 		c.Commission.check(&fe, "commission")
 	}
@@ -215,7 +221,9 @@ func NewProgram(in ProgramCreate, id string, now Time) *Program {
 // ProgramUpdate is the body of PATCH /v1/programs/{id}; nil fields stay as
 // they are.
 type ProgramUpdate struct {
-	Name       *string
+	Name *string
+	// LandingURL replaces the landing page; "" clears it, for the hosted
+	// signup page.
 	LandingURL *string
 	// Commission replaces the rule when CommissionSet; nil clears it.
 	Commission    *CommissionRule
@@ -233,7 +241,7 @@ func (u *ProgramUpdate) Validate() FieldErrors {
 		CheckText(&fe, "name", u.Name, MaxLabelLen, true)
 	}
 	if u.LandingURL != nil {
-		checkURL(&fe, "landing_url", u.LandingURL, true)
+		checkURL(&fe, "landing_url", u.LandingURL, false)
 	}
 	if u.Commission != nil {
 		u.Commission.check(&fe, "commission")

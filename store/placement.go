@@ -255,6 +255,19 @@ func (s *Store) FindPlacementByID(ctx context.Context, id string) (p *model.Plac
 	return p, err
 }
 
+// FindPlacementByCode implements model.PlacementService.
+func (s *Store) FindPlacementByCode(ctx context.Context, code string) (p *model.Placement, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		key := tx.Bucket(bucketPlacementsByCode).Get([]byte(code))
+		if key == nil {
+			return model.Errorf(model.ENotFound, "no poster has code %s", code)
+		}
+		p, err = decodePlacement(key, tx.Bucket(bucketPlacements).Get(key))
+		return err
+	})
+	return p, err
+}
+
 // FindPlacements implements model.PlacementService.
 func (s *Store) FindPlacements(ctx context.Context, f model.PlacementFilter) (p model.Page[*model.Placement], err error) {
 	bucket, prefix := bucketPlacements, []byte(nil)

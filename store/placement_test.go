@@ -70,3 +70,28 @@ func TestCreatePlacementBatchIsAllOrNothing(t *testing.T) {
 		t.Errorf("got %d placements, want 3", n)
 	}
 }
+
+// A placement is found by the code on its poster, and an unknown code is
+// not_found; finding one records no scan.
+func TestFindPlacementByCode(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	ctx := context.Background()
+	f := mustFixture(t, s, "ada@uni.example")
+	made, _, err := s.CreatePlacements(ctx, model.PlacementCreate{ProgramID: f.program.ID, AmbassadorID: f.ambassador.ID}, 2, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range made {
+		got, err := s.FindPlacementByCode(ctx, want.Code)
+		if err != nil || got.ID != want.ID || got.Code != want.Code || got.ProgramID != f.program.ID {
+			t.Errorf("code %s: got %+v, %v; want placement %s", want.Code, got, err, want.ID)
+		}
+	}
+	if _, err := s.FindPlacementByCode(ctx, "zzzzzzzzzz"); model.ErrorCode(err) != model.ENotFound {
+		t.Errorf("an unknown code: got %v, want not_found", err)
+	}
+	imps, err := s.FindImpressions(ctx, model.ImpressionFilter{PlacementID: made[0].ID})
+	if err != nil || len(imps.Data) != 0 {
+		t.Errorf("impressions after finding the placement: %d, %v; want none", len(imps.Data), err)
+	}
+}

@@ -172,3 +172,29 @@ func TestProgramStatus(t *testing.T) {
 		t.Fatalf("a placement once the program is active again: %v", err)
 	}
 }
+
+// A program without a landing page reads back without one, and a landing
+// page set later can be cleared again.
+func TestProgramWithoutLandingPage(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), FileName), Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	p, _, err := s.CreateProgram(ctx, model.ProgramCreate{Name: "Hosted"}, model.Idempotency{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.FindProgramByID(ctx, p.ID); err != nil || got.LandingURL != "" || !got.HostedSignup() {
+		t.Fatalf("got %+v, %v; want no landing page", got, err)
+	}
+	for _, landing := range []string{"https://example.com/join", ""} {
+		if _, err := s.UpdateProgram(ctx, p.ID, model.ProgramUpdate{LandingURL: &landing}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.FindProgramByID(ctx, p.ID); err != nil || got.LandingURL != landing {
+			t.Fatalf("after setting %q: got %q, %v", landing, got.LandingURL, err)
+		}
+	}
+}
