@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/referrald/referrald/poster/glyphs"
 )
 
 // PosterDesign is how a program's posters, and the signup page its scans
@@ -129,17 +127,16 @@ func set[T any](dst *T, v *T) {
 
 // CheckPrintable checks text that is printed on posters, when set: the
 // rules of CheckText (trimmed, at most max characters, no control
-// characters), composed, and in a script the posters' fonts can print.
+// characters), and in a script the posters' fonts can print.
 func CheckPrintable(fe *FieldErrors, field string, s *string, max int) {
 	if s == nil {
 		return
 	}
-	*s = glyphs.Normalize(*s)
 	CheckText(fe, field, s, max, false)
 	if fe.Has(field) {
 		return
 	}
-	if err := glyphs.Check(*s); err != nil {
+	if err := CheckPosterText(*s); err != nil {
 		fe.Add(field, FInvalidValue, "%s", err.Error())
 	}
 }
@@ -150,7 +147,7 @@ func Printable(s string) error {
 	if !utf8.ValidString(s) {
 		return errors.New("is not valid UTF-8")
 	}
-	return glyphs.Check(s)
+	return CheckPosterText(s)
 }
 
 // PosterDesignService keeps programs' poster designs and logos.

@@ -36,8 +36,9 @@ func TestPosterDesignUpdateValidate(t *testing.T) {
 	}
 }
 
-// Text typed as a letter and combining marks is kept composed, as the
-// fonts print it; an empty call to action goes back to the default.
+// Text typed as a letter and combining marks is accepted and kept as
+// typed (the renderer composes it to print); an empty call to action goes
+// back to the default.
 func TestPosterDesignUpdateNormalizes(t *testing.T) {
 	u := PosterDesignUpdate{Headline: ptr("Nguye\u0302\u0303n"), CallToAction: ptr(""), AccentColor: ptr("#ABCDEF")}
 	if fe := u.Validate(); len(fe) > 0 {
@@ -45,7 +46,7 @@ func TestPosterDesignUpdateNormalizes(t *testing.T) {
 	}
 	d := DefaultPosterDesign("prg_x")
 	u.Apply(d)
-	if d.Headline != "Nguyễn" || d.CallToAction != DefaultCallToAction || d.AccentColor != "#abcdef" {
+	if d.Headline != "Nguye\u0302\u0303n" || d.CallToAction != DefaultCallToAction || d.AccentColor != "#abcdef" {
 		t.Fatalf("got %+v", d)
 	}
 }

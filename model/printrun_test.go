@@ -84,7 +84,7 @@ func TestPrintRunCreateNormalizes(t *testing.T) {
 		t.Fatal(fe)
 	}
 	if in.ProgramID != testProgramID || in.AmbassadorIDs[0] != ids[0] || in.Layout != DefaultPrintLayout || in.Paper != DefaultPrintPaper ||
-		in.Label != "Nguyễn Hall" {
+		in.Label != "Nguye\u0302\u0303n Hall" {
 		t.Fatalf("got %+v", in)
 	}
 	school := PrintRunCreate{ProgramID: testProgramID, School: " Yale ", Layout: " Stickers12 ", Paper: "LETTER", Count: 1}

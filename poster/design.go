@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/poster/glyphs"
 )
 
@@ -158,7 +159,7 @@ func (e *CheckError) Unwrap() error { return e.Err }
 // Check reports the first thing about j that cannot be printed, as a
 // *CheckError: an unknown layout or paper, no sheets or too many, a bad
 // accent or logo, or text too long or in characters the fonts cannot
-// print (glyphs.Check).
+// print (model.CheckPosterText).
 func (j Job) Check() error {
 	designErr := func(field, problem string, err error) error {
 		return &CheckError{Field: field, Sheet: -1, Problem: problem, Err: err}
@@ -222,7 +223,8 @@ func checkText(s string) (string, error) {
 	if utf8.RuneCountInString(s) > MaxTextLen {
 		return fmt.Sprintf("must be at most %d characters", MaxTextLen), nil
 	}
-	if err := glyphs.Check(s); err != nil {
+	// Composed first, as it prints: a letter and its accents are one glyph.
+	if err := model.CheckPosterText(glyphs.Normalize(s)); err != nil {
 		return err.Error(), err
 	}
 	return "", nil

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/referrald/referrald/poster/glyphs"
+	"github.com/referrald/referrald/model"
 )
 
 func TestLayouts(t *testing.T) {
@@ -85,9 +85,9 @@ func TestJobCheck(t *testing.T) {
 	if err := j.Check(); err != nil {
 		t.Errorf("a name not shown: %v", err)
 	}
-	var ue *glyphs.UnprintableError
+	var ue *model.UnprintableError
 	if err := with(func(j *Job) { j.Design.Headline = "王" }).Check(); !errors.As(err, &ue) {
-		t.Errorf("got %v, want it to wrap the *glyphs.UnprintableError", err)
+		t.Errorf("got %v, want it to wrap the *model.UnprintableError", err)
 	}
 }
 
