@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/referrald/referrald/adminclient"
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/store"
 )
@@ -43,9 +44,9 @@ func backup(args []string, env config.Env, stderr io.Writer) int {
 			_, err := st.Backup(context.Background(), f, func(int64) {})
 			return err
 		},
-		func(api *serverAPI) error {
-			source = api.base
-			return api.copyTo(context.Background(), "/v1/admin/backup", f)
+		func(api *adminclient.Client) error {
+			source = api.BaseURL
+			return api.Backup(context.Background(), f)
 		})
 	if err == nil {
 		err = f.Sync()

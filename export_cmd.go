@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/referrald/referrald/adminclient"
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/export"
 	"github.com/referrald/referrald/model"
@@ -82,14 +83,14 @@ func runExport(kind string, filters map[string]*string, cfg config.Config, baseU
 			rows, err = export.Write(context.Background(), export.Services{Ambassadors: st, Referrals: st, Earnings: st}, kind, f, w)
 			return err
 		},
-		func(api *serverAPI) error {
+		func(api *adminclient.Client) error {
 			q := url.Values{}
 			for name, v := range filters {
 				if *v != "" {
 					q.Set(name, *v)
 				}
 			}
-			return api.copyTo(context.Background(), "/v1/exports/"+kind+".csv?"+q.Encode(), w)
+			return api.Export(context.Background(), kind, q, w)
 		})
 	return rows, err
 }
