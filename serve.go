@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
-	"net/url"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/referrald/referrald/app"
@@ -85,28 +82,9 @@ func warnAboutSettings(cfg config.Config, log *slog.Logger) {
 	if n := len(cfg.AdminToken); n > 0 && n < config.WeakAdminToken {
 		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", config.WeakAdminToken)
 	}
-	if msg := posterAddressWarning(cfg); msg != "" {
+	if msg := cfg.PosterAddressWarning(); msg != "" {
 		log.Warn(msg)
 	}
-}
-
-// posterAddressWarning says why the address posters point to is likely
-// one that phones cannot open, or "" when it is set to another machine.
-func posterAddressWarning(cfg config.Config) string {
-	const fix = "; set scan.public_base_url (REFERRALD_SCAN_PUBLIC_BASE_URL) to the address phones should open"
-	if cfg.Scan.PublicBaseURL == "" {
-		return "scan.public_base_url is not set: posters and QR codes will carry " + cfg.PublicBaseURL() + ", the listen address" + fix
-	}
-	u, err := url.Parse(cfg.Scan.PublicBaseURL)
-	if err != nil {
-		return "" // checked by Validate
-	}
-	host := strings.ToLower(u.Hostname())
-	if ip, err := netip.ParseAddr(host); host == "localhost" || strings.HasSuffix(host, ".localhost") || err == nil && ip.IsLoopback() {
-		return "scan.public_base_url is a loopback address: posters and QR codes will carry " + cfg.PublicBaseURL() +
-			", which only this machine can open" + fix
-	}
-	return ""
 }
 
 // announceSetupLink prints, while there is no console user, a one-time

@@ -798,6 +798,26 @@ func (c *Config) PublicBaseURL() string {
 	return "http://" + c.Listen
 }
 
+// PosterAddressWarning says why the address posters point to is likely
+// one that phones cannot open, or "" when it is set to another machine:
+// serve warns of it, since the setting is valid but likely a mistake.
+func (c *Config) PosterAddressWarning() string {
+	const fix = "; set scan.public_base_url (REFERRALD_SCAN_PUBLIC_BASE_URL) to the address phones should open"
+	if c.Scan.PublicBaseURL == "" {
+		return "scan.public_base_url is not set: posters and QR codes will carry " + c.PublicBaseURL() + ", the listen address" + fix
+	}
+	u, err := url.Parse(c.Scan.PublicBaseURL)
+	if err != nil {
+		return "" // checked by Validate
+	}
+	host := strings.ToLower(u.Hostname())
+	if ip, err := netip.ParseAddr(host); host == "localhost" || strings.HasSuffix(host, ".localhost") || err == nil && ip.IsLoopback() {
+		return "scan.public_base_url is a loopback address: posters and QR codes will carry " + c.PublicBaseURL() +
+			", which only this machine can open" + fix
+	}
+	return ""
+}
+
 // PluginNames are the names of the configured hook plugins, which the
 // outbox keeps events for.
 func (c *Config) PluginNames() []string {
