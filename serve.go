@@ -31,7 +31,7 @@ func serve(args []string, env config.Env, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	app.TuneGC(env.Get)
-	log := newLogger(cfg, stderr)
+	log := app.NewLogger(cfg.Log, stderr)
 	warnAboutSettings(cfg, log)
 
 	// Before anything listens, so that a signal from someone who saw the
@@ -61,16 +61,6 @@ func serve(args []string, env config.Env, stdout, stderr io.Writer) int {
 	}
 	a.Shutdown()
 	return exitOK
-}
-
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.Log.Level)) // checked by Validate
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // warnAboutSettings logs a warning for each setting that works but is
