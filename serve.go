@@ -32,7 +32,9 @@ func serve(args []string, env config.Env, stdout, stderr io.Writer) int {
 	}
 	app.TuneGC(env.Get)
 	log := app.NewLogger(cfg.Log, stderr)
-	warnAboutSettings(cfg, log)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.Message, w.Args...)
+	}
 
 	// Before anything listens, so that a signal from someone who saw the
 	// "listening on" line is never the default, abrupt one.
@@ -61,20 +63,6 @@ func serve(args []string, env config.Env, stdout, stderr io.Writer) int {
 	}
 	a.Shutdown()
 	return exitOK
-}
-
-// warnAboutSettings logs a warning for each setting that works but is
-// likely a mistake.
-func warnAboutSettings(cfg config.Config, log *slog.Logger) {
-	for _, name := range cfg.Ignored() {
-		log.Warn("a setting is no longer used and is ignored; remove it, since a later release will refuse it", "setting", name)
-	}
-	if n := len(cfg.AdminToken); n > 0 && n < config.WeakAdminToken {
-		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", config.WeakAdminToken)
-	}
-	if msg := cfg.PosterAddressWarning(); msg != "" {
-		log.Warn(msg)
-	}
 }
 
 // announceSetupLink prints, while there is no console user, a one-time

@@ -267,3 +267,29 @@ func TestPosterAddressWarning(t *testing.T) {
 		}
 	}
 }
+
+// Warnings has one entry per likely mistake, each with what to log, and
+// none for settings that are fine.
+func TestWarnings(t *testing.T) {
+	cfg := Default()
+	cfg.Scan.PublicBaseURL = "https://go.example.edu"
+	if ws := cfg.Warnings(); len(ws) != 0 {
+		t.Fatalf("sound settings: got %v, want no warnings", ws)
+	}
+	cfg.AdminToken = "short"
+	cfg.Store.JournalEntries = 100
+	cfg.Scan.PublicBaseURL = ""
+	ws := cfg.Warnings()
+	if len(ws) != 3 {
+		t.Fatalf("got %d warnings %v, want the ignored setting, the token and the posters' address", len(ws), ws)
+	}
+	if !strings.Contains(ws[0].Message, "no longer used") || !slices.Equal(ws[0].Args, []any{"setting", "store.journal_entries"}) {
+		t.Errorf("ignored setting: got %+v", ws[0])
+	}
+	if !strings.Contains(ws[1].Message, "admin token is short") || !slices.Equal(ws[1].Args, []any{"length", 5, "recommended_min_length", WeakAdminToken}) {
+		t.Errorf("short token: got %+v", ws[1])
+	}
+	if ws[2].Message != cfg.PosterAddressWarning() || ws[2].Args != nil {
+		t.Errorf("posters' address: got %+v", ws[2])
+	}
+}
