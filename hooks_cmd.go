@@ -11,6 +11,7 @@ import (
 	"github.com/referrald/referrald/adminclient"
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/paging"
 	"github.com/referrald/referrald/store"
 )
 
@@ -66,19 +67,14 @@ func runHooks(cmd string, hs hookStore, plugin string, eventIDs []string, stdout
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tTYPE\tATTEMPTS\tFAILED\tLAST ERROR")
-	opt := model.ListOptions{Limit: model.MaxListLimit}
-	for {
-		page, err := hs.FindDeadLetters(ctx, plugin, opt)
+	deadLetters := func(ctx context.Context, opt model.ListOptions) (model.Page[*model.DeadLetter], error) {
+		return hs.FindDeadLetters(ctx, plugin, opt)
+	}
+	for dl, err := range paging.All(ctx, deadLetters) {
 		if err != nil {
 			return err
 		}
-		for _, dl := range page.Data {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", dl.EventID, dl.EventType, dl.Attempts, dl.FailedAt.Format(model.TimeLayout), dl.LastError)
-		}
-		if !page.HasMore {
-			break
-		}
-		opt.Cursor = *page.NextCursor
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", dl.EventID, dl.EventType, dl.Attempts, dl.FailedAt.Format(model.TimeLayout), dl.LastError)
 	}
 	return tw.Flush()
 }

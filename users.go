@@ -10,6 +10,7 @@ import (
 
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/paging"
 	"github.com/referrald/referrald/password"
 	"github.com/referrald/referrald/store"
 )
@@ -95,21 +96,13 @@ func usersCommand(args []string, env config.Env, stdin io.Reader, stdout, stderr
 	case "list":
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tCREATED\tLAST SIGN-IN\tDISABLED")
-		opt := model.ListOptions{Limit: model.MaxListLimit}
-		for {
-			page, err := st.FindUsers(ctx, opt)
+		for u, err := range paging.All(ctx, st.FindUsers) {
 			if err != nil {
 				fmt.Fprintln(stderr, "referrald:", err)
 				return exitFailed
 			}
-			for _, u := range page.Data {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, u.CreatedAt.Format(model.TimeLayout),
-					optTime(u.LastSignInAt), optTime(u.DisabledAt))
-			}
-			if !page.HasMore {
-				break
-			}
-			opt.Cursor = *page.NextCursor
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, u.CreatedAt.Format(model.TimeLayout),
+				optTime(u.LastSignInAt), optTime(u.DisabledAt))
 		}
 		tw.Flush()
 	case "disable":
