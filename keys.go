@@ -73,11 +73,7 @@ func keys(args []string, env config.Env, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "referrald:", err)
 				return exitFailed
 			}
-			revoked := "-"
-			if k.RevokedAt != nil {
-				revoked = k.RevokedAt.Format(model.TimeLayout)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Scope, k.Name, k.CreatedAt.Format(model.TimeLayout), revoked)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Scope, k.Name, k.CreatedAt.Format(model.TimeLayout), optTime(k.RevokedAt))
 		}
 		tw.Flush()
 	case "revoke":

@@ -125,6 +125,7 @@ func usersCommand(args []string, env config.Env, stdin io.Reader, stdout, stderr
 	return exitOK
 }
 
+// optTime is a listing's column for an optional time: the time, or "-".
 func optTime(t *model.Time) string {
 	if t == nil {
 		return "-"
