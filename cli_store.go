@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/user"
-	"time"
 
+	"github.com/referrald/referrald/adminclient"
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
@@ -55,7 +51,7 @@ func cliContext() context.Context {
 // returns what it returns. baseURL is the -url flag; what says what the
 // API is needed for, in the error for a missing token.
 func storeOrServer(cfg config.Config, baseURL string, getenv func(string) string, what string,
-	onStore func(*store.Store) error, onServer func(*serverAPI) error) error {
+	onStore func(*store.Store) error, onServer func(*adminclient.Client) error) error {
 	st, err := openExisting(cfg)
 	if err == nil {
 		defer st.Close()
@@ -68,79 +64,9 @@ func storeOrServer(cfg config.Config, baseURL string, getenv func(string) string
 	if token == "" {
 		return fmt.Errorf("the store is in use by a running referrald: set REFERRALD_TOKEN to an admin token to %s through its API", what)
 	}
-	return onServer(&serverAPI{base: cmp.Or(baseURL, "http://"+cfg.Listen), token: token})
-}
-
-// cliClient talks to a running server; it bounds the wait for an answer
-// to start, not the streaming of a large backup or export.
-var cliClient = &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: time.Minute}}
-
-// serverAPI is a running referrald's admin API.
-type serverAPI struct {
-	base, token string
-}
-
-// call sends body (as JSON, when not nil) and returns the response of a
-// 200 OK for the caller to read and close; any other status is an error
-// that carries the server's problem detail.
-func (c *serverAPI) call(ctx context.Context, method, path string, body any) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := cliClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("the store is in use, and asking the server failed: %w", err)
-	}
-	if res.StatusCode != http.StatusOK {
-		defer res.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-		var problem struct{ Detail string }
-		if json.Unmarshal(b, &problem) == nil && problem.Detail != "" {
-			b = []byte(problem.Detail)
-		}
-		return nil, fmt.Errorf("the server answered %s: %s", res.Status, b)
-	}
-	return res, nil
-}
-
-// decode calls the API and reads its JSON answer into out.
-func (c *serverAPI) decode(ctx context.Context, method, path string, body, out any) error {
-	res, err := c.call(ctx, method, path, body)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, out)
-}
-
-// copyTo calls the API and streams its answer to w, checking it arrived
-// whole when the server said how long it is.
-func (c *serverAPI) copyTo(ctx context.Context, path string, w io.Writer) error {
-	res, err := c.call(ctx, "GET", path, nil)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	n, err := io.Copy(w, res.Body)
-	if err == nil && res.ContentLength >= 0 && n != res.ContentLength {
-		err = fmt.Errorf("the server sent %d of %d bytes", n, res.ContentLength)
+	err = onServer(&adminclient.Client{BaseURL: cmp.Or(baseURL, "http://"+cfg.Listen), Token: token})
+	if _, ok := errors.AsType[*adminclient.NoAnswerError](err); ok {
+		err = fmt.Errorf("the store is in use, and %w", err)
 	}
 	return err
 }

@@ -9,11 +9,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/referrald/referrald/adminclient"
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/export"
-	"github.com/referrald/referrald/model"
 	"github.com/referrald/referrald/store"
 )
 
@@ -32,7 +31,7 @@ func exportCommand(args []string, env config.Env, stdout, stderr io.Writer) int 
 	_, cfg, ok := commandFlags("export "+kind, args[1:], env, stderr, func(fs *flag.FlagSet) {
 		out = fs.String("o", "", "write to FILE instead of standard output")
 		baseURL = fs.String("url", "", "the running server's base URL (default: http://<listen>)")
-		for _, name := range []string{"program_id", "ambassador_id", "referral_id", "earning_id", "payout_id", "status", "email", "currency", "from", "to"} {
+		for _, name := range export.FilterNames {
 			filters[name] = fs.String(name, "", "filter, as in the API")
 		}
 	})
@@ -75,54 +74,21 @@ func runExport(kind string, filters map[string]*string, cfg config.Config, baseU
 	rows := -1
 	err := storeOrServer(cfg, baseURL, getenv, "export",
 		func(st *store.Store) error {
-			f, err := exportFilter(filters)
+			f, err := export.ParseFilter(func(name string) string { return *filters[name] })
 			if err != nil {
 				return err
 			}
 			rows, err = export.Write(context.Background(), export.Services{Ambassadors: st, Referrals: st, Earnings: st}, kind, f, w)
 			return err
 		},
-		func(api *serverAPI) error {
+		func(api *adminclient.Client) error {
 			q := url.Values{}
 			for name, v := range filters {
 				if *v != "" {
 					q.Set(name, *v)
 				}
 			}
-			return api.copyTo(context.Background(), "/v1/exports/"+kind+".csv?"+q.Encode(), w)
+			return api.Export(context.Background(), kind, q, w)
 		})
 	return rows, err
-}
-
-// exportFilter builds the filters from the flags for a store read.
-func exportFilter(flags map[string]*string) (export.Filter, error) {
-	var f export.Filter
-	get := func(name string) string { return *flags[name] }
-	parseTime := func(name string) (model.Time, error) {
-		if get(name) == "" {
-			return model.Time{}, nil
-		}
-		t, err := time.Parse(time.RFC3339Nano, get(name))
-		if err != nil {
-			return model.Time{}, fmt.Errorf("-%s must be an RFC 3339 timestamp", name)
-		}
-		return model.NewTime(t), nil
-	}
-	from, err := parseTime("from")
-	if err != nil {
-		return f, err
-	}
-	to, err := parseTime("to")
-	if err != nil {
-		return f, err
-	}
-	f.Referral = model.ReferralFilter{ProgramID: get("program_id"), AmbassadorID: get("ambassador_id"),
-		Status: model.ReferralStatus(get("status")), Email: get("email")}
-	f.Earning = model.EarningFilter{ProgramID: get("program_id"), AmbassadorID: get("ambassador_id"), ReferralID: get("referral_id"),
-		Status: model.EarningStatus(get("status")), From: from, To: to}
-	f.Commission = model.CommissionFilter{AmbassadorID: get("ambassador_id"), EarningID: get("earning_id"), PayoutID: get("payout_id"),
-		Status: model.CommissionStatus(get("status"))}
-	f.Ambassador = model.AmbassadorFilter{Status: model.AmbassadorStatus(get("status"))}
-	f.Payout = model.PayoutFilter{AmbassadorID: get("ambassador_id"), Currency: get("currency"), From: from, To: to}
-	return f, nil
 }

@@ -9,35 +9,6 @@ import (
 	"testing"
 )
 
-// The address asked is -url's when given, else the listen address's,
-// with a wildcard host replaced by loopback.
-func TestReadyURL(t *testing.T) {
-	for _, c := range []struct {
-		base, listen string
-		want         string // "" for an error
-	}{
-		{"", "127.0.0.1:8080", "http://127.0.0.1:8080/readyz"},
-		{"", "0.0.0.0:8080", "http://127.0.0.1:8080/readyz"},
-		{"", "[::]:8080", "http://127.0.0.1:8080/readyz"},
-		{"", ":8080", "http://127.0.0.1:8080/readyz"},
-		{"", "[::1]:9000", "http://[::1]:9000/readyz"},
-		{"", "referrald.internal:80", "http://referrald.internal:80/readyz"},
-		{"http://10.0.0.7:8080", "127.0.0.1:8080", "http://10.0.0.7:8080/readyz"},
-		{"https://referrald.example.edu/", "0.0.0.0:8080", "https://referrald.example.edu/readyz"},
-		{"http://gateway/referrald", "", "http://gateway/referrald/readyz"},
-		{"127.0.0.1:8080", "", ""},
-		{"ftp://example.com", "", ""},
-		{"http://", "", ""},
-		{"http://x/?a=b", "", ""},
-		{"", "no-port", ""},
-	} {
-		got, err := readyURL(c.base, c.listen)
-		if c.want == "" && err == nil || c.want != "" && (err != nil || got != c.want) {
-			t.Errorf("readyURL(%q, %q): got %q, %v; want %q", c.base, c.listen, got, err, c.want)
-		}
-	}
-}
-
 // healthcheck exits 0 against a real server that is ready, found from
 // the listen setting or from -url, and 1 with one line on stderr when
 // nothing listens or the answer is not 200.

@@ -5,12 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"text/tabwriter"
 
+	"github.com/referrald/referrald/adminclient"
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/paging"
 	"github.com/referrald/referrald/store"
 )
 
@@ -43,8 +44,8 @@ func hooksCommand(args []string, env config.Env, stdout, stderr io.Writer) int {
 			}
 			return runHooks(args[0], st, *plugin, fs.Args(), stdout, stderr)
 		},
-		func(api *serverAPI) error {
-			return runHooks(args[0], &hookAPI{api}, *plugin, fs.Args(), stdout, stderr)
+		func(api *adminclient.Client) error {
+			return runHooks(args[0], api, *plugin, fs.Args(), stdout, stderr)
 		})
 	if err != nil {
 		fmt.Fprintln(stderr, "referrald:", describe(err))
@@ -66,19 +67,14 @@ func runHooks(cmd string, hs hookStore, plugin string, eventIDs []string, stdout
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tTYPE\tATTEMPTS\tFAILED\tLAST ERROR")
-	opt := model.ListOptions{Limit: model.MaxListLimit}
-	for {
-		page, err := hs.FindDeadLetters(ctx, plugin, opt)
+	deadLetters := func(ctx context.Context, opt model.ListOptions) (model.Page[*model.DeadLetter], error) {
+		return hs.FindDeadLetters(ctx, plugin, opt)
+	}
+	for dl, err := range paging.All(ctx, deadLetters) {
 		if err != nil {
 			return err
 		}
-		for _, dl := range page.Data {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", dl.EventID, dl.EventType, dl.Attempts, dl.FailedAt.Format(model.TimeLayout), dl.LastError)
-		}
-		if !page.HasMore {
-			break
-		}
-		opt.Cursor = *page.NextCursor
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", dl.EventID, dl.EventType, dl.Attempts, dl.FailedAt.Format(model.TimeLayout), dl.LastError)
 	}
 	return tw.Flush()
 }
@@ -88,27 +84,4 @@ func runHooks(cmd string, hs hookStore, plugin string, eventIDs []string, stdout
 type hookStore interface {
 	FindDeadLetters(ctx context.Context, plugin string, opt model.ListOptions) (model.Page[*model.DeadLetter], error)
 	RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (int, error)
-}
-
-// hookAPI is hookStore over a running server's admin API.
-type hookAPI struct{ *serverAPI }
-
-func (c *hookAPI) FindDeadLetters(ctx context.Context, plugin string, opt model.ListOptions) (model.Page[*model.DeadLetter], error) {
-	var page model.Page[*model.DeadLetter]
-	q := url.Values{"plugin": {plugin}, "limit": {fmt.Sprint(opt.Limit)}}
-	if opt.Cursor != "" {
-		q.Set("cursor", opt.Cursor)
-	}
-	err := c.decode(ctx, "GET", "/v1/admin/hooks/dead-letters?"+q.Encode(), nil, &page)
-	return page, err
-}
-
-func (c *hookAPI) RetryDeadLetters(ctx context.Context, plugin string, eventIDs []string) (int, error) {
-	body := map[string]any{"plugin": plugin}
-	if len(eventIDs) > 0 {
-		body["event_ids"] = eventIDs
-	}
-	var out struct{ Queued int }
-	err := c.decode(ctx, "POST", "/v1/admin/hooks/dead-letters/retry", body, &out)
-	return out.Queued, err
 }

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"iter"
 	"text/tabwriter"
 
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/paging"
 	"github.com/referrald/referrald/store"
 )
 
@@ -69,16 +68,12 @@ func keys(args []string, env config.Env, stdout, stderr io.Writer) int {
 	case "list":
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSCOPE\tNAME\tCREATED\tREVOKED")
-		for k, err := range allKeys(ctx, st) {
+		for k, err := range paging.All(ctx, st.FindAPIKeys) {
 			if err != nil {
 				fmt.Fprintln(stderr, "referrald:", err)
 				return exitFailed
 			}
-			revoked := "-"
-			if k.RevokedAt != nil {
-				revoked = k.RevokedAt.Format(model.TimeLayout)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Scope, k.Name, k.CreatedAt.Format(model.TimeLayout), revoked)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Scope, k.Name, k.CreatedAt.Format(model.TimeLayout), optTime(k.RevokedAt))
 		}
 		tw.Flush()
 	case "revoke":
@@ -94,27 +89,4 @@ func keys(args []string, env config.Env, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "revoked %s at %s\n", k.ID, k.RevokedAt.Format(model.TimeLayout))
 	}
 	return exitOK
-}
-
-// allKeys walks every API key page by page.
-func allKeys(ctx context.Context, keys model.APIKeyService) iter.Seq2[*model.APIKey, error] {
-	return func(yield func(*model.APIKey, error) bool) {
-		opt := model.ListOptions{Limit: model.MaxListLimit}
-		for {
-			page, err := keys.FindAPIKeys(ctx, opt)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, k := range page.Data {
-				if !yield(k, nil) {
-					return
-				}
-			}
-			if !page.HasMore {
-				return
-			}
-			opt.Cursor = *page.NextCursor
-		}
-	}
 }

@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
-	"net/url"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/referrald/referrald/app"
@@ -34,8 +31,10 @@ func serve(args []string, env config.Env, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	app.TuneGC(env.Get)
-	log := newLogger(cfg, stderr)
-	warnAboutSettings(cfg, log)
+	log := app.NewLogger(cfg.Log, stderr)
+	for _, w := range cfg.Warnings() {
+		log.Warn(w.Message, w.Args...)
+	}
 
 	// Before anything listens, so that a signal from someone who saw the
 	// "listening on" line is never the default, abrupt one.
@@ -64,49 +63,6 @@ func serve(args []string, env config.Env, stdout, stderr io.Writer) int {
 	}
 	a.Shutdown()
 	return exitOK
-}
-
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.Log.Level)) // checked by Validate
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// warnAboutSettings logs a warning for each setting that works but is
-// likely a mistake.
-func warnAboutSettings(cfg config.Config, log *slog.Logger) {
-	for _, name := range cfg.Ignored() {
-		log.Warn("a setting is no longer used and is ignored; remove it, since a later release will refuse it", "setting", name)
-	}
-	if n := len(cfg.AdminToken); n > 0 && n < config.WeakAdminToken {
-		log.Warn("the admin token is short enough to be guessed; use a long random one outside tests", "length", n, "recommended_min_length", config.WeakAdminToken)
-	}
-	if msg := posterAddressWarning(cfg); msg != "" {
-		log.Warn(msg)
-	}
-}
-
-// posterAddressWarning says why the address posters point to is likely
-// one that phones cannot open, or "" when it is set to another machine.
-func posterAddressWarning(cfg config.Config) string {
-	const fix = "; set scan.public_base_url (REFERRALD_SCAN_PUBLIC_BASE_URL) to the address phones should open"
-	if cfg.Scan.PublicBaseURL == "" {
-		return "scan.public_base_url is not set: posters and QR codes will carry " + cfg.PublicBaseURL() + ", the listen address" + fix
-	}
-	u, err := url.Parse(cfg.Scan.PublicBaseURL)
-	if err != nil {
-		return "" // checked by Validate
-	}
-	host := strings.ToLower(u.Hostname())
-	if ip, err := netip.ParseAddr(host); host == "localhost" || strings.HasSuffix(host, ".localhost") || err == nil && ip.IsLoopback() {
-		return "scan.public_base_url is a loopback address: posters and QR codes will carry " + cfg.PublicBaseURL() +
-			", which only this machine can open" + fix
-	}
-	return ""
 }
 
 // announceSetupLink prints, while there is no console user, a one-time

@@ -82,34 +82,6 @@ func TestCommandVariablesAreKnown(t *testing.T) {
 	}
 }
 
-// Posters carry scan.public_base_url, or the listen address without it:
-// serve warns when phones could not open that.
-func TestPosterAddressWarning(t *testing.T) {
-	for _, c := range []struct {
-		listen, base string
-		want         string // "" for no warning
-	}{
-		{"127.0.0.1:8080", "", "scan.public_base_url is not set: posters and QR codes will carry http://127.0.0.1:8080"},
-		{"0.0.0.0:8080", "", "will carry http://0.0.0.0:8080, the listen address"},
-		{"0.0.0.0:8080", "http://localhost:8080", "is a loopback address: posters and QR codes will carry http://localhost:8080"},
-		{"0.0.0.0:8080", "http://127.0.0.2", "is a loopback address"},
-		{"0.0.0.0:8080", "http://[::1]:8080/r", "is a loopback address"},
-		{"0.0.0.0:8080", "https://app.LOCALHOST", "is a loopback address"},
-		{"0.0.0.0:8080", "https://go.example.edu", ""},
-		{"127.0.0.1:8080", "https://192.0.2.7:8443", ""},
-	} {
-		cfg := config.Default()
-		cfg.Listen, cfg.Scan.PublicBaseURL = c.listen, c.base
-		got := posterAddressWarning(cfg)
-		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
-			t.Errorf("listen %s, public_base_url %q: got %q, want %q", c.listen, c.base, got, c.want)
-		}
-		if got != "" && !strings.Contains(got, "set scan.public_base_url") {
-			t.Errorf("warning %q does not say what to set", got)
-		}
-	}
-}
-
 // The warning reaches serve's log once, and only when it applies.
 func TestServeWarnsOfLoopbackPosters(t *testing.T) {
 	srv := startServer(t, t.TempDir())

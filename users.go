@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
-	"golang.org/x/term"
-
 	"github.com/referrald/referrald/config"
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/paging"
 	"github.com/referrald/referrald/password"
 	"github.com/referrald/referrald/store"
 )
@@ -78,7 +75,10 @@ func usersCommand(args []string, env config.Env, stdin io.Reader, stdout, stderr
 
 	switch cmd {
 	case "create":
-		pw, err := readPassword(stdin, stderr, *email)
+		pw, err := password.Read(stdin, stderr, fmt.Sprintf("Password for %s (at least %d characters; not shown as you type): ", *email, model.MinPasswordLen))
+		if errors.Is(err, password.ErrMismatch) {
+			err = fmt.Errorf("%w; nothing was created", err)
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, "referrald:", err)
 			return exitUsage
@@ -96,21 +96,13 @@ func usersCommand(args []string, env config.Env, stdin io.Reader, stdout, stderr
 	case "list":
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tCREATED\tLAST SIGN-IN\tDISABLED")
-		opt := model.ListOptions{Limit: model.MaxListLimit}
-		for {
-			page, err := st.FindUsers(ctx, opt)
+		for u, err := range paging.All(ctx, st.FindUsers) {
 			if err != nil {
 				fmt.Fprintln(stderr, "referrald:", err)
 				return exitFailed
 			}
-			for _, u := range page.Data {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, u.CreatedAt.Format(model.TimeLayout),
-					optTime(u.LastSignInAt), optTime(u.DisabledAt))
-			}
-			if !page.HasMore {
-				break
-			}
-			opt.Cursor = *page.NextCursor
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Email, u.Role, u.CreatedAt.Format(model.TimeLayout),
+				optTime(u.LastSignInAt), optTime(u.DisabledAt))
 		}
 		tw.Flush()
 	case "disable":
@@ -133,46 +125,10 @@ func usersCommand(args []string, env config.Env, stdin io.Reader, stdout, stderr
 	return exitOK
 }
 
+// optTime is a listing's column for an optional time: the time, or "-".
 func optTime(t *model.Time) string {
 	if t == nil {
 		return "-"
 	}
 	return t.Format(model.TimeLayout)
-}
-
-// readPassword reads a new user's password: from a terminal, twice and
-// without echo; else one line of stdin, without its line ending.
-func readPassword(stdin io.Reader, stderr io.Writer, email string) (string, error) {
-	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		read := func(prompt string) (string, error) {
-			fmt.Fprint(stderr, prompt)
-			pw, err := term.ReadPassword(int(f.Fd()))
-			fmt.Fprintln(stderr)
-			return string(pw), err
-		}
-		pw, err := read(fmt.Sprintf("Password for %s (at least %d characters; not shown as you type): ", email, model.MinPasswordLen))
-		if err != nil {
-			return "", fmt.Errorf("cannot read the password: %w", err)
-		}
-		again, err := read("The same password again: ")
-		if err != nil {
-			return "", fmt.Errorf("cannot read the password: %w", err)
-		}
-		if pw != again {
-			return "", errors.New("the two passwords differ; nothing was created")
-		}
-		return pw, nil
-	}
-	// One line, bounded: a line ending beyond the bound means a password
-	// too long to hash, or a file that is not one.
-	line, err := bufio.NewReader(io.LimitReader(stdin, password.MaxLen+2)).ReadString('\n')
-	switch {
-	case err != nil && err != io.EOF:
-		return "", fmt.Errorf("cannot read the password from standard input: %w", err)
-	case line == "":
-		return "", errors.New("no password on standard input: give it as one line, e.g. from a password manager's command line or a file")
-	case err == io.EOF && len(line) > password.MaxLen:
-		return "", fmt.Errorf("the password on standard input is longer than %d bytes", password.MaxLen)
-	}
-	return strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"), nil
 }

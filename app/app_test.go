@@ -243,3 +243,32 @@ func TestAppServesTheConsole(t *testing.T) {
 		}
 	}
 }
+
+// The log's format and level are the settings'.
+func TestNewLogger(t *testing.T) {
+	for _, c := range []struct {
+		format, level string
+		want          string // what one info and one warning write
+	}{
+		{"text", "info", "level=INFO msg=started\n" + "level=WARN msg=careful\n"},
+		{"text", "warn", "level=WARN msg=careful\n"},
+		{"json", "info", `"level":"INFO","msg":"started"}` + "\n" + `"level":"WARN","msg":"careful"}` + "\n"},
+	} {
+		var buf bytes.Buffer
+		log := NewLogger(config.LogConfig{Format: c.format, Level: c.level}, &buf)
+		log.Info("started")
+		log.Warn("careful")
+		// Without the times, which differ from run to run.
+		var got strings.Builder
+		for line := range strings.Lines(buf.String()) {
+			_, rest, _ := strings.Cut(line, " ")
+			if c.format == "json" {
+				_, rest, _ = strings.Cut(line, `",`)
+			}
+			got.WriteString(rest)
+		}
+		if got.String() != c.want {
+			t.Errorf("%s at %s: got %q, want %q", c.format, c.level, buf.String(), c.want)
+		}
+	}
+}

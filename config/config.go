@@ -798,6 +798,51 @@ func (c *Config) PublicBaseURL() string {
 	return "http://" + c.Listen
 }
 
+// Warning is a setting that works but is likely a mistake: what to log,
+// and the log attributes, as key-value pairs, that go with it.
+type Warning struct {
+	Message string
+	Args    []any
+}
+
+// Warnings lists the settings that work but are likely mistakes, for
+// serve to log when it starts: ignored ones, a guessable admin token and
+// a poster address phones cannot open.
+func (c *Config) Warnings() []Warning {
+	var ws []Warning
+	for _, name := range c.Ignored() {
+		ws = append(ws, Warning{"a setting is no longer used and is ignored; remove it, since a later release will refuse it", []any{"setting", name}})
+	}
+	if n := len(c.AdminToken); n > 0 && n < WeakAdminToken {
+		ws = append(ws, Warning{"the admin token is short enough to be guessed; use a long random one outside tests",
+			[]any{"length", n, "recommended_min_length", WeakAdminToken}})
+	}
+	if msg := c.PosterAddressWarning(); msg != "" {
+		ws = append(ws, Warning{Message: msg})
+	}
+	return ws
+}
+
+// PosterAddressWarning says why the address posters point to is likely
+// one that phones cannot open, or "" when it is set to another machine:
+// serve warns of it, since the setting is valid but likely a mistake.
+func (c *Config) PosterAddressWarning() string {
+	const fix = "; set scan.public_base_url (REFERRALD_SCAN_PUBLIC_BASE_URL) to the address phones should open"
+	if c.Scan.PublicBaseURL == "" {
+		return "scan.public_base_url is not set: posters and QR codes will carry " + c.PublicBaseURL() + ", the listen address" + fix
+	}
+	u, err := url.Parse(c.Scan.PublicBaseURL)
+	if err != nil {
+		return "" // checked by Validate
+	}
+	host := strings.ToLower(u.Hostname())
+	if ip, err := netip.ParseAddr(host); host == "localhost" || strings.HasSuffix(host, ".localhost") || err == nil && ip.IsLoopback() {
+		return "scan.public_base_url is a loopback address: posters and QR codes will carry " + c.PublicBaseURL() +
+			", which only this machine can open" + fix
+	}
+	return ""
+}
+
 // PluginNames are the names of the configured hook plugins, which the
 // outbox keeps events for.
 func (c *Config) PluginNames() []string {

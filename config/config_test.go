@@ -239,3 +239,57 @@ func TestStripeSecretFromEnvironment(t *testing.T) {
 		t.Fatalf("an API key as the secret: got %v, want an error that does not repeat it", err)
 	}
 }
+
+// Posters carry scan.public_base_url, or the listen address without it:
+// serve warns when phones could not open that.
+func TestPosterAddressWarning(t *testing.T) {
+	for _, c := range []struct {
+		listen, base string
+		want         string // "" for no warning
+	}{
+		{"127.0.0.1:8080", "", "scan.public_base_url is not set: posters and QR codes will carry http://127.0.0.1:8080"},
+		{"0.0.0.0:8080", "", "will carry http://0.0.0.0:8080, the listen address"},
+		{"0.0.0.0:8080", "http://localhost:8080", "is a loopback address: posters and QR codes will carry http://localhost:8080"},
+		{"0.0.0.0:8080", "http://127.0.0.2", "is a loopback address"},
+		{"0.0.0.0:8080", "http://[::1]:8080/r", "is a loopback address"},
+		{"0.0.0.0:8080", "https://app.LOCALHOST", "is a loopback address"},
+		{"0.0.0.0:8080", "https://go.example.edu", ""},
+		{"127.0.0.1:8080", "https://192.0.2.7:8443", ""},
+	} {
+		cfg := Default()
+		cfg.Listen, cfg.Scan.PublicBaseURL = c.listen, c.base
+		got := cfg.PosterAddressWarning()
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("listen %s, public_base_url %q: got %q, want %q", c.listen, c.base, got, c.want)
+		}
+		if got != "" && !strings.Contains(got, "set scan.public_base_url") {
+			t.Errorf("warning %q does not say what to set", got)
+		}
+	}
+}
+
+// Warnings has one entry per likely mistake, each with what to log, and
+// none for settings that are fine.
+func TestWarnings(t *testing.T) {
+	cfg := Default()
+	cfg.Scan.PublicBaseURL = "https://go.example.edu"
+	if ws := cfg.Warnings(); len(ws) != 0 {
+		t.Fatalf("sound settings: got %v, want no warnings", ws)
+	}
+	cfg.AdminToken = "short"
+	cfg.Store.JournalEntries = 100
+	cfg.Scan.PublicBaseURL = ""
+	ws := cfg.Warnings()
+	if len(ws) != 3 {
+		t.Fatalf("got %d warnings %v, want the ignored setting, the token and the posters' address", len(ws), ws)
+	}
+	if !strings.Contains(ws[0].Message, "no longer used") || !slices.Equal(ws[0].Args, []any{"setting", "store.journal_entries"}) {
+		t.Errorf("ignored setting: got %+v", ws[0])
+	}
+	if !strings.Contains(ws[1].Message, "admin token is short") || !slices.Equal(ws[1].Args, []any{"length", 5, "recommended_min_length", WeakAdminToken}) {
+		t.Errorf("short token: got %+v", ws[1])
+	}
+	if ws[2].Message != cfg.PosterAddressWarning() || ws[2].Args != nil {
+		t.Errorf("posters' address: got %+v", ws[2])
+	}
+}

@@ -6,9 +6,11 @@ package export
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/referrald/referrald/model"
 )
@@ -40,6 +42,44 @@ type Filter struct {
 	Earning    model.EarningFilter
 	Commission model.CommissionFilter
 	Payout     model.PayoutFilter
+}
+
+// FilterNames are the filters of ParseFilter, named as the API's query
+// parameters.
+var FilterNames = []string{"program_id", "ambassador_id", "referral_id", "earning_id", "payout_id", "status", "email", "currency", "from", "to"}
+
+// ParseFilter builds the Filter of the referrald command's flags: get
+// returns the value of one of FilterNames, "" when unset. from and to are
+// RFC 3339 timestamps; the error for one that is not names its flag.
+func ParseFilter(get func(name string) string) (Filter, error) {
+	var f Filter
+	parseTime := func(name string) (model.Time, error) {
+		if get(name) == "" {
+			return model.Time{}, nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, get(name))
+		if err != nil {
+			return model.Time{}, fmt.Errorf("-%s must be an RFC 3339 timestamp", name)
+		}
+		return model.NewTime(t), nil
+	}
+	from, err := parseTime("from")
+	if err != nil {
+		return f, err
+	}
+	to, err := parseTime("to")
+	if err != nil {
+		return f, err
+	}
+	f.Referral = model.ReferralFilter{ProgramID: get("program_id"), AmbassadorID: get("ambassador_id"),
+		Status: model.ReferralStatus(get("status")), Email: get("email")}
+	f.Earning = model.EarningFilter{ProgramID: get("program_id"), AmbassadorID: get("ambassador_id"), ReferralID: get("referral_id"),
+		Status: model.EarningStatus(get("status")), From: from, To: to}
+	f.Commission = model.CommissionFilter{AmbassadorID: get("ambassador_id"), EarningID: get("earning_id"), PayoutID: get("payout_id"),
+		Status: model.CommissionStatus(get("status"))}
+	f.Ambassador = model.AmbassadorFilter{Status: model.AmbassadorStatus(get("status"))}
+	f.Payout = model.PayoutFilter{AmbassadorID: get("ambassador_id"), Currency: get("currency"), From: from, To: to}
+	return f, nil
 }
 
 // Write writes the export of kind to w and returns how many rows it wrote.

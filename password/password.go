@@ -1,5 +1,5 @@
 // Package password hashes console users' passwords with argon2id and
-// checks them.
+// checks them; Read takes a new one from a terminal or standard input.
 //
 // A hash is kept as a PHC string that carries its own parameters:
 //

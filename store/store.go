@@ -618,6 +618,48 @@ func Verify(path string) (Summary, error) {
 	return sum, err
 }
 
+// WriteBackupFile makes the file dst a backup: write fills a temporary
+// file beside it (from Backup, or a running server's copy), which is
+// synced, checked with Verify and only then renamed into place, since a
+// bad copy must never replace a good backup. It returns the checked
+// file's Summary.
+func WriteBackupFile(dst string, write func(io.Writer) error) (Summary, error) {
+	tmp := dst + ".partial"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer os.Remove(tmp)
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Summary{}, err
+	}
+	sum, err := Verify(tmp)
+	if err != nil {
+		return Summary{}, fmt.Errorf("the copy does not check out, %s is left as it was: %w", dst, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return Summary{}, err
+	}
+	// The rename is durable only once the directory is synced too.
+	return sum, syncDir(filepath.Dir(dst))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // Secret returns the store's secret called name: 32 random bytes made at
 // first use and kept in the meta bucket, so they survive restarts and
 // travel with backups.

@@ -1,12 +1,17 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -513,6 +518,53 @@ func TestListReferralsByOwnerMergesStatuses(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("by %s: got %v\nwant %v", name, got, want)
+		}
+	}
+}
+
+// A backup file takes the place of the old one only once it checks out,
+// and no temporary file is left either way.
+func TestWriteBackupFile(t *testing.T) {
+	s := MustOpenStore(t, store.Options{})
+	mustFixture(t, s, "ada@example.com")
+	dir := t.TempDir()
+	dst := filepath.Join(dir, "backup.db")
+	backup := func(w io.Writer) error {
+		_, err := s.Backup(context.Background(), w, func(int64) {})
+		return err
+	}
+	sum, err := store.WriteBackupFile(dst, backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Programs != 1 || sum.Ambassadors != 1 || sum.Impressions != 1 || sum.Referrals != 0 {
+		t.Errorf("got summary %+v, want the fixture's program, ambassador and impression", sum)
+	}
+	if again, err := store.Verify(dst); err != nil || again != sum {
+		t.Errorf("the file at dst: got %+v, %v; want %+v", again, err, sum)
+	}
+	good, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	failed := errors.New("the server went away")
+	for name, write := range map[string]func(io.Writer) error{
+		"garbage": func(w io.Writer) error { _, err := io.WriteString(w, "not a store"); return err },
+		"failure": func(w io.Writer) error { io.WriteString(w, "half a "); return failed },
+	} {
+		_, err := store.WriteBackupFile(dst, write)
+		switch {
+		case name == "garbage" && (err == nil || !strings.Contains(err.Error(), "the copy does not check out, "+dst+" is left as it was")):
+			t.Errorf("%s: got %v, want the copy refused", name, err)
+		case name == "failure" && !errors.Is(err, failed):
+			t.Errorf("%s: got %v, want the writer's error", name, err)
+		}
+		if b, _ := os.ReadFile(dst); !bytes.Equal(b, good) {
+			t.Errorf("%s: the good backup was replaced", name)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("%s: got %d files in the directory, want only the backup", name, len(entries))
 		}
 	}
 }
