@@ -100,7 +100,7 @@ commands:
   version                            print the version
 
 Settings come from -config FILE (see config.example.yaml) and the
-environment (REFERRALD_LISTEN, REFERRALD_DATA_DIR, ...); see README.md.
+environment (REFERRALD_LISTEN, REFERRALD_DATA_DIR, ...); see docs/operations.md.
 The load generator is a command of its own: cmd/referrald-bench (make bench).
 `)
 }
