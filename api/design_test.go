@@ -11,6 +11,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/referrald/referrald/model"
 	printing "github.com/referrald/referrald/poster"
+	"github.com/referrald/referrald/poster/postertest"
 )
 
 // testImage is a w×h picture with some colour in it, encoded by enc.
@@ -211,6 +213,41 @@ func TestPosterLogo(t *testing.T) {
 
 // Posters are laid out as asked, each cell a placement of its own; a
 // name the design shows but the fonts cannot print refuses the request
+// Four flyers for an ambassador print on one page, and its four codes
+// scan, as a phone reads them off the printed page, to the scan URLs of
+// that ambassador's four new placements.
+func TestFlyersPrintFourNewCodesOnOnePage(t *testing.T) {
+	e := newEnv(t)
+	p := e.poster(t)
+	codes := func() []string {
+		var got []string
+		for _, pl := range e.call(request{Method: "GET", Path: "/v1/placements?limit=100&ambassador_id=" + p.ambassador, Token: e.readToken}).JSON(t)["data"].([]any) {
+			got = append(got, pl.(map[string]any)["code"].(string))
+		}
+		return got
+	}
+	before := codes()
+	res := e.call(request{Method: "POST", Path: "/v1/ambassadors/" + p.ambassador + "/posters", Token: adminToken,
+		Body: map[string]any{"program_id": p.program, "layout": "flyer4", "count": 4}})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("flyer4: %d %s", res.Status, res.Body)
+	}
+	var want []string
+	for _, code := range codes() {
+		if !slices.Contains(before, code) {
+			want = append(want, publicBaseURL+"/s/"+code)
+		}
+	}
+	slices.Sort(want)
+	pages := postertest.Rasterise(t, res.Body, 150, "")
+	if len(pages) != 1 {
+		t.Fatalf("flyer4 of 4: %d pages, want 1", len(pages))
+	}
+	if got := postertest.FindCodes(t, pages[0]); len(want) != 4 || !slices.Equal(got, want) {
+		t.Fatalf("the page's codes scan to %q, want the 4 new placements' %q", got, want)
+	}
+}
+
 // before anything is made.
 func TestPostersLayoutAndDesign(t *testing.T) {
 	e := newEnv(t)
