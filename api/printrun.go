@@ -155,15 +155,8 @@ func (s *Server) handlePrintRunPDF(w http.ResponseWriter, r *http.Request, p htt
 	if err != nil {
 		return err
 	}
-	for _, id := range rec.Run.AmbassadorIDs {
-		if err := model.CheckPrintableName(rec.Design, rec.Ambassadors[id]); err != nil {
-			return err
-		}
-	}
-	job := poster.Print{Program: rec.Program, Design: rec.Design, Logo: rec.Logo, Ambassadors: rec.Ambassadors,
-		Placements: rec.Placements, ScanBase: s.scanBase, Layout: poster.Layout(rec.Run.Layout), Paper: rec.Run.Paper}.Job()
 	var buf bytes.Buffer
-	if err := poster.PDF(&buf, job); err != nil {
+	if err := poster.PrintRunPDF(&buf, rec, s.scanBase); err != nil {
 		return err
 	}
 	h := w.Header()

@@ -1,6 +1,10 @@
 package poster
 
-import "github.com/referrald/referrald/model"
+import (
+	"io"
+
+	"github.com/referrald/referrald/model"
+)
 
 // Print is what a print job is made from: a program's records, as every
 // place that prints posters (the API, the console, the portal, print
@@ -45,4 +49,18 @@ func (p Print) Job() Job {
 		job.Sheets = append(job.Sheets, s)
 	}
 	return job
+}
+
+// PrintRunPDF writes the PDF of a print run from its records, with the
+// program's design as it is now: the same codes print again. A design
+// that has since started to print names, or a name changed since, that
+// the posters cannot print is a conflict (model.CheckPrintableName).
+func PrintRunPDF(w io.Writer, rec *model.PrintRunRecords, scanBase string) error {
+	for _, id := range rec.Run.AmbassadorIDs {
+		if err := model.CheckPrintableName(rec.Design, rec.Ambassadors[id]); err != nil {
+			return err
+		}
+	}
+	return PDF(w, Print{Program: rec.Program, Design: rec.Design, Logo: rec.Logo, Ambassadors: rec.Ambassadors,
+		Placements: rec.Placements, ScanBase: scanBase, Layout: Layout(rec.Run.Layout), Paper: rec.Run.Paper}.Job())
 }
