@@ -143,7 +143,7 @@ type CheckError struct {
 	Sheet int
 	// Problem reads after the field's name: "must be a4 or letter".
 	Problem string
-	// Err is the cause, such as a *glyphs.UnprintableError, if any.
+	// Err is the cause, such as a *model.UnprintableError, if any.
 	Err error
 }
 

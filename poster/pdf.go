@@ -14,7 +14,7 @@ import (
 
 // PDF writes job as a print-ready PDF: Layout.PerPage() placements a
 // page, each with its own QR code, set in the poster fonts (so every
-// script glyphs.Check accepts prints as typed). It returns job.Check's
+// script model.CheckPosterText accepts prints as typed). It returns job.Check's
 // error, a *CheckError, for a job that cannot be printed.
 func PDF(w io.Writer, job Job) error {
 	j, err := prepare(job)
