@@ -3,8 +3,10 @@ package poster
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/referrald/referrald/model"
+	"github.com/referrald/referrald/poster/glyphs"
 )
 
 func TestLayouts(t *testing.T) {
@@ -171,5 +174,26 @@ func TestContrastPicksReadableText(t *testing.T) {
 	}
 	if r := contrast(white, black); r < 20.9 || r > 21.1 {
 		t.Errorf("black on white: %.2f:1, want 21:1", r)
+	}
+}
+
+// Printing leaves the shared fonts as they were: fpdf writes into the
+// font bytes it is handed, so each PDF must hand it a copy, or PDFs
+// printed at once race and later ones print with corrupted metrics.
+func TestPDFLeavesTheFontsUntouched(t *testing.T) {
+	fonts := func() string {
+		return string(glyphs.Regular) + string(glyphs.Bold) + string(glyphs.MonoBold)
+	}
+	before := fonts()
+	job := Job{Layout: LayoutFlyer4, Paper: "a4", Design: Design{ShowName: true, Headline: "Καλή αρχή – Ольга", Incentive: "Nguyễn Thị Minh Khai"}}
+	for i, name := range []string{"Łukasz", "Ольга", "Nguyễn", "Zoë"} {
+		job.Sheets = append(job.Sheets, Sheet{Program: "Spring", Ambassador: name, Label: "Library", Code: fmt.Sprintf("k7m2p9x4q%d", i),
+			ScanURL: fmt.Sprintf("https://go.example.edu/s/k7m2p9x4q%d", i)})
+	}
+	if err := PDF(io.Discard, job); err != nil {
+		t.Fatal(err)
+	}
+	if fonts() != before {
+		t.Fatal("printing a PDF changed the fonts' bytes")
 	}
 }

@@ -41,9 +41,12 @@ func writePDF(w io.Writer, j *job, pages []*page, title string) error {
 	pdf.SetMargins(0, 0, 0)
 	pdf.SetTitle(glyphs.Normalize(title), true)
 	pdf.SetCreator("referrald", true)
-	pdf.AddUTF8FontFromBytes("DejaVuSans", "", glyphs.Regular)
-	pdf.AddUTF8FontFromBytes("DejaVuSans", "B", glyphs.Bold)
-	pdf.AddUTF8FontFromBytes("DejaVuSansMono", "B", glyphs.MonoBold)
+	// Each PDF gets its own copy of the fonts: fpdf writes into the font
+	// bytes it is given while subsetting them (an append onto a slice of
+	// them), which would race with other PDFs and corrupt the shared fonts.
+	pdf.AddUTF8FontFromBytes("DejaVuSans", "", bytes.Clone(glyphs.Regular))
+	pdf.AddUTF8FontFromBytes("DejaVuSans", "B", bytes.Clone(glyphs.Bold))
+	pdf.AddUTF8FontFromBytes("DejaVuSansMono", "B", bytes.Clone(glyphs.MonoBold))
 	if j.logo != nil {
 		pdf.RegisterImageOptionsReader("logo", fpdf.ImageOptions{ImageType: "PNG"}, bytes.NewReader(j.logo.png))
 	}
