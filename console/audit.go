@@ -203,7 +203,7 @@ var (
 		model.PrefixProgram:    "/console/programs/",
 		model.PrefixAmbassador: "/console/ambassadors/",
 		model.PrefixReferral:   "/console/referrals/",
-		model.PrefixPayout:     "/console/payouts/",
+		model.PrefixPayout:     "/console/money/payouts/",
 		model.PrefixPrintRun:   "/console/print-runs/",
 	}
 	ownerPages = map[string]string{

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func TestSubjectPath(t *testing.T) {
 		{"program.updated", "prg_01m8yqk4a5mstqtdtptfpvmbxh", false, "/console/programs/prg_01m8yqk4a5mstqtdtptfpvmbxh"},
 		{"ambassador.created", "amb_01m8yqk4a5mstqtdtptfpvmbxh", false, "/console/ambassadors/amb_01m8yqk4a5mstqtdtptfpvmbxh"},
 		{"referral.updated", "ref_01m8yqk4a5mstqtdtptfpvmbxh", false, "/console/referrals/ref_01m8yqk4a5mstqtdtptfpvmbxh"},
-		{"payout.created", "pay_01m8yqk4a5mstqtdtptfpvmbxh", false, "/console/payouts/pay_01m8yqk4a5mstqtdtptfpvmbxh"},
+		{"payout.created", "pay_01m8yqk4a5mstqtdtptfpvmbxh", false, "/console/money/payouts/pay_01m8yqk4a5mstqtdtptfpvmbxh"},
 		{"commission.approved", "com_01m8yqk4a5mstqtdtptfpvmbxh", true, ""},
 		{"user.updated", "usr_01m8yqk4a5mstqtdtptfpvmbxh", true, "/console/users/usr_01m8yqk4a5mstqtdtptfpvmbxh"},
 		{"user.updated", "usr_01m8yqk4a5mstqtdtptfpvmbxh", false, ""},
@@ -79,6 +80,20 @@ func TestSubjectPath(t *testing.T) {
 		e := &model.AuditEntry{Action: c.action, Subject: c.subject}
 		if got := subjectPath(e, c.owner); got != c.want {
 			t.Errorf("%s %s (owner %v): got %q, want %q", c.action, c.subject, c.owner, got, c.want)
+		}
+	}
+}
+
+// Every page an audit entry links to is a page the console serves, not
+// its catch-all "not found".
+func TestSubjectPagesAreRoutes(t *testing.T) {
+	s := New(Services{}, Config{})
+	for _, pages := range []map[string]string{recordPages, ownerPages} {
+		for prefix, path := range pages {
+			r := httptest.NewRequest("GET", path+prefix+"_01m8yqk4a5mstqtdtptfpvmbxh", nil)
+			if _, pattern := s.mux.Handler(r); pattern == "" || pattern == "/console/" {
+				t.Errorf("%s links to %s, which no route serves", prefix, path)
+			}
 		}
 	}
 }
