@@ -86,7 +86,7 @@ func FuzzReferralCreateDecode(f *testing.F) {
 // escaped, as opposed to a decoder's replacement for what was not UTF-8.
 func sentFFFD(b []byte) bool {
 	s := strings.ToLower(string(b))
-	return strings.Contains(s, "\ufffd") || strings.ContainsRune(strings.ToValidUTF8(s, ""), utf8.RuneError)
+	return strings.Contains(s, `\ufffd`) || strings.ContainsRune(strings.ToValidUTF8(s, ""), utf8.RuneError)
 }
 
 func decodeForFuzz(body []byte, header string) (model.ReferralCreate, model.Idempotency, model.FieldErrors, bool) {
